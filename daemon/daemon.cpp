@@ -1,0 +1,823 @@
+#include "daemon/daemon.hpp"
+
+#include "daemon/log.hpp"
+
+#include <corosync/corotypes.h>
+#include <linux/futex.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <new>
+
+namespace rcpg::daemon {
+
+using ipc::ConfchgPayload;
+using ipc::EntryHeader;
+using ipc::EntryKind;
+
+namespace {
+
+// Control requests are looked at this often while the loop spins on submissions.
+constexpr uint64_t kIpcPollIntervalNs = 20'000;
+// While senders wait for ring space or a dead client's leftovers wait to be sequenced,
+// the loop re-checks this often instead of sleeping until the next request.
+constexpr int kBlockedRecheckMs = 1;
+// Without any event the loop still wakes this often (stop requests, stale fd requests).
+constexpr int kIdleWakeMs = 500;
+// A client that connects to the fd socket must present its token within this time.
+constexpr auto kFdRequestTimeout = std::chrono::seconds(5);
+// Submissions taken from one client before the next client gets its turn.
+constexpr uint32_t kDrainBudgetPerClient = 256;
+
+uint64_t now_ns()
+{
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
+}
+
+void cpu_relax() { __builtin_ia32_pause(); }
+
+void futex_wake_all(std::atomic<uint32_t>* word)
+{
+    ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+constexpr uint16_t kSubmissionFlags = ipc::kFlagSafe | ipc::kFlagFragment | ipc::kFlagFragmentFirst |
+                                      ipc::kFlagFragmentLast | ipc::kFlagFragmentAbort;
+
+uint32_t confchg_payload_bytes(size_t left, size_t joined, size_t members)
+{
+    return static_cast<uint32_t>(sizeof(ConfchgPayload) + (left + joined + members) * sizeof(cpg_address));
+}
+
+}  // namespace
+
+struct ClientSession {
+    qb_ipcs_connection_t* connection = nullptr;
+    pid_t pid = 0;
+    uid_t uid = 0;
+    bool initialized = false;
+    bool fds_delivered = false;
+    bool totem_callback = false;
+    ipc::Token token{};
+    ipc::UniqueFd control_fd;
+    ipc::UniqueFd arena_fd;
+    ipc::Mapping control_map;
+    ipc::Mapping arena_map;
+    ipc::ControlBlock* control = nullptr;
+    const ipc::SubmissionDescriptor* descriptors = nullptr;
+    uint32_t submission_mask = 0;
+    uint64_t sub_head = 0;  // authoritative; the shared copy is only reported
+    uint64_t arena_bytes = 0;
+
+    std::optional<ordering::GroupName> group;  // the group this client is a member of
+    uint32_t wake_group_id = 0;                // entries of this group wake the client
+    bool pinning = false;                      // the ring must keep what it has not read
+    uint64_t pin_floor = 0;
+    std::optional<uint64_t> leave_end;         // unpin once consumed has passed its leave
+    bool violated = false;
+
+    ordering::ProcessId process(uint32_t nodeid) const { return {nodeid, static_cast<uint32_t>(pid)}; }
+};
+
+std::unique_ptr<Daemon> Daemon::create(const Options& options, std::string& error)
+{
+    std::unique_ptr<Daemon> daemon(new Daemon(options));
+    if (!daemon->start(error)) {
+        return nullptr;
+    }
+    return daemon;
+}
+
+Daemon::Daemon(const Options& options) : options_(options) {}
+
+Daemon::~Daemon()
+{
+    if (service_ != nullptr) {
+        qb_ipcs_destroy(service_);
+    }
+}
+
+bool Daemon::start(std::string& error)
+{
+    if (!loop_.valid()) {
+        error = fmt::format("epoll_create1: {}", std::strerror(errno));
+        return false;
+    }
+    if (!DeliveryRing::valid_size(options_.ring_bytes)) {
+        error = fmt::format("ring size {} bytes must be a power of two of at least {} bytes", options_.ring_bytes,
+                            4 * ipc::kMaxEntryBytes);
+        return false;
+    }
+    if (!ipc::is_power_of_two(options_.submission_capacity)) {
+        error = fmt::format("submission capacity {} must be a power of two", options_.submission_capacity);
+        return false;
+    }
+    ring_ = std::make_unique<DeliveryRing>(options_.ring_bytes, options_.nodeid);
+    if (!ring_->valid()) {
+        error = fmt::format("cannot create the delivery ring: {}", std::strerror(errno));
+        return false;
+    }
+    doorbell_ = ipc::UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!doorbell_) {
+        error = fmt::format("eventfd: {}", std::strerror(errno));
+        return false;
+    }
+    loop_.add(doorbell_.get(), POLLIN, [this](uint32_t) {
+        uint64_t rings;
+        [[maybe_unused]] ssize_t ignored = ::read(doorbell_.get(), &rings, sizeof(rings));
+    });
+
+    fd_socket_ = ipc::listen_fd_socket(options_.ipc_name);
+    if (!fd_socket_) {
+        error = fmt::format("cannot listen on @{}: {} (is another rcpgd running with RCPG_IPC={}?)",
+                            ipc::fd_socket_name(options_.ipc_name), std::strerror(errno), options_.ipc_name);
+        return false;
+    }
+    loop_.add(fd_socket_.get(), POLLIN, [this](uint32_t) { on_fd_socket_readable(); });
+
+    static qb_ipcs_service_handlers handlers{};
+    handlers.connection_accept = [](qb_ipcs_connection_t* c, uid_t uid, gid_t gid) -> int32_t {
+        return static_cast<Daemon*>(qb_ipcs_connection_service_context_get(c))->on_accept(c, uid, gid);
+    };
+    handlers.connection_created = [](qb_ipcs_connection_t* c) {
+        static_cast<Daemon*>(qb_ipcs_connection_service_context_get(c))->on_created(c);
+    };
+    handlers.msg_process = [](qb_ipcs_connection_t* c, void* data, size_t size) -> int32_t {
+        return static_cast<Daemon*>(qb_ipcs_connection_service_context_get(c))->on_message(c, data, size);
+    };
+    handlers.connection_closed = [](qb_ipcs_connection_t*) -> int32_t { return 0; };
+    handlers.connection_destroyed = [](qb_ipcs_connection_t* c) {
+        static_cast<Daemon*>(qb_ipcs_connection_service_context_get(c))->on_destroyed(c);
+    };
+    service_ = qb_ipcs_create(options_.ipc_name.c_str(), 0, QB_IPC_SHM, &handlers);
+    if (service_ == nullptr) {
+        error = fmt::format("qb_ipcs_create({}): {}", options_.ipc_name, std::strerror(errno));
+        return false;
+    }
+    qb_ipcs_service_context_set(service_, this);
+    qb_ipcs_enforce_buffer_size(service_, ipc::kIpcMaxMessageBytes);
+    qb_ipcs_poll_handlers poll_handlers = loop_.qb_handlers();
+    qb_ipcs_poll_handlers_set(service_, &poll_handlers);
+    if (int32_t rc = qb_ipcs_run(service_); rc != 0) {
+        error = fmt::format("cannot serve IPC '{}': {} (is another rcpgd running with RCPG_IPC={}?)",
+                            options_.ipc_name, std::strerror(-rc), options_.ipc_name);
+        return false;
+    }
+    RCPG_LOG_INFO("rcpgd serving IPC '{}' as node {} (ring {} MiB, one-node cluster)", options_.ipc_name,
+                  options_.nodeid, options_.ring_bytes >> 20);
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// Connections and control requests
+
+int32_t Daemon::on_accept(qb_ipcs_connection_t*, uid_t uid, gid_t gid)
+{
+    if (uid == 0 || gid == 0) {
+        return 0;
+    }
+    if (std::find(options_.allowed_uids.begin(), options_.allowed_uids.end(), uid) != options_.allowed_uids.end() ||
+        std::find(options_.allowed_gids.begin(), options_.allowed_gids.end(), gid) != options_.allowed_gids.end()) {
+        return 0;
+    }
+    RCPG_LOG_WARN("refused a client with uid {} gid {}: not root and not allowed by the configuration", uid, gid);
+    return -EACCES;
+}
+
+void Daemon::on_created(qb_ipcs_connection_t* connection)
+{
+    auto session = std::make_unique<ClientSession>();
+    session->connection = connection;
+    qb_ipcs_connection_stats stats{};
+    qb_ipcs_connection_stats_get(connection, &stats, QB_FALSE);
+    session->pid = stats.client_pid;
+    sessions_[connection] = std::move(session);
+}
+
+void Daemon::on_destroyed(qb_ipcs_connection_t* connection)
+{
+    auto found = sessions_.find(connection);
+    if (found == sessions_.end()) {
+        return;
+    }
+    std::unique_ptr<ClientSession> session = std::move(found->second);
+    sessions_.erase(found);
+    session->connection = nullptr;
+    // A dead client no longer holds the ring; what it published is still sequenced
+    // before its PROCDOWN (finish_closing_sessions).
+    session->pinning = false;
+    closing_.push_back(std::move(session));
+    finish_closing_sessions();
+}
+
+int32_t Daemon::on_message(qb_ipcs_connection_t* connection, void* data, size_t size)
+{
+    auto found = sessions_.find(connection);
+    if (found == sessions_.end()) {
+        return 0;
+    }
+    ClientSession& session = *found->second;
+    const std::span<const std::byte> bytes(static_cast<const std::byte*>(data), size);
+    std::optional<ipc::DecodedRequest> request = ipc::decode_request(bytes);
+    if (!request) {
+        ++counters_.protocol_violations;
+        int32_t id = 0;
+        if (size >= sizeof(qb_ipc_request_header)) {
+            std::memcpy(&id, data, sizeof(id));
+        }
+        RCPG_LOG_WARN("pid {}: malformed request (id {}, {} bytes) rejected", session.pid, id, size);
+        respond_status(session, id, CS_ERR_MESSAGE_ERROR);
+        return 0;
+    }
+    if (request->id != ipc::RequestId::init && !session.initialized) {
+        respond_status(session, static_cast<int32_t>(request->id), CS_ERR_INIT);
+        return 0;
+    }
+    switch (request->id) {
+    case ipc::RequestId::init:
+        handle_init(session, std::get<ipc::InitRequest>(request->body));
+        break;
+    case ipc::RequestId::finalize:
+        respond_status(session, static_cast<int32_t>(request->id), CS_OK);
+        // Closing from our side also wakes a thread of the client blocked in dispatch.
+        loop_.post([this, connection] {
+            if (sessions_.contains(connection)) {
+                qb_ipcs_disconnect(connection);
+            }
+        });
+        break;
+    case ipc::RequestId::join:
+        handle_join(session, std::get<ipc::GroupRequest>(request->body));
+        break;
+    case ipc::RequestId::leave:
+        handle_leave(session, std::get<ipc::GroupRequest>(request->body));
+        break;
+    case ipc::RequestId::membership_get:
+        handle_membership(session, std::get<ipc::GroupRequest>(request->body));
+        break;
+    case ipc::RequestId::local_get: {
+        ipc::LocalGetResponse response{};
+        response.header = {static_cast<int32_t>(request->id), sizeof(response), CS_OK};
+        response.nodeid = options_.nodeid;
+        qb_ipcs_response_send(connection, &response, sizeof(response));
+        break;
+    }
+    case ipc::RequestId::iteration_snapshot:
+        handle_iteration(session, std::get<ipc::IterationRequest>(request->body));
+        break;
+    case ipc::RequestId::wake_me:
+        send_wake(session);
+        break;
+    }
+    return 0;
+}
+
+void Daemon::respond_status(ClientSession& session, int32_t id, cs_error_t error)
+{
+    qb_ipc_response_header header{id, sizeof(header), error};
+    qb_ipcs_response_send(session.connection, &header, sizeof(header));
+}
+
+void Daemon::send_wake(ClientSession& session)
+{
+    ipc::WakeEvent event{};
+    event.header = {static_cast<int32_t>(ipc::EventId::wake), sizeof(event), CS_OK};
+    qb_ipcs_event_send(session.connection, &event, sizeof(event));
+}
+
+void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request)
+{
+    const int32_t id = static_cast<int32_t>(ipc::RequestId::init);
+    if (session.initialized) {
+        respond_status(session, id, CS_ERR_EXIST);
+        return;
+    }
+    const uint64_t control_bytes = ipc::control_block_bytes(options_.submission_capacity);
+    const uint64_t arena_bytes = options_.arena_copy_bytes + options_.arena_zcb_bytes;
+    session.control_fd = ipc::create_sealed_memfd("rcpg-client-control", control_bytes);
+    session.arena_fd = ipc::create_sealed_memfd("rcpg-client-arena", arena_bytes);
+    if (!session.control_fd || !session.arena_fd) {
+        RCPG_LOG_ERROR("pid {}: cannot create client shared memory: {}", session.pid, std::strerror(errno));
+        respond_status(session, id, errno == EMFILE || errno == ENFILE ? CS_ERR_NO_RESOURCES : CS_ERR_NO_MEMORY);
+        return;
+    }
+    session.control_map = ipc::map_fd(session.control_fd.get(), control_bytes, 0, ipc::Access::read_write);
+    session.arena_map = ipc::map_fd(session.arena_fd.get(), arena_bytes, 0, ipc::Access::read_only);
+    if (!session.control_map || !session.arena_map) {
+        respond_status(session, id, CS_ERR_NO_MEMORY);
+        return;
+    }
+    session.control = new (session.control_map.get()) ipc::ControlBlock{};
+    session.control->magic = ipc::kControlMagic;
+    session.control->version = ipc::kLayoutVersion;
+    session.control->submission_capacity = options_.submission_capacity;
+    session.descriptors = reinterpret_cast<const ipc::SubmissionDescriptor*>(session.control_map.bytes() +
+                                                                             ipc::kControlDescriptorsOffset);
+    session.submission_mask = options_.submission_capacity - 1;
+    session.arena_bytes = arena_bytes;
+    if (::getrandom(session.token.data(), session.token.size(), 0) != static_cast<ssize_t>(session.token.size())) {
+        respond_status(session, id, CS_ERR_LIBRARY);
+        return;
+    }
+    session.totem_callback = (request.flags & ipc::kInitFlagTotemCallback) != 0;
+    const uint64_t start = ring_->unpublished_tail();
+    if (session.totem_callback) {
+        session.pinning = true;
+        session.pin_floor = start;
+    }
+    session.control->consumed.store(start, std::memory_order_relaxed);
+    session.initialized = true;
+
+    ipc::InitResponse response{};
+    response.header = {id, sizeof(response), CS_OK};
+    response.nodeid = options_.nodeid;
+    response.submission_capacity = options_.submission_capacity;
+    response.ring_data_bytes = options_.ring_bytes;
+    response.arena_bytes = arena_bytes;
+    response.arena_copy_bytes = options_.arena_copy_bytes;
+    response.control_bytes = control_bytes;
+    response.start_position = start;
+    std::memcpy(response.token, session.token.data(), sizeof(response.token));
+    qb_ipcs_response_send(session.connection, &response, sizeof(response));
+}
+
+void Daemon::handle_join(ClientSession& session, const ipc::GroupRequest& request)
+{
+    const int32_t id = static_cast<int32_t>(ipc::RequestId::join);
+    const ordering::GroupName name = ordering::GroupName::from(request.group);
+    const ordering::ProcessId self = session.process(options_.nodeid);
+    if (session.group) {
+        respond_status(session, id, CS_ERR_EXIST);
+        return;
+    }
+    if (groups_.check_join(name, self) == ordering::JoinCheck::already_member) {
+        respond_status(session, id, CS_ERR_EXIST);  // another handle of this process
+        return;
+    }
+    if (session.leave_end) {
+        // The client has not yet read its own leave confchg; a new membership would
+        // overlap the old one in its view of the ring.
+        release_pins();
+        if (session.leave_end) {
+            respond_status(session, id, CS_ERR_TRY_AGAIN);
+            return;
+        }
+    }
+    // What this client published before joining was sent while not a member: dropped.
+    if (drain_session(session, UINT32_MAX); session.sub_head != session.control->sub_tail.load()) {
+        respond_status(session, id, CS_ERR_TRY_AGAIN);
+        return;
+    }
+    if (!sequence_change(name, self, CPG_REASON_JOIN)) {
+        respond_status(session, id, CS_ERR_TRY_AGAIN);
+        return;
+    }
+    const uint32_t group_id = *groups_.group_id(name);
+    const uint64_t join_position = ring_->last_position();
+    const uint64_t join_seq = ring_->next_seq() - 1;
+    session.group = name;
+    session.wake_group_id = group_id;
+    if (!session.pinning) {
+        session.pinning = true;
+        session.pin_floor = join_position;
+    }
+    publish_and_wake();
+
+    const uint32_t ring_members[] = {options_.nodeid};
+    ipc::JoinResponse response{};
+    response.header = {id, static_cast<int32_t>(sizeof(response) + sizeof(ring_members)), CS_OK};
+    response.group_id = group_id;
+    response.join_position = join_position;
+    response.join_seq = join_seq;
+    response.ring = {options_.nodeid, 1, ring_seq_};
+    iovec parts[2] = {{&response, sizeof(response)}, {const_cast<uint32_t*>(ring_members), sizeof(ring_members)}};
+    qb_ipcs_response_sendv(session.connection, parts, 2);
+}
+
+bool Daemon::sequence_change(const ordering::GroupName& name, ordering::ProcessId process, cpg_reason_t reason)
+{
+    const bool joining = reason == CPG_REASON_JOIN;
+    const size_t members_now = groups_.members(name).size();
+    const size_t members_after = joining ? members_now + 1 : members_now - 1;
+    const uint32_t payload_bytes = confchg_payload_bytes(joining ? 0 : 1, joining ? 1 : 0, members_after);
+    // Room first, so a full ring leaves the membership untouched.
+    if (!ring_->has_room(0, payload_bytes, reclaim_limit())) {
+        ++counters_.ring_full_events;
+        return false;
+    }
+    const ordering::GroupChange change = joining ? groups_.join(name, process) : *groups_.remove(name, {process}, reason);
+    EntryHeader* entry = ring_->append(EntryKind::confchg, 0, payload_bytes, reclaim_limit());
+    entry->group_id = change.group_id;
+    entry->nodeid = process.nodeid;
+    entry->pid = process.pid;
+    ConfchgPayload header{};
+    header.left_count = static_cast<uint32_t>(change.left.size());
+    header.joined_count = static_cast<uint32_t>(change.joined.size());
+    header.member_count = static_cast<uint32_t>(change.members.size());
+    header.group_length = change.name.length;
+    std::memcpy(header.group_value, change.name.value.data(), change.name.length);
+    std::byte* out = ring_->payload(entry);
+    std::memcpy(out, &header, sizeof(header));
+    out += sizeof(header);
+    for (const auto* list : {&change.left, &change.joined, &change.members}) {
+        std::memcpy(out, list->data(), list->size() * sizeof(cpg_address));
+        out += list->size() * sizeof(cpg_address);
+    }
+    ++counters_.confchgs_sequenced;
+    batch_groups_.push_back(change.group_id);
+    return true;
+}
+
+void Daemon::handle_leave(ClientSession& session, const ipc::GroupRequest& request)
+{
+    const int32_t id = static_cast<int32_t>(ipc::RequestId::leave);
+    const ordering::GroupName name = ordering::GroupName::from(request.group);
+    if (!session.group || !(*session.group == name)) {
+        respond_status(session, id, CS_ERR_NOT_EXIST);
+        return;
+    }
+    // Everything the leaver sent comes before its leave.
+    if (drain_session(session, UINT32_MAX); session.sub_head != session.control->sub_tail.load()) {
+        respond_status(session, id, CS_ERR_TRY_AGAIN);
+        return;
+    }
+    if (!sequence_change(name, session.process(options_.nodeid), CPG_REASON_LEAVE)) {
+        respond_status(session, id, CS_ERR_TRY_AGAIN);
+        return;
+    }
+    session.group.reset();
+    session.leave_end = ring_->unpublished_tail();
+    publish_and_wake();
+    respond_status(session, id, CS_OK);
+}
+
+void Daemon::handle_membership(ClientSession& session, const ipc::GroupRequest& request)
+{
+    const std::vector<cpg_address> members = groups_.members(ordering::GroupName::from(request.group));
+    const int32_t id = static_cast<int32_t>(ipc::RequestId::membership_get);
+    const size_t bytes = sizeof(ipc::ListResponse) + members.size() * sizeof(cpg_address);
+    if (bytes > ipc::kIpcMaxMessageBytes) {
+        respond_status(session, id, CS_ERR_NO_RESOURCES);
+        return;
+    }
+    ipc::ListResponse header{};
+    header.header = {id, static_cast<int32_t>(bytes), CS_OK};
+    header.count = static_cast<uint32_t>(members.size());
+    iovec parts[2] = {{&header, sizeof(header)},
+                      {const_cast<cpg_address*>(members.data()), members.size() * sizeof(cpg_address)}};
+    qb_ipcs_response_sendv(session.connection, parts, 2);
+}
+
+void Daemon::handle_iteration(ClientSession& session, const ipc::IterationRequest& request)
+{
+    const int32_t id = static_cast<int32_t>(ipc::RequestId::iteration_snapshot);
+    const auto type = static_cast<cpg_iteration_type_t>(request.iteration_type);
+    const ordering::GroupName wanted = ordering::GroupName::from(request.group);
+    std::vector<cpg_iteration_description_t> rows;
+    std::optional<ordering::GroupName> previous;
+    for (const ordering::GroupTable::Row& row : groups_.rows()) {
+        if (type == CPG_ITERATION_ONE_GROUP && !(row.group == wanted)) {
+            continue;
+        }
+        cpg_iteration_description_t description{};
+        description.group = row.group.to_cpg();
+        if (type == CPG_ITERATION_NAME_ONLY) {
+            if (previous && *previous == row.group) {
+                continue;
+            }
+            previous = row.group;
+        } else {
+            description.nodeid = row.process.nodeid;
+            description.pid = row.process.pid;
+        }
+        rows.push_back(description);
+    }
+    const size_t bytes = sizeof(ipc::ListResponse) + rows.size() * sizeof(cpg_iteration_description_t);
+    if (bytes > ipc::kIpcMaxMessageBytes) {
+        respond_status(session, id, CS_ERR_NO_RESOURCES);
+        return;
+    }
+    ipc::ListResponse header{};
+    header.header = {id, static_cast<int32_t>(bytes), CS_OK};
+    header.count = static_cast<uint32_t>(rows.size());
+    iovec parts[2] = {{&header, sizeof(header)}, {rows.data(), rows.size() * sizeof(cpg_iteration_description_t)}};
+    qb_ipcs_response_sendv(session.connection, parts, 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// Handing out shared memory
+
+void Daemon::on_fd_socket_readable()
+{
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = fd_requests_.begin(); it != fd_requests_.end();) {
+        if (now - it->second > kFdRequestTimeout) {
+            loop_.remove(it->first);
+            ::close(it->first);
+            it = fd_requests_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    while (true) {
+        const int socket = ::accept4(fd_socket_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (socket < 0) {
+            return;
+        }
+        fd_requests_[socket] = now;
+        loop_.add(socket, POLLIN, [this, socket](uint32_t) { on_fd_request(socket); });
+    }
+}
+
+void Daemon::on_fd_request(int socket)
+{
+    ipc::Token token{};
+    const ssize_t received = ::recv(socket, token.data(), token.size(), MSG_DONTWAIT);
+    if (received < 0 && errno == EAGAIN) {
+        return;
+    }
+    loop_.remove(socket);
+    fd_requests_.erase(socket);
+    ipc::UniqueFd connection(socket);
+    if (received != static_cast<ssize_t>(token.size())) {
+        return;
+    }
+    ipc::PeerCredentials peer{};
+    if (ipc::peer_credentials(socket, peer) != 0) {
+        return;
+    }
+    for (auto& [qb_connection, session] : sessions_) {
+        if (!session->initialized || session->fds_delivered || session->token != token) {
+            continue;
+        }
+        if (session->pid != peer.pid) {
+            RCPG_LOG_WARN("pid {} presented the shared-memory token of pid {}: refused", peer.pid, session->pid);
+            return;
+        }
+        ipc::UniqueFd ring_fd = ring_->read_only_fd();
+        if (!ring_fd) {
+            return;
+        }
+        const int fds[ipc::fd_count] = {ring_fd.get(), session->control_fd.get(), session->arena_fd.get(),
+                                        doorbell_.get()};
+        if (ipc::send_fds(socket, fds) == 0) {
+            session->fds_delivered = true;
+            // The mappings stay; the daemon no longer needs the files themselves.
+            session->control_fd.reset();
+            session->arena_fd.reset();
+        }
+        return;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sequencing
+
+void Daemon::release_pins()
+{
+    for (auto& [connection, session] : sessions_) {
+        if (session->leave_end &&
+            session->control->consumed.load(std::memory_order_acquire) >= *session->leave_end) {
+            session->leave_end.reset();
+            session->wake_group_id = 0;
+            if (!session->totem_callback && !session->group) {
+                session->pinning = false;
+            }
+        }
+    }
+}
+
+uint64_t Daemon::reclaim_limit()
+{
+    release_pins();
+    const uint64_t tail = ring_->published_tail();
+    uint64_t limit = ring_->unpublished_tail();
+    for (auto& [connection, session] : sessions_) {
+        if (!session->pinning) {
+            continue;
+        }
+        // Untrusted: a client can only hold back the ring (as a stuck client would), never
+        // let it overwrite what another client still reads.
+        uint64_t consumed = session->control->consumed.load(std::memory_order_acquire);
+        consumed = std::clamp(consumed, std::min(session->pin_floor, tail), tail);
+        limit = std::min(limit, consumed);
+    }
+    return limit;
+}
+
+bool Daemon::drain_session(ClientSession& session, uint32_t budget)
+{
+    if (session.control == nullptr || !session.fds_delivered || session.violated) {
+        return false;
+    }
+    ipc::ControlBlock& control = *session.control;
+    const uint64_t tail = control.sub_tail.load(std::memory_order_acquire);
+    if (tail - session.sub_head > session.submission_mask + 1ull) {
+        session.violated = true;
+        ++counters_.protocol_violations;
+        RCPG_LOG_WARN("pid {}: submission ring index out of range; disconnecting", session.pid);
+        if (session.connection != nullptr) {
+            qb_ipcs_disconnect(session.connection);
+        }
+        return false;
+    }
+    const uint64_t start = session.sub_head;
+    uint64_t limit = reclaim_limit();
+    while (session.sub_head != tail && budget-- > 0) {
+        ipc::SubmissionDescriptor descriptor;
+        std::memcpy(&descriptor, &session.descriptors[session.sub_head & session.submission_mask],
+                    sizeof(descriptor));
+        if (descriptor.length > ipc::kMaxAtomicMessageBytes || descriptor.arena_offset > session.arena_bytes ||
+            descriptor.length > session.arena_bytes - descriptor.arena_offset ||
+            (descriptor.flags & ~kSubmissionFlags) != 0) {
+            session.violated = true;
+            ++counters_.protocol_violations;
+            RCPG_LOG_WARN("pid {}: malformed submission (offset {}, length {}); disconnecting", session.pid,
+                          descriptor.arena_offset, descriptor.length);
+            if (session.connection != nullptr) {
+                qb_ipcs_disconnect(session.connection);
+            }
+            break;
+        }
+        if (!session.group) {
+            ++session.sub_head;  // sent while not a member: dropped, as corosync does
+            continue;
+        }
+        uint16_t flags = descriptor.flags;
+        if (descriptor.length >= ipc::kInPlaceDeliveryMinBytes) {
+            flags |= ipc::kFlagPayloadOnPage;
+        }
+        EntryHeader* entry = ring_->append(EntryKind::data, flags, descriptor.length, limit);
+        if (entry == nullptr) {
+            limit = reclaim_limit();
+            entry = ring_->append(EntryKind::data, flags, descriptor.length, limit);
+            if (entry == nullptr) {
+                ++counters_.ring_full_events;
+                ring_blocked_ = true;
+                break;
+            }
+        }
+        entry->group_id = session.wake_group_id;
+        entry->nodeid = options_.nodeid;
+        entry->pid = static_cast<uint32_t>(session.pid);
+        entry->total_bytes = (descriptor.flags & ipc::kFlagFragment) != 0
+                                 ? static_cast<uint32_t>(std::min<uint64_t>(descriptor.total_bytes, UINT32_MAX))
+                                 : descriptor.length;
+        std::memcpy(ring_->payload(entry), session.arena_map.bytes() + descriptor.arena_offset, descriptor.length);
+        if (batch_groups_.empty() || batch_groups_.back() != session.wake_group_id) {
+            batch_groups_.push_back(session.wake_group_id);
+        }
+        ++counters_.messages_sequenced;
+        counters_.bytes_sequenced += descriptor.length;
+        ++session.sub_head;
+    }
+    if (session.sub_head == start) {
+        return false;
+    }
+    control.sub_head.store(session.sub_head, std::memory_order_release);
+    control.sub_head_futex.store(static_cast<uint32_t>(session.sub_head), std::memory_order_release);
+    if (control.submitter_waiting.load(std::memory_order_seq_cst) != 0) {
+        futex_wake_all(&control.sub_head_futex);
+    }
+    return true;
+}
+
+bool Daemon::drain_submissions()
+{
+    ring_blocked_ = false;
+    bool worked = false;
+    for (auto& [connection, session] : sessions_) {
+        worked |= drain_session(*session, kDrainBudgetPerClient);
+    }
+    publish_and_wake();
+    return worked;
+}
+
+bool Daemon::submissions_pending() const
+{
+    for (const auto& [connection, session] : sessions_) {
+        if (session->control != nullptr && session->fds_delivered && !session->violated &&
+            session->control->sub_tail.load(std::memory_order_acquire) != session->sub_head) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void Daemon::publish_and_wake()
+{
+    if (!ring_->has_unpublished()) {
+        return;
+    }
+    ring_->publish();
+    // Pairs with the client's seq_cst store of `waiting` before it re-reads the tail.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    for (auto& [connection, session] : sessions_) {
+        if (session->wake_group_id == 0 || session->control == nullptr ||
+            session->control->waiting.load(std::memory_order_relaxed) == 0) {
+            continue;
+        }
+        if (std::find(batch_groups_.begin(), batch_groups_.end(), session->wake_group_id) == batch_groups_.end()) {
+            continue;
+        }
+        if (session->control->waiting.exchange(0, std::memory_order_seq_cst) != 0) {
+            send_wake(*session);
+        }
+    }
+    batch_groups_.clear();
+    update_flow_control();
+}
+
+void Daemon::update_flow_control()
+{
+    const uint64_t used = ring_->unpublished_tail() - reclaim_limit();
+    const uint64_t capacity = ring_->data_bytes();
+    auto& flag = ring_->header().flow_control;
+    if (used * 4 >= capacity * 3) {
+        flag.store(1, std::memory_order_relaxed);
+    } else if (used * 10 <= capacity * 7) {
+        flag.store(0, std::memory_order_relaxed);
+    }
+}
+
+void Daemon::finish_closing_sessions()
+{
+    for (auto it = closing_.begin(); it != closing_.end();) {
+        ClientSession& session = **it;
+        drain_session(session, UINT32_MAX);
+        if (session.control != nullptr && session.fds_delivered && !session.violated &&
+            session.sub_head != session.control->sub_tail.load(std::memory_order_acquire)) {
+            ++it;  // waits for ring space
+            continue;
+        }
+        if (session.group) {
+            if (!sequence_change(*session.group, session.process(options_.nodeid), CPG_REASON_PROCDOWN)) {
+                ++it;  // waits for ring space
+                continue;
+            }
+            session.group.reset();
+        }
+        it = closing_.erase(it);
+    }
+    publish_and_wake();
+}
+
+// ---------------------------------------------------------------------------------------
+// The loop
+
+void Daemon::step(int timeout_ms)
+{
+    const bool worked = drain_submissions();
+    finish_closing_sessions();
+    loop_.run_once(worked ? 0 : timeout_ms);
+}
+
+void Daemon::run(const std::atomic<bool>& stop)
+{
+    auto& ring_header = ring_->header();
+    const uint64_t busy_poll_ns = uint64_t{options_.busy_poll_us} * 1000;
+    uint64_t last_work_ns = now_ns();
+    uint64_t last_ipc_poll_ns = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+        bool worked = drain_submissions();
+        if (!closing_.empty()) {
+            finish_closing_sessions();
+        }
+        const uint64_t now = now_ns();
+        if (worked) {
+            last_work_ns = now;
+        }
+        if (now - last_work_ns < busy_poll_ns) {
+            if (now - last_ipc_poll_ns >= kIpcPollIntervalNs) {
+                loop_.run_once(0);
+                last_ipc_poll_ns = now;
+            } else {
+                cpu_relax();
+            }
+            continue;
+        }
+        int timeout_ms = kIdleWakeMs;
+        ring_header.daemon_sleeping.store(1, std::memory_order_seq_cst);
+        if (ring_blocked_ || !closing_.empty()) {
+            // Work that waits for readers to make room: re-check soon rather than spin.
+            timeout_ms = kBlockedRecheckMs;
+        } else if (submissions_pending()) {
+            ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);
+            continue;
+        }
+        loop_.run_once(timeout_ms);
+        ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);
+        last_ipc_poll_ns = last_work_ns = now_ns();
+    }
+}
+
+}  // namespace rcpg::daemon

@@ -1,0 +1,107 @@
+// rcpgd's core: local clients, the node's delivery ring and the one-node sequencer.
+//
+// One thread does everything. Each step drains the clients' submission rings into the
+// delivery ring in sequence order, publishes the new tail once per batch, wakes the
+// clients that sleep on an entry of theirs, and serves control requests over libqb IPC.
+// The loop spins for a short while after work and then sleeps (eventcount: it raises
+// `daemon_sleeping` in the ring header, re-checks, and blocks; a client that publishes a
+// submission while the flag is up rings the doorbell eventfd).
+#pragma once
+
+#include "daemon/delivery_ring.hpp"
+#include "daemon/event_loop.hpp"
+#include "daemon/options.hpp"
+#include "libcpg/ipc/fd_passing.hpp"
+#include "libcpg/ipc/protocol.hpp"
+#include "ordering/group_table.hpp"
+
+#include <qb/qbipcs.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rcpg::daemon {
+
+struct ClientSession;
+
+struct Counters {
+    uint64_t messages_sequenced = 0;
+    uint64_t bytes_sequenced = 0;
+    uint64_t confchgs_sequenced = 0;
+    uint64_t ring_full_events = 0;
+    uint64_t protocol_violations = 0;
+};
+
+class Daemon {
+public:
+    // Returns nullptr and fills `error` when the daemon cannot start.
+    static std::unique_ptr<Daemon> create(const Options& options, std::string& error);
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    // Runs until `stop` becomes true.
+    void run(const std::atomic<bool>& stop);
+    // One step of the loop: waits at most `timeout_ms` for something to do.
+    void step(int timeout_ms);
+
+    const Counters& counters() const { return counters_; }
+    size_t client_count() const { return sessions_.size(); }
+
+private:
+    explicit Daemon(const Options& options);
+    bool start(std::string& error);
+
+    // libqb service callbacks.
+    int32_t on_accept(qb_ipcs_connection_t* connection, uid_t uid, gid_t gid);
+    void on_created(qb_ipcs_connection_t* connection);
+    int32_t on_message(qb_ipcs_connection_t* connection, void* data, size_t size);
+    void on_destroyed(qb_ipcs_connection_t* connection);
+
+    void handle_init(ClientSession& session, const ipc::InitRequest& request);
+    void handle_join(ClientSession& session, const ipc::GroupRequest& request);
+    void handle_leave(ClientSession& session, const ipc::GroupRequest& request);
+    void handle_membership(ClientSession& session, const ipc::GroupRequest& request);
+    void handle_iteration(ClientSession& session, const ipc::IterationRequest& request);
+    void respond_status(ClientSession& session, int32_t id, cs_error_t error);
+    void send_wake(ClientSession& session);
+
+    // The fd-passing socket.
+    void on_fd_socket_readable();
+    void on_fd_request(int socket);
+
+    // Sequencing into the delivery ring.
+    uint64_t reclaim_limit();
+    bool sequence_change(const ordering::GroupName& name, ordering::ProcessId process, cpg_reason_t reason);
+    bool drain_submissions();
+    bool drain_session(ClientSession& session, uint32_t budget);
+    void publish_and_wake();
+    void update_flow_control();
+    void finish_closing_sessions();
+    bool submissions_pending() const;
+    void release_pins();
+
+    Options options_;
+    EventLoop loop_;
+    qb_ipcs_service_t* service_ = nullptr;
+    std::unique_ptr<DeliveryRing> ring_;
+    ipc::UniqueFd doorbell_;
+    ipc::UniqueFd fd_socket_;
+    std::map<int, std::chrono::steady_clock::time_point> fd_requests_;
+    ordering::GroupTable groups_;
+    std::map<qb_ipcs_connection_t*, std::unique_ptr<ClientSession>> sessions_;
+    std::vector<std::unique_ptr<ClientSession>> closing_;
+    std::vector<uint32_t> batch_groups_;  // groups with entries appended since the last publish
+    Counters counters_;
+    bool ring_blocked_ = false;           // the last drain stopped on a full ring
+    uint64_t ring_seq_ = 1;               // totem ring id sequence of the current view
+};
+
+}  // namespace rcpg::daemon

@@ -1,0 +1,90 @@
+#include "daemon/delivery_ring.hpp"
+
+#include <cstring>
+#include <new>
+
+namespace rcpg::daemon {
+
+using ipc::EntryHeader;
+using ipc::kPageBytes;
+
+DeliveryRing::DeliveryRing(uint64_t data_bytes, uint32_t nodeid) : data_bytes_(data_bytes)
+{
+    if (!valid_size(data_bytes)) {
+        return;
+    }
+    fd_ = ipc::create_sealed_memfd("rcpg-delivery-ring", kPageBytes + data_bytes);
+    if (!fd_) {
+        return;
+    }
+    mapping_ = ipc::map_fd(fd_.get(), kPageBytes + data_bytes, 0, ipc::Access::read_write);
+    if (!mapping_) {
+        return;
+    }
+    auto* ring = new (mapping_.get()) ipc::RingHeader{};
+    ring->magic = ipc::kRingMagic;
+    ring->version = ipc::kLayoutVersion;
+    ring->data_bytes = data_bytes;
+    ring->nodeid = nodeid;
+    data_ = mapping_.bytes() + kPageBytes;
+}
+
+DeliveryRing::Slot DeliveryRing::slot_for(uint16_t flags, uint32_t payload_bytes) const
+{
+    const bool on_page = (flags & ipc::kFlagPayloadOnPage) != 0;
+    Slot slot{0, tail_, ipc::place_entry(tail_, payload_bytes, on_page)};
+    const uint64_t room_to_end = data_bytes_ - (tail_ & (data_bytes_ - 1));
+    if (slot.placement.entry_bytes > room_to_end) {
+        // Entries never wrap: fill the end of the ring and start again at its beginning.
+        slot.pad_bytes = room_to_end;
+        slot.position = tail_ + room_to_end;
+        slot.placement = ipc::place_entry(slot.position, payload_bytes, on_page);
+    }
+    return slot;
+}
+
+bool DeliveryRing::has_room(uint16_t flags, uint32_t payload_bytes, uint64_t reclaim_limit) const
+{
+    return fits(slot_for(flags, payload_bytes), reclaim_limit);
+}
+
+EntryHeader* DeliveryRing::append(ipc::EntryKind kind, uint16_t flags, uint32_t payload_bytes,
+                                  uint64_t reclaim_limit)
+{
+    const Slot slot = slot_for(flags, payload_bytes);
+    if (!fits(slot, reclaim_limit)) {
+        return nullptr;
+    }
+    const uint64_t pad_bytes = slot.pad_bytes;
+    const uint64_t position = slot.position;
+    const ipc::EntryPlacement placement = slot.placement;
+    if (pad_bytes != 0) {
+        auto* pad = reinterpret_cast<EntryHeader*>(at(tail_));
+        pad->entry_bytes = static_cast<uint32_t>(pad_bytes);
+        pad->kind = ipc::EntryKind::pad;
+    }
+    auto* entry = reinterpret_cast<EntryHeader*>(at(position));
+    entry->entry_bytes = placement.entry_bytes;
+    entry->kind = kind;
+    entry->flags = flags;
+    entry->seq = next_seq_++;
+    entry->group_id = 0;
+    entry->nodeid = 0;
+    entry->pid = 0;
+    entry->payload_bytes = payload_bytes;
+    entry->payload_offset = placement.payload_offset;
+    entry->total_bytes = payload_bytes;
+    last_position_ = position;
+    tail_ = position + placement.entry_bytes;
+    return entry;
+}
+
+void DeliveryRing::publish()
+{
+    if (tail_ != published_tail_) {
+        published_tail_ = tail_;
+        header().tail.store(tail_, std::memory_order_release);
+    }
+}
+
+}  // namespace rcpg::daemon

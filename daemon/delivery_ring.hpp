@@ -1,0 +1,79 @@
+// The node's delivery ring, writer side. Entries are appended in sequence order and
+// become visible to clients only when publish() advances the shared tail, so a reader
+// never sees a partly written entry.
+#pragma once
+
+#include "libcpg/ipc/shm.hpp"
+#include "libcpg/ipc/shm_layout.hpp"
+
+#include <cstdint>
+#include <span>
+
+namespace rcpg::daemon {
+
+class DeliveryRing {
+public:
+    // `data_bytes` must be a power of two, at least four of the largest entries.
+    static bool valid_size(uint64_t data_bytes)
+    {
+        return ipc::is_power_of_two(data_bytes) && data_bytes >= 4 * ipc::kMaxEntryBytes && data_bytes <= (1ull << 31);
+    }
+
+    DeliveryRing(uint64_t data_bytes, uint32_t nodeid);
+    bool valid() const { return static_cast<bool>(mapping_); }
+
+    // A new read-only descriptor for a client.
+    ipc::UniqueFd read_only_fd() const { return ipc::reopen_read_only(fd_.get()); }
+
+    // Reserves room for an entry with `payload_bytes` and fills its header. `reclaim_limit`
+    // is the lowest position some reader still needs: nothing at or after it may be
+    // overwritten. Returns nullptr when the ring has no room now.
+    ipc::EntryHeader* append(ipc::EntryKind kind, uint16_t flags, uint32_t payload_bytes,
+                             uint64_t reclaim_limit);
+
+    // Whether append() with these arguments would succeed now.
+    bool has_room(uint16_t flags, uint32_t payload_bytes, uint64_t reclaim_limit) const;
+
+    std::byte* payload(ipc::EntryHeader* entry)
+    {
+        return reinterpret_cast<std::byte*>(entry) + entry->payload_offset;
+    }
+
+    // Position of the entry most recently appended.
+    uint64_t last_position() const { return last_position_; }
+    uint64_t unpublished_tail() const { return tail_; }
+    uint64_t published_tail() const { return published_tail_; }
+    uint64_t next_seq() const { return next_seq_; }
+    uint64_t data_bytes() const { return data_bytes_; }
+    bool has_unpublished() const { return tail_ != published_tail_; }
+
+    // Makes everything appended so far visible to readers.
+    void publish();
+
+    ipc::RingHeader& header() { return *reinterpret_cast<ipc::RingHeader*>(mapping_.get()); }
+
+private:
+    struct Slot {
+        uint64_t pad_bytes;  // filler before the entry, to skip the end of the ring
+        uint64_t position;
+        ipc::EntryPlacement placement;
+    };
+    Slot slot_for(uint16_t flags, uint32_t payload_bytes) const;
+    bool fits(const Slot& slot, uint64_t reclaim_limit) const
+    {
+        return slot.position + slot.placement.entry_bytes - reclaim_limit <= data_bytes_;
+    }
+
+    std::byte* at(uint64_t position) { return data_ + (position & (data_bytes_ - 1)); }
+
+    uint64_t data_bytes_;
+    ipc::UniqueFd fd_;
+    ipc::Mapping mapping_;
+    std::byte* data_ = nullptr;
+    uint64_t tail_ = 0;
+    uint64_t published_tail_ = 0;
+    uint64_t last_position_ = 0;
+    uint64_t next_seq_ = 1;
+};
+
+}  // namespace rcpg::daemon

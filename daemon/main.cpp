@@ -1,0 +1,198 @@
+// rcpgd: the rcpg daemon. main only parses options and runs the loop.
+#include "daemon/daemon.hpp"
+#include "daemon/log.hpp"
+
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+
+#include <atomic>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void request_stop(int) { g_stop.store(true); }
+
+constexpr const char* kUsage = R"(Usage: rcpgd [OPTIONS]
+
+rcpg daemon: serves corosync CPG clients (libcpg.so.4) on this node. With no options it
+runs a one-node cluster on the IPC name $RCPG_IPC (default "rcpg") and needs no RDMA
+device.
+
+Options:
+  --ipc NAME            IPC service name clients reach it by (default: $RCPG_IPC or "rcpg")
+  --nodeid N            this node's id (default 1)
+  --ring-mib N          delivery ring size in MiB, a power of two >= 8 (default 64)
+  --allow-user NAME     let this user (name or uid) connect besides root; repeatable
+  --allow-group NAME    let members of this primary group (name or gid) connect; repeatable
+  --busy-poll-us N      keep polling this long after work before sleeping (default 50)
+  --log-level LEVEL     error, warning, info or debug (default info)
+  --syslog              also log to syslog
+  -h, --help            show this text and exit
+  --version             show the version and exit
+)";
+
+template <typename T>
+bool parse_number(std::string_view text, T& value)
+{
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return error == std::errc() && end == text.data() + text.size();
+}
+
+bool resolve_user(const char* name, uid_t& uid)
+{
+    if (parse_number(name, uid)) {
+        return true;
+    }
+    const passwd* entry = ::getpwnam(name);
+    if (entry == nullptr) {
+        return false;
+    }
+    uid = entry->pw_uid;
+    return true;
+}
+
+bool resolve_group(const char* name, gid_t& gid)
+{
+    if (parse_number(name, gid)) {
+        return true;
+    }
+    const group* entry = ::getgrnam(name);
+    if (entry == nullptr) {
+        return false;
+    }
+    gid = entry->gr_gid;
+    return true;
+}
+
+int fail(const std::string& message)
+{
+    std::fprintf(stderr, "rcpgd: %s\nTry 'rcpgd --help'.\n", message.c_str());
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    rcpg::daemon::Options options;
+    options.ipc_name = rcpg::ipc::ipc_service_name();
+    int log_priority = LOG_INFO;
+    bool to_syslog = false;
+
+    enum { opt_ipc = 256, opt_nodeid, opt_ring, opt_user, opt_group, opt_busy, opt_level, opt_syslog, opt_version };
+    static const option long_options[] = {
+        {"ipc", required_argument, nullptr, opt_ipc},
+        {"nodeid", required_argument, nullptr, opt_nodeid},
+        {"ring-mib", required_argument, nullptr, opt_ring},
+        {"allow-user", required_argument, nullptr, opt_user},
+        {"allow-group", required_argument, nullptr, opt_group},
+        {"busy-poll-us", required_argument, nullptr, opt_busy},
+        {"log-level", required_argument, nullptr, opt_level},
+        {"syslog", no_argument, nullptr, opt_syslog},
+        {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, opt_version},
+        {nullptr, 0, nullptr, 0},
+    };
+    int choice;
+    while ((choice = getopt_long(argc, argv, "h", long_options, nullptr)) != -1) {
+        const std::string_view value = optarg != nullptr ? optarg : "";
+        switch (choice) {
+        case opt_ipc:
+            if (value.empty()) {
+                return fail("--ipc needs a non-empty name");
+            }
+            options.ipc_name = value;
+            break;
+        case opt_nodeid:
+            if (!parse_number(value, options.nodeid) || options.nodeid == 0) {
+                return fail("--nodeid needs a number from 1 to 4294967295");
+            }
+            break;
+        case opt_ring: {
+            uint64_t mib = 0;
+            if (!parse_number(value, mib) || mib < 8 || mib > 2048 || (mib & (mib - 1)) != 0) {
+                return fail("--ring-mib needs a power of two from 8 to 2048");
+            }
+            options.ring_bytes = mib << 20;
+            break;
+        }
+        case opt_user: {
+            uid_t uid;
+            if (!resolve_user(optarg, uid)) {
+                return fail(std::string("--allow-user: no such user '") + optarg + "'");
+            }
+            options.allowed_uids.push_back(uid);
+            break;
+        }
+        case opt_group: {
+            gid_t gid;
+            if (!resolve_group(optarg, gid)) {
+                return fail(std::string("--allow-group: no such group '") + optarg + "'");
+            }
+            options.allowed_gids.push_back(gid);
+            break;
+        }
+        case opt_busy:
+            if (!parse_number(value, options.busy_poll_us) || options.busy_poll_us > 1'000'000) {
+                return fail("--busy-poll-us needs a number from 0 to 1000000");
+            }
+            break;
+        case opt_level:
+            if (value == "error") {
+                log_priority = LOG_ERR;
+            } else if (value == "warning") {
+                log_priority = LOG_WARNING;
+            } else if (value == "info") {
+                log_priority = LOG_INFO;
+            } else if (value == "debug") {
+                log_priority = LOG_DEBUG;
+            } else {
+                return fail("--log-level needs error, warning, info or debug");
+            }
+            break;
+        case opt_syslog:
+            to_syslog = true;
+            break;
+        case 'h':
+            std::fputs(kUsage, stdout);
+            return 0;
+        case opt_version:
+            std::printf("rcpgd %s\n", RCPG_VERSION);
+            return 0;
+        default:
+            std::fputs(kUsage, stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        return fail(std::string("unexpected argument '") + argv[optind] + "'");
+    }
+
+    rcpg::daemon::log_setup("rcpgd", log_priority, to_syslog);
+    struct sigaction stop_action{};
+    stop_action.sa_handler = request_stop;
+    sigaction(SIGTERM, &stop_action, nullptr);
+    sigaction(SIGINT, &stop_action, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    std::string error;
+    std::unique_ptr<rcpg::daemon::Daemon> daemon = rcpg::daemon::Daemon::create(options, error);
+    if (!daemon) {
+        RCPG_LOG_ERROR("cannot start: {}", error);
+        rcpg::daemon::log_teardown();
+        return 1;
+    }
+    daemon->run(g_stop);
+    RCPG_LOG_INFO("rcpgd stopping");
+    daemon.reset();
+    rcpg::daemon::log_teardown();
+    return 0;
+}

@@ -1,0 +1,400 @@
+// The dispatch path: entries are read in place from the node's delivery ring and handed
+// to the callbacks.
+//
+// Readiness of the handle's fd (the libqb event socket) follows an eventcount:
+//  - Going idle, the handle raises control->waiting and re-reads the tail. The daemon,
+//    after publishing entries of this handle's group, takes the flag back and sends one
+//    wake event. So a busy stream costs no system call per message, and a wake event
+//    exists only for an entry the handle has not seen.
+//  - Invariant when cpg_dispatch() returns: the fd is readable if and only if an event
+//    of this handle is pending (or arrives later). When one is left pending (ONE modes)
+//    and no wake event is on its way, the handle asks the daemon for one (wake_me).
+//
+// In-place delivery: payloads of kInPlaceDeliveryMinBytes or more sit on whole pages of
+// the ring and the callback gets a pointer into the handle's private copy-on-write view.
+// A callback that writes there gets private copies of those pages; before the handle
+// reports such pages consumed (after which the daemon may reuse them), it drops the
+// private copies (clean_written_pages), so the next lap reads the daemon's data again.
+#include "libcpg/handle.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace rcpg::libcpg {
+namespace {
+
+using ipc::EntryHeader;
+using ipc::EntryKind;
+
+// Written pages are checked once this much of the ring has been read past them: rarely
+// enough to cost nothing, often enough to keep most of the ring reusable.
+uint64_t clean_interval(uint64_t ring_bytes) { return ring_bytes / 8; }
+
+int pagemap_fd()
+{
+    static const int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    return fd;
+}
+
+// Drops private (copy-on-write) copies of pages in [start, start + bytes), so the mapping
+// shows the shared file again.
+void drop_private_pages(std::byte* start, size_t bytes)
+{
+    constexpr uint64_t kPresent = 1ull << 63;
+    constexpr uint64_t kFileOrShared = 1ull << 61;
+    const size_t pages = bytes / ipc::kPageBytes;
+    const int fd = pagemap_fd();
+    if (fd < 0) {
+        ::madvise(start, bytes, MADV_DONTNEED);
+        return;
+    }
+    uint64_t entries[512];
+    for (size_t done = 0; done < pages;) {
+        const size_t batch = std::min<size_t>(pages - done, std::size(entries));
+        const auto page_index = reinterpret_cast<uintptr_t>(start) / ipc::kPageBytes + done;
+        const ssize_t got = ::pread(fd, entries, batch * sizeof(uint64_t), static_cast<off_t>(page_index * 8));
+        if (got != static_cast<ssize_t>(batch * sizeof(uint64_t))) {
+            ::madvise(start + done * ipc::kPageBytes, (pages - done) * ipc::kPageBytes, MADV_DONTNEED);
+            return;
+        }
+        for (size_t i = 0; i < batch; ++i) {
+            if ((entries[i] & kPresent) != 0 && (entries[i] & kFileOrShared) == 0) {
+                ::madvise(start + (done + i) * ipc::kPageBytes, ipc::kPageBytes, MADV_DONTNEED);
+            }
+        }
+        done += batch;
+    }
+}
+
+bool contains_process(const cpg_address* list, size_t count, uint32_t nodeid, uint32_t pid)
+{
+    for (size_t i = 0; i < count; ++i) {
+        if (list[i].nodeid == nodeid && list[i].pid == pid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+bool Handle::relevant(const EntryHeader& entry) const
+{
+    switch (entry.kind) {
+    case EntryKind::data:
+    case EntryKind::confchg:
+        return membership_ && entry.group_id == membership_->group_id && entry.seq >= membership_->from_seq;
+    case EntryKind::totem_confchg:
+        return model.cpg_totem_confchg_fn != nullptr;
+    case EntryKind::pad:
+        return false;
+    }
+    return false;
+}
+
+// Moves the cursor past entries that are not ours; true if one of ours is next.
+bool Handle::skip_to_relevant()
+{
+    if (!reading_) {
+        return false;
+    }
+    const uint64_t tail = ring_->tail.load(std::memory_order_acquire);
+    while (cursor_ < tail) {
+        const auto& entry = *reinterpret_cast<const EntryHeader*>(ring_data_ + (cursor_ & (ring_bytes_ - 1)));
+        if (relevant(entry)) {
+            return true;
+        }
+        cursor_ += entry.entry_bytes;
+    }
+    return false;
+}
+
+void Handle::deliver_data(const EntryHeader& entry, std::byte* payload)
+{
+    cpg_deliver_fn_t deliver = model.cpg_deliver_fn;
+    if ((entry.flags & ipc::kFlagFragment) != 0) {
+        const auto sender = std::make_pair(entry.nodeid, entry.pid);
+        if ((entry.flags & (ipc::kFlagFragmentFirst | ipc::kFlagFragmentAbort)) != 0) {
+            partial_.erase(sender);
+        }
+        if ((entry.flags & ipc::kFlagFragmentAbort) != 0) {
+            return;
+        }
+        auto found = partial_.find(sender);
+        if (found == partial_.end()) {
+            if ((entry.flags & ipc::kFlagFragmentFirst) == 0) {
+                return;  // the start of this message was not ours (sent before we joined)
+            }
+            found = partial_.emplace(sender, PartialMessage{}).first;
+            found->second.total_bytes = entry.total_bytes;
+            found->second.bytes.reserve(entry.total_bytes);
+        }
+        PartialMessage& message = found->second;
+        message.bytes.insert(message.bytes.end(), payload, payload + entry.payload_bytes);
+        if ((entry.flags & ipc::kFlagFragmentLast) == 0) {
+            return;
+        }
+        PartialMessage whole = std::move(message);
+        partial_.erase(found);
+        if (whole.bytes.size() == whole.total_bytes && deliver != nullptr) {
+            deliver(id, &membership_->name, entry.nodeid, entry.pid, whole.bytes.data(), whole.bytes.size());
+        }
+        return;
+    }
+    if (deliver == nullptr) {
+        return;
+    }
+    if ((entry.flags & ipc::kFlagPayloadOnPage) != 0) {
+        const uint64_t start = cursor_ + entry.payload_offset;
+        if (!dirty_low_) {
+            dirty_low_ = start;
+        }
+        dirty_high_ = cursor_ + entry.entry_bytes;
+        deliver(id, &membership_->name, entry.nodeid, entry.pid, payload, entry.payload_bytes);
+        return;
+    }
+    // Small payloads: a private copy costs less than page bookkeeping, and keeps
+    // in-place writes by the callback away from the shared pages of other entries.
+    std::memcpy(small_copy_.data(), payload, entry.payload_bytes);
+    deliver(id, &membership_->name, entry.nodeid, entry.pid, small_copy_.data(), entry.payload_bytes);
+}
+
+void Handle::deliver_confchg(const EntryHeader& entry, const std::byte* payload)
+{
+    ipc::ConfchgPayload header;
+    std::memcpy(&header, payload, sizeof(header));
+    const size_t count = size_t{header.left_count} + header.joined_count + header.member_count;
+    if (sizeof(header) + count * sizeof(cpg_address) > entry.payload_bytes) {
+        return;  // the daemon never writes this; refuse rather than read past the entry
+    }
+    // Copied out: the lists are read after callbacks that may re-enter the library.
+    std::vector<cpg_address> lists(count);
+    std::memcpy(lists.data(), payload + sizeof(header), count * sizeof(cpg_address));
+    const cpg_address* left = lists.data();
+    const cpg_address* joined = left + header.left_count;
+    const cpg_address* members = joined + header.joined_count;
+    const auto self_pid = static_cast<uint32_t>(::getpid());
+
+    for (uint32_t i = 0; i < header.left_count; ++i) {
+        partial_.erase(std::make_pair(left[i].nodeid, left[i].pid));
+    }
+    const bool own_join = entry.seq == membership_->from_seq;
+    const bool own_leave = membership_->leave_requested && contains_process(left, header.left_count, nodeid, self_pid);
+    const cpg_name name = membership_->name;
+    const bool initial_totem = own_join && membership_->initial_totem_pending;
+    const ipc::RingIdWire ring = membership_->ring;
+    const std::vector<uint32_t> ring_members = initial_totem ? membership_->ring_members : std::vector<uint32_t>{};
+    if (own_leave) {
+        // After its own leave the handle hears nothing more of the group.
+        membership_.reset();
+        if (model.cpg_totem_confchg_fn == nullptr) {
+            reading_ = false;
+        }
+    } else if (initial_totem) {
+        membership_->initial_totem_pending = false;
+    }
+    if (model.cpg_confchg_fn != nullptr) {
+        model.cpg_confchg_fn(id, &name, members, header.member_count, left, header.left_count, joined,
+                             header.joined_count);
+    }
+    if (initial_totem && model.cpg_totem_confchg_fn != nullptr && !finalized.load()) {
+        cpg_ring_id ring_id{};
+        ring_id.nodeid = ring.nodeid;
+        ring_id.seq = ring.seq;
+        model.cpg_totem_confchg_fn(id, ring_id, static_cast<uint32_t>(ring_members.size()), ring_members.data());
+    }
+}
+
+// Processes the entry at the cursor (which must be relevant) and moves past it.
+// `counted` tells whether it was one event for the ONE modes.
+bool Handle::process_entry(bool& counted)
+{
+    const uint64_t position = cursor_;
+    auto* entry_bytes = ring_data_ + (position & (ring_bytes_ - 1));
+    EntryHeader entry;
+    std::memcpy(&entry, entry_bytes, sizeof(entry));
+    std::byte* payload = entry_bytes + entry.payload_offset;
+    cursor_ = position + entry.entry_bytes;
+    counted = true;
+    switch (entry.kind) {
+    case EntryKind::data:
+        deliver_data(entry, payload);
+        break;
+    case EntryKind::confchg:
+        deliver_confchg(entry, payload);
+        break;
+    case EntryKind::totem_confchg: {
+        ipc::TotemPayload totem;
+        std::memcpy(&totem, payload, sizeof(totem));
+        if (sizeof(totem) + size_t{totem.member_count} * sizeof(uint32_t) <= entry.payload_bytes) {
+            std::vector<uint32_t> members(totem.member_count);
+            std::memcpy(members.data(), payload + sizeof(totem), members.size() * sizeof(uint32_t));
+            cpg_ring_id ring_id{};
+            ring_id.nodeid = totem.ring_nodeid;
+            ring_id.seq = totem.ring_seq;
+            model.cpg_totem_confchg_fn(id, ring_id, totem.member_count, members.data());
+        }
+        break;
+    }
+    case EntryKind::pad:
+        counted = false;
+        break;
+    }
+    return true;
+}
+
+void Handle::clean_written_pages()
+{
+    if (!dirty_low_) {
+        return;
+    }
+    uint64_t start = *dirty_low_ & ~(uint64_t{ipc::kPageBytes} - 1);
+    uint64_t remaining = std::min(ipc::align_up(dirty_high_, ipc::kPageBytes) - start, ring_bytes_);
+    while (remaining > 0) {
+        const uint64_t offset = start & (ring_bytes_ - 1);
+        const uint64_t run = std::min(remaining, ring_bytes_ - offset);
+        drop_private_pages(ring_data_ + offset, run);
+        start += run;
+        remaining -= run;
+    }
+    dirty_low_.reset();
+}
+
+void Handle::publish_consumed()
+{
+    uint64_t consumed = cursor_;
+    if (dirty_low_) {
+        const bool ring_short = ring_->flow_control.load(std::memory_order_relaxed) != 0;
+        if (ring_short || cursor_ - *dirty_low_ >= clean_interval(ring_bytes_) || !reading_) {
+            clean_written_pages();
+        } else {
+            consumed = *dirty_low_ & ~(uint64_t{ipc::kPageBytes} - 1);  // hold back pages not yet cleaned
+        }
+    }
+    consumed = std::max(consumed, published_consumed_);
+    if (consumed != published_consumed_) {
+        published_consumed_ = consumed;
+        control_->consumed.store(consumed, std::memory_order_release);
+        // A daemon that waits for room sleeps with a short timeout; ring it at once.
+        if (ring_->flow_control.load(std::memory_order_relaxed) != 0) {
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            if (ring_->daemon_sleeping.load(std::memory_order_relaxed) != 0) {
+                const uint64_t one = 1;
+                [[maybe_unused]] ssize_t ignored = ::write(doorbell_.get(), &one, sizeof(one));
+            }
+        }
+    }
+}
+
+void Handle::disarm()
+{
+    if (!armed_) {
+        return;
+    }
+    armed_ = false;
+    if (control_->waiting.exchange(0, std::memory_order_seq_cst) == 0) {
+        wake_pending_ = true;  // the daemon took the flag: its wake event is coming
+    }
+}
+
+// Consumes the wake event that is in, or on its way to, the socket.
+cs_error_t Handle::wait_for_wake()
+{
+    char buffer[sizeof(ipc::WakeEvent)];
+    while (true) {
+        const ssize_t result = qb_ipcc_event_recv(ipc_, buffer, sizeof(buffer), -1);
+        if (result >= 0) {
+            wake_pending_ = false;
+            return CS_OK;
+        }
+        if (result == -EINTR || result == -EAGAIN || result == -ETIMEDOUT) {
+            continue;
+        }
+        return finalized.load() ? CS_ERR_BAD_HANDLE : CS_ERR_LIBRARY;
+    }
+}
+
+// Restores the readiness invariant before returning to the application.
+cs_error_t Handle::settle()
+{
+    if (!skip_to_relevant()) {
+        if (wake_pending_) {
+            if (cs_error_t error = wait_for_wake(); error != CS_OK) {
+                return error;
+            }
+        }
+        // Armed even when not reading: a join from another thread then wakes us.
+        control_->waiting.store(1, std::memory_order_seq_cst);
+        armed_ = true;
+        if (!skip_to_relevant()) {
+            publish_consumed();
+            return CS_OK;
+        }
+        disarm();
+    }
+    publish_consumed();
+    if (!wake_pending_) {
+        ipc::BareRequest wake_me{};
+        wake_me.header = {static_cast<int32_t>(ipc::RequestId::wake_me), sizeof(wake_me)};
+        std::lock_guard lock(request_mutex_);
+        if (qb_ipcc_send(ipc_, &wake_me, sizeof(wake_me)) < 0) {
+            return CS_ERR_LIBRARY;
+        }
+        wake_pending_ = true;
+    }
+    return CS_OK;
+}
+
+cs_error_t Handle::dispatch(cs_dispatch_flags_t mode)
+{
+    const bool one_event = mode == CS_DISPATCH_ONE || mode == CS_DISPATCH_ONE_NONBLOCKING;
+    std::unique_lock state(state_mutex_);
+    disarm();
+    bool delivered_any = false;
+    while (true) {
+        if (finalized.load()) {
+            return CS_ERR_BAD_HANDLE;
+        }
+        bool counted = false;
+        if (skip_to_relevant()) {
+            process_entry(counted);
+            delivered_any |= counted;
+            if (finalized.load()) {
+                return CS_ERR_BAD_HANDLE;
+            }
+            if (!(one_event && counted)) {
+                continue;
+            }
+        }
+        if (one_event && delivered_any) {
+            return settle();
+        }
+        if (mode == CS_DISPATCH_ALL) {
+            return settle();
+        }
+        if (mode == CS_DISPATCH_ONE_NONBLOCKING) {
+            const cs_error_t error = settle();
+            return error == CS_OK ? CS_ERR_TRY_AGAIN : error;
+        }
+        // ONE, BLOCKING (and unknown modes, as corosync): sleep until the next event.
+        if (cs_error_t error = settle(); error != CS_OK) {
+            return error;
+        }
+        if (!armed_) {
+            continue;  // an event arrived while settling
+        }
+        state.unlock();
+        const cs_error_t woke = wait_for_wake();
+        state.lock();
+        armed_ = false;  // the daemon cleared the flag when it sent the wake event
+        if (woke != CS_OK) {
+            return woke;
+        }
+    }
+}
+
+}  // namespace rcpg::libcpg

@@ -1,0 +1,174 @@
+#include "libcpg/handle.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace rcpg::libcpg {
+
+Handle::~Handle()
+{
+    if (ipc_ != nullptr) {
+        qb_ipcc_disconnect(ipc_);
+    }
+}
+
+cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* initial_context)
+{
+    model = requested_model;
+    context.store(initial_context);
+    const std::string service = ipc::ipc_service_name();
+    ipc_ = qb_ipcc_connect(service.c_str(), ipc::kIpcMaxMessageBytes);
+    if (ipc_ == nullptr) {
+        return qb_to_cs_error(-errno);
+    }
+    ipc::InitRequest init{};
+    init.header = {static_cast<int32_t>(ipc::RequestId::init), sizeof(init)};
+    init.protocol_version = ipc::kProtocolVersion;
+    init.flags = model.cpg_totem_confchg_fn != nullptr ? ipc::kInitFlagTotemCallback : 0;
+    ipc::InitResponse response{};
+    ssize_t received = 0;
+    if (cs_error_t error = request(&init, sizeof(init), &response, sizeof(response), &received); error != CS_OK) {
+        return error;
+    }
+    if (received != sizeof(response) || !ipc::is_power_of_two(response.ring_data_bytes) ||
+        !ipc::is_power_of_two(response.submission_capacity) ||
+        response.arena_copy_bytes > response.arena_bytes ||
+        response.control_bytes != ipc::control_block_bytes(response.submission_capacity)) {
+        return CS_ERR_LIBRARY;
+    }
+    nodeid = response.nodeid;
+
+    ipc::Token token;
+    std::memcpy(token.data(), response.token, token.size());
+    std::array<ipc::UniqueFd, ipc::fd_count> fds;
+    if (int rc = ipc::receive_client_fds(service, token, fds); rc != 0) {
+        return rc == -EACCES ? CS_ERR_ACCESS : CS_ERR_LIBRARY;
+    }
+    ring_bytes_ = response.ring_data_bytes;
+    ring_header_map_ = ipc::map_fd(fds[ipc::ring_fd].get(), ipc::kPageBytes, 0, ipc::Access::read_only);
+    ring_data_map_ = ipc::map_fd(fds[ipc::ring_fd].get(), ring_bytes_, ipc::kPageBytes, ipc::Access::copy_on_write);
+    control_map_ = ipc::map_fd(fds[ipc::control_fd].get(), response.control_bytes, 0, ipc::Access::read_write);
+    arena_map_ = ipc::map_fd(fds[ipc::arena_fd].get(), response.arena_bytes, 0, ipc::Access::read_write);
+    if (!ring_header_map_ || !ring_data_map_ || !control_map_ || !arena_map_) {
+        return CS_ERR_NO_MEMORY;
+    }
+    doorbell_ = std::move(fds[ipc::doorbell_fd]);
+    ring_ = static_cast<const ipc::RingHeader*>(ring_header_map_.get());
+    ring_data_ = ring_data_map_.bytes();
+    control_ = static_cast<ipc::ControlBlock*>(control_map_.get());
+    if (ring_->magic != ipc::kRingMagic || ring_->version != ipc::kLayoutVersion || ring_->data_bytes != ring_bytes_ ||
+        control_->magic != ipc::kControlMagic || control_->submission_capacity != response.submission_capacity) {
+        return CS_ERR_VERSION;
+    }
+    descriptors_ = reinterpret_cast<ipc::SubmissionDescriptor*>(control_map_.bytes() + ipc::kControlDescriptorsOffset);
+    submission_mask_ = response.submission_capacity - 1;
+    copy_end_.assign(response.submission_capacity, 0);
+    arena_ = arena_map_.bytes();
+    arena_bytes_ = response.arena_bytes;
+    copy_bytes_ = response.arena_copy_bytes;
+    zcb.attach(arena_, copy_bytes_, arena_bytes_ - copy_bytes_);
+    small_copy_.resize(ipc::kInPlaceDeliveryMinBytes);
+
+    if (model.cpg_totem_confchg_fn != nullptr) {
+        reading_ = true;
+        cursor_ = published_consumed_ = response.start_position;
+    }
+    qb_ipcc_fd_get(ipc_, &fd);
+    return CS_OK;
+}
+
+cs_error_t Handle::request(const void* message, size_t bytes, void* response, size_t response_bytes,
+                           ssize_t* received)
+{
+    std::lock_guard lock(request_mutex_);
+    iovec part{const_cast<void*>(message), bytes};
+    const ssize_t result = qb_ipcc_sendv_recv(ipc_, &part, 1, response, response_bytes, CS_IPC_TIMEOUT_MS);
+    if (result < 0) {
+        return qb_to_cs_error(static_cast<int>(result));
+    }
+    if (received != nullptr) {
+        *received = result;
+    }
+    if (static_cast<size_t>(result) < sizeof(qb_ipc_response_header)) {
+        return CS_ERR_LIBRARY;
+    }
+    const auto* header = static_cast<const qb_ipc_response_header*>(response);
+    return static_cast<cs_error_t>(header->error);
+}
+
+cs_error_t Handle::join(const cpg_name& group)
+{
+    std::lock_guard state(state_mutex_);
+    if (membership_) {
+        // A leave this handle has not yet seen delivered keeps the old membership alive.
+        return membership_->leave_requested ? CS_ERR_TRY_AGAIN : CS_ERR_EXIST;
+    }
+    ipc::GroupRequest join_request{};
+    join_request.header = {static_cast<int32_t>(ipc::RequestId::join), sizeof(join_request)};
+    join_request.group = group;
+    const bool initial_totem = (model.flags & CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF) != 0;
+    join_request.flags = initial_totem ? ipc::kJoinFlagInitialTotemConf : 0;
+    std::vector<std::byte> reply(sizeof(ipc::JoinResponse) + 4096 * sizeof(uint32_t));
+    ssize_t received = 0;
+    if (cs_error_t error = request(&join_request, sizeof(join_request), reply.data(), reply.size(), &received);
+        error != CS_OK) {
+        return error;
+    }
+    ipc::JoinResponse response;
+    if (static_cast<size_t>(received) < sizeof(response)) {
+        return CS_ERR_LIBRARY;
+    }
+    std::memcpy(&response, reply.data(), sizeof(response));
+    const size_t member_bytes = size_t{response.ring.member_count} * sizeof(uint32_t);
+    if (static_cast<size_t>(received) != sizeof(response) + member_bytes) {
+        return CS_ERR_LIBRARY;
+    }
+    Membership joined;
+    joined.group_id = response.group_id;
+    joined.name = group;
+    joined.from_seq = response.join_seq;
+    joined.initial_totem_pending = initial_totem;
+    joined.ring = response.ring;
+    joined.ring_members.resize(response.ring.member_count);
+    std::memcpy(joined.ring_members.data(), reply.data() + sizeof(response), member_bytes);
+    membership_ = std::move(joined);
+    joined_.store(true);
+    if (!reading_) {
+        reading_ = true;
+        cursor_ = published_consumed_ = response.join_position;
+        control_->consumed.store(cursor_, std::memory_order_release);
+    }
+    return CS_OK;
+}
+
+cs_error_t Handle::leave(const cpg_name& group)
+{
+    std::lock_guard state(state_mutex_);
+    if (!membership_ || membership_->leave_requested || membership_->name.length != group.length ||
+        std::memcmp(membership_->name.value, group.value, group.length) != 0) {
+        return CS_ERR_NOT_EXIST;
+    }
+    ipc::GroupRequest leave_request{};
+    leave_request.header = {static_cast<int32_t>(ipc::RequestId::leave), sizeof(leave_request)};
+    leave_request.group = group;
+    qb_ipc_response_header response{};
+    if (cs_error_t error = request(&leave_request, sizeof(leave_request), &response, sizeof(response));
+        error != CS_OK) {
+        return error;
+    }
+    membership_->leave_requested = true;
+    joined_.store(false);
+    return CS_OK;
+}
+
+cs_error_t Handle::finalize()
+{
+    ipc::BareRequest finalize_request{};
+    finalize_request.header = {static_cast<int32_t>(ipc::RequestId::finalize), sizeof(finalize_request)};
+    qb_ipc_response_header response{};
+    return request(&finalize_request, sizeof(finalize_request), &response, sizeof(response));
+}
+
+}  // namespace rcpg::libcpg

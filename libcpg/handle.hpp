@@ -1,0 +1,144 @@
+// One CPG handle: its IPC connection, its mappings of the daemon's shared memory, and
+// the state of its send and dispatch paths.
+//
+// Threads: one thread may sit in cpg_dispatch() while others send, join, leave or
+// finalize. `state_mutex` (recursive, because callbacks may call back into the library
+// on the dispatching thread) guards the membership view and the ring cursor and is held
+// while entries are processed, never while sleeping. `request_mutex` pairs each control
+// request with its response. `send_mutex` guards the submission ring and the arena.
+// Lock order: state_mutex, then send_mutex or request_mutex.
+#pragma once
+
+#include "libcpg/ipc/fd_passing.hpp"
+#include "libcpg/ipc/protocol.hpp"
+#include "libcpg/ipc/shm.hpp"
+#include "libcpg/ipc/shm_layout.hpp"
+#include "libcpg/zcb_allocator.hpp"
+
+#include <corosync/cpg.h>
+#include <qb/qbipcc.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace rcpg::libcpg {
+
+struct PartialMessage {
+    std::vector<std::byte> bytes;
+    uint64_t total_bytes = 0;
+};
+
+class Handle {
+public:
+    Handle() = default;
+    ~Handle();
+    Handle(const Handle&) = delete;
+    Handle& operator=(const Handle&) = delete;
+
+    // Connects to the daemon and maps its shared memory.
+    cs_error_t connect(const cpg_model_v1_data_t& model, void* context);
+
+    // Control requests. `response` receives at most `response_bytes`.
+    cs_error_t request(const void* message, size_t bytes, void* response, size_t response_bytes,
+                       ssize_t* received = nullptr);
+
+    cs_error_t join(const cpg_name& group);
+    cs_error_t leave(const cpg_name& group);
+    cs_error_t finalize();
+
+    // Send path (send_path.cpp).
+    cs_error_t mcast(uint16_t flags, const iovec* iov, unsigned int iov_count);
+    cs_error_t zcb_mcast(uint16_t flags, void* buffer, size_t bytes);
+    bool flow_control_enabled();
+
+    // Dispatch (dispatch.cpp).
+    cs_error_t dispatch(cs_dispatch_flags_t mode);
+
+    cpg_handle_t id = 0;  // the value handed to the application
+    cpg_model_v1_data_t model{};
+    std::atomic<void*> context{nullptr};
+    uint32_t nodeid = 0;
+    int fd = -1;
+    std::atomic<bool> finalized{false};
+    ZcbAllocator zcb;
+    std::mutex send_mutex;
+
+private:
+    // Send path internals (send_path.cpp); called with send_mutex held.
+    void reclaim_submissions();
+    std::optional<uint64_t> allocate_copy(uint64_t bytes);
+    bool publish(uint64_t arena_offset, uint32_t length, uint16_t flags, uint64_t total_bytes);
+    void ring_doorbell_if_sleeping();
+    void wait_taken(uint64_t submission_count);
+    cs_error_t send_fragmented(uint16_t flags, const iovec* iov, unsigned int iov_count, uint64_t total_bytes,
+                               const std::byte* zcb_source);
+
+    // Dispatch internals (dispatch.cpp); called with state_mutex held.
+    bool relevant(const ipc::EntryHeader& entry) const;
+    bool skip_to_relevant();
+    bool process_entry(bool& counted);
+    void deliver_data(const ipc::EntryHeader& entry, std::byte* payload);
+    void deliver_confchg(const ipc::EntryHeader& entry, const std::byte* payload);
+    void publish_consumed();
+    void clean_written_pages();
+    void disarm();
+    cs_error_t settle();
+    cs_error_t wait_for_wake();
+
+    qb_ipcc_connection_t* ipc_ = nullptr;
+    std::mutex request_mutex_;
+    std::recursive_mutex state_mutex_;
+
+    ipc::Mapping ring_header_map_;
+    ipc::Mapping ring_data_map_;
+    ipc::Mapping control_map_;
+    ipc::Mapping arena_map_;
+    ipc::UniqueFd doorbell_;
+    const ipc::RingHeader* ring_ = nullptr;
+    std::byte* ring_data_ = nullptr;  // private copy-on-write view
+    uint64_t ring_bytes_ = 0;
+    ipc::ControlBlock* control_ = nullptr;
+    ipc::SubmissionDescriptor* descriptors_ = nullptr;
+    uint32_t submission_mask_ = 0;
+    std::byte* arena_ = nullptr;
+    uint64_t arena_bytes_ = 0;
+    uint64_t copy_bytes_ = 0;
+
+    // Send state (send_mutex).
+    uint64_t sub_tail_ = 0;
+    uint64_t sub_reclaimed_ = 0;
+    uint64_t copy_alloc_ = 0;  // monotonic positions in the copy area
+    uint64_t copy_free_ = 0;
+    std::vector<uint64_t> copy_end_;  // copy_alloc_ after each submission
+
+    // Dispatch state (state_mutex).
+    bool reading_ = false;    // the ring holds entries for us: we pin it from cursor_
+    uint64_t cursor_ = 0;
+    uint64_t published_consumed_ = 0;
+    struct Membership {
+        uint32_t group_id = 0;
+        cpg_name name{};
+        uint64_t from_seq = 0;
+        bool leave_requested = false;
+        bool initial_totem_pending = false;
+        ipc::RingIdWire ring{};
+        std::vector<uint32_t> ring_members;
+    };
+    std::optional<Membership> membership_;
+    std::atomic<bool> joined_{false};  // for the send path, which does not take state_mutex
+    std::map<std::pair<uint32_t, uint32_t>, PartialMessage> partial_;
+    std::vector<std::byte> small_copy_;  // small payloads are delivered from here
+    bool armed_ = false;        // we set control->waiting and have not taken it back
+    bool wake_pending_ = false; // a wake event is in, or on its way to, our socket
+    // In-place deliveries whose pages the application may have written (copy-on-write)
+    // since the last clean: [dirty_low_, dirty_high_) in ring positions.
+    std::optional<uint64_t> dirty_low_;
+    uint64_t dirty_high_ = 0;
+};
+
+}  // namespace rcpg::libcpg

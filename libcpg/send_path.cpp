@@ -1,0 +1,255 @@
+// The send path: a message goes into the handle's arena (gathered once for
+// cpg_mcast_joined, already there for cpg_zcb_mcast_joined) and a descriptor into the
+// submission ring; the daemon takes it from there. No system call is made unless the
+// daemon is asleep (doorbell) or a zero-copy sender must wait for its buffer.
+//
+// The copy area of the arena is a circular buffer: a message is never split across its
+// end, and space is reclaimed in submission order as the daemon advances sub_head.
+#include "libcpg/handle.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+namespace rcpg::libcpg {
+namespace {
+
+constexpr uint64_t kCopyAlignBytes = 64;
+// A zero-copy sender spins this many times for the daemon to take its buffer before it
+// sleeps on the futex: the daemon polls while busy, so the wait is usually short.
+constexpr int kTakenSpinIterations = 4000;
+// Fragments of a large message wait this long in all for room, as corosync's library
+// retries for about a second, before the send gives up with CS_ERR_TRY_AGAIN.
+constexpr auto kFragmentRoomTimeout = std::chrono::seconds(2);
+constexpr timespec kFutexWaitSlice{0, 10'000'000};
+
+void cpu_relax() { __builtin_ia32_pause(); }
+
+uint64_t total_length(const iovec* iov, unsigned int count, bool& valid)
+{
+    uint64_t total = 0;
+    valid = true;
+    for (unsigned int i = 0; i < count; ++i) {
+        if (iov[i].iov_base == nullptr && iov[i].iov_len != 0) {
+            valid = false;
+        }
+        total += iov[i].iov_len;
+    }
+    return total;
+}
+
+// Copies `bytes` of the iovec starting `skip` bytes in.
+void gather(std::byte* out, const iovec* iov, unsigned int count, uint64_t skip, uint64_t bytes)
+{
+    for (unsigned int i = 0; i < count && bytes > 0; ++i) {
+        if (skip >= iov[i].iov_len) {
+            skip -= iov[i].iov_len;
+            continue;
+        }
+        const uint64_t take = std::min<uint64_t>(iov[i].iov_len - skip, bytes);
+        std::memcpy(out, static_cast<const std::byte*>(iov[i].iov_base) + skip, take);
+        out += take;
+        bytes -= take;
+        skip = 0;
+    }
+}
+
+}  // namespace
+
+void Handle::reclaim_submissions()
+{
+    const uint64_t head = control_->sub_head.load(std::memory_order_acquire);
+    if (head != sub_reclaimed_ && head - sub_reclaimed_ <= submission_mask_ + 1ull && head <= sub_tail_) {
+        copy_free_ = copy_end_[(head - 1) & submission_mask_];
+        sub_reclaimed_ = head;
+    }
+}
+
+std::optional<uint64_t> Handle::allocate_copy(uint64_t bytes)
+{
+    const uint64_t size = ipc::align_up(std::max<uint64_t>(bytes, 1), kCopyAlignBytes);
+    uint64_t position = copy_alloc_;
+    const uint64_t offset = position % copy_bytes_;
+    if (offset + size > copy_bytes_) {
+        position += copy_bytes_ - offset;  // never split a message across the end
+    }
+    if (position + size - copy_free_ > copy_bytes_) {
+        return std::nullopt;
+    }
+    copy_alloc_ = position + size;
+    return position % copy_bytes_;
+}
+
+bool Handle::publish(uint64_t arena_offset, uint32_t length, uint16_t flags, uint64_t total_bytes)
+{
+    if (sub_tail_ - sub_reclaimed_ > submission_mask_) {
+        return false;
+    }
+    ipc::SubmissionDescriptor& descriptor = descriptors_[sub_tail_ & submission_mask_];
+    descriptor.arena_offset = arena_offset;
+    descriptor.length = length;
+    descriptor.flags = flags;
+    descriptor.reserved = 0;
+    descriptor.total_bytes = total_bytes;
+    descriptor.reserved2 = 0;
+    copy_end_[sub_tail_ & submission_mask_] = copy_alloc_;
+    ++sub_tail_;
+    control_->sub_tail.store(sub_tail_, std::memory_order_release);
+    ring_doorbell_if_sleeping();
+    return true;
+}
+
+void Handle::ring_doorbell_if_sleeping()
+{
+    // Pairs with the daemon raising daemon_sleeping before its last look at the rings.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (ring_->daemon_sleeping.load(std::memory_order_relaxed) != 0) {
+        const uint64_t one = 1;
+        [[maybe_unused]] ssize_t ignored = ::write(doorbell_.get(), &one, sizeof(one));
+    }
+}
+
+void Handle::wait_taken(uint64_t submission_count)
+{
+    for (int i = 0; i < kTakenSpinIterations; ++i) {
+        if (control_->sub_head.load(std::memory_order_acquire) >= submission_count) {
+            return;
+        }
+        cpu_relax();
+    }
+    control_->submitter_waiting.store(1, std::memory_order_seq_cst);
+    while (control_->sub_head.load(std::memory_order_acquire) < submission_count) {
+        const uint32_t observed = control_->sub_head_futex.load(std::memory_order_acquire);
+        if (control_->sub_head.load(std::memory_order_acquire) >= submission_count) {
+            break;
+        }
+        ring_doorbell_if_sleeping();
+        ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&control_->sub_head_futex), FUTEX_WAIT, observed,
+                  &kFutexWaitSlice, nullptr, 0);
+        if (finalized.load(std::memory_order_relaxed)) {
+            break;
+        }
+    }
+    control_->submitter_waiting.store(0, std::memory_order_relaxed);
+}
+
+cs_error_t Handle::mcast(uint16_t flags, const iovec* iov, unsigned int iov_count)
+{
+    if (iov == nullptr && iov_count != 0) {
+        return CS_ERR_INVALID_PARAM;
+    }
+    bool valid = true;
+    const uint64_t total = total_length(iov, iov_count, valid);
+    if (!valid) {
+        return CS_ERR_INVALID_PARAM;
+    }
+    std::lock_guard lock(send_mutex);
+    if (total > ipc::kMaxAtomicMessageBytes) {
+        return send_fragmented(flags, iov, iov_count, total, nullptr);
+    }
+    reclaim_submissions();
+    if (sub_tail_ - sub_reclaimed_ > submission_mask_) {
+        return CS_ERR_TRY_AGAIN;
+    }
+    const std::optional<uint64_t> offset = allocate_copy(total);
+    if (!offset) {
+        return CS_ERR_TRY_AGAIN;
+    }
+    gather(arena_ + *offset, iov, iov_count, 0, total);
+    publish(*offset, static_cast<uint32_t>(total), flags, total);
+    return CS_OK;
+}
+
+cs_error_t Handle::zcb_mcast(uint16_t flags, void* buffer, size_t bytes)
+{
+    ZcbAllocator::Buffer found{};
+    {
+        std::lock_guard lock(zcb.mutex);
+        const ZcbAllocator::Buffer* live = zcb.find(buffer);
+        if (live == nullptr || bytes > live->capacity) {
+            return CS_ERR_INVALID_PARAM;
+        }
+        found = *live;
+    }
+    if (!joined_.load(std::memory_order_acquire)) {
+        return CS_ERR_NOT_EXIST;
+    }
+    if (!found.in_arena) {
+        iovec part{buffer, bytes};
+        return mcast(flags, &part, 1);
+    }
+    std::lock_guard lock(send_mutex);
+    if (bytes > ipc::kMaxAtomicMessageBytes) {
+        return send_fragmented(flags, nullptr, 0, bytes, static_cast<const std::byte*>(buffer));
+    }
+    // Refuse rather than wait behind a full ring: this thread may be the reader that has
+    // to make room.
+    reclaim_submissions();
+    if (ring_->flow_control.load(std::memory_order_relaxed) != 0 || sub_tail_ - sub_reclaimed_ > submission_mask_) {
+        return CS_ERR_TRY_AGAIN;
+    }
+    publish(zcb.arena_offset(buffer), static_cast<uint32_t>(bytes), flags, bytes);
+    // The caller may reuse the buffer once we return, so the daemon must have taken it.
+    wait_taken(sub_tail_);
+    return CS_OK;
+}
+
+cs_error_t Handle::send_fragmented(uint16_t flags, const iovec* iov, unsigned int iov_count, uint64_t total_bytes,
+                                   const std::byte* zcb_source)
+{
+    if (!joined_.load(std::memory_order_acquire)) {
+        return CS_ERR_NOT_EXIST;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + kFragmentRoomTimeout;
+    uint64_t sent = 0;
+    while (sent < total_bytes) {
+        const uint64_t piece = std::min<uint64_t>(total_bytes - sent, ipc::kMaxAtomicMessageBytes);
+        uint16_t piece_flags = flags | ipc::kFlagFragment;
+        if (sent == 0) {
+            piece_flags |= ipc::kFlagFragmentFirst;
+        }
+        if (sent + piece == total_bytes) {
+            piece_flags |= ipc::kFlagFragmentLast;
+        }
+        reclaim_submissions();
+        std::optional<uint64_t> offset;
+        if (sub_tail_ - sub_reclaimed_ <= submission_mask_) {
+            offset = zcb_source != nullptr ? std::optional<uint64_t>(zcb.arena_offset(zcb_source + sent))
+                                           : allocate_copy(piece);
+        }
+        if (!offset) {
+            if (std::chrono::steady_clock::now() > deadline || finalized.load()) {
+                if (sent != 0) {
+                    // Tell receivers to drop what they hold of this message.
+                    reclaim_submissions();
+                    publish(0, 0, flags | ipc::kFlagFragment | ipc::kFlagFragmentAbort, total_bytes);
+                }
+                return CS_ERR_TRY_AGAIN;
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+            continue;
+        }
+        if (zcb_source == nullptr) {
+            gather(arena_ + *offset, iov, iov_count, sent, piece);
+        }
+        publish(*offset, static_cast<uint32_t>(piece), piece_flags, total_bytes);
+        sent += piece;
+    }
+    if (zcb_source != nullptr) {
+        wait_taken(sub_tail_);
+    }
+    return CS_OK;
+}
+
+bool Handle::flow_control_enabled()
+{
+    std::lock_guard lock(send_mutex);
+    reclaim_submissions();
+    return ring_->flow_control.load(std::memory_order_relaxed) != 0 || sub_tail_ - sub_reclaimed_ > submission_mask_;
+}
+
+}  // namespace rcpg::libcpg

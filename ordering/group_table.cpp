@@ -1,0 +1,96 @@
+#include "ordering/group_table.hpp"
+
+namespace rcpg::ordering {
+
+JoinCheck GroupTable::check_join(const GroupName& group, ProcessId process) const
+{
+    return is_member(group, process) ? JoinCheck::already_member : JoinCheck::allowed;
+}
+
+bool GroupTable::is_member(const GroupName& group, ProcessId process) const
+{
+    auto found = groups_.find(group);
+    return found != groups_.end() && found->second.members.contains(process);
+}
+
+GroupChange GroupTable::join(const GroupName& group, ProcessId process)
+{
+    auto [it, created] = groups_.try_emplace(group);
+    if (created) {
+        it->second.id = next_group_id_++;
+        if (next_group_id_ == 0) {
+            next_group_id_ = 1;
+        }
+    }
+    it->second.members.insert(process);
+    GroupChange change;
+    change.group_id = it->second.id;
+    change.name = group;
+    change.joined.push_back({process.nodeid, process.pid, CPG_REASON_JOIN});
+    change.members = to_addresses(it->second.members);
+    return change;
+}
+
+std::optional<GroupChange> GroupTable::remove(const GroupName& group,
+                                              const std::vector<ProcessId>& processes,
+                                              cpg_reason_t reason)
+{
+    auto found = groups_.find(group);
+    if (found == groups_.end()) {
+        return std::nullopt;
+    }
+    GroupChange change;
+    change.group_id = found->second.id;
+    change.name = group;
+    for (ProcessId process : processes) {
+        if (found->second.members.erase(process) != 0) {
+            change.left.push_back({process.nodeid, process.pid, static_cast<uint32_t>(reason)});
+        }
+    }
+    if (change.left.empty()) {
+        return std::nullopt;
+    }
+    change.members = to_addresses(found->second.members);
+    if (found->second.members.empty()) {
+        groups_.erase(found);
+    }
+    return change;
+}
+
+std::vector<cpg_address> GroupTable::members(const GroupName& group) const
+{
+    auto found = groups_.find(group);
+    return found == groups_.end() ? std::vector<cpg_address>{} : to_addresses(found->second.members);
+}
+
+std::optional<uint32_t> GroupTable::group_id(const GroupName& group) const
+{
+    auto found = groups_.find(group);
+    if (found == groups_.end()) {
+        return std::nullopt;
+    }
+    return found->second.id;
+}
+
+std::vector<GroupTable::Row> GroupTable::rows() const
+{
+    std::vector<Row> result;
+    for (const auto& [name, group] : groups_) {
+        for (ProcessId process : group.members) {
+            result.push_back({name, process});
+        }
+    }
+    return result;
+}
+
+std::vector<cpg_address> GroupTable::to_addresses(const std::set<ProcessId>& members)
+{
+    std::vector<cpg_address> result;
+    result.reserve(members.size());
+    for (ProcessId process : members) {
+        result.push_back({process.nodeid, process.pid, CPG_REASON_UNDEFINED});
+    }
+    return result;
+}
+
+}  // namespace rcpg::ordering

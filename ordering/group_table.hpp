@@ -1,0 +1,101 @@
+// Group membership as pure state: who is in which group, the confchg each change
+// produces, and the rules that decide whether a join or leave is allowed. Callers apply
+// changes in sequence order, so every node that applies the same sequence holds the same
+// table and produces the same confchgs.
+#pragma once
+
+#include <corosync/cpg.h>
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+#include <vector>
+
+namespace rcpg::ordering {
+
+struct GroupName {
+    uint32_t length = 0;
+    std::array<char, CPG_MAX_NAME_LENGTH> value{};
+
+    static GroupName from(const cpg_name& name)
+    {
+        GroupName result;
+        result.length = name.length;
+        std::memcpy(result.value.data(), name.value, name.length);
+        return result;
+    }
+    cpg_name to_cpg() const
+    {
+        cpg_name name{};
+        name.length = length;
+        std::memcpy(name.value, value.data(), length);
+        return name;
+    }
+    // Names compare as (length, bytes): "foo" and "foo\0" are different groups.
+    auto operator<=>(const GroupName& other) const
+    {
+        if (auto order = length <=> other.length; order != 0) {
+            return order;
+        }
+        const int bytes = std::memcmp(value.data(), other.value.data(), length);
+        return bytes <=> 0;
+    }
+    bool operator==(const GroupName& other) const { return (*this <=> other) == 0; }
+};
+
+struct ProcessId {
+    uint32_t nodeid = 0;
+    uint32_t pid = 0;
+    auto operator<=>(const ProcessId&) const = default;
+};
+
+struct GroupChange {
+    uint32_t group_id = 0;
+    GroupName name;
+    std::vector<cpg_address> left;
+    std::vector<cpg_address> joined;
+    std::vector<cpg_address> members;  // after the change, sorted by (nodeid, pid)
+};
+
+enum class JoinCheck { allowed, already_member };
+
+class GroupTable {
+public:
+    JoinCheck check_join(const GroupName& group, ProcessId process) const;
+    bool is_member(const GroupName& group, ProcessId process) const;
+
+    // Adds `process` (which check_join allowed) and returns the confchg.
+    GroupChange join(const GroupName& group, ProcessId process);
+
+    // Removes `processes` of `group` with `reason`; those not members are ignored.
+    // Returns nothing when none was a member.
+    std::optional<GroupChange> remove(const GroupName& group, const std::vector<ProcessId>& processes,
+                                      cpg_reason_t reason);
+
+    std::vector<cpg_address> members(const GroupName& group) const;
+    std::optional<uint32_t> group_id(const GroupName& group) const;
+
+    struct Row {
+        GroupName group;
+        ProcessId process;
+    };
+    // Every (group, process), grouped by name in name order, members sorted.
+    std::vector<Row> rows() const;
+    size_t group_count() const { return groups_.size(); }
+
+private:
+    struct Group {
+        uint32_t id = 0;
+        std::set<ProcessId> members;
+    };
+    static std::vector<cpg_address> to_addresses(const std::set<ProcessId>& members);
+
+    std::map<GroupName, Group> groups_;
+    uint32_t next_group_id_ = 1;
+};
+
+}  // namespace rcpg::ordering
