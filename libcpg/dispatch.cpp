@@ -22,7 +22,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 namespace rcpg::libcpg {
 namespace {
@@ -80,7 +82,47 @@ bool contains_process(const cpg_address* list, size_t count, uint32_t nodeid, ui
     return false;
 }
 
+// How long a dispatch that would block first polls the ring: an event that arrives
+// within this time costs no wake-up (system calls on both sides). $RCPG_DISPATCH_SPIN_US.
+uint64_t dispatch_spin_ns()
+{
+    static const uint64_t spin_ns = [] {
+        const char* text = std::getenv("RCPG_DISPATCH_SPIN_US");
+        const uint64_t default_us = 50;
+        return (text != nullptr ? std::strtoull(text, nullptr, 10) : default_us) * 1000;
+    }();
+    return spin_ns;
+}
+
+uint64_t monotonic_ns()
+{
+    timespec now;
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(now.tv_nsec);
+}
+
 }  // namespace
+
+// Polls the ring for up to the spin budget; true when one of our entries is next.
+bool Handle::spin_for_relevant()
+{
+    const uint64_t budget_ns = dispatch_spin_ns();
+    if (budget_ns == 0 || !reading_) {
+        return false;
+    }
+    const uint64_t deadline = monotonic_ns() + budget_ns;
+    while (true) {
+        for (int i = 0; i < 64; ++i) {
+            if (skip_to_relevant()) {
+                return true;
+            }
+            __builtin_ia32_pause();
+        }
+        if (monotonic_ns() >= deadline || finalized.load(std::memory_order_relaxed)) {
+            return false;
+        }
+    }
+}
 
 bool Handle::relevant(const EntryHeader& entry) const
 {
@@ -381,6 +423,9 @@ cs_error_t Handle::dispatch(cs_dispatch_flags_t mode)
             return error == CS_OK ? CS_ERR_TRY_AGAIN : error;
         }
         // ONE, BLOCKING (and unknown modes, as corosync): sleep until the next event.
+        if (!wake_pending_ && spin_for_relevant()) {
+            continue;
+        }
         if (cs_error_t error = settle(); error != CS_OK) {
             return error;
         }

@@ -71,6 +71,10 @@ cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* ini
     zcb.attach(arena_, copy_bytes_, arena_bytes_ - copy_bytes_);
     small_copy_.resize(ipc::kInPlaceDeliveryMinBytes);
 
+    // A new handle is idle: armed, so its first event (its own join confchg, usually)
+    // makes the fd readable.
+    control_->waiting.store(1, std::memory_order_seq_cst);
+    armed_ = true;
     if (model.cpg_totem_confchg_fn != nullptr) {
         reading_ = true;
         cursor_ = published_consumed_ = response.start_position;

@@ -81,6 +81,7 @@ private:
     // Dispatch internals (dispatch.cpp); called with state_mutex held.
     bool relevant(const ipc::EntryHeader& entry) const;
     bool skip_to_relevant();
+    bool spin_for_relevant();
     bool process_entry(bool& counted);
     void deliver_data(const ipc::EntryHeader& entry, std::byte* payload);
     void deliver_confchg(const ipc::EntryHeader& entry, const std::byte* payload);

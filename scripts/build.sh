@@ -16,4 +16,8 @@ case "$flavour" in
 esac
 
 cmake -S . -B "$dir" "${args[@]}" >/dev/null
-cmake --build "$dir" -j "$jobs"
+if [[ $flavour == fuzz ]]; then
+  cmake --build "$dir" -j "$jobs" --target rcpg_fuzzers
+else
+  cmake --build "$dir" -j "$jobs"
+fi
