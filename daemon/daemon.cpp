@@ -249,11 +249,7 @@ int32_t Daemon::on_message(qb_ipcs_connection_t* connection, void* data, size_t 
     case ipc::RequestId::finalize:
         respond_status(session, static_cast<int32_t>(request->id), CS_OK);
         // Closing from our side also wakes a thread of the client blocked in dispatch.
-        loop_.post([this, connection] {
-            if (sessions_.contains(connection)) {
-                qb_ipcs_disconnect(connection);
-            }
-        });
+        disconnect_later(session);
         break;
     case ipc::RequestId::join:
         handle_join(session, std::get<ipc::GroupRequest>(request->body));
@@ -279,6 +275,20 @@ int32_t Daemon::on_message(qb_ipcs_connection_t* connection, void* data, size_t 
         break;
     }
     return 0;
+}
+
+void Daemon::disconnect_later(ClientSession& session)
+{
+    // Never from inside a walk over sessions_: disconnecting destroys the session.
+    qb_ipcs_connection_t* connection = session.connection;
+    if (connection == nullptr) {
+        return;
+    }
+    loop_.post([this, connection] {
+        if (sessions_.contains(connection)) {
+            qb_ipcs_disconnect(connection);
+        }
+    });
 }
 
 void Daemon::respond_status(ClientSession& session, int32_t id, cs_error_t error)
@@ -625,9 +635,7 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
         session.violated = true;
         ++counters_.protocol_violations;
         RCPG_LOG_WARN("pid {}: submission ring index out of range; disconnecting", session.pid);
-        if (session.connection != nullptr) {
-            qb_ipcs_disconnect(session.connection);
-        }
+        disconnect_later(session);
         return false;
     }
     const uint64_t start = session.sub_head;
@@ -641,11 +649,9 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
             (descriptor.flags & ~kSubmissionFlags) != 0) {
             session.violated = true;
             ++counters_.protocol_violations;
-            RCPG_LOG_WARN("pid {}: malformed submission (offset {}, length {}); disconnecting", session.pid,
-                          descriptor.arena_offset, descriptor.length);
-            if (session.connection != nullptr) {
-                qb_ipcs_disconnect(session.connection);
-            }
+            RCPG_LOG_WARN("pid {}: malformed submission (offset {}, length {}, flags {:#x}); disconnecting",
+                          session.pid, descriptor.arena_offset, descriptor.length, descriptor.flags);
+            disconnect_later(session);
             break;
         }
         if (!session.group) {
@@ -721,6 +727,7 @@ void Daemon::publish_and_wake()
     ring_->publish();
     // Pairs with the client's seq_cst store of `waiting` before it re-reads the tail.
     std::atomic_thread_fence(std::memory_order_seq_cst);
+    std::vector<qb_ipcs_connection_t*> to_wake;
     for (auto& [connection, session] : sessions_) {
         if (session->wake_group_id == 0 || session->control == nullptr ||
             session->control->waiting.load(std::memory_order_relaxed) == 0) {
@@ -730,10 +737,17 @@ void Daemon::publish_and_wake()
             continue;
         }
         if (session->control->waiting.exchange(0, std::memory_order_seq_cst) != 0) {
-            send_wake(*session);
+            to_wake.push_back(connection);
         }
     }
     batch_groups_.clear();
+    // Sent after the walk: a failed send may make libqb drop the connection, which
+    // destroys its session.
+    for (qb_ipcs_connection_t* connection : to_wake) {
+        if (auto found = sessions_.find(connection); found != sessions_.end()) {
+            send_wake(*found->second);
+        }
+    }
     update_flow_control();
 }
 

@@ -72,6 +72,7 @@ private:
     void handle_iteration(ClientSession& session, const ipc::IterationRequest& request);
     void respond_status(ClientSession& session, int32_t id, cs_error_t error);
     void send_wake(ClientSession& session);
+    void disconnect_later(ClientSession& session);
 
     // The fd-passing socket.
     void on_fd_socket_readable();

@@ -1,0 +1,277 @@
+// A hostile local process against rcpgd: malformed and truncated control requests,
+// forged shared-memory tokens, and corrupt submission descriptors. Each must be refused
+// without crashing the daemon, and a well-behaved client keeps working throughout.
+#include "libcpg/ipc/fd_passing.hpp"
+#include "libcpg/ipc/protocol.hpp"
+#include "libcpg/ipc/shm_layout.hpp"
+#include "tests/support/daemon_process.hpp"
+
+#include <corosync/cpg.h>
+#include <gtest/gtest.h>
+#include <qb/qbipcc.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace rcpg;
+
+// A client that uses the library as intended: joins, sends, and must get its message back.
+class WellBehavedClient {
+public:
+    WellBehavedClient()
+    {
+        cpg_callbacks_t callbacks{[](cpg_handle_t handle, const cpg_name*, uint32_t, uint32_t, void*, size_t len) {
+                                      void* context = nullptr;
+                                      cpg_context_get(handle, &context);
+                                      static_cast<WellBehavedClient*>(context)->bytes_received += len;
+                                      static_cast<WellBehavedClient*>(context)->received++;
+                                  },
+                                  nullptr};
+        EXPECT_EQ(cpg_initialize(&handle_, &callbacks), CS_OK);
+        cpg_context_set(handle_, this);
+        cpg_name group{};
+        group.length = 4;
+        std::memcpy(group.value, "good", 4);
+        EXPECT_EQ(cpg_join(handle_, &group), CS_OK);
+    }
+    ~WellBehavedClient() { cpg_finalize(handle_); }
+
+    // Sends one message and waits (bounded) until it is delivered back.
+    bool round_trip()
+    {
+        const size_t before = received;
+        char payload[32] = "still here";
+        iovec iov{payload, sizeof(payload)};
+        if (cpg_mcast_joined(handle_, CPG_TYPE_AGREED, &iov, 1) != CS_OK) {
+            return false;
+        }
+        for (int i = 0; i < 1000 && received == before; ++i) {
+            cpg_dispatch(handle_, CS_DISPATCH_ALL);
+            usleep(1000);
+        }
+        return received == before + 1;
+    }
+
+    size_t received = 0;
+    size_t bytes_received = 0;
+
+private:
+    cpg_handle_t handle_ = 0;
+};
+
+class HostileClient : public ::testing::Test {
+protected:
+    qb_ipcc_connection_t* raw_connect()
+    {
+        return qb_ipcc_connect(daemon_.ipc_name().c_str(), ipc::kIpcMaxMessageBytes);
+    }
+
+    // Sends `bytes` as a request; returns the error in the response (or a negative errno).
+    int send_raw(qb_ipcc_connection_t* connection, const std::vector<char>& bytes)
+    {
+        iovec part{const_cast<char*>(bytes.data()), bytes.size()};
+        std::vector<char> response(ipc::kIpcMaxMessageBytes);
+        const ssize_t got = qb_ipcc_sendv_recv(connection, &part, 1, response.data(), response.size(), 2000);
+        if (got < 0) {
+            return static_cast<int>(got);
+        }
+        qb_ipc_response_header header;
+        std::memcpy(&header, response.data(), sizeof(header));
+        return header.error;
+    }
+
+    std::vector<char> request_bytes(int32_t id, size_t total_size, int32_t declared_size)
+    {
+        std::vector<char> bytes(total_size, 0);
+        qb_ipc_request_header header{id, declared_size};
+        std::memcpy(bytes.data(), &header, std::min(sizeof(header), total_size));
+        return bytes;
+    }
+
+    rcpg::testing::DaemonProcess daemon_;
+};
+
+TEST_F(HostileClient, MalformedRequestsAreAnsweredWithAnErrorAndChangeNothing)
+{
+    WellBehavedClient good;
+    ASSERT_TRUE(good.round_trip());
+    qb_ipcc_connection_t* connection = raw_connect();
+    ASSERT_NE(connection, nullptr);
+
+    // A request before init, of every known id, is refused.
+    EXPECT_EQ(send_raw(connection, request_bytes(3, sizeof(ipc::GroupRequest), sizeof(ipc::GroupRequest))),
+              CS_ERR_INIT);
+    // Unknown ids, wrong declared sizes, truncated bodies, out-of-range fields.
+    EXPECT_EQ(send_raw(connection, request_bytes(999, 64, 64)), CS_ERR_MESSAGE_ERROR);
+    EXPECT_EQ(send_raw(connection, request_bytes(1, sizeof(ipc::InitRequest), 8)), CS_ERR_MESSAGE_ERROR);
+    EXPECT_EQ(send_raw(connection, request_bytes(1, sizeof(ipc::InitRequest) - 4, sizeof(ipc::InitRequest) - 4)),
+              CS_ERR_MESSAGE_ERROR);
+    EXPECT_EQ(send_raw(connection, request_bytes(1, sizeof(ipc::InitRequest), sizeof(ipc::InitRequest))),
+              CS_ERR_MESSAGE_ERROR);  // protocol version 0
+    auto long_name = request_bytes(3, sizeof(ipc::GroupRequest), sizeof(ipc::GroupRequest));
+    const uint32_t too_long = 4096;
+    std::memcpy(long_name.data() + offsetof(ipc::GroupRequest, group), &too_long, sizeof(too_long));
+    EXPECT_EQ(send_raw(connection, long_name), CS_ERR_MESSAGE_ERROR);
+    auto bad_type = request_bytes(7, sizeof(ipc::IterationRequest), sizeof(ipc::IterationRequest));
+    const uint32_t type = 42;
+    std::memcpy(bad_type.data() + offsetof(ipc::IterationRequest, iteration_type), &type, sizeof(type));
+    EXPECT_EQ(send_raw(connection, bad_type), CS_ERR_MESSAGE_ERROR);
+
+    // Random garbage of random sizes.
+    std::mt19937 random(12345);
+    for (int i = 0; i < 300; ++i) {
+        std::vector<char> garbage(random() % 600 + 16);
+        for (char& byte : garbage) {
+            byte = static_cast<char>(random());
+        }
+        qb_ipc_request_header header{static_cast<int32_t>(random() % 12), static_cast<int32_t>(garbage.size())};
+        std::memcpy(garbage.data(), &header, sizeof(header));
+        const int result = send_raw(connection, garbage);
+        EXPECT_TRUE(result == CS_ERR_MESSAGE_ERROR || result == CS_ERR_INIT || result == CS_OK || result < 0)
+            << "result " << result;
+        if (result < 0) {
+            break;  // the daemon may drop a connection that keeps misbehaving
+        }
+    }
+    qb_ipcc_disconnect(connection);
+    EXPECT_TRUE(good.round_trip());
+    EXPECT_EQ(::kill(daemon_.pid(), 0), 0) << daemon_.log();
+}
+
+TEST_F(HostileClient, ForgedTokensGetNoSharedMemory)
+{
+    WellBehavedClient good;
+    std::array<ipc::UniqueFd, ipc::fd_count> fds;
+    ipc::Token forged{};
+    forged.fill(0x42);
+    EXPECT_NE(ipc::receive_client_fds(daemon_.ipc_name(), forged, fds), 0);
+    EXPECT_FALSE(fds[0]);
+
+    // A connection that never sends its token does not hold the daemon up.
+    const int idle = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const std::string name = ipc::fd_socket_name(daemon_.ipc_name());
+    std::memcpy(address.sun_path + 1, name.data(), name.size());
+    ASSERT_EQ(::connect(idle, reinterpret_cast<sockaddr*>(&address),
+                        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size())),
+              0);
+    EXPECT_TRUE(good.round_trip());
+    ::close(idle);
+    EXPECT_TRUE(good.round_trip());
+}
+
+// Inits a raw connection and maps its control block, as the library would.
+struct RawSession {
+    qb_ipcc_connection_t* connection = nullptr;
+    ipc::Mapping control;
+    ipc::UniqueFd doorbell;
+    ipc::InitResponse init{};
+};
+
+RawSession open_raw_session(const std::string& ipc_name)
+{
+    RawSession session;
+    session.connection = qb_ipcc_connect(ipc_name.c_str(), ipc::kIpcMaxMessageBytes);
+    EXPECT_NE(session.connection, nullptr);
+    ipc::InitRequest request{};
+    request.header = {static_cast<int32_t>(ipc::RequestId::init), sizeof(request)};
+    request.protocol_version = ipc::kProtocolVersion;
+    iovec part{&request, sizeof(request)};
+    EXPECT_EQ(qb_ipcc_sendv_recv(session.connection, &part, 1, &session.init, sizeof(session.init), 2000),
+              static_cast<ssize_t>(sizeof(session.init)));
+    ipc::Token token;
+    std::memcpy(token.data(), session.init.token, token.size());
+    std::array<ipc::UniqueFd, ipc::fd_count> fds;
+    EXPECT_EQ(ipc::receive_client_fds(ipc_name, token, fds), 0);
+    session.control = ipc::map_fd(fds[ipc::control_fd].get(), session.init.control_bytes, 0, ipc::Access::read_write);
+    session.doorbell = std::move(fds[ipc::doorbell_fd]);
+    // Join, so that submissions are not simply dropped as from a non-member.
+    ipc::GroupRequest join{};
+    join.header = {static_cast<int32_t>(ipc::RequestId::join), sizeof(join)};
+    join.group.length = 4;
+    std::memcpy(join.group.value, "evil", 4);
+    part = {&join, sizeof(join)};
+    std::vector<char> reply(4096);
+    EXPECT_GT(qb_ipcc_sendv_recv(session.connection, &part, 1, reply.data(), reply.size(), 2000), 0);
+    return session;
+}
+
+void publish_descriptor(RawSession& session, const ipc::SubmissionDescriptor& descriptor, uint64_t new_tail)
+{
+    auto* control = reinterpret_cast<ipc::ControlBlock*>(session.control.get());
+    auto* descriptors =
+        reinterpret_cast<ipc::SubmissionDescriptor*>(session.control.bytes() + ipc::kControlDescriptorsOffset);
+    descriptors[0] = descriptor;
+    control->sub_tail.store(new_tail, std::memory_order_release);
+    const uint64_t one = 1;
+    EXPECT_EQ(::write(session.doorbell.get(), &one, sizeof(one)), static_cast<ssize_t>(sizeof(one)));
+}
+
+// The daemon closes a connection it rejects: event_recv then reports it.
+bool disconnected_within(qb_ipcc_connection_t* connection, int timeout_ms)
+{
+    char buffer[64];
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        const ssize_t result = qb_ipcc_event_recv(connection, buffer, sizeof(buffer), 10);
+        if (result < 0 && result != -EAGAIN && result != -ETIMEDOUT) {
+            return true;
+        }
+    }
+    return false;
+}
+
+TEST_F(HostileClient, DescriptorOutsideTheArenaDisconnectsOnlyThatClient)
+{
+    WellBehavedClient good;
+    RawSession evil = open_raw_session(daemon_.ipc_name());
+    ipc::SubmissionDescriptor descriptor{};
+    descriptor.arena_offset = evil.init.arena_bytes - 8;
+    descriptor.length = 4096;  // runs past the end of the arena
+    publish_descriptor(evil, descriptor, 1);
+    EXPECT_TRUE(disconnected_within(evil.connection, 3000));
+    qb_ipcc_disconnect(evil.connection);
+    EXPECT_TRUE(good.round_trip());
+    EXPECT_EQ(::kill(daemon_.pid(), 0), 0) << daemon_.log();
+}
+
+TEST_F(HostileClient, SubmissionIndexBeyondTheRingDisconnectsOnlyThatClient)
+{
+    WellBehavedClient good;
+    RawSession evil = open_raw_session(daemon_.ipc_name());
+    ipc::SubmissionDescriptor descriptor{};
+    descriptor.length = 16;
+    publish_descriptor(evil, descriptor, uint64_t{1} << 40);
+    EXPECT_TRUE(disconnected_within(evil.connection, 3000));
+    qb_ipcc_disconnect(evil.connection);
+    EXPECT_TRUE(good.round_trip());
+}
+
+TEST_F(HostileClient, OversizedAndUnknownFlagDescriptorsAreRefused)
+{
+    WellBehavedClient good;
+    for (const auto& [length, flags] : {std::pair<uint32_t, uint16_t>{ipc::kMaxAtomicMessageBytes + 1, 0},
+                                        std::pair<uint32_t, uint16_t>{16, 0x8000}}) {
+        RawSession evil = open_raw_session(daemon_.ipc_name());
+        ipc::SubmissionDescriptor descriptor{};
+        descriptor.length = length;
+        descriptor.flags = flags;
+        publish_descriptor(evil, descriptor, 1);
+        EXPECT_TRUE(disconnected_within(evil.connection, 3000)) << "length " << length << " flags " << flags;
+        qb_ipcc_disconnect(evil.connection);
+    }
+    EXPECT_TRUE(good.round_trip());
+    EXPECT_EQ(good.bytes_received, 32u);
+}
+
+}  // namespace
