@@ -1,6 +1,7 @@
 #include "daemon/daemon.hpp"
 
 #include "daemon/log.hpp"
+#include "libcpg/ipc/bytes.hpp"
 
 #include <corosync/corotypes.h>
 #include <linux/futex.h>
@@ -439,7 +440,7 @@ bool Daemon::sequence_change(const ordering::GroupName& name, ordering::ProcessI
     std::memcpy(out, &header, sizeof(header));
     out += sizeof(header);
     for (const auto* list : {&change.left, &change.joined, &change.members}) {
-        std::memcpy(out, list->data(), list->size() * sizeof(cpg_address));
+        ipc::copy_bytes(out, list->data(), list->size() * sizeof(cpg_address));
         out += list->size() * sizeof(cpg_address);
     }
     ++counters_.confchgs_sequenced;
@@ -689,8 +690,8 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
     if (session.sub_head == start) {
         return false;
     }
-    control.sub_head.store(session.sub_head, std::memory_order_release);
-    control.sub_head_futex.store(static_cast<uint32_t>(session.sub_head), std::memory_order_release);
+    control.sub_head.store(session.sub_head, std::memory_order_seq_cst);
+    control.sub_head_futex.store(static_cast<uint32_t>(session.sub_head), std::memory_order_seq_cst);
     if (control.submitter_waiting.load(std::memory_order_seq_cst) != 0) {
         futex_wake_all(&control.sub_head_futex);
     }
@@ -712,7 +713,7 @@ bool Daemon::submissions_pending() const
 {
     for (const auto& [connection, session] : sessions_) {
         if (session->control != nullptr && session->fds_delivered && !session->violated &&
-            session->control->sub_tail.load(std::memory_order_acquire) != session->sub_head) {
+            session->control->sub_tail.load(std::memory_order_seq_cst) != session->sub_head) {
             return true;
         }
     }
@@ -724,13 +725,13 @@ void Daemon::publish_and_wake()
     if (!ring_->has_unpublished()) {
         return;
     }
+    // Publishing is a seq_cst store and `waiting` is read seq_cst: with the client's seq_cst
+    // store of `waiting` and load of the tail, either it sees the new tail or we see its flag.
     ring_->publish();
-    // Pairs with the client's seq_cst store of `waiting` before it re-reads the tail.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     std::vector<qb_ipcs_connection_t*> to_wake;
     for (auto& [connection, session] : sessions_) {
         if (session->wake_group_id == 0 || session->control == nullptr ||
-            session->control->waiting.load(std::memory_order_relaxed) == 0) {
+            session->control->waiting.load(std::memory_order_seq_cst) == 0) {
             continue;
         }
         if (std::find(batch_groups_.begin(), batch_groups_.end(), session->wake_group_id) == batch_groups_.end()) {

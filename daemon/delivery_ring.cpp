@@ -83,7 +83,7 @@ void DeliveryRing::publish()
 {
     if (tail_ != published_tail_) {
         published_tail_ = tail_;
-        header().tail.store(tail_, std::memory_order_release);
+        header().tail.store(tail_, std::memory_order_seq_cst);  // see Daemon::publish_and_wake
     }
 }
 

@@ -2,6 +2,7 @@
 // conversion of everything inside to cs_error_t.
 #include "libcpg/handle.hpp"
 #include "libcpg/handle_table.hpp"
+#include "libcpg/ipc/bytes.hpp"
 
 #include <corosync/cpg.h>
 
@@ -239,7 +240,7 @@ RCPG_EXPORT cs_error_t cpg_membership_get(cpg_handle_t handle, struct cpg_name* 
         return CS_ERR_LIBRARY;
     }
     const int written = std::min(capacity, static_cast<int>(header.count));
-    std::memcpy(member_list, reply.data() + sizeof(header), size_t(written) * sizeof(cpg_address));
+    rcpg::ipc::copy_bytes(member_list, reply.data() + sizeof(header), size_t(written) * sizeof(cpg_address));
     *member_list_entries = written;
     return CS_OK;
 }
@@ -354,7 +355,7 @@ RCPG_EXPORT cs_error_t cpg_iteration_initialize(cpg_handle_t handle, cpg_iterati
     auto iteration = std::make_shared<rcpg::libcpg::Iteration>();
     iteration->parent = handle;
     iteration->rows.resize(header.count);
-    std::memcpy(iteration->rows.data(), reply.data() + sizeof(header),
+    rcpg::ipc::copy_bytes(iteration->rows.data(), reply.data() + sizeof(header),
                 iteration->rows.size() * sizeof(cpg_iteration_description_t));
     const cpg_iteration_handle_t id = iterations().insert(iteration);
     if (id == 0) {

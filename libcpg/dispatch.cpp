@@ -16,6 +16,7 @@
 // reports such pages consumed (after which the daemon may reuse them), it drops the
 // private copies (clean_written_pages), so the next lap reads the daemon's data again.
 #include "libcpg/handle.hpp"
+#include "libcpg/ipc/bytes.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -144,7 +145,8 @@ bool Handle::skip_to_relevant()
     if (!reading_) {
         return false;
     }
-    const uint64_t tail = ring_->tail.load(std::memory_order_acquire);
+    // seq_cst: after raising `waiting`, this load and the daemon's publish are ordered.
+    const uint64_t tail = ring_->tail.load(std::memory_order_seq_cst);
     while (cursor_ < tail) {
         const auto& entry = *reinterpret_cast<const EntryHeader*>(ring_data_ + (cursor_ & (ring_bytes_ - 1)));
         if (relevant(entry)) {
@@ -155,7 +157,7 @@ bool Handle::skip_to_relevant()
     return false;
 }
 
-void Handle::deliver_data(const EntryHeader& entry, std::byte* payload)
+void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte* payload)
 {
     cpg_deliver_fn_t deliver = model.cpg_deliver_fn;
     if ((entry.flags & ipc::kFlagFragment) != 0) {
@@ -191,11 +193,10 @@ void Handle::deliver_data(const EntryHeader& entry, std::byte* payload)
         return;
     }
     if ((entry.flags & ipc::kFlagPayloadOnPage) != 0) {
-        const uint64_t start = cursor_ + entry.payload_offset;
         if (!dirty_low_) {
-            dirty_low_ = start;
+            dirty_low_ = position + entry.payload_offset;
         }
-        dirty_high_ = cursor_ + entry.entry_bytes;
+        dirty_high_ = position + entry.entry_bytes;
         deliver(id, &membership_->name, entry.nodeid, entry.pid, payload, entry.payload_bytes);
         return;
     }
@@ -215,7 +216,7 @@ void Handle::deliver_confchg(const EntryHeader& entry, const std::byte* payload)
     }
     // Copied out: the lists are read after callbacks that may re-enter the library.
     std::vector<cpg_address> lists(count);
-    std::memcpy(lists.data(), payload + sizeof(header), count * sizeof(cpg_address));
+    ipc::copy_bytes(lists.data(), payload + sizeof(header), count * sizeof(cpg_address));
     const cpg_address* left = lists.data();
     const cpg_address* joined = left + header.left_count;
     const cpg_address* members = joined + header.joined_count;
@@ -264,7 +265,7 @@ bool Handle::process_entry(bool& counted)
     counted = true;
     switch (entry.kind) {
     case EntryKind::data:
-        deliver_data(entry, payload);
+        deliver_data(position, entry, payload);
         break;
     case EntryKind::confchg:
         deliver_confchg(entry, payload);
@@ -274,7 +275,7 @@ bool Handle::process_entry(bool& counted)
         std::memcpy(&totem, payload, sizeof(totem));
         if (sizeof(totem) + size_t{totem.member_count} * sizeof(uint32_t) <= entry.payload_bytes) {
             std::vector<uint32_t> members(totem.member_count);
-            std::memcpy(members.data(), payload + sizeof(totem), members.size() * sizeof(uint32_t));
+            ipc::copy_bytes(members.data(), payload + sizeof(totem), members.size() * sizeof(uint32_t));
             cpg_ring_id ring_id{};
             ring_id.nodeid = totem.ring_nodeid;
             ring_id.seq = totem.ring_seq;
@@ -320,11 +321,10 @@ void Handle::publish_consumed()
     consumed = std::max(consumed, published_consumed_);
     if (consumed != published_consumed_) {
         published_consumed_ = consumed;
-        control_->consumed.store(consumed, std::memory_order_release);
+        control_->consumed.store(consumed, std::memory_order_seq_cst);
         // A daemon that waits for room sleeps with a short timeout; ring it at once.
         if (ring_->flow_control.load(std::memory_order_relaxed) != 0) {
-            std::atomic_thread_fence(std::memory_order_seq_cst);
-            if (ring_->daemon_sleeping.load(std::memory_order_relaxed) != 0) {
+            if (ring_->daemon_sleeping.load(std::memory_order_seq_cst) != 0) {
                 const uint64_t one = 1;
                 [[maybe_unused]] ssize_t ignored = ::write(doorbell_.get(), &one, sizeof(one));
             }

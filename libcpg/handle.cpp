@@ -1,4 +1,5 @@
 #include "libcpg/handle.hpp"
+#include "libcpg/ipc/bytes.hpp"
 
 #include <unistd.h>
 
@@ -136,7 +137,7 @@ cs_error_t Handle::join(const cpg_name& group)
     joined.initial_totem_pending = initial_totem;
     joined.ring = response.ring;
     joined.ring_members.resize(response.ring.member_count);
-    std::memcpy(joined.ring_members.data(), reply.data() + sizeof(response), member_bytes);
+    ipc::copy_bytes(joined.ring_members.data(), reply.data() + sizeof(response), member_bytes);
     membership_ = std::move(joined);
     joined_.store(true);
     if (!reading_) {

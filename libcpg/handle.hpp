@@ -83,7 +83,7 @@ private:
     bool skip_to_relevant();
     bool spin_for_relevant();
     bool process_entry(bool& counted);
-    void deliver_data(const ipc::EntryHeader& entry, std::byte* payload);
+    void deliver_data(uint64_t position, const ipc::EntryHeader& entry, std::byte* payload);
     void deliver_confchg(const ipc::EntryHeader& entry, const std::byte* payload);
     void publish_consumed();
     void clean_written_pages();

@@ -98,16 +98,17 @@ bool Handle::publish(uint64_t arena_offset, uint32_t length, uint16_t flags, uin
     descriptor.reserved2 = 0;
     copy_end_[sub_tail_ & submission_mask_] = copy_alloc_;
     ++sub_tail_;
-    control_->sub_tail.store(sub_tail_, std::memory_order_release);
+    // seq_cst, like the load in ring_doorbell_if_sleeping: with the daemon's seq_cst store
+    // of daemon_sleeping and load of sub_tail, either it sees this submission or we see it
+    // asleep.
+    control_->sub_tail.store(sub_tail_, std::memory_order_seq_cst);
     ring_doorbell_if_sleeping();
     return true;
 }
 
 void Handle::ring_doorbell_if_sleeping()
 {
-    // Pairs with the daemon raising daemon_sleeping before its last look at the rings.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (ring_->daemon_sleeping.load(std::memory_order_relaxed) != 0) {
+    if (ring_->daemon_sleeping.load(std::memory_order_seq_cst) != 0) {
         const uint64_t one = 1;
         [[maybe_unused]] ssize_t ignored = ::write(doorbell_.get(), &one, sizeof(one));
     }
@@ -122,9 +123,9 @@ void Handle::wait_taken(uint64_t submission_count)
         cpu_relax();
     }
     control_->submitter_waiting.store(1, std::memory_order_seq_cst);
-    while (control_->sub_head.load(std::memory_order_acquire) < submission_count) {
-        const uint32_t observed = control_->sub_head_futex.load(std::memory_order_acquire);
-        if (control_->sub_head.load(std::memory_order_acquire) >= submission_count) {
+    while (control_->sub_head.load(std::memory_order_seq_cst) < submission_count) {
+        const uint32_t observed = control_->sub_head_futex.load(std::memory_order_seq_cst);
+        if (control_->sub_head.load(std::memory_order_seq_cst) >= submission_count) {
             break;
         }
         ring_doorbell_if_sleeping();
