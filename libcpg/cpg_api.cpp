@@ -6,6 +6,8 @@
 
 #include <corosync/cpg.h>
 
+#include <pthread.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -33,6 +35,29 @@ HandleTable<Iteration>& iterations()
     static HandleTable<Iteration> table;
     return table;
 }
+
+// Handles belong to the process that opened them: a forked child gets CS_ERR_BAD_HANDLE
+// for its parent's handles instead of sharing (and corrupting) their connections.
+[[maybe_unused]] const bool fork_handlers_installed = [] {
+    handles();
+    iterations();
+    ::pthread_atfork(
+        [] {
+            handles().lock_for_fork();
+            iterations().lock_for_fork();
+        },
+        [] {
+            iterations().unlock_after_fork();
+            handles().unlock_after_fork();
+        },
+        [] {
+            iterations().unlock_after_fork();
+            handles().unlock_after_fork();
+            iterations().forget_all_in_child();
+            handles().forget_all_in_child();
+        });
+    return true;
+}();
 
 // corosync writes at most this many members, whatever the caller's array holds.
 constexpr int kMembershipMaxEntries = 384;

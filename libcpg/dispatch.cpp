@@ -26,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <thread>
 
 namespace rcpg::libcpg {
 namespace {
@@ -393,6 +394,26 @@ cs_error_t Handle::settle()
 
 cs_error_t Handle::dispatch(cs_dispatch_flags_t mode)
 {
+    // One dispatching thread per handle (corosync does not support more; here a second
+    // one is refused rather than allowed to steal the first one's wake-ups). The same
+    // thread may dispatch again from inside a callback.
+    const std::thread::id self = std::this_thread::get_id();
+    std::thread::id idle;
+    const bool outermost = dispatcher_.compare_exchange_strong(idle, self);
+    if (!outermost && idle != self) {
+        return CS_ERR_BUSY;
+    }
+    struct Release {
+        std::atomic<std::thread::id>& dispatcher;
+        bool outermost;
+        ~Release()
+        {
+            if (outermost) {
+                dispatcher.store(std::thread::id{});
+            }
+        }
+    } release{dispatcher_, outermost};
+
     const bool one_event = mode == CS_DISPATCH_ONE || mode == CS_DISPATCH_ONE_NONBLOCKING;
     std::unique_lock state(state_mutex_);
     disarm();

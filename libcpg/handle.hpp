@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 namespace rcpg::libcpg {
@@ -94,6 +95,7 @@ private:
     qb_ipcc_connection_t* ipc_ = nullptr;
     std::mutex request_mutex_;
     std::recursive_mutex state_mutex_;
+    std::atomic<std::thread::id> dispatcher_{};  // the thread inside dispatch(), if any
 
     ipc::Mapping ring_header_map_;
     ipc::Mapping ring_data_map_;

@@ -69,6 +69,22 @@ public:
         }
     }
 
+    // Fork support: the table is locked across fork() so the child never inherits it
+    // locked; in the child every handle is forgotten (never destroyed: its connection
+    // and mappings belong to the parent), so the child's calls get CS_ERR_BAD_HANDLE.
+    void lock_for_fork() { mutex_.lock(); }
+    void unlock_after_fork() { mutex_.unlock(); }
+    void forget_all_in_child()
+    {
+        static auto* abandoned = new std::vector<std::shared_ptr<T>>();
+        for (Slot& slot : slots_) {
+            if (slot.object) {
+                abandoned->push_back(std::move(slot.object));
+            }
+            slot = Slot{};
+        }
+    }
+
 private:
     struct Slot {
         uint32_t check = 0;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <thread>
 
@@ -26,6 +27,8 @@ constexpr int kTakenSpinIterations = 4000;
 // retries for about a second, before the send gives up with CS_ERR_TRY_AGAIN.
 constexpr auto kFragmentRoomTimeout = std::chrono::seconds(2);
 constexpr timespec kFutexWaitSlice{0, 10'000'000};
+// Fragments carry the whole message size in 32 bits.
+constexpr uint64_t kMaxMessageBytes = UINT32_MAX;
 
 void cpu_relax() { __builtin_ia32_pause(); }
 
@@ -140,13 +143,16 @@ void Handle::wait_taken(uint64_t submission_count)
 
 cs_error_t Handle::mcast(uint16_t flags, const iovec* iov, unsigned int iov_count)
 {
-    if (iov == nullptr && iov_count != 0) {
+    if ((iov == nullptr && iov_count != 0) || iov_count > IOV_MAX) {
         return CS_ERR_INVALID_PARAM;
     }
     bool valid = true;
     const uint64_t total = total_length(iov, iov_count, valid);
     if (!valid) {
         return CS_ERR_INVALID_PARAM;
+    }
+    if (total > kMaxMessageBytes) {
+        return CS_ERR_TOO_BIG;
     }
     std::lock_guard lock(send_mutex);
     if (total > ipc::kMaxAtomicMessageBytes) {
@@ -178,6 +184,9 @@ cs_error_t Handle::zcb_mcast(uint16_t flags, void* buffer, size_t bytes)
     }
     if (!joined_.load(std::memory_order_acquire)) {
         return CS_ERR_NOT_EXIST;
+    }
+    if (bytes > kMaxMessageBytes) {
+        return CS_ERR_TOO_BIG;
     }
     if (!found.in_arena) {
         iovec part{buffer, bytes};

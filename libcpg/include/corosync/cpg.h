@@ -16,9 +16,11 @@
  * documents rather than what 3.1.7 does by accident:
  *  - cpg_leave() really leaves: the handle stops receiving the group and may join again.
  *  - cpg_leave() with a group other than the joined one returns CS_ERR_NOT_EXIST.
- *  - no fixed-size arrays: any number of iovecs and members is handled.
+ *  - no fixed-size arrays: up to IOV_MAX (1024) iovecs and any number of members.
  *  - CPG_TYPE_SAFE is delivered only once every node of the view holds the message;
  *    on one node it is equivalent to CPG_TYPE_AGREED.
+ *  - handles belong to the process that opened them: in a forked child every handle
+ *    of the parent gives CS_ERR_BAD_HANDLE.
  */
 #ifndef COROSYNC_CPG_H_DEFINED
 #define COROSYNC_CPG_H_DEFINED
@@ -181,7 +183,8 @@ cs_error_t cpg_context_set(cpg_handle_t handle, void *context);
  * until an error; CS_DISPATCH_ONE_NONBLOCKING delivers at most one event and returns
  * CS_ERR_TRY_AGAIN when none is pending. Other values behave as CS_DISPATCH_BLOCKING.
  * Errors: CS_ERR_BAD_HANDLE (also after cpg_finalize() in a callback), CS_ERR_LIBRARY
- * (daemon gone), CS_ERR_NO_MEMORY, CS_ERR_TRY_AGAIN.
+ * (daemon gone), CS_ERR_NO_MEMORY, CS_ERR_TRY_AGAIN, CS_ERR_BUSY (another thread is
+ * dispatching this handle; the same thread may dispatch again from a callback).
  */
 cs_error_t cpg_dispatch(cpg_handle_t handle, cs_dispatch_flags_t dispatch_types);
 
@@ -209,9 +212,9 @@ cs_error_t cpg_leave(cpg_handle_t handle, const struct cpg_name *group);
  * and CS_OK returned, as corosync does. Messages above the atomic size are fragmented
  * and delivered whole or not at all. `guarantee` selects SAFE delivery; the other values
  * give AGREED. Errors: CS_ERR_BAD_HANDLE, CS_ERR_TRY_AGAIN (flow control: nothing was
- * sent), CS_ERR_INVALID_PARAM (NULL iovec with a non-zero count, or a NULL base with a
- * non-zero length), CS_ERR_NOT_EXIST and CS_ERR_INTERRUPT (fragmented messages only:
- * not joined, or the group changed meanwhile), CS_ERR_LIBRARY.
+ * sent), CS_ERR_INVALID_PARAM (NULL iovec with a non-zero count, a NULL base with a
+ * non-zero length, or more than IOV_MAX iovecs), CS_ERR_TOO_BIG (4 GiB or more),
+ * CS_ERR_NOT_EXIST (fragmented messages only: not joined), CS_ERR_LIBRARY.
  */
 cs_error_t cpg_mcast_joined(cpg_handle_t handle, cpg_guarantee_t guarantee,
                             const struct iovec *iovec, unsigned int iov_len);
