@@ -80,6 +80,7 @@ struct ClientSession {
     uint64_t arena_bytes = 0;
 
     std::optional<ordering::GroupName> group;  // the group this client is a member of
+    uint32_t group_id = 0;                     // its number, while a member
     uint32_t wake_group_id = 0;                // entries of this group wake the client
     bool pinning = false;                      // the ring must keep what it has not read
     uint64_t pin_floor = 0;
@@ -396,6 +397,7 @@ void Daemon::handle_join(ClientSession& session, const ipc::GroupRequest& reques
     const uint64_t join_position = ring_->last_position();
     const uint64_t join_seq = ring_->next_seq() - 1;
     session.group = name;
+    session.group_id = group_id;
     session.wake_group_id = group_id;
     if (!session.pinning) {
         session.pinning = true;
@@ -444,7 +446,7 @@ bool Daemon::sequence_change(const ordering::GroupName& name, ordering::ProcessI
         out += list->size() * sizeof(cpg_address);
     }
     ++counters_.confchgs_sequenced;
-    batch_groups_.push_back(change.group_id);
+    note_batch_entry(change.group_id);
     return true;
 }
 
@@ -466,8 +468,11 @@ void Daemon::handle_leave(ClientSession& session, const ipc::GroupRequest& reque
         return;
     }
     session.group.reset();
+    session.group_id = 0;
     session.leave_end = ring_->unpublished_tail();
     publish_and_wake();
+    // Its own leave was the last entry of the group it reads: nothing later wakes it.
+    session.wake_group_id = 0;
     respond_status(session, id, CS_OK);
 }
 
@@ -673,16 +678,14 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
                 break;
             }
         }
-        entry->group_id = session.wake_group_id;
+        entry->group_id = session.group_id;
         entry->nodeid = options_.nodeid;
         entry->pid = static_cast<uint32_t>(session.pid);
         entry->total_bytes = (descriptor.flags & ipc::kFlagFragment) != 0
                                  ? static_cast<uint32_t>(std::min<uint64_t>(descriptor.total_bytes, UINT32_MAX))
                                  : descriptor.length;
         std::memcpy(ring_->payload(entry), session.arena_map.bytes() + descriptor.arena_offset, descriptor.length);
-        if (batch_groups_.empty() || batch_groups_.back() != session.wake_group_id) {
-            batch_groups_.push_back(session.wake_group_id);
-        }
+        note_batch_entry(session.group_id);
         ++counters_.messages_sequenced;
         counters_.bytes_sequenced += descriptor.length;
         ++session.sub_head;
@@ -730,14 +733,21 @@ void Daemon::publish_and_wake()
     ring_->publish();
     std::vector<qb_ipcs_connection_t*> to_wake;
     for (auto& [connection, session] : sessions_) {
-        if (session->wake_group_id == 0 || session->control == nullptr ||
-            session->control->waiting.load(std::memory_order_seq_cst) == 0) {
+        if (session->wake_group_id == 0 || session->control == nullptr) {
             continue;
         }
-        if (std::find(batch_groups_.begin(), batch_groups_.end(), session->wake_group_id) == batch_groups_.end()) {
+        uint64_t waiting = session->control->waiting.load(std::memory_order_seq_cst);
+        if (waiting == 0) {
             continue;
         }
-        if (session->control->waiting.exchange(0, std::memory_order_seq_cst) != 0) {
+        auto batch = std::find_if(batch_groups_.begin(), batch_groups_.end(),
+                                  [&](const BatchGroup& group) { return group.group_id == session->wake_group_id; });
+        // Only for an entry it has not read: it may have read this batch before going idle.
+        if (batch == batch_groups_.end() || waiting - 1 >= batch->end_position) {
+            continue;
+        }
+        // Fails if the client took its flag back (it saw the entry itself) or re-armed.
+        if (session->control->waiting.compare_exchange_strong(waiting, 0, std::memory_order_seq_cst)) {
             to_wake.push_back(connection);
         }
     }
@@ -750,6 +760,22 @@ void Daemon::publish_and_wake()
         }
     }
     update_flow_control();
+}
+
+void Daemon::note_batch_entry(uint32_t group_id)
+{
+    const uint64_t end = ring_->unpublished_tail();
+    if (!batch_groups_.empty() && batch_groups_.back().group_id == group_id) {
+        batch_groups_.back().end_position = end;
+        return;
+    }
+    for (BatchGroup& group : batch_groups_) {
+        if (group.group_id == group_id) {
+            group.end_position = end;
+            return;
+        }
+    }
+    batch_groups_.push_back({group_id, end});
 }
 
 void Daemon::update_flow_control()
@@ -780,6 +806,7 @@ void Daemon::finish_closing_sessions()
                 continue;
             }
             session.group.reset();
+            session.group_id = 0;
         }
         it = closing_.erase(it);
     }

@@ -85,6 +85,7 @@ private:
     bool drain_session(ClientSession& session, uint32_t budget);
     void publish_and_wake();
     void update_flow_control();
+    void note_batch_entry(uint32_t group_id);
     void finish_closing_sessions();
     bool submissions_pending() const;
     void release_pins();
@@ -99,7 +100,11 @@ private:
     ordering::GroupTable groups_;
     std::map<qb_ipcs_connection_t*, std::unique_ptr<ClientSession>> sessions_;
     std::vector<std::unique_ptr<ClientSession>> closing_;
-    std::vector<uint32_t> batch_groups_;  // groups with entries appended since the last publish
+    struct BatchGroup {
+        uint32_t group_id;
+        uint64_t end_position;  // end of the group's last entry in this batch
+    };
+    std::vector<BatchGroup> batch_groups_;  // groups with entries appended since the last publish
     Counters counters_;
     bool ring_blocked_ = false;           // the last drain stopped on a full ring
     uint64_t ring_seq_ = 1;               // totem ring id sequence of the current view

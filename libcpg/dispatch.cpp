@@ -2,10 +2,11 @@
 // to the callbacks.
 //
 // Readiness of the handle's fd (the libqb event socket) follows an eventcount:
-//  - Going idle, the handle raises control->waiting and re-reads the tail. The daemon,
-//    after publishing entries of this handle's group, takes the flag back and sends one
-//    wake event. So a busy stream costs no system call per message, and a wake event
-//    exists only for an entry the handle has not seen.
+//  - Going idle, the handle raises control->waiting (with the position it has read up to)
+//    and re-reads the tail. The daemon, after publishing entries of this handle's group
+//    beyond that position, takes the flag back and sends one wake event. So a busy stream
+//    costs no system call per message, and a wake event exists only for an entry the
+//    handle has not seen.
 //  - Invariant when cpg_dispatch() returns: the fd is readable if and only if an event
 //    of this handle is pending (or arrives later). When one is left pending (ONE modes)
 //    and no wake event is on its way, the handle asks the daemon for one (wake_me).
@@ -371,7 +372,7 @@ cs_error_t Handle::settle()
             }
         }
         // Armed even when not reading: a join from another thread then wakes us.
-        control_->waiting.store(1, std::memory_order_seq_cst);
+        control_->waiting.store(cursor_ + 1, std::memory_order_seq_cst);
         armed_ = true;
         if (!skip_to_relevant()) {
             publish_consumed();

@@ -74,7 +74,7 @@ cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* ini
 
     // A new handle is idle: armed, so its first event (its own join confchg, usually)
     // makes the fd readable.
-    control_->waiting.store(1, std::memory_order_seq_cst);
+    control_->waiting.store(cursor_ + 1, std::memory_order_seq_cst);
     armed_ = true;
     if (model.cpg_totem_confchg_fn != nullptr) {
         reading_ = true;

@@ -124,8 +124,11 @@ struct alignas(kCacheLineBytes) ControlBlock {
     uint32_t reserved0;
     // Ring position up to which this client has consumed entries.
     alignas(kCacheLineBytes) std::atomic<uint64_t> consumed;
-    // Eventcount: 1 while the client wants a wake-up byte for the next relevant entry.
-    alignas(kCacheLineBytes) std::atomic<uint32_t> waiting;
+    // Eventcount: 0, or 1 + the ring position the client has read up to when it went idle:
+    // it wants one wake event for an entry of its group at or after that position. The
+    // position lets the daemon skip a client that has already read the entries it just
+    // published (so a wake event always stands for an unread entry).
+    alignas(kCacheLineBytes) std::atomic<uint64_t> waiting;
     // Submissions published by the client (count, monotonic).
     alignas(kCacheLineBytes) std::atomic<uint64_t> sub_tail;
     // Submissions taken by the daemon (count, monotonic); `sub_head_futex` mirrors its
