@@ -376,7 +376,7 @@ cs_error_t Handle::settle()
         armed_ = true;
         if (!skip_to_relevant()) {
             publish_consumed();
-            return CS_OK;
+            return daemon_gone() ? CS_ERR_LIBRARY : CS_OK;
         }
         disarm();
     }

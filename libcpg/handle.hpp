@@ -75,7 +75,8 @@ private:
     std::optional<uint64_t> allocate_copy(uint64_t bytes);
     bool publish(uint64_t arena_offset, uint32_t length, uint16_t flags, uint64_t total_bytes);
     void ring_doorbell_if_sleeping();
-    void wait_taken(uint64_t submission_count);
+    cs_error_t wait_taken(uint64_t submission_count);
+    bool daemon_gone() const;
     cs_error_t send_fragmented(uint16_t flags, const iovec* iov, unsigned int iov_count, uint64_t total_bytes,
                                const std::byte* zcb_source);
 

@@ -8,6 +8,7 @@
 #include "libcpg/handle.hpp"
 
 #include <linux/futex.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -117,14 +118,15 @@ void Handle::ring_doorbell_if_sleeping()
     }
 }
 
-void Handle::wait_taken(uint64_t submission_count)
+cs_error_t Handle::wait_taken(uint64_t submission_count)
 {
     for (int i = 0; i < kTakenSpinIterations; ++i) {
         if (control_->sub_head.load(std::memory_order_acquire) >= submission_count) {
-            return;
+            return CS_OK;
         }
         cpu_relax();
     }
+    cs_error_t result = CS_OK;
     control_->submitter_waiting.store(1, std::memory_order_seq_cst);
     while (control_->sub_head.load(std::memory_order_seq_cst) < submission_count) {
         const uint32_t observed = control_->sub_head_futex.load(std::memory_order_seq_cst);
@@ -135,10 +137,23 @@ void Handle::wait_taken(uint64_t submission_count)
         ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&control_->sub_head_futex), FUTEX_WAIT, observed,
                   &kFutexWaitSlice, nullptr, 0);
         if (finalized.load(std::memory_order_relaxed)) {
+            result = CS_ERR_BAD_HANDLE;
+            break;
+        }
+        if (daemon_gone()) {
+            result = CS_ERR_LIBRARY;
             break;
         }
     }
     control_->submitter_waiting.store(0, std::memory_order_relaxed);
+    return result;
+}
+
+bool Handle::daemon_gone() const
+{
+    // Only on slow paths: the shared-memory paths never notice a dead daemon otherwise.
+    pollfd socket{fd, POLLRDHUP, 0};
+    return ::poll(&socket, 1, 0) == 1 && (socket.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 cs_error_t Handle::mcast(uint16_t flags, const iovec* iov, unsigned int iov_count)
@@ -159,12 +174,10 @@ cs_error_t Handle::mcast(uint16_t flags, const iovec* iov, unsigned int iov_coun
         return send_fragmented(flags, iov, iov_count, total, nullptr);
     }
     reclaim_submissions();
-    if (sub_tail_ - sub_reclaimed_ > submission_mask_) {
-        return CS_ERR_TRY_AGAIN;
-    }
-    const std::optional<uint64_t> offset = allocate_copy(total);
+    const std::optional<uint64_t> offset =
+        sub_tail_ - sub_reclaimed_ > submission_mask_ ? std::nullopt : allocate_copy(total);
     if (!offset) {
-        return CS_ERR_TRY_AGAIN;
+        return daemon_gone() ? CS_ERR_LIBRARY : CS_ERR_TRY_AGAIN;
     }
     gather(arena_ + *offset, iov, iov_count, 0, total);
     publish(*offset, static_cast<uint32_t>(total), flags, total);
@@ -200,12 +213,11 @@ cs_error_t Handle::zcb_mcast(uint16_t flags, void* buffer, size_t bytes)
     // to make room.
     reclaim_submissions();
     if (ring_->flow_control.load(std::memory_order_relaxed) != 0 || sub_tail_ - sub_reclaimed_ > submission_mask_) {
-        return CS_ERR_TRY_AGAIN;
+        return daemon_gone() ? CS_ERR_LIBRARY : CS_ERR_TRY_AGAIN;
     }
     publish(zcb.arena_offset(buffer), static_cast<uint32_t>(bytes), flags, bytes);
     // The caller may reuse the buffer once we return, so the daemon must have taken it.
-    wait_taken(sub_tail_);
-    return CS_OK;
+    return wait_taken(sub_tail_);
 }
 
 cs_error_t Handle::send_fragmented(uint16_t flags, const iovec* iov, unsigned int iov_count, uint64_t total_bytes,
@@ -232,6 +244,9 @@ cs_error_t Handle::send_fragmented(uint16_t flags, const iovec* iov, unsigned in
                                            : allocate_copy(piece);
         }
         if (!offset) {
+            if (daemon_gone()) {
+                return CS_ERR_LIBRARY;
+            }
             if (std::chrono::steady_clock::now() > deadline || finalized.load()) {
                 if (sent != 0) {
                     // Tell receivers to drop what they hold of this message.
@@ -249,10 +264,7 @@ cs_error_t Handle::send_fragmented(uint16_t flags, const iovec* iov, unsigned in
         publish(*offset, static_cast<uint32_t>(piece), piece_flags, total_bytes);
         sent += piece;
     }
-    if (zcb_source != nullptr) {
-        wait_taken(sub_tail_);
-    }
-    return CS_OK;
+    return zcb_source != nullptr ? wait_taken(sub_tail_) : CS_OK;
 }
 
 bool Handle::flow_control_enabled()
