@@ -1,0 +1,459 @@
+// The verbs transport for real, on the rxe device scripts/softroce.sh provides
+// (RCPG_RDMA_DEV, RCPG_RDMA_ADDR). Every endpoint is in this process on the one device
+// address with its own rdma_cm port, except the peer killed mid-stream, which is a child
+// process (this binary re-executed with --peer-child) so that SIGKILL can take it.
+//
+// Covered: connect and exchange of exposed regions; memfd-backed (MAP_SHARED) ring
+// registration, with writes seen through a second mapping as a client would see them;
+// write + tail commit; wrap-around under credits with a slow reader; WRITE_WITH_IMM and
+// READ; refusals (wrong cluster key, node not in the list, malformed private data,
+// nothing listening); a peer killed mid-stream reported as an event within a bound.
+// Without RCPG_RDMA_DEV every test skips with the reason.
+#include "transport/memory_region.hpp"
+#include "transport/ring_reader.hpp"
+#include "transport/ring_writer.hpp"
+#include "transport/verbs_transport.hpp"
+#include "tests/transport/transport_test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <random>
+#include <thread>
+
+namespace rcpg::transport {
+namespace {
+
+constexpr uint32_t kRingTag = 1;
+constexpr uint32_t kCreditTag = 2;
+constexpr uint64_t kStepTimeoutMs = 20000;  // any single expectation; TCG guests are slow
+
+uint64_t now_ms()
+{
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+const char* device_env() { return std::getenv("RCPG_RDMA_DEV"); }
+const char* address_env() { return std::getenv("RCPG_RDMA_ADDR"); }
+
+#define SKIP_WITHOUT_DEVICE()                                                                                        \
+    if (device_env() == nullptr || address_env() == nullptr) {                                                      \
+        GTEST_SKIP() << "RCPG_RDMA_DEV/RCPG_RDMA_ADDR unset: run through scripts/softroce.sh run -- <this binary>"; \
+    }
+
+TransportConfig config_for(NodeId self, int nodes, uint16_t base_port, const std::string& key = testing::kClusterKey)
+{
+    TransportConfig config = testing::make_config(self, nodes, address_env(), base_port, key);
+    config.device_name = device_env();
+    config.connect_timeout_ms = 10000;
+    return config;
+}
+
+std::unique_ptr<VerbsTransport> open(const TransportConfig& config)
+{
+    auto transport = VerbsTransport::create(config);
+    EXPECT_TRUE(transport.ok()) << transport.status().message();
+    return transport.ok() ? std::move(transport).value() : nullptr;
+}
+
+// Polls every endpoint until `done` holds or the step times out; returns done().
+struct Pump {
+    std::vector<Transport*> endpoints;
+    std::map<NodeId, std::vector<Event>> events;
+    bool until(const std::function<bool()>& done, uint64_t timeout_ms = kStepTimeoutMs)
+    {
+        const uint64_t deadline = now_ms() + timeout_ms;
+        while (!done()) {
+            if (now_ms() > deadline) {
+                return false;
+            }
+            poll_once();
+        }
+        return true;
+    }
+    void poll_once()
+    {
+        for (Transport* endpoint : endpoints) {
+            endpoint->poll(now_ms(), events[endpoint->self()]);
+        }
+    }
+    bool saw(NodeId at, EventKind kind, NodeId peer) { return testing::has_event(events[at], kind, peer); }
+};
+
+// Node 1 writes into node 2's memfd ring; node 2 credits node 1's credit word.
+struct RingSetup {
+    RingSetup(uint16_t base_port, uint64_t ring_bytes)
+    {
+        writer = open(config_for(1, 2, base_port));
+        reader = open(config_for(2, 2, base_port));
+        if (!writer || !reader) {
+            return;
+        }
+        auto shm = SharedMemory::create("rcpg-test-ring", ring::region_bytes(ring_bytes));
+        EXPECT_TRUE(shm.ok()) << shm.status().message();
+        ring_memory.emplace(std::move(shm).value());
+        client_view.emplace(*ring_memory->map_again());
+        ring_region = *reader->register_region(ring_memory->data(), ring_memory->bytes(), RegionAccess::remote_write);
+        credit_region = *writer->register_region(&credit_word, sizeof credit_word, RegionAccess::remote_read_write);
+        sources.resize(1 << 16);
+        source_region = *writer->register_region(sources.data(), sources.size(), RegionAccess::local);
+        EXPECT_TRUE(reader->expose(1, kRingTag, ring_region, 0, ring_memory->bytes()).ok());
+        EXPECT_TRUE(writer->expose(2, kCreditTag, credit_region, 0, sizeof credit_word).ok());
+        EXPECT_TRUE(reader->listen().ok());
+        EXPECT_TRUE(writer->connect(2).ok());
+        pump.endpoints = {writer.get(), reader.get()};
+        connected = pump.until([&] { return writer->is_connected(2) && reader->is_connected(1); });
+        EXPECT_TRUE(connected) << testing::describe(pump.events[1]) << " / " << testing::describe(pump.events[2]);
+        if (!connected) {
+            return;
+        }
+        ring_writer.emplace(*RingWriter::create(*writer, 2, *writer->remote_region(2, kRingTag), &credit_word));
+        ring_reader.emplace(*RingReader::create(*reader, 1, {ring_memory->data(), ring_memory->bytes()},
+                                                reader->remote_region(1, kCreditTag)->at(0)));
+    }
+    std::unique_ptr<VerbsTransport> writer, reader;
+    std::optional<SharedMemory> ring_memory, client_view;
+    alignas(64) uint64_t credit_word = 0;
+    std::vector<std::byte> sources;
+    RegionId ring_region, credit_region, source_region;
+    Pump pump;
+    bool connected = false;
+    std::optional<RingWriter> ring_writer;
+    std::optional<RingReader> ring_reader;
+};
+
+TEST(TransportRdma, ConnectsAndExchangesRegions)
+{
+    SKIP_WITHOUT_DEVICE();
+    RingSetup setup(20210, 4096);
+    ASSERT_TRUE(setup.connected);
+    EXPECT_EQ(setup.writer->device().name, device_env());
+    const auto ring = setup.writer->remote_region(2, kRingTag);
+    ASSERT_TRUE(ring.has_value());
+    EXPECT_EQ(ring->bytes, ring::region_bytes(4096));
+    EXPECT_EQ(ring->addr, reinterpret_cast<uint64_t>(setup.ring_memory->data()));
+    EXPECT_TRUE(setup.reader->remote_region(1, kCreditTag).has_value());
+    EXPECT_FALSE(setup.reader->remote_region(1, 99).has_value());
+}
+
+TEST(TransportRdma, WriteAndTailCommitAreVisibleInTheMemfdRing)
+{
+    SKIP_WITHOUT_DEVICE();
+    RingSetup setup(20220, 4096);
+    ASSERT_TRUE(setup.connected);
+    // A small record (inline) and a large one (header + zero-copy payload) in one batch.
+    const std::string small = "small record";
+    for (size_t i = 0; i < 1500; ++i) {
+        setup.sources[i] = static_cast<std::byte>(i * 13);
+    }
+    const LocalSlice large{setup.source_region, 0, 1500};
+    ASSERT_TRUE(setup.ring_writer->append_copy(1, std::as_bytes(std::span(small))).ok());
+    ASSERT_TRUE(setup.ring_writer->append(2, {&large, 1}).ok());
+    // Nothing is visible before the commit.
+    setup.pump.poll_once();
+    auto early = setup.ring_reader->next();
+    ASSERT_TRUE(early.ok());
+    EXPECT_FALSE(early->has_value());
+    ASSERT_TRUE(setup.ring_writer->commit(true, 42).ok());
+    ASSERT_TRUE(setup.pump.until([&] { return setup.pump.saw(1, EventKind::write_completed, 2); }));
+    EXPECT_EQ(setup.pump.events[1].back().wr_id, 42u);
+    std::optional<RingReader::Record> first, second;
+    ASSERT_TRUE(setup.pump.until([&] {
+        auto next = setup.ring_reader->next();
+        EXPECT_TRUE(next.ok());
+        if (next.ok() && next->has_value()) {
+            (first ? second : first) = **next;
+        }
+        return second.has_value();
+    }));
+    EXPECT_EQ(first->type, 1u);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(first->payload.data()), first->payload.size()), small);
+    EXPECT_EQ(second->type, 2u);
+    ASSERT_EQ(second->payload.size(), 1500u);
+    EXPECT_EQ(std::memcmp(second->payload.data(), setup.sources.data(), 1500), 0);
+    // A client's own mapping of the memfd sees the same bytes (no copy anywhere).
+    const std::byte* client = setup.client_view->data() + (second->payload.data() - setup.ring_memory->data());
+    EXPECT_EQ(std::memcmp(client, setup.sources.data(), 1500), 0);
+}
+
+TEST(TransportRdma, WrapsAroundUnderCreditsWithASlowReader)
+{
+    SKIP_WITHOUT_DEVICE();
+    constexpr uint64_t kRingBytes = 4096;
+    constexpr uint64_t kRecords = 400;
+    RingSetup setup(20230, kRingBytes);
+    ASSERT_TRUE(setup.connected);
+    std::mt19937_64 random(7);
+    constexpr uint32_t kSlots = 32, kSlotBytes = 2048;
+    uint64_t next_seq = 0, completed = 0, expected = 0, bytes = 0, try_agains = 0;
+    std::deque<std::pair<RingReader::Record, uint64_t>> held;
+    const uint64_t deadline = now_ms() + 120000;
+    while (expected < kRecords && now_ms() < deadline) {
+        uint64_t last = 0;
+        bool appended = false;
+        while (next_seq < kRecords && next_seq < completed + kSlots) {
+            const uint64_t size = 8 + random() % 1500;
+            std::byte* source = setup.sources.data() + (next_seq % kSlots) * kSlotBytes;
+            std::memcpy(source, &next_seq, 8);
+            std::memset(source + 8, static_cast<int>(next_seq & 0xff), size - 8);
+            const LocalSlice slice{setup.source_region, (next_seq % kSlots) * kSlotBytes, static_cast<uint32_t>(size)};
+            const Status status = setup.ring_writer->append(5, {&slice, 1});
+            if (status.code() == Errc::try_again) {
+                ++try_agains;
+                break;
+            }
+            ASSERT_TRUE(status.ok()) << status.message();
+            last = next_seq++;
+            appended = true;
+        }
+        if (appended) {
+            ASSERT_TRUE(setup.ring_writer->commit(true, last + 1).ok());
+        }
+        setup.pump.poll_once();
+        for (const Event& event : setup.pump.events[1]) {
+            ASSERT_NE(event.kind, EventKind::disconnected) << event.detail.message();
+            if (event.kind == EventKind::write_completed) {
+                completed = std::max(completed, event.wr_id);
+            }
+        }
+        setup.pump.events[1].clear();
+        ASSERT_FALSE(setup.pump.saw(2, EventKind::disconnected, 1));
+        // The reader holds up to four records and checks them again before releasing.
+        if (held.size() < 4) {
+            auto next = setup.ring_reader->next();
+            ASSERT_TRUE(next.ok()) << next.status().message();
+            if (next->has_value()) {
+                held.emplace_back(**next, expected++);
+            }
+        }
+        if (held.size() == 4 || (!held.empty() && expected == kRecords)) {
+            const auto& [record, seq] = held.front();
+            uint64_t got = 0;
+            std::memcpy(&got, record.payload.data(), 8);
+            ASSERT_EQ(got, seq) << "record overwritten or reordered";
+            for (size_t i = 8; i < record.payload.size(); ++i) {
+                ASSERT_EQ(record.payload[i], static_cast<std::byte>(seq & 0xff)) << "seq " << seq;
+            }
+            bytes += ring::record_bytes(record.payload.size());
+            setup.ring_reader->release(record);
+            held.pop_front();
+            ASSERT_TRUE(setup.ring_reader->publish_credits().ok());
+        }
+    }
+    EXPECT_EQ(expected, kRecords);
+    EXPECT_GT(bytes, 20 * kRingBytes) << "ring wrapped";
+    EXPECT_GT(try_agains, 0u) << "the writer must have run out of credits at least once";
+}
+
+TEST(TransportRdma, WriteWithImmWakesThePeerAndReadFetches)
+{
+    SKIP_WITHOUT_DEVICE();
+    RingSetup setup(20240, 4096);
+    ASSERT_TRUE(setup.connected);
+    const std::string text = "wake up";
+    WriteRequest write;
+    write.inline_bytes = std::as_bytes(std::span(text));
+    write.destination = setup.writer->remote_region(2, kRingTag)->at(64);
+    write.imm = 0x1234;
+    ASSERT_TRUE(setup.writer->post_write(2, write).ok());
+    ASSERT_TRUE(setup.pump.until([&] { return setup.pump.saw(2, EventKind::imm_received, 1); }));
+    EXPECT_EQ(setup.pump.events[2].back().imm, 0x1234u);
+    EXPECT_EQ(std::memcmp(setup.ring_memory->data() + 64, text.data(), text.size()), 0);
+    // The reader reads the writer's credit word back (a heartbeat-style READ).
+    setup.credit_word = 0xabcdef;
+    std::array<uint64_t, 1> landing{};
+    const RegionId landing_region = *setup.reader->register_region(landing.data(), sizeof landing, RegionAccess::local);
+    ASSERT_TRUE(setup.reader->post_read(1, {landing_region, 0, 8}, setup.reader->remote_region(1, kCreditTag)->at(0), 9).ok());
+    ASSERT_TRUE(setup.pump.until([&] { return setup.pump.saw(2, EventKind::read_completed, 1); }));
+    EXPECT_EQ(landing[0], 0xabcdefu);
+}
+
+TEST(TransportRdma, WrongClusterKeyIsRefusedAndReported)
+{
+    SKIP_WITHOUT_DEVICE();
+    auto listener = open(config_for(1, 2, 20250));
+    auto intruder = open(config_for(2, 2, 20250, "not-the-cluster-key-at-all-0000"));
+    ASSERT_TRUE(listener && intruder);
+    ASSERT_TRUE(listener->listen().ok());
+    ASSERT_TRUE(intruder->connect(1).ok());
+    Pump pump{{listener.get(), intruder.get()}, {}};
+    ASSERT_TRUE(pump.until([&] { return pump.saw(2, EventKind::refused, 1); })) << testing::describe(pump.events[2]);
+    EXPECT_NE(pump.events[2].back().detail.context().find("bad cluster key"), std::string::npos);
+    EXPECT_TRUE(pump.saw(1, EventKind::refused, 0));
+    EXPECT_FALSE(listener->is_connected(2));
+}
+
+TEST(TransportRdma, NodeOutsideTheListIsRefused)
+{
+    SKIP_WITHOUT_DEVICE();
+    auto listener = open(config_for(1, 2, 20260));    // nodes 1, 2
+    auto stranger = open(config_for(3, 3, 20260));    // node 3, port 20263
+    ASSERT_TRUE(listener && stranger);
+    ASSERT_TRUE(listener->listen().ok());
+    ASSERT_TRUE(stranger->connect(1).ok());
+    Pump pump{{listener.get(), stranger.get()}, {}};
+    ASSERT_TRUE(pump.until([&] { return pump.saw(3, EventKind::refused, 1); })) << testing::describe(pump.events[3]);
+    EXPECT_NE(pump.events[3].back().detail.context().find("node list"), std::string::npos);
+    EXPECT_TRUE(pump.saw(1, EventKind::refused, 3));
+}
+
+TEST(TransportRdma, NothingListeningIsUnreachableNotAHang)
+{
+    SKIP_WITHOUT_DEVICE();
+    auto lonely = open(config_for(1, 2, 20270));
+    ASSERT_TRUE(lonely);
+    ASSERT_TRUE(lonely->connect(2).ok());
+    Pump pump{{lonely.get()}, {}};
+    ASSERT_TRUE(pump.until([&] { return pump.saw(1, EventKind::disconnected, 2) || pump.saw(1, EventKind::refused, 2); }));
+    EXPECT_EQ(pump.events[1].back().reason, DisconnectReason::unreachable) << pump.events[1].back().detail.message();
+}
+
+TEST(TransportRdma, MalformedConnectRequestIsRefused)
+{
+    SKIP_WITHOUT_DEVICE();
+    auto listener = open(config_for(1, 2, 20280));
+    ASSERT_TRUE(listener && listener->listen().ok());
+    // A raw rdma_cm client that sends garbage as private data.
+    auto channel = create_event_channel();
+    ASSERT_TRUE(channel.ok());
+    auto id = create_cm_id(channel->get(), nullptr);
+    ASSERT_TRUE(id.ok());
+    auto source = *ipv4_address(address_env(), 0);
+    auto target = *ipv4_address(address_env(), 20281);
+    ASSERT_EQ(rdma_resolve_addr(id->get(), reinterpret_cast<sockaddr*>(&source), reinterpret_cast<sockaddr*>(&target), 5000), 0);
+    Pump pump{{listener.get()}, {}};
+    std::optional<rdma_cm_event_type> last;
+    const std::array<uint8_t, 20> garbage{0xde, 0xad, 0xbe, 0xef};
+    ASSERT_TRUE(pump.until([&] {
+        Status error;
+        if (auto event = next_cm_event(channel->get(), error)) {
+            last = event->type;
+            if (event->type == RDMA_CM_EVENT_ADDR_RESOLVED) {
+                EXPECT_EQ(rdma_resolve_route(id->get(), 5000), 0);
+            } else if (event->type == RDMA_CM_EVENT_ROUTE_RESOLVED) {
+                rdma_conn_param param{};
+                param.private_data = garbage.data();
+                param.private_data_len = garbage.size();
+                param.qp_num = 1;  // no QP: the request is refused before one matters
+                EXPECT_EQ(rdma_connect(id->get(), &param), 0);
+            }
+        }
+        return last == RDMA_CM_EVENT_REJECTED || last == RDMA_CM_EVENT_ESTABLISHED || last == RDMA_CM_EVENT_CONNECT_RESPONSE;
+    }));
+    EXPECT_EQ(*last, RDMA_CM_EVENT_REJECTED);
+    pump.poll_once();
+    ASSERT_TRUE(pump.saw(1, EventKind::refused, 0)) << testing::describe(pump.events[1]);
+    EXPECT_EQ(pump.events[1].back().detail.code(), Errc::malformed);
+}
+
+// --peer-child ADDR BASE_PORT: node 2, streams records into node 1's ring until killed.
+int run_peer_child(const char* base_port_text)
+{
+    const auto base_port = static_cast<uint16_t>(std::atoi(base_port_text));
+    auto transport = VerbsTransport::create(config_for(2, 2, base_port));
+    if (!transport) {
+        std::fprintf(stderr, "child: %s\n", transport.status().message().c_str());
+        return 2;
+    }
+    VerbsTransport& t = **transport;
+    alignas(64) static uint64_t credit_word = 0;
+    const RegionId credit = *t.register_region(&credit_word, sizeof credit_word, RegionAccess::remote_write);
+    if (!t.expose(1, kCreditTag, credit, 0, sizeof credit_word).ok() || !t.connect(1).ok()) {
+        return 3;
+    }
+    std::vector<Event> events;
+    std::optional<RingWriter> writer;
+    const std::array<std::byte, 100> payload{};
+    for (;;) {  // until SIGKILL
+        t.poll(now_ms(), events);
+        for (const Event& event : events) {
+            if (event.kind == EventKind::disconnected || event.kind == EventKind::refused) {
+                std::fprintf(stderr, "child: %s\n", event.detail.message().c_str());
+                return 4;
+            }
+        }
+        events.clear();
+        if (!writer && t.is_connected(1)) {
+            writer.emplace(*RingWriter::create(t, 1, *t.remote_region(1, kRingTag), &credit_word));
+        }
+        if (writer && writer->append_copy(1, payload).ok()) {
+            (void)writer->commit();
+        }
+    }
+}
+
+TEST(TransportRdma, PeerKilledMidStreamIsReportedWithinABound)
+{
+    SKIP_WITHOUT_DEVICE();
+    constexpr uint16_t kBasePort = 20290;
+    auto reader_node = open(config_for(1, 2, kBasePort));
+    ASSERT_TRUE(reader_node);
+    std::vector<uint64_t> ring_memory(ring::region_bytes(4096) / 8, 0);
+    const RegionId ring_region = *reader_node->register_region(ring_memory.data(), ring_memory.size() * 8, RegionAccess::remote_write);
+    ASSERT_TRUE(reader_node->expose(2, kRingTag, ring_region, 0, ring_memory.size() * 8).ok());
+    ASSERT_TRUE(reader_node->listen().ok());
+
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        // A fresh process image: no verbs state shared with the parent across fork.
+        const std::string port = std::to_string(kBasePort);
+        execl("/proc/self/exe", "transport_rdma_test", "--peer-child", port.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    Pump pump{{reader_node.get()}, {}};
+    const bool connected = pump.until([&] { return reader_node->is_connected(2); }, 30000);
+    std::optional<RingReader> reader;
+    uint64_t records = 0;
+    if (connected) {
+        reader.emplace(*RingReader::create(*reader_node, 2, std::as_writable_bytes(std::span(ring_memory)),
+                                           reader_node->remote_region(2, kCreditTag)->at(0)));
+        // Mid-stream: take a good number of records (credits keep the child going).
+        pump.until([&] {
+            auto next = reader->next();
+            if (next.ok() && next->has_value()) {
+                reader->release(**next);
+                ++records;
+            }
+            EXPECT_TRUE(reader->publish_credits().ok());
+            return records >= 200;
+        });
+    }
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_TRUE(connected) << testing::describe(pump.events[1]);
+    EXPECT_GE(records, 200u);
+    const uint64_t killed_at = now_ms();
+    ASSERT_TRUE(pump.until([&] { return pump.saw(1, EventKind::disconnected, 2); }, 15000))
+        << "no disconnect event within 15 s of SIGKILL: " << testing::describe(pump.events[1]);
+    std::printf("disconnect reported %llu ms after SIGKILL: %s\n", static_cast<unsigned long long>(now_ms() - killed_at),
+                pump.events[1].back().detail.message().c_str());
+    EXPECT_FALSE(reader_node->is_connected(2));
+    const std::string byte = "x";
+    WriteRequest write;
+    write.inline_bytes = std::as_bytes(std::span(byte));
+    EXPECT_EQ(reader_node->post_write(2, write).code(), Errc::not_connected);
+}
+
+}  // namespace
+}  // namespace rcpg::transport
+
+int main(int argc, char** argv)
+{
+    if (argc == 3 && std::strcmp(argv[1], "--peer-child") == 0) {
+        return rcpg::transport::run_peer_child(argv[2]);
+    }
+    ::testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+}

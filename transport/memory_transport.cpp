@@ -1,0 +1,510 @@
+#include "transport/memory_transport.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace rcpg::transport {
+namespace {
+
+std::string node_text(NodeId node) { return "node " + std::to_string(node); }
+
+Event make_event(EventKind kind, NodeId peer, DisconnectReason reason = DisconnectReason::local_close, Status detail = {})
+{
+    Event event;
+    event.kind = kind;
+    event.peer = peer;
+    event.reason = reason;
+    event.detail = std::move(detail);
+    return event;
+}
+
+bool allows(RegionAccess access, bool write)
+{
+    switch (access) {
+    case RegionAccess::local: return false;
+    case RegionAccess::remote_write: return write;
+    case RegionAccess::remote_read: return !write;
+    case RegionAccess::remote_read_write: return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------ fabric
+
+MemoryFabric::MemoryFabric(uint64_t seed, FaultConfig faults) : seed_(seed), faults_(faults), random_(seed) {}
+
+void MemoryFabric::attach(MemoryTransport* endpoint) { endpoints_[endpoint->self()] = endpoint; }
+
+void MemoryFabric::detach(NodeId node)
+{
+    crash(node);
+    endpoints_.erase(node);
+}
+
+void MemoryFabric::crash(NodeId node)
+{
+    auto it = endpoints_.find(node);
+    if (it == endpoints_.end()) {
+        return;
+    }
+    it->second->dead_ = true;
+    for (auto& [pair, link] : links_) {
+        if (pair.first == node || pair.second == node) {
+            const NodeId other = pair.first == node ? pair.second : pair.first;
+            // The kernel of a dead process closes its connections: peers hear at once.
+            break_link(node, other, std::nullopt, DisconnectReason::remote_close, node_text(node) + " crashed");
+        }
+    }
+}
+
+void MemoryFabric::disconnect(NodeId a, NodeId b)
+{
+    break_link(a, b, DisconnectReason::retry_exceeded, DisconnectReason::retry_exceeded, "injected disconnect");
+}
+
+MemoryFabric::Link* MemoryFabric::live_link(NodeId a, NodeId b, uint64_t epoch)
+{
+    auto it = links_.find(key(a, b));
+    return (it != links_.end() && it->second.up && it->second.epoch == epoch) ? &it->second : nullptr;
+}
+
+void MemoryFabric::break_link(NodeId a, NodeId b, std::optional<DisconnectReason> tell_a,
+                              std::optional<DisconnectReason> tell_b, const std::string& why)
+{
+    Link& link = links_[key(a, b)];
+    link.up = false;
+    link.epoch = 0;  // operations in flight on it are dropped at delivery
+    const auto tell = [&](NodeId self, NodeId peer, std::optional<DisconnectReason> reason) {
+        auto it = endpoints_.find(self);
+        if (it == endpoints_.end() || it->second->dead_) {
+            return;
+        }
+        if (it->second->peers_.erase(peer) > 0 && reason) {
+            it->second->push(make_event(EventKind::disconnected, peer, *reason, {Errc::not_connected, Layer::api, why}));
+        }
+    };
+    tell(a, b, tell_a);
+    tell(b, a, tell_b);
+}
+
+void MemoryFabric::post(Op op)
+{
+    const uint32_t spread = faults_.max_delay_ms - std::min(faults_.min_delay_ms, faults_.max_delay_ms);
+    const uint64_t delay = faults_.min_delay_ms + (spread == 0 ? 0 : random_() % (uint64_t{spread} + 1));
+    if (faults_.disconnect_probability > 0 && op.kind != OpKind::connect &&
+        std::uniform_real_distribution<double>(0.0, 1.0)(random_) < faults_.disconnect_probability) {
+        op.kind = OpKind::fault;
+    }
+    Link& link = links_[key(op.from, op.to)];
+    uint64_t& last = link.last_delivery_ms[op.from];
+    const uint64_t at = std::max(now_ms_ + delay, last);  // one direction of a link stays in order
+    last = at;
+    queue_.emplace(std::pair{at, next_seq_++}, std::move(op));
+}
+
+void MemoryFabric::advance(uint64_t now_ms)
+{
+    now_ms_ = std::max(now_ms_, now_ms);
+    while (!queue_.empty() && queue_.begin()->first.first <= now_ms_) {
+        Op op = std::move(queue_.begin()->second);
+        queue_.erase(queue_.begin());
+        deliver(op);
+    }
+}
+
+void MemoryFabric::deliver_connect(Op& op)
+{
+    auto from = endpoints_.find(op.from);
+    if (from == endpoints_.end() || from->second->dead_) {
+        return;
+    }
+    MemoryTransport& a = *from->second;
+    auto attempt = a.peers_.find(op.to);
+    if (attempt == a.peers_.end() || attempt->second.epoch != op.epoch || attempt->second.connected) {
+        return;  // withdrawn or replaced meanwhile
+    }
+    auto to = endpoints_.find(op.to);
+    if (to == endpoints_.end() || to->second->dead_ || !to->second->listening_) {
+        a.peers_.erase(attempt);
+        a.push(make_event(EventKind::disconnected, op.to, DisconnectReason::unreachable,
+                          {Errc::not_connected, Layer::cm, "nothing listens at " + node_text(op.to)}));
+        return;
+    }
+    MemoryTransport& b = *to->second;
+    // The same checks, in the same order, as VerbsTransport's connect request handler.
+    const auto refuse = [&](wire::RejectReason reason, NodeId claimed, bool report) {
+        a.peers_.erase(op.to);
+        a.push(make_event(EventKind::refused, op.to, DisconnectReason::refused,
+                          {Errc::refused, Layer::handshake, node_text(op.to) + " refused us: " + wire::to_string(reason)}));
+        if (report) {
+            b.push(make_event(EventKind::refused, claimed, DisconnectReason::refused,
+                              {Errc::refused, Layer::handshake, std::string("refused a connection: ") + wire::to_string(reason)}));
+        }
+    };
+    auto request = wire::decode_connect(op.bytes, b.key_);
+    if (!request) {
+        refuse(request.status().code() == Errc::refused ? wire::RejectReason::bad_cluster_key : wire::RejectReason::malformed_request, 0, true);
+        return;
+    }
+    if (request->from_node == b.self() || find_node(b.config_, request->from_node) == nullptr) {
+        refuse(wire::RejectReason::unknown_node, request->from_node, true);
+        return;
+    }
+    if (request->to_node != b.self()) {
+        refuse(wire::RejectReason::wrong_target, request->from_node, true);
+        return;
+    }
+    if (auto existing = b.peers_.find(op.from); existing != b.peers_.end()) {
+        if (!existing->second.connected && b.self() > op.from) {
+            b.peers_.erase(existing);  // both connecting: the lower node id's attempt wins
+        } else {
+            refuse(wire::RejectReason::duplicate, op.from, false);
+            return;
+        }
+    }
+    Link& link = links_[key(op.from, op.to)];
+    link.up = true;
+    link.epoch = op.epoch;
+    MemoryTransport::Peer& a_side = a.peers_[op.to];
+    a_side.connected = true;
+    a_side.remote = b.exposures_for(op.from);
+    MemoryTransport::Peer& b_side = b.peers_[op.from];
+    b_side = MemoryTransport::Peer{};
+    b_side.connected = true;
+    b_side.epoch = op.epoch;
+    b_side.remote = a.exposures_for(op.to);
+    b.push(make_event(EventKind::connected, op.from));
+    a.push(make_event(EventKind::connected, op.to));
+}
+
+void MemoryFabric::deliver(Op& op)
+{
+    if (op.kind == OpKind::connect) {
+        deliver_connect(op);
+        return;
+    }
+    if (live_link(op.from, op.to, op.epoch) == nullptr) {
+        return;  // the connection broke after the post: the sender was told then
+    }
+    MemoryTransport& a = *endpoints_.at(op.from);
+    MemoryTransport& b = *endpoints_.at(op.to);
+    if (auto peer = a.peers_.find(op.to); peer != a.peers_.end() && peer->second.in_flight > 0) {
+        --peer->second.in_flight;
+    }
+    if (op.kind == OpKind::fault) {
+        break_link(op.from, op.to, DisconnectReason::retry_exceeded, DisconnectReason::retry_exceeded, "injected connection drop");
+        return;
+    }
+    if (op.kind == OpKind::read) {
+        std::span<std::byte> destination = a.slice_bytes(op.read_destination);
+        const std::byte* source = b.remote_target(op.remote, op.read_destination.bytes, false);
+        if (source == nullptr || destination.empty()) {
+            break_link(op.from, op.to, DisconnectReason::qp_error, DisconnectReason::qp_error, "remote access error on read");
+            return;
+        }
+        std::memcpy(destination.data(), source, destination.size());
+        Event event = make_event(EventKind::read_completed, op.to);
+        event.wr_id = op.wr_id;
+        a.push(std::move(event));
+        return;
+    }
+    // A write. Sources are read now, at "DMA" time, as a NIC would read them.
+    size_t bytes = op.bytes.size();
+    for (const LocalSlice& slice : op.sources) {
+        bytes += slice.bytes;
+    }
+    std::byte* target = b.remote_target(op.remote, bytes, true);
+    if (target == nullptr && bytes > 0) {
+        break_link(op.from, op.to, DisconnectReason::qp_error, DisconnectReason::qp_error, "remote access error on write");
+        return;
+    }
+    if (!op.bytes.empty()) {
+        std::memcpy(target, op.bytes.data(), op.bytes.size());
+    }
+    size_t at = op.bytes.size();
+    for (const LocalSlice& slice : op.sources) {
+        std::span<std::byte> source = a.slice_bytes(slice);
+        if (source.size() != slice.bytes) {
+            break_link(op.from, op.to, DisconnectReason::qp_error, DisconnectReason::qp_error, "local protection error");
+            return;
+        }
+        std::memcpy(target + at, source.data(), source.size());
+        at += source.size();
+    }
+    if (op.imm) {
+        Event event = make_event(EventKind::imm_received, op.from);
+        event.imm = *op.imm;
+        b.push(std::move(event));
+    }
+    if (op.signaled) {
+        Event event = make_event(EventKind::write_completed, op.to);
+        event.wr_id = op.wr_id;
+        a.push(std::move(event));
+    }
+}
+
+// ------------------------------------------------------------------------------ endpoint
+
+MemoryTransport::MemoryTransport(MemoryFabric& fabric, TransportConfig config)
+    : fabric_(&fabric), config_(std::move(config)), config_status_(validate_config(config_)), key_(derive_sip_key(config_.cluster_key))
+{
+    fabric_->attach(this);
+}
+
+MemoryTransport::~MemoryTransport()
+{
+    auto it = fabric_->endpoints_.find(config_.self);
+    if (it != fabric_->endpoints_.end() && it->second == this) {
+        fabric_->detach(config_.self);
+    }
+}
+
+Status MemoryTransport::listen()
+{
+    if (!config_status_) {
+        return config_status_;
+    }
+    listening_ = true;
+    return {};
+}
+
+Status MemoryTransport::connect(NodeId peer)
+{
+    if (!config_status_) {
+        return config_status_;
+    }
+    if (dead_) {
+        return {Errc::not_connected, Layer::api, "endpoint crashed"};
+    }
+    if (peer == config_.self || find_node(config_, peer) == nullptr) {
+        return {Errc::not_found, Layer::api, node_text(peer) + " is not a peer in the node list"};
+    }
+    if (peers_.contains(peer)) {
+        return {Errc::invalid_argument, Layer::api, "a connection with " + node_text(peer) + " exists"};
+    }
+    Peer& state = peers_[peer];
+    state.epoch = fabric_->next_epoch_++;
+    state.nonce = fabric_->random_();
+    MemoryFabric::Op op;
+    op.kind = MemoryFabric::OpKind::connect;
+    op.from = config_.self;
+    op.to = peer;
+    op.epoch = state.epoch;
+    const auto request = wire::encode_connect({wire::ConnectKind::request, config_.self, peer, state.nonce}, key_);
+    op.bytes.assign(request.begin(), request.end());
+    fabric_->post(std::move(op));
+    return {};
+}
+
+void MemoryTransport::disconnect(NodeId peer)
+{
+    auto it = peers_.find(peer);
+    if (it == peers_.end()) {
+        return;
+    }
+    if (it->second.connected) {
+        fabric_->break_link(config_.self, peer, DisconnectReason::local_close, DisconnectReason::remote_close, "closed by " + node_text(config_.self));
+    } else {
+        peers_.erase(it);  // an attempt: its connect op is dropped on delivery
+        push(make_event(EventKind::disconnected, peer, DisconnectReason::local_close));
+    }
+}
+
+bool MemoryTransport::is_connected(NodeId peer) const
+{
+    auto it = peers_.find(peer);
+    return !dead_ && it != peers_.end() && it->second.connected;
+}
+
+MemoryTransport::Peer* MemoryTransport::connected_peer(NodeId peer)
+{
+    auto it = peers_.find(peer);
+    return (!dead_ && it != peers_.end() && it->second.connected) ? &it->second : nullptr;
+}
+
+Result<RegionId> MemoryTransport::register_region(void* addr, size_t bytes, RegionAccess access)
+{
+    if (addr == nullptr || bytes == 0) {
+        return Status{Errc::invalid_argument, Layer::memory, "register: empty range"};
+    }
+    regions_.push_back(Region{static_cast<std::byte*>(addr), bytes, access, fabric_->next_rkey_++});
+    return RegionId{static_cast<uint32_t>(regions_.size())};
+}
+
+Status MemoryTransport::deregister_region(RegionId region)
+{
+    if (region.value == 0 || region.value > regions_.size() || !regions_[region.value - 1]) {
+        return {Errc::not_found, Layer::memory, "no region " + std::to_string(region.value)};
+    }
+    regions_[region.value - 1].reset();
+    for (auto& [peer, tags] : exposures_) {
+        std::erase_if(tags, [&](const auto& entry) { return entry.second.region == region; });
+    }
+    return {};
+}
+
+std::span<std::byte> MemoryTransport::region_bytes(RegionId region) const
+{
+    if (region.value == 0 || region.value > regions_.size() || !regions_[region.value - 1]) {
+        return {};
+    }
+    const Region& r = *regions_[region.value - 1];
+    return {r.addr, r.bytes};
+}
+
+std::span<std::byte> MemoryTransport::slice_bytes(const LocalSlice& slice) const
+{
+    const std::span<std::byte> region = region_bytes(slice.region);
+    if (slice.offset > region.size() || slice.bytes > region.size() - slice.offset) {
+        return {};
+    }
+    return region.subspan(slice.offset, slice.bytes);
+}
+
+std::byte* MemoryTransport::remote_target(RemoteAddr remote, size_t bytes, bool write) const
+{
+    if (dead_) {
+        return nullptr;
+    }
+    for (const auto& region : regions_) {
+        if (!region || region->rkey != remote.rkey || !allows(region->access, write)) {
+            continue;
+        }
+        const auto base = reinterpret_cast<uint64_t>(region->addr);
+        if (remote.addr >= base && remote.addr - base <= region->bytes && bytes <= region->bytes - (remote.addr - base)) {
+            return region->addr + (remote.addr - base);
+        }
+        return nullptr;
+    }
+    return nullptr;
+}
+
+Status MemoryTransport::expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes)
+{
+    const std::span<std::byte> r = region_bytes(region);
+    if (r.empty()) {
+        return {Errc::not_found, Layer::api, "expose: no region " + std::to_string(region.value)};
+    }
+    if (bytes == 0 || offset > r.size() || bytes > r.size() - offset) {
+        return {Errc::invalid_argument, Layer::api, "expose: range leaves the region"};
+    }
+    auto& tags = exposures_[peer];
+    if (tags.size() >= wire::kMaxExposedRegions && !tags.contains(tag)) {
+        return {Errc::invalid_argument, Layer::api, "expose: too many regions for one peer"};
+    }
+    tags[tag] = Exposure{region, offset, bytes};
+    return {};
+}
+
+std::map<uint32_t, RemoteRegion> MemoryTransport::exposures_for(NodeId peer) const
+{
+    std::map<uint32_t, RemoteRegion> result;
+    if (auto it = exposures_.find(peer); it != exposures_.end()) {
+        for (const auto& [tag, exposure] : it->second) {
+            const Region& region = *regions_[exposure.region.value - 1];
+            result[tag] = RemoteRegion{reinterpret_cast<uint64_t>(region.addr) + exposure.offset, region.rkey, exposure.bytes};
+        }
+    }
+    return result;
+}
+
+std::optional<RemoteRegion> MemoryTransport::remote_region(NodeId peer, uint32_t tag) const
+{
+    auto it = peers_.find(peer);
+    if (dead_ || it == peers_.end() || !it->second.connected) {
+        return std::nullopt;
+    }
+    auto region = it->second.remote.find(tag);
+    return region == it->second.remote.end() ? std::nullopt : std::optional(region->second);
+}
+
+Status MemoryTransport::post_writes(NodeId peer, std::span<const WriteRequest> writes)
+{
+    Peer* state = connected_peer(peer);
+    if (state == nullptr) {
+        return {Errc::not_connected, Layer::api, "no established connection with " + node_text(peer)};
+    }
+    if (state->in_flight + writes.size() > config_.queues.send_queue_depth) {
+        return {Errc::try_again, Layer::queue_pair, "send queue full"};
+    }
+    for (const WriteRequest& write : writes) {
+        if (!write.inline_bytes.empty() && !write.sources.empty()) {
+            return {Errc::invalid_argument, Layer::queue_pair, "write has both inline bytes and sources"};
+        }
+        if (write.inline_bytes.size() > max_inline_bytes() || write.sources.size() > kMaxSourcesPerWrite) {
+            return {Errc::invalid_argument, Layer::queue_pair, "inline write too large or too many sources"};
+        }
+        for (const LocalSlice& slice : write.sources) {
+            if (slice_bytes(slice).size() != slice.bytes || (slice.bytes == 0 && region_bytes(slice.region).empty())) {
+                return {Errc::invalid_argument, Layer::memory, "slice leaves region " + std::to_string(slice.region.value)};
+            }
+        }
+    }
+    for (const WriteRequest& write : writes) {
+        MemoryFabric::Op op;
+        op.kind = MemoryFabric::OpKind::write;
+        op.from = config_.self;
+        op.to = peer;
+        op.epoch = state->epoch;
+        op.bytes.assign(write.inline_bytes.begin(), write.inline_bytes.end());
+        size_t total = 0;
+        for (const LocalSlice& slice : write.sources) {
+            total += slice.bytes;
+        }
+        if (total <= max_inline_bytes()) {
+            // Small writes are copied at post time, as the verbs transport inlines them.
+            for (const LocalSlice& slice : write.sources) {
+                const std::span<std::byte> bytes = slice_bytes(slice);
+                op.bytes.insert(op.bytes.end(), bytes.begin(), bytes.end());
+            }
+        } else {
+            op.sources.assign(write.sources.begin(), write.sources.end());
+        }
+        op.remote = write.destination;
+        op.wr_id = write.wr_id;
+        op.signaled = write.signaled;
+        op.imm = write.imm;
+        ++state->in_flight;
+        fabric_->post(std::move(op));
+    }
+    return {};
+}
+
+Status MemoryTransport::post_read(NodeId peer, LocalSlice destination, RemoteAddr source, uint64_t wr_id)
+{
+    Peer* state = connected_peer(peer);
+    if (state == nullptr) {
+        return {Errc::not_connected, Layer::api, "no established connection with " + node_text(peer)};
+    }
+    if (state->in_flight + 1 > config_.queues.send_queue_depth) {
+        return {Errc::try_again, Layer::queue_pair, "send queue full"};
+    }
+    if (slice_bytes(destination).size() != destination.bytes || destination.bytes == 0) {
+        return {Errc::invalid_argument, Layer::memory, "read destination leaves its region"};
+    }
+    MemoryFabric::Op op;
+    op.kind = MemoryFabric::OpKind::read;
+    op.from = config_.self;
+    op.to = peer;
+    op.epoch = state->epoch;
+    op.read_destination = destination;
+    op.remote = source;
+    op.wr_id = wr_id;
+    ++state->in_flight;
+    fabric_->post(std::move(op));
+    return {};
+}
+
+size_t MemoryTransport::poll(uint64_t now_ms, std::vector<Event>& events)
+{
+    fabric_->advance(now_ms);
+    const size_t count = inbox_.size();
+    events.insert(events.end(), std::make_move_iterator(inbox_.begin()), std::make_move_iterator(inbox_.end()));
+    inbox_.clear();
+    return count;
+}
+
+}  // namespace rcpg::transport

@@ -1,0 +1,203 @@
+#include "transport/ring_writer.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <cstring>
+#include <string>
+
+namespace rcpg::transport {
+namespace {
+
+Status ring_error(Errc code, const std::string& what) { return {code, Layer::ring, what}; }
+
+}  // namespace
+
+Result<RingWriter> RingWriter::create(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word)
+{
+    if (ring.bytes <= ring::kControlBytes || !ring::valid_ring_bytes(ring.bytes - ring::kControlBytes)) {
+        return ring_error(Errc::invalid_argument,
+                          "remote ring region of " + std::to_string(ring.bytes) + " bytes is not a power of two plus the control block");
+    }
+    if (credit_word == nullptr || reinterpret_cast<uintptr_t>(credit_word) % alignof(uint64_t) != 0) {
+        return ring_error(Errc::invalid_argument, "credit word missing or misaligned");
+    }
+    if (transport.max_inline_bytes() < ring::kHeaderBytes + ring::kTailWordBytes) {
+        return ring_error(Errc::invalid_argument, "transport's inline limit is below a record header");
+    }
+    return RingWriter(transport, peer, ring, credit_word);
+}
+
+RingWriter::RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word)
+    : transport_(&transport),
+      peer_(peer),
+      ring_(ring),
+      ring_bytes_(ring.bytes - ring::kControlBytes),
+      credit_word_(credit_word),
+      inline_limit_(std::min<uint32_t>(transport.max_inline_bytes(), kInlineSlotBytes) & ~(ring::kRecordAlignBytes - 1)),
+      writes_(kMaxStagedWrites),
+      inline_slots_(kMaxStagedWrites),
+      sources_(kMaxStagedWrites)
+{
+}
+
+void RingWriter::refresh_credits()
+{
+    // The reader's NIC writes this word; an aligned 8-byte store lands whole on the
+    // devices we support. A value outside [consumed_, committed_] can only be a torn or
+    // corrupt write: keep the old one (credits are conservative, never optimistic).
+    const uint64_t value = std::atomic_ref<uint64_t>(*const_cast<uint64_t*>(credit_word_)).load(std::memory_order_acquire);
+    if (value >= consumed_ && value <= committed_) {
+        consumed_ = value;
+    }
+}
+
+bool RingWriter::has_room(uint64_t payload_bytes)
+{
+    const uint64_t record = ring::record_bytes(payload_bytes);
+    const uint64_t room_to_end = ring_bytes_ - (tail_ & (ring_bytes_ - 1));
+    const uint64_t needed = record + (record > room_to_end ? room_to_end : 0);
+    refresh_credits();
+    return tail_ + needed - consumed_ <= ring_bytes_;
+}
+
+Status RingWriter::reserve(uint64_t record_bytes, uint32_t writes_needed)
+{
+    if (record_bytes > ring::max_record_bytes(ring_bytes_)) {
+        return ring_error(Errc::invalid_argument, "record of " + std::to_string(record_bytes) + " bytes exceeds half the ring");
+    }
+    if (!has_room(record_bytes - ring::kHeaderBytes)) {
+        return ring_error(Errc::try_again, "remote ring full (credits)");
+    }
+    // Keep one write free for the tail; post what is staged if the record would not fit.
+    if (staged_ + writes_needed + 1 > kMaxStagedWrites || staged_records_ == kMaxStagedRecords) {
+        if (Status status = post_staged(false, false, 0); !status) {
+            return status;
+        }
+    }
+    // Pad to the end of the ring if the record would cross it.
+    const uint64_t offset = tail_ & (ring_bytes_ - 1);
+    const uint64_t room_to_end = ring_bytes_ - offset;
+    if (record_bytes > room_to_end) {
+        stage_header(offset, static_cast<uint32_t>(room_to_end - ring::kHeaderBytes), ring::kPaddingType);
+        tail_ += room_to_end;
+    }
+    return {};
+}
+
+std::byte* RingWriter::stage_inline(uint64_t remote_offset, uint32_t bytes)
+{
+    assert(staged_ < kMaxStagedWrites && bytes <= inline_limit_);
+    WriteRequest& write = writes_[staged_];
+    write = WriteRequest{};
+    write.inline_bytes = std::span<const std::byte>(inline_slots_[staged_].data(), bytes);
+    write.destination = ring_.at(remote_offset);
+    return inline_slots_[staged_++].data();
+}
+
+void RingWriter::stage_header(uint64_t remote_offset, uint32_t payload_bytes, uint32_t type)
+{
+    const ring::RecordHeader header{payload_bytes, type};
+    std::memcpy(stage_inline(remote_offset, ring::kHeaderBytes), &header, sizeof header);
+}
+
+Status RingWriter::append(uint32_t type, std::span<const LocalSlice> payload)
+{
+    if (payload.size() > kMaxSourcesPerWrite || type == ring::kPaddingType) {
+        return ring_error(Errc::invalid_argument, "too many payload pieces, or the padding type");
+    }
+    uint64_t payload_bytes = 0;
+    for (const LocalSlice& slice : payload) {
+        payload_bytes += slice.bytes;
+    }
+    const uint64_t record = ring::record_bytes(payload_bytes);
+    if (ring::kHeaderBytes + payload_bytes <= inline_limit_) {
+        // Small: gather into one inline write.
+        std::array<std::byte, kInlineSlotBytes> bytes;
+        uint64_t at = 0;
+        for (const LocalSlice& slice : payload) {
+            const std::span<std::byte> region = transport_->region_bytes(slice.region);
+            if (slice.offset > region.size() || slice.bytes > region.size() - slice.offset) {
+                return ring_error(Errc::invalid_argument, "payload slice leaves its region");
+            }
+            std::memcpy(bytes.data() + at, region.data() + slice.offset, slice.bytes);
+            at += slice.bytes;
+        }
+        return append_copy(type, {bytes.data(), at});
+    }
+    if (Status status = reserve(record, 3); !status) {
+        return status;
+    }
+    const uint64_t offset = tail_ & (ring_bytes_ - 1);
+    stage_header(offset, static_cast<uint32_t>(payload_bytes), type);
+    WriteRequest& write = writes_[staged_];
+    write = WriteRequest{};
+    std::copy(payload.begin(), payload.end(), sources_[staged_].begin());
+    write.sources = std::span<const LocalSlice>(sources_[staged_].data(), payload.size());
+    write.destination = ring_.at(offset + ring::kHeaderBytes);
+    ++staged_;
+    ++staged_records_;
+    tail_ += record;
+    return {};
+}
+
+Status RingWriter::append_copy(uint32_t type, std::span<const std::byte> payload)
+{
+    if (type == ring::kPaddingType) {
+        return ring_error(Errc::invalid_argument, "the padding type is reserved");
+    }
+    if (ring::kHeaderBytes + payload.size() > inline_limit_) {
+        return ring_error(Errc::invalid_argument, "append_copy payload exceeds the inline limit");
+    }
+    const uint64_t record = ring::record_bytes(payload.size());
+    if (Status status = reserve(record, 2); !status) {
+        return status;
+    }
+    const uint64_t offset = tail_ & (ring_bytes_ - 1);
+    std::byte* slot = stage_inline(offset, static_cast<uint32_t>(ring::kHeaderBytes + payload.size()));
+    const ring::RecordHeader header{static_cast<uint32_t>(payload.size()), type};
+    std::memcpy(slot, &header, sizeof header);
+    std::memcpy(slot + sizeof header, payload.data(), payload.size());
+    ++staged_records_;
+    tail_ += record;
+    return {};
+}
+
+Status RingWriter::commit(bool signaled, uint64_t wr_id)
+{
+    if (tail_ == committed_ && staged_ == 0 && !signaled) {
+        return {};
+    }
+    return post_staged(true, signaled, wr_id);
+}
+
+Status RingWriter::post_staged(bool with_tail, bool signaled, uint64_t wr_id)
+{
+    uint32_t count = staged_;
+    if (with_tail) {
+        // The tail goes last in the same post list: RC executes it after the data.
+        std::memcpy(stage_inline(ring_bytes_, ring::kTailWordBytes), &tail_, sizeof tail_);
+        writes_[staged_ - 1].signaled = signaled;
+        writes_[staged_ - 1].wr_id = wr_id;
+        count = staged_;
+    }
+    if (count == 0) {
+        return {};
+    }
+    Status status = transport_->post_writes(peer_, {writes_.data(), count});
+    if (!status) {
+        if (with_tail) {
+            --staged_;  // all or none was posted: unstage the tail, keep the records
+        }
+        return status;
+    }
+    staged_ = 0;
+    staged_records_ = 0;
+    posted_tail_ = tail_;
+    if (with_tail) {
+        committed_ = tail_;
+    }
+    return {};
+}
+
+}  // namespace rcpg::transport

@@ -1,0 +1,81 @@
+// RingWriter: appends variable-size records into a peer's ring by RDMA WRITE, then
+// commits them with a separate 8-byte tail write on the same queue pair, ordered after
+// the data (the reader never judges a record complete by a byte inside it). Credits flow
+// back: the reader RDMA-writes its consumed position into our credit word, and we never
+// write past consumed + ring_bytes, so unconsumed bytes are never overwritten.
+//
+// Records are staged and posted as one post list per commit() (one doorbell). Small
+// records (header + payload within the inline limit) are copied into the work request;
+// larger ones go as an inline header write plus a zero-copy write of the caller's
+// registered payload, which stays the transport's until the commit's tail write
+// completes (commit(signaled = true) reports it) — see transport/NOTES.md.
+#pragma once
+
+#include "transport/ring_layout.hpp"
+#include "transport/transport.hpp"
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace rcpg::transport {
+
+class RingWriter {
+public:
+    // Bytes of one inline staging slot: the largest record copied into a work request.
+    static constexpr uint32_t kInlineSlotBytes = 256;
+    static_assert(kInlineSlotBytes >= ring::kHeaderBytes + ring::kTailWordBytes);
+    static_assert(kInlineSlotBytes % ring::kRecordAlignBytes == 0);
+    // Records staged before a commit is forced to post (without the tail) to make room.
+    static constexpr uint32_t kMaxStagedRecords = 32;
+    // A record is up to 3 writes (padding, header, payload); a commit adds the tail.
+    static constexpr uint32_t kMaxStagedWrites = 3 * kMaxStagedRecords + 1;
+
+    // `ring` is what the reader exposed: ring_bytes of data then the control block.
+    // `credit_word` is the registered, peer-writable word the reader publishes into.
+    static Result<RingWriter> create(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word);
+
+    // Stages a record whose payload is gathered from registered memory (zero copy).
+    Status append(uint32_t type, std::span<const LocalSlice> payload);
+    // Stages a record copied from `payload` now (at most max_inline_payload_bytes()).
+    Status append_copy(uint32_t type, std::span<const std::byte> payload);
+    // Posts the staged records and the tail write. With `signaled`, write_completed(wr_id)
+    // reports that the tail — and so every record before it — has been written.
+    Status commit(bool signaled = false, uint64_t wr_id = 0);
+
+    // Whether a record with this payload fits now (after reading the credit word).
+    bool has_room(uint64_t payload_bytes);
+    uint64_t ring_bytes() const { return ring_bytes_; }
+    uint64_t max_payload_bytes() const { return ring::max_record_bytes(ring_bytes_) - ring::kHeaderBytes; }
+    uint32_t max_inline_payload_bytes() const { return inline_limit_ - ring::kHeaderBytes; }
+    uint64_t appended() const { return tail_; }    // position after the last staged record
+    uint64_t committed() const { return committed_; }
+    uint64_t consumed() const { return consumed_; }  // as last published by the reader
+
+private:
+    RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word);
+    void refresh_credits();
+    Status reserve(uint64_t record_bytes, uint32_t writes_needed);
+    std::byte* stage_inline(uint64_t remote_offset, uint32_t bytes);
+    void stage_header(uint64_t remote_offset, uint32_t payload_bytes, uint32_t type);
+    Status post_staged(bool with_tail, bool signaled, uint64_t wr_id);
+
+    Transport* transport_;
+    NodeId peer_;
+    RemoteRegion ring_;
+    uint64_t ring_bytes_;
+    const uint64_t* credit_word_;
+    uint32_t inline_limit_;
+    uint64_t tail_ = 0;
+    uint64_t committed_ = 0;
+    uint64_t consumed_ = 0;
+    uint64_t posted_tail_ = 0;  // data up to here is posted (maybe not committed)
+    // Staging: fixed capacity, so the spans inside `writes_` never dangle.
+    std::vector<WriteRequest> writes_;
+    std::vector<std::array<std::byte, kInlineSlotBytes>> inline_slots_;
+    std::vector<std::array<LocalSlice, kMaxSourcesPerWrite>> sources_;
+    uint32_t staged_ = 0;
+    uint32_t staged_records_ = 0;
+};
+
+}  // namespace rcpg::transport

@@ -1,0 +1,548 @@
+// Control path of VerbsTransport: device, protection domain, regions, and connection
+// set-up and teardown driven by rdma_cm events. The data path is in
+// verbs_transport_datapath.cpp.
+#include "transport/verbs_transport.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <string>
+
+namespace rcpg::transport {
+namespace {
+
+// The hello and the receive slots: a hello always fits one slot.
+static_assert(wire::kMaxHelloBytes <= VerbsTransport::kRecvSlotBytes);
+// rdma_cm over IB/RoCE leaves 56 bytes of private data in a connect request.
+static_assert(wire::kConnectPrivateDataBytes <= wire::kMaxConnectPrivateDataBytes);
+// Outstanding RDMA READs per queue pair we ask for (devices may offer fewer).
+constexpr uint32_t kMaxReadsInFlight = 16;
+// Infinite RNR retry (7): a WRITE_WITH_IMM waits for the peer to repost a receive
+// instead of killing the connection; receives are reposted within the same poll().
+constexpr uint8_t kRnrRetryInfinite = 7;
+constexpr int kListenBacklog = 64;
+// cm events handled per poll(), so one poll() stays bounded.
+constexpr int kMaxCmEventsPerPoll = 64;
+
+std::string node_text(NodeId node) { return "node " + std::to_string(node); }
+
+Event make_event(EventKind kind, NodeId peer, DisconnectReason reason, Status detail)
+{
+    Event event;
+    event.kind = kind;
+    event.peer = peer;
+    event.reason = reason;
+    event.detail = std::move(detail);
+    return event;
+}
+
+}  // namespace
+
+VerbsTransport::VerbsTransport(TransportConfig config)
+    : config_(std::move(config)), key_(derive_sip_key(config_.cluster_key)), nonce_source_(std::random_device{}())
+{
+}
+
+VerbsTransport::~VerbsTransport()
+{
+    // Connections first (each: disconnect, QP, CQ, MR, id), then the regions, the PD,
+    // the listening id and the channel, by member order.
+    for (auto& [peer, conn] : connections_) {
+        conn->doomed = true;
+    }
+    sweep();
+}
+
+Result<std::unique_ptr<VerbsTransport>> VerbsTransport::create(TransportConfig config)
+{
+    if (Status status = validate_config(config); !status) {
+        return status;
+    }
+    std::unique_ptr<VerbsTransport> transport(new VerbsTransport(std::move(config)));
+    const NodeAddress& self = *find_node(transport->config_, transport->config_.self);
+
+    auto channel = create_event_channel();
+    if (!channel) {
+        return channel.status();
+    }
+    transport->channel_ = std::move(channel).value();
+    auto listen_id = create_cm_id(transport->channel_.get(), nullptr);
+    if (!listen_id) {
+        return listen_id.status();
+    }
+    transport->listen_id_ = std::move(listen_id).value();
+    auto address = ipv4_address(self.host, self.port);
+    if (!address) {
+        return address.status();
+    }
+    if (rdma_bind_addr(transport->listen_id_.get(), reinterpret_cast<sockaddr*>(&address.value())) != 0) {
+        return errno_status(Errc::device_error, Layer::cm, "rdma_bind_addr " + self.host + ":" + std::to_string(self.port), errno);
+    }
+    ibv_context* context = transport->listen_id_->verbs;
+    if (context == nullptr) {
+        std::string names;
+        for (const std::string& name : list_device_names()) {
+            names += " " + name;
+        }
+        return Status{Errc::not_found, Layer::device,
+                      "no RDMA device holds address " + self.host + " (devices:" + (names.empty() ? " none" : names) + ")"};
+    }
+    auto info = query_device(context, transport->listen_id_->port_num);
+    if (!info) {
+        return info.status();
+    }
+    transport->device_ = std::move(info).value();
+    if (!transport->config_.device_name.empty() && transport->config_.device_name != transport->device_.name) {
+        return Status{Errc::not_found, Layer::device,
+                      "address " + self.host + " is on device " + transport->device_.name + ", not " + transport->config_.device_name};
+    }
+    QueueConfig& queues = transport->config_.queues;
+    if (queues.send_queue_depth > transport->device_.max_qp_wr || queues.recv_queue_depth > transport->device_.max_qp_wr) {
+        return Status{Errc::invalid_argument, Layer::device, "queue depth exceeds the device's max_qp_wr"};
+    }
+    auto pd = allocate_pd(context);
+    if (!pd) {
+        return pd.status();
+    }
+    transport->pd_ = std::move(pd).value();
+    transport->regions_ = std::make_unique<RegionTable>(transport->pd_.get());
+    return transport;
+}
+
+Status VerbsTransport::listen()
+{
+    if (rdma_listen(listen_id_.get(), kListenBacklog) != 0) {
+        return errno_status(Errc::device_error, Layer::cm, "rdma_listen", errno);
+    }
+    return {};
+}
+
+Status VerbsTransport::connect(NodeId peer)
+{
+    const NodeAddress* target = find_node(config_, peer);
+    if (target == nullptr || peer == config_.self) {
+        return {Errc::not_found, Layer::api, node_text(peer) + " is not a peer in the node list"};
+    }
+    if (connection(peer) != nullptr) {
+        return {Errc::invalid_argument, Layer::api, "a connection with " + node_text(peer) + " exists"};
+    }
+    auto conn = std::make_unique<Connection>();
+    conn->peer = peer;
+    conn->active = true;
+    conn->deadline_ms = 0;  // armed by the next poll(): connect() has no clock
+    auto id = create_cm_id(channel_.get(), conn.get());
+    if (!id) {
+        return id.status();
+    }
+    conn->id = std::move(id).value();
+    auto source = ipv4_address(find_node(config_, config_.self)->host, 0);
+    auto destination = ipv4_address(target->host, target->port);
+    if (!source || !destination) {
+        return !source ? source.status() : destination.status();
+    }
+    if (rdma_resolve_addr(conn->id.get(), reinterpret_cast<sockaddr*>(&source.value()),
+                          reinterpret_cast<sockaddr*>(&destination.value()), static_cast<int>(config_.connect_timeout_ms)) != 0) {
+        return errno_status(Errc::device_error, Layer::cm, "rdma_resolve_addr to " + node_text(peer), errno);
+    }
+    conn->state = State::resolving_addr;
+    connections_[peer] = std::move(conn);
+    return {};
+}
+
+void VerbsTransport::disconnect(NodeId peer)
+{
+    if (Connection* conn = connection(peer); conn != nullptr) {
+        fail(*conn, EventKind::disconnected, DisconnectReason::local_close, {}, pending_);
+        sweep();
+    }
+}
+
+bool VerbsTransport::is_connected(NodeId peer) const { return connected(peer) != nullptr; }
+
+VerbsTransport::Connection* VerbsTransport::connection(NodeId peer) const
+{
+    auto it = connections_.find(peer);
+    return (it == connections_.end() || it->second->doomed) ? nullptr : it->second.get();
+}
+
+VerbsTransport::Connection* VerbsTransport::connected(NodeId peer) const
+{
+    Connection* conn = connection(peer);
+    return (conn != nullptr && conn->state == State::connected) ? conn : nullptr;
+}
+
+Result<RegionId> VerbsTransport::register_region(void* addr, size_t bytes, RegionAccess access)
+{
+    return regions_->add(addr, bytes, access);
+}
+
+Status VerbsTransport::deregister_region(RegionId region)
+{
+    // The caller guarantees no posted work still uses it (NOTES.md); exposures go with it.
+    for (auto& [peer, tags] : exposures_) {
+        std::erase_if(tags, [&](const auto& entry) { return entry.second.region == region; });
+    }
+    return regions_->remove(region);
+}
+
+std::span<std::byte> VerbsTransport::region_bytes(RegionId region) const
+{
+    const ibv_mr* mr = regions_->find(region);
+    return mr == nullptr ? std::span<std::byte>{} : std::span<std::byte>(static_cast<std::byte*>(mr->addr), mr->length);
+}
+
+Status VerbsTransport::expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes)
+{
+    const ibv_mr* mr = regions_->find(region);
+    if (mr == nullptr) {
+        return {Errc::not_found, Layer::api, "expose: no region " + std::to_string(region.value)};
+    }
+    if (bytes == 0 || offset > mr->length || bytes > mr->length - offset) {
+        return {Errc::invalid_argument, Layer::api, "expose: range leaves the region"};
+    }
+    auto& tags = exposures_[peer];
+    if (tags.size() >= wire::kMaxExposedRegions && !tags.contains(tag)) {
+        return {Errc::invalid_argument, Layer::api, "expose: too many regions for one peer"};
+    }
+    tags[tag] = Exposure{region, offset, bytes};
+    return {};
+}
+
+std::optional<RemoteRegion> VerbsTransport::remote_region(NodeId peer, uint32_t tag) const
+{
+    const Connection* conn = connected(peer);
+    if (conn == nullptr) {
+        return std::nullopt;
+    }
+    auto it = conn->remote.find(tag);
+    return it == conn->remote.end() ? std::nullopt : std::optional(it->second);
+}
+
+size_t VerbsTransport::poll(uint64_t now_ms, std::vector<Event>& events)
+{
+    now_ms_ = std::max(now_ms_, now_ms);
+    const size_t before = events.size();
+    events.insert(events.end(), pending_.begin(), pending_.end());
+    pending_.clear();
+
+    for (int i = 0; i < kMaxCmEventsPerPoll; ++i) {
+        Status error;
+        auto event = next_cm_event(channel_.get(), error);
+        if (!event) {
+            break;
+        }
+        handle_cm_event(*event, events);
+        sweep();
+    }
+    for (auto& [peer, conn] : connections_) {
+        if (!conn->doomed && conn->cq) {
+            poll_completions(*conn, events);
+        }
+    }
+    for (auto& [peer, conn] : connections_) {
+        if (conn->deadline_ms == 0) {
+            conn->deadline_ms = now_ms_ + config_.connect_timeout_ms;
+        }
+        if (!conn->doomed && conn->state != State::connected && now_ms_ >= conn->deadline_ms) {
+            fail(*conn, EventKind::disconnected, DisconnectReason::unreachable,
+                 {Errc::not_connected, Layer::cm,
+                  "connection set-up with " + node_text(peer) + " timed out after " +
+                      std::to_string(config_.connect_timeout_ms) + " ms"},
+                 events);
+        }
+    }
+    sweep();
+    return events.size() - before;
+}
+
+void VerbsTransport::fail(Connection& conn, EventKind kind, DisconnectReason reason, Status detail, std::vector<Event>& events)
+{
+    if (conn.doomed) {
+        return;  // reported once
+    }
+    conn.doomed = true;
+    events.push_back(make_event(kind, conn.peer, reason, std::move(detail)));
+}
+
+void VerbsTransport::sweep()
+{
+    for (auto it = connections_.begin(); it != connections_.end();) {
+        Connection& conn = *it->second;
+        if (!conn.doomed) {
+            ++it;
+            continue;
+        }
+        if (conn.established) {
+            rdma_disconnect(conn.id.get());  // DREQ: the peer learns at once, not by retries
+        }
+        it = connections_.erase(it);  // QP, CQ, MR, id in that order
+    }
+}
+
+Status VerbsTransport::setup_queues(Connection& conn)
+{
+    const QueueConfig& queues = config_.queues;
+    if (conn.id->verbs != pd_->context) {
+        return {Errc::device_error, Layer::device, "route to " + node_text(conn.peer) + " uses another RDMA device"};
+    }
+    // Every send and every receive may complete at once (flushes): the CQ never overflows.
+    auto cq = create_cq(conn.id->verbs, queues.send_queue_depth + queues.recv_queue_depth);
+    if (!cq) {
+        return cq.status();
+    }
+    conn.cq = std::move(cq).value();
+    conn.control.assign((queues.recv_queue_depth + 1) * kRecvSlotBytes, std::byte{0});
+    auto mr = register_memory(pd_.get(), conn.control.data(), conn.control.size(), IBV_ACCESS_LOCAL_WRITE);
+    if (!mr) {
+        return mr.status();
+    }
+    conn.control_mr = std::move(mr).value();
+    auto qp = QueuePair::create(conn.id.get(), pd_.get(), conn.cq.get(), queues);
+    if (!qp) {
+        return qp.status();
+    }
+    conn.qp = std::move(qp).value();
+    // Receives are posted before the connection exists, so the peer's hello always finds one.
+    for (uint32_t slot = 0; slot < queues.recv_queue_depth; ++slot) {
+        const ibv_sge sge{reinterpret_cast<uint64_t>(conn.control.data() + slot * kRecvSlotBytes),
+                          static_cast<uint32_t>(kRecvSlotBytes), conn.control_mr->lkey};
+        if (Status status = conn.qp.post_recv(slot, sge); !status) {
+            return status;
+        }
+    }
+    uint8_t timeout = config_.ack_timeout_exponent;
+    if (rdma_set_option(conn.id.get(), RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &timeout, sizeof timeout) != 0) {
+        return errno_status(Errc::device_error, Layer::cm, "set ack timeout", errno);
+    }
+    return {};
+}
+
+rdma_conn_param VerbsTransport::conn_param(std::span<const std::byte> private_data) const
+{
+    rdma_conn_param param{};
+    param.private_data = private_data.data();
+    param.private_data_len = static_cast<uint8_t>(private_data.size());
+    param.responder_resources = static_cast<uint8_t>(std::min(device_.max_qp_rd_atom, kMaxReadsInFlight));
+    param.initiator_depth = static_cast<uint8_t>(std::min(device_.max_qp_init_rd_atom, kMaxReadsInFlight));
+    param.retry_count = config_.retry_count;
+    param.rnr_retry_count = kRnrRetryInfinite;
+    return param;
+}
+
+Status VerbsTransport::send_hello(Connection& conn)
+{
+    wire::HelloMessage hello;
+    hello.from_node = config_.self;
+    if (auto it = exposures_.find(conn.peer); it != exposures_.end()) {
+        for (const auto& [tag, exposure] : it->second) {
+            const ibv_mr* mr = regions_->find(exposure.region);
+            hello.regions.push_back({tag, mr->rkey, reinterpret_cast<uint64_t>(mr->addr) + exposure.offset, exposure.bytes});
+        }
+    }
+    std::byte* slot = conn.control.data() + config_.queues.recv_queue_depth * kRecvSlotBytes;
+    auto bytes = wire::encode_hello(hello, {slot, kRecvSlotBytes});
+    if (!bytes) {
+        return bytes.status();
+    }
+    return conn.qp.post_internal_send({reinterpret_cast<uint64_t>(slot), static_cast<uint32_t>(*bytes), conn.control_mr->lkey});
+}
+
+void VerbsTransport::maybe_connected(Connection& conn, std::vector<Event>& events)
+{
+    if (!conn.doomed && conn.established && conn.hello_received && conn.state != State::connected) {
+        conn.state = State::connected;
+        events.push_back(make_event(EventKind::connected, conn.peer, DisconnectReason::local_close, {}));
+    }
+}
+
+void VerbsTransport::handle_cm_event(const CmEvent& event, std::vector<Event>& events)
+{
+    if (event.type == RDMA_CM_EVENT_CONNECT_REQUEST) {
+        on_connect_request(event, events);
+        return;
+    }
+    if (event.type == RDMA_CM_EVENT_DEVICE_REMOVAL) {
+        for (auto& [peer, conn] : connections_) {
+            fail(*conn, EventKind::disconnected, DisconnectReason::qp_error, {Errc::device_error, Layer::device, "device removed"}, events);
+        }
+        return;
+    }
+    auto* conn = event.id != nullptr ? static_cast<Connection*>(event.id->context) : nullptr;
+    if (conn == nullptr || conn->doomed) {
+        return;  // the listening id, or a connection already reported gone
+    }
+    const auto cm_error = [&](const char* what) {
+        return Status{Errc::not_connected, Layer::cm,
+                      std::string(what) + " (" + rdma_event_str(event.type) + ", status " + std::to_string(event.status) + ")"};
+    };
+    switch (event.type) {
+    case RDMA_CM_EVENT_ADDR_RESOLVED:
+        if (rdma_resolve_route(conn->id.get(), static_cast<int>(config_.connect_timeout_ms)) != 0) {
+            fail(*conn, EventKind::disconnected, DisconnectReason::unreachable,
+                 errno_status(Errc::device_error, Layer::cm, "rdma_resolve_route", errno), events);
+            return;
+        }
+        conn->state = State::resolving_route;
+        return;
+    case RDMA_CM_EVENT_ROUTE_RESOLVED: {
+        if (Status status = setup_queues(*conn); !status) {
+            fail(*conn, EventKind::disconnected, DisconnectReason::unreachable, status, events);
+            return;
+        }
+        conn->nonce = nonce_source_();
+        const auto request = wire::encode_connect({wire::ConnectKind::request, config_.self, conn->peer, conn->nonce}, key_);
+        rdma_conn_param param = conn_param(request);
+        if (rdma_connect(conn->id.get(), &param) != 0) {
+            fail(*conn, EventKind::disconnected, DisconnectReason::unreachable,
+                 errno_status(Errc::device_error, Layer::cm, "rdma_connect", errno), events);
+            return;
+        }
+        conn->state = State::connecting;
+        return;
+    }
+    case RDMA_CM_EVENT_ESTABLISHED: on_established(*conn, event, events); return;
+    case RDMA_CM_EVENT_REJECTED: {
+        auto reason = wire::decode_reject(event.private_data);
+        if (reason) {
+            fail(*conn, EventKind::refused, DisconnectReason::refused,
+                 {Errc::refused, Layer::handshake, node_text(conn->peer) + " refused us: " + wire::to_string(*reason)}, events);
+        } else {
+            // Not our reject: the CM itself refused (status 8 = nothing listens on the port).
+            fail(*conn, EventKind::disconnected, DisconnectReason::unreachable, cm_error("rejected by the peer's CM"), events);
+        }
+        return;
+    }
+    case RDMA_CM_EVENT_ADDR_ERROR:
+    case RDMA_CM_EVENT_ROUTE_ERROR:
+    case RDMA_CM_EVENT_CONNECT_ERROR:
+    case RDMA_CM_EVENT_UNREACHABLE:
+        fail(*conn, EventKind::disconnected, DisconnectReason::unreachable, cm_error("connection set-up failed"), events);
+        return;
+    case RDMA_CM_EVENT_DISCONNECTED:
+        conn->established = false;  // the DREQ came from the peer: nothing to send back
+        rdma_disconnect(conn->id.get());
+        fail(*conn, EventKind::disconnected, DisconnectReason::remote_close,
+             {Errc::not_connected, Layer::cm, node_text(conn->peer) + " disconnected"}, events);
+        return;
+    default: return;  // TIMEWAIT_EXIT and others need nothing
+    }
+}
+
+void VerbsTransport::on_connect_request(const CmEvent& event, std::vector<Event>& events)
+{
+    CmId id(event.id);  // ours now: destroyed on every path that does not keep it
+    const auto refuse = [&](wire::RejectReason reason, NodeId claimed, Status detail, bool report) {
+        const auto data = wire::encode_reject(reason);
+        rdma_reject(id.get(), data.data(), static_cast<uint8_t>(data.size()));
+        if (report) {
+            events.push_back(make_event(EventKind::refused, claimed, DisconnectReason::refused, std::move(detail)));
+        }
+    };
+    auto request = wire::decode_connect(event.private_data, key_);
+    if (!request) {
+        const bool bad_key = request.status().code() == Errc::refused;
+        refuse(bad_key ? wire::RejectReason::bad_cluster_key : wire::RejectReason::malformed_request, 0,
+               {request.status().code(), Layer::handshake, "refused a connection: " + request.status().context()}, true);
+        return;
+    }
+    const wire::ConnectPrivateData& req = request.value();
+    if (req.kind != wire::ConnectKind::request) {
+        refuse(wire::RejectReason::malformed_request, req.from_node,
+               {Errc::malformed, Layer::handshake, "refused " + node_text(req.from_node) + ": not a connect request"}, true);
+        return;
+    }
+    if (req.from_node == config_.self || find_node(config_, req.from_node) == nullptr) {
+        refuse(wire::RejectReason::unknown_node, req.from_node,
+               {Errc::refused, Layer::handshake, "refused " + node_text(req.from_node) + ": not in the node list"}, true);
+        return;
+    }
+    if (req.to_node != config_.self) {
+        refuse(wire::RejectReason::wrong_target, req.from_node,
+               {Errc::refused, Layer::handshake,
+                "refused " + node_text(req.from_node) + ": addressed to " + node_text(req.to_node)},
+               true);
+        return;
+    }
+    if (Connection* existing = connection(req.from_node); existing != nullptr) {
+        // Both sides connecting at once: the attempt of the lower node id wins.
+        if (existing->active && existing->state != State::connected && config_.self > req.from_node) {
+            existing->doomed = true;  // silently: the peer's attempt replaces ours
+            sweep();
+        } else {
+            refuse(wire::RejectReason::duplicate, req.from_node, {}, false);
+            return;
+        }
+    }
+    auto conn = std::make_unique<Connection>();
+    conn->peer = req.from_node;
+    conn->state = State::accepting;
+    conn->deadline_ms = now_ms_ + config_.connect_timeout_ms;
+    conn->id = std::move(id);
+    conn->id->context = conn.get();
+    if (Status status = setup_queues(*conn); !status) {
+        id = std::move(conn->id);
+        conn.reset();  // QP and friends before the id
+        refuse(wire::RejectReason::not_ready, req.from_node, status, true);
+        return;
+    }
+    const auto accept = wire::encode_connect({wire::ConnectKind::accept, config_.self, req.from_node, req.nonce}, key_);
+    rdma_conn_param param = conn_param(accept);
+    if (rdma_accept(conn->id.get(), &param) != 0) {
+        events.push_back(make_event(EventKind::disconnected, req.from_node, DisconnectReason::unreachable,
+                                    errno_status(Errc::device_error, Layer::cm, "rdma_accept", errno)));
+        return;
+    }
+    connections_[req.from_node] = std::move(conn);
+}
+
+void VerbsTransport::on_established(Connection& conn, const CmEvent& event, std::vector<Event>& events)
+{
+    if (conn.active) {
+        // The accept must prove the key and answer our own nonce: a replayed or foreign
+        // accept is refused like a bad request.
+        auto accept = wire::decode_connect(event.private_data, key_);
+        Status problem;
+        if (!accept) {
+            problem = accept.status();
+        } else if (accept->kind != wire::ConnectKind::accept || accept->from_node != conn.peer ||
+                   accept->to_node != config_.self || accept->nonce != conn.nonce) {
+            problem = {Errc::refused, Layer::handshake, "accept does not answer our request"};
+        }
+        if (!problem.ok()) {
+            conn.established = true;  // so sweep() disconnects
+            fail(conn, EventKind::refused, DisconnectReason::refused,
+                 {Errc::refused, Layer::handshake, "refused " + node_text(conn.peer) + "'s accept: " + problem.message()}, events);
+            return;
+        }
+    }
+    conn.established = true;
+    conn.state = State::handshaking;
+    if (Status status = send_hello(conn); !status) {
+        fail(conn, EventKind::disconnected, DisconnectReason::qp_error, status, events);
+        return;
+    }
+    maybe_connected(conn, events);
+}
+
+void VerbsTransport::on_hello(Connection& conn, std::span<const std::byte> bytes, std::vector<Event>& events)
+{
+    auto hello = wire::decode_hello(bytes);
+    Status problem;
+    if (!hello) {
+        problem = hello.status();
+    } else if (hello->from_node != conn.peer) {
+        problem = {Errc::malformed, Layer::handshake, "hello from " + node_text(hello->from_node) + " on the connection with " + node_text(conn.peer)};
+    } else if (conn.hello_received) {
+        problem = {Errc::malformed, Layer::handshake, "second hello"};
+    }
+    if (!problem.ok()) {
+        fail(conn, EventKind::disconnected, DisconnectReason::protocol_error, problem, events);
+        return;
+    }
+    for (const wire::ExposedRegion& region : hello->regions) {
+        conn.remote[region.tag] = RemoteRegion{region.addr, region.rkey, region.bytes};
+    }
+    conn.hello_received = true;
+    maybe_connected(conn, events);
+}
+
+}  // namespace rcpg::transport

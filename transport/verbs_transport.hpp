@@ -1,0 +1,119 @@
+// The verbs implementation of Transport: RC queue pairs through librdmacm, one per peer.
+//
+// Control path (verbs_transport.cpp): binding the node's address picks the device and
+// the protection domain; connections are set up and torn down by rdma_cm events; the
+// connect request carries ConnectPrivateData (cluster-key proof, node ids) and the first
+// SEND on each connection is the HelloMessage with the regions exposed to that peer.
+// Data path (verbs_transport_datapath.cpp): posting writes/reads, polling completions.
+//
+// Release order (rdma-core's): rdma_destroy_qp, ibv_destroy_cq, ibv_dereg_mr,
+// ibv_dealloc_pd, rdma_destroy_id, rdma_destroy_event_channel. Member declaration order
+// below and in Connection encodes it: members are destroyed in reverse.
+#pragma once
+
+#include "transport/completion.hpp"
+#include "transport/connection_manager.hpp"
+#include "transport/connect_private_data.hpp"
+#include "transport/device.hpp"
+#include "transport/memory_region.hpp"
+#include "transport/queue_pair.hpp"
+#include "transport/transport.hpp"
+
+#include <map>
+#include <memory>
+#include <random>
+
+namespace rcpg::transport {
+
+class VerbsTransport final : public Transport {
+public:
+    // Binds this node's address (rdma_cm picks the device) and allocates the PD.
+    static Result<std::unique_ptr<VerbsTransport>> create(TransportConfig config);
+    ~VerbsTransport() override;
+    VerbsTransport(const VerbsTransport&) = delete;
+    VerbsTransport& operator=(const VerbsTransport&) = delete;
+
+    Status listen() override;
+    Status connect(NodeId peer) override;
+    void disconnect(NodeId peer) override;
+    bool is_connected(NodeId peer) const override;
+
+    Result<RegionId> register_region(void* addr, size_t bytes, RegionAccess access) override;
+    Status deregister_region(RegionId region) override;
+    std::span<std::byte> region_bytes(RegionId region) const override;
+    Status expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes) override;
+    std::optional<RemoteRegion> remote_region(NodeId peer, uint32_t tag) const override;
+
+    Status post_writes(NodeId peer, std::span<const WriteRequest> writes) override;
+    Status post_read(NodeId peer, LocalSlice destination, RemoteAddr source, uint64_t wr_id) override;
+    size_t poll(uint64_t now_ms, std::vector<Event>& events) override;
+
+    uint32_t max_inline_bytes() const override { return config_.queues.max_inline_bytes; }
+    NodeId self() const override { return config_.self; }
+    const DeviceInfo& device() const { return device_; }
+
+    // Bytes of one receive slot: a hello fits (static_assert in the .cpp).
+    static constexpr size_t kRecvSlotBytes = 512;
+
+private:
+    enum class State : uint8_t { resolving_addr, resolving_route, connecting, accepting, handshaking, connected };
+
+    struct Connection {
+        NodeId peer = 0;
+        bool active = false;  // we sent the connect request
+        State state = State::resolving_addr;
+        bool established = false;     // rdma_cm ESTABLISHED seen
+        bool hello_received = false;
+        bool doomed = false;          // reported as gone; destroyed by sweep()
+        uint64_t deadline_ms = 0;     // set-up must finish by then (0: not armed yet)
+        uint64_t nonce = 0;           // of our connect request (active side)
+        std::map<uint32_t, RemoteRegion> remote;
+        // Verbs objects, released in reverse declaration order (see the file comment).
+        CmId id;
+        std::vector<std::byte> control;  // receive slots, then one send slot (hello)
+        MemoryRegion control_mr;
+        CompletionQueue cq;
+        QueuePair qp;
+    };
+
+    struct Exposure {
+        RegionId region;
+        uint64_t offset = 0;
+        uint64_t bytes = 0;
+    };
+
+    explicit VerbsTransport(TransportConfig config);
+
+    // Control path.
+    void handle_cm_event(const CmEvent& event, std::vector<Event>& events);
+    void on_connect_request(const CmEvent& event, std::vector<Event>& events);
+    void on_established(Connection& conn, const CmEvent& event, std::vector<Event>& events);
+    void on_hello(Connection& conn, std::span<const std::byte> bytes, std::vector<Event>& events);
+    Status setup_queues(Connection& conn);
+    Status send_hello(Connection& conn);
+    rdma_conn_param conn_param(std::span<const std::byte> private_data) const;
+    void maybe_connected(Connection& conn, std::vector<Event>& events);
+    void fail(Connection& conn, EventKind kind, DisconnectReason reason, Status detail, std::vector<Event>& events);
+    void sweep();
+    Connection* connection(NodeId peer) const;
+    Connection* connected(NodeId peer) const;
+
+    // Data path.
+    void poll_completions(Connection& conn, std::vector<Event>& events);
+
+    TransportConfig config_;
+    SipKey key_{};
+    DeviceInfo device_;
+    std::mt19937_64 nonce_source_;
+    uint64_t now_ms_ = 0;
+    std::vector<Event> pending_;  // events raised outside poll (disconnect())
+    std::map<NodeId, std::map<uint32_t, Exposure>> exposures_;
+    // Verbs objects, released in reverse declaration order.
+    EventChannel channel_;
+    CmId listen_id_;
+    ProtectionDomain pd_;
+    std::unique_ptr<RegionTable> regions_;
+    std::map<NodeId, std::unique_ptr<Connection>> connections_;
+};
+
+}  // namespace rcpg::transport

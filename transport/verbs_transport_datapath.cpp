@@ -1,0 +1,100 @@
+// Data path of VerbsTransport: posting writes and reads, polling completions. Nothing
+// here allocates or makes a system call beyond the provider's doorbell.
+#include "transport/verbs_transport.hpp"
+
+#include <arpa/inet.h>
+
+#include <array>
+#include <string>
+
+namespace rcpg::transport {
+namespace {
+
+// Completions taken per ibv_poll_cq call, and calls per connection per poll(): bounds
+// the work of one poll() while draining a busy connection in few calls.
+constexpr size_t kCompletionBatch = 32;
+constexpr int kMaxCqPollsPerConnection = 8;
+
+Status not_connected(NodeId peer)
+{
+    return {Errc::not_connected, Layer::api, "no established connection with node " + std::to_string(peer)};
+}
+
+}  // namespace
+
+Status VerbsTransport::post_writes(NodeId peer, std::span<const WriteRequest> writes)
+{
+    Connection* conn = connected(peer);
+    if (conn == nullptr) {
+        return not_connected(peer);
+    }
+    return conn->qp.post_writes(writes, *regions_);
+}
+
+Status VerbsTransport::post_read(NodeId peer, LocalSlice destination, RemoteAddr source, uint64_t wr_id)
+{
+    Connection* conn = connected(peer);
+    if (conn == nullptr) {
+        return not_connected(peer);
+    }
+    auto sge = regions_->sge(destination);
+    if (!sge) {
+        return sge.status();
+    }
+    return conn->qp.post_read(*sge, source, wr_id);
+}
+
+void VerbsTransport::poll_completions(Connection& conn, std::vector<Event>& events)
+{
+    std::array<ibv_wc, kCompletionBatch> wcs;
+    for (int round = 0; round < kMaxCqPollsPerConnection && !conn.doomed; ++round) {
+        const int count = poll_cq(conn.cq.get(), wcs);
+        if (count < 0) {
+            fail(conn, EventKind::disconnected, DisconnectReason::qp_error,
+                 {Errc::device_error, Layer::completion, "ibv_poll_cq failed"}, events);
+            return;
+        }
+        for (int i = 0; i < count && !conn.doomed; ++i) {
+            const ibv_wc& wc = wcs[static_cast<size_t>(i)];
+            if (wc.status != IBV_WC_SUCCESS) {
+                // The queue pair is in the error state: every outstanding request fails
+                // with it, so the connection is gone (reported once; flushes follow).
+                fail(conn, EventKind::disconnected, disconnect_reason(wc.status),
+                     {Errc::not_connected, Layer::completion, describe(wc)}, events);
+                return;
+            }
+            if ((wc.wr_id & kRecvWrIdBit) == 0) {
+                if (auto event = conn.qp.retire(wc.wr_id)) {
+                    event->peer = conn.peer;
+                    events.push_back(*event);
+                }
+                continue;
+            }
+            const uint64_t slot = wc.wr_id & ~kRecvWrIdBit;
+            std::byte* buffer = conn.control.data() + slot * kRecvSlotBytes;
+            if (wc.opcode == IBV_WC_RECV_RDMA_WITH_IMM) {
+                Event event;
+                event.kind = EventKind::imm_received;
+                event.peer = conn.peer;
+                event.imm = ntohl(wc.imm_data);
+                events.push_back(event);
+            } else if (wc.opcode == IBV_WC_RECV) {
+                on_hello(conn, {buffer, wc.byte_len}, events);
+                if (conn.doomed) {
+                    return;
+                }
+            }
+            // Repost at once: with infinite RNR retry the peer's next WRITE_WITH_IMM waits for it.
+            const ibv_sge sge{reinterpret_cast<uint64_t>(buffer), static_cast<uint32_t>(kRecvSlotBytes), conn.control_mr->lkey};
+            if (Status status = conn.qp.post_recv(slot, sge); !status) {
+                fail(conn, EventKind::disconnected, DisconnectReason::qp_error, status, events);
+                return;
+            }
+        }
+        if (static_cast<size_t>(count) < wcs.size()) {
+            return;
+        }
+    }
+}
+
+}  // namespace rcpg::transport
