@@ -44,8 +44,6 @@ uint64_t now_ns()
             .count());
 }
 
-void cpu_relax() { __builtin_ia32_pause(); }
-
 void futex_wake_all(std::atomic<uint32_t>* word)
 {
     ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
@@ -614,6 +612,12 @@ void Daemon::release_pins()
 
 uint64_t Daemon::reclaim_limit()
 {
+    reclaim_limit_ = compute_reclaim_limit();
+    return reclaim_limit_;
+}
+
+uint64_t Daemon::compute_reclaim_limit()
+{
     release_pins();
     const uint64_t tail = ring_->published_tail();
     uint64_t limit = ring_->unpublished_tail();
@@ -644,8 +648,13 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
         disconnect_later(session);
         return false;
     }
+    if (session.sub_head == tail) {
+        return false;
+    }
     const uint64_t start = session.sub_head;
-    uint64_t limit = reclaim_limit();
+    // The last computed limit is still safe (readers only move forward); recompute it
+    // only when it is in the way.
+    uint64_t limit = reclaim_limit_;
     while (session.sub_head != tail && budget-- > 0) {
         ipc::SubmissionDescriptor descriptor;
         std::memcpy(&descriptor, &session.descriptors[session.sub_head & session.submission_mask],
@@ -780,9 +789,14 @@ void Daemon::note_batch_entry(uint32_t group_id)
 
 void Daemon::update_flow_control()
 {
-    const uint64_t used = ring_->unpublished_tail() - reclaim_limit();
     const uint64_t capacity = ring_->data_bytes();
     auto& flag = ring_->header().flow_control;
+    // With the last computed limit the ring is at most this full: only a ring that may be
+    // past the lower mark is worth a walk over the clients.
+    uint64_t used = ring_->unpublished_tail() - reclaim_limit_;
+    if (used * 10 > capacity * 7) {
+        used = ring_->unpublished_tail() - reclaim_limit();
+    }
     if (used * 4 >= capacity * 3) {
         flag.store(1, std::memory_order_relaxed);
     } else if (used * 10 <= capacity * 7) {
@@ -842,8 +856,6 @@ void Daemon::run(const std::atomic<bool>& stop)
             if (now - last_ipc_poll_ns >= kIpcPollIntervalNs) {
                 loop_.run_once(0);
                 last_ipc_poll_ns = now;
-            } else {
-                cpu_relax();
             }
             continue;
         }

@@ -79,7 +79,10 @@ private:
     void on_fd_request(int socket);
 
     // Sequencing into the delivery ring.
+    // The lowest ring position a reader still needs; reclaim_limit() recomputes it (a walk
+    // over the clients) and caches it in reclaim_limit_, which stays a safe lower bound.
     uint64_t reclaim_limit();
+    uint64_t compute_reclaim_limit();
     bool sequence_change(const ordering::GroupName& name, ordering::ProcessId process, cpg_reason_t reason);
     bool drain_submissions();
     bool drain_session(ClientSession& session, uint32_t budget);
@@ -106,6 +109,7 @@ private:
     };
     std::vector<BatchGroup> batch_groups_;  // groups with entries appended since the last publish
     Counters counters_;
+    uint64_t reclaim_limit_ = 0;
     bool ring_blocked_ = false;           // the last drain stopped on a full ring
     uint64_t ring_seq_ = 1;               // totem ring id sequence of the current view
 };

@@ -362,8 +362,9 @@ cs_error_t Handle::wait_for_wake()
     }
 }
 
-// Restores the readiness invariant before returning to the application.
-cs_error_t Handle::settle()
+// Restores the readiness invariant before returning to the application. A call that
+// delivered nothing (typically woken by a hang-up) also checks that the daemon is there.
+cs_error_t Handle::settle(bool delivered_any)
 {
     if (!skip_to_relevant()) {
         if (wake_pending_) {
@@ -376,7 +377,7 @@ cs_error_t Handle::settle()
         armed_ = true;
         if (!skip_to_relevant()) {
             publish_consumed();
-            return daemon_gone() ? CS_ERR_LIBRARY : CS_OK;
+            return !delivered_any && daemon_gone() ? CS_ERR_LIBRARY : CS_OK;
         }
         disarm();
     }
@@ -435,20 +436,20 @@ cs_error_t Handle::dispatch(cs_dispatch_flags_t mode)
             }
         }
         if (one_event && delivered_any) {
-            return settle();
+            return settle(delivered_any);
         }
         if (mode == CS_DISPATCH_ALL) {
-            return settle();
+            return settle(delivered_any);
         }
         if (mode == CS_DISPATCH_ONE_NONBLOCKING) {
-            const cs_error_t error = settle();
+            const cs_error_t error = settle(delivered_any);
             return error == CS_OK ? CS_ERR_TRY_AGAIN : error;
         }
         // ONE, BLOCKING (and unknown modes, as corosync): sleep until the next event.
         if (!wake_pending_ && spin_for_relevant()) {
             continue;
         }
-        if (cs_error_t error = settle(); error != CS_OK) {
+        if (cs_error_t error = settle(delivered_any); error != CS_OK) {
             return error;
         }
         if (!armed_) {

@@ -90,7 +90,7 @@ private:
     void publish_consumed();
     void clean_written_pages();
     void disarm();
-    cs_error_t settle();
+    cs_error_t settle(bool delivered_any);
     cs_error_t wait_for_wake();
 
     qb_ipcc_connection_t* ipc_ = nullptr;
