@@ -97,6 +97,8 @@ uint64_t dispatch_spin_ns()
     return spin_ns;
 }
 
+constexpr uint64_t kReassemblyReserveBytes = 16ull << 20;
+
 uint64_t monotonic_ns()
 {
     timespec now;
@@ -177,9 +179,14 @@ void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte
             }
             found = partial_.emplace(sender, PartialMessage{}).first;
             found->second.total_bytes = entry.total_bytes;
-            found->second.bytes.reserve(entry.total_bytes);
+            // The size comes from the sender: grow as fragments arrive beyond a first step.
+            found->second.bytes.reserve(std::min<uint64_t>(entry.total_bytes, kReassemblyReserveBytes));
         }
         PartialMessage& message = found->second;
+        if (message.bytes.size() + entry.payload_bytes > message.total_bytes) {
+            partial_.erase(found);  // more than the sender announced: not a message of ours
+            return;
+        }
         message.bytes.insert(message.bytes.end(), payload, payload + entry.payload_bytes);
         if ((entry.flags & ipc::kFlagFragmentLast) == 0) {
             return;
@@ -420,13 +427,22 @@ cs_error_t Handle::dispatch(cs_dispatch_flags_t mode)
     std::unique_lock state(state_mutex_);
     disarm();
     bool delivered_any = false;
+    bool out_of_memory = false;
+    const auto finish = [&](cs_error_t result) { return result == CS_OK && out_of_memory ? CS_ERR_NO_MEMORY : result; };
     while (true) {
         if (finalized.load()) {
             return CS_ERR_BAD_HANDLE;
         }
         bool counted = false;
         if (skip_to_relevant()) {
-            process_entry(counted);
+            try {
+                process_entry(counted);
+            } catch (const std::bad_alloc&) {
+                // A message that could not be reassembled is dropped whole; the call still
+                // leaves the handle consistent and reports it.
+                out_of_memory = true;
+                counted = true;
+            }
             delivered_any |= counted;
             if (finalized.load()) {
                 return CS_ERR_BAD_HANDLE;
@@ -436,10 +452,10 @@ cs_error_t Handle::dispatch(cs_dispatch_flags_t mode)
             }
         }
         if (one_event && delivered_any) {
-            return settle(delivered_any);
+            return finish(settle(delivered_any));
         }
         if (mode == CS_DISPATCH_ALL) {
-            return settle(delivered_any);
+            return finish(settle(delivered_any));
         }
         if (mode == CS_DISPATCH_ONE_NONBLOCKING) {
             const cs_error_t error = settle(delivered_any);
