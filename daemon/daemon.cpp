@@ -848,6 +848,12 @@ void Daemon::run(const std::atomic<bool>& stop)
         if (!closing_.empty()) {
             finish_closing_sessions();
         }
+        // Raised flow control clears only here once readers made room without anything
+        // new being published (a zero-copy sender waits for it to clear).
+        const bool flow_control = ring_header.flow_control.load(std::memory_order_relaxed) != 0;
+        if (flow_control) {
+            update_flow_control();
+        }
         const uint64_t now = now_ns();
         if (worked) {
             last_work_ns = now;
@@ -861,7 +867,7 @@ void Daemon::run(const std::atomic<bool>& stop)
         }
         int timeout_ms = kIdleWakeMs;
         ring_header.daemon_sleeping.store(1, std::memory_order_seq_cst);
-        if (ring_blocked_ || !closing_.empty()) {
+        if (ring_blocked_ || !closing_.empty() || flow_control) {
             // Work that waits for readers to make room: re-check soon rather than spin.
             timeout_ms = kBlockedRecheckMs;
         } else if (submissions_pending()) {

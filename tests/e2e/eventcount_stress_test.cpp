@@ -305,10 +305,31 @@ TEST(FlowControl, AStuckReaderHoldsSendersBackWithoutLoss)
     EXPECT_EQ(state, CPG_FLOW_CONTROL_ENABLED);
     EXPECT_EQ(try_send(), CS_ERR_TRY_AGAIN);
 
-    // Release the reader and send the rest.
-    const uint64_t total = sent + 200;
+    // Release the reader; it reads everything, and nothing new is published meanwhile.
+    const uint64_t queued = sent;
     ASSERT_EQ(::write(release_pipe[1], &byte, 1), 1);
+    const uint64_t total = queued + 200;
     ASSERT_EQ(::write(release_pipe[1], &total, sizeof(total)), static_cast<ssize_t>(sizeof(total)));
+    while (sender_tally.delivered < queued) {
+        ASSERT_EQ(cpg_dispatch(sender, CS_DISPATCH_ONE), CS_OK);
+    }
+    // Flow control clears without another send, so zero-copy sends (which refuse while it
+    // is raised) go through again.
+    void* zcb = nullptr;
+    ASSERT_EQ(cpg_zcb_alloc(sender, 64, &zcb), CS_OK);
+    cs_error_t zcb_result = CS_ERR_TRY_AGAIN;
+    const auto zcb_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (zcb_result == CS_ERR_TRY_AGAIN && std::chrono::steady_clock::now() < zcb_deadline) {
+        std::memcpy(zcb, &sent, sizeof(sent));
+        std::memset(static_cast<char*>(zcb) + 8, static_cast<unsigned char>(sent * 31 + pid), 56);
+        zcb_result = cpg_zcb_mcast_joined(sender, CPG_TYPE_AGREED, zcb, 64);
+        cpg_dispatch(sender, CS_DISPATCH_ALL);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_EQ(zcb_result, CS_OK);
+    ++sent;
+    cpg_zcb_free(sender, zcb);
+    // And the rest, copied.
     while (sent < total && std::chrono::steady_clock::now() < deadline + std::chrono::seconds(30)) {
         try_send();
     }
@@ -322,6 +343,97 @@ TEST(FlowControl, AStuckReaderHoldsSendersBackWithoutLoss)
     EXPECT_TRUE(sender_tally.fifo_ok && sender_tally.content_ok);
     ASSERT_EQ(cpg_flow_control_state_get(sender, &state), CS_OK);
     EXPECT_EQ(state, CPG_FLOW_CONTROL_DISABLED);
+    cpg_finalize(sender);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(FlowControl, ZeroCopySendsResumeOnceAStuckReaderCatchesUp)
+{
+    // Zero-copy sends refuse as soon as flow control rises, so nothing is left queued
+    // behind the full ring: flow control must clear from the readers' progress alone.
+    rcpg::testing::DaemonProcess daemon({"--ring-mib", "8"});
+    const cpg_name group = group_named("stuck-zcb");
+    int joined_pipe[2];
+    int release_pipe[2];
+    ASSERT_EQ(::pipe(joined_pipe), 0);
+    ASSERT_EQ(::pipe(release_pipe), 0);
+    const pid_t child = ::fork();
+    if (child == 0) {
+        cpg_callbacks_t callbacks{on_deliver, nullptr};
+        Tally tally;
+        cpg_handle_t reader = 0;
+        if (cpg_initialize(&reader, &callbacks) != CS_OK || cpg_join(reader, &group) != CS_OK) {
+            ::_exit(2);
+        }
+        cpg_context_set(reader, &tally);
+        char byte = 'j';
+        uint64_t expected = 0;
+        if (::write(joined_pipe[1], &byte, 1) != 1 ||
+            ::read(release_pipe[0], &expected, sizeof(expected)) != sizeof(expected)) {
+            ::_exit(3);
+        }
+        int fd;
+        cpg_fd_get(reader, &fd);
+        while (tally.delivered < expected) {
+            pollfd readable{fd, POLLIN, 0};
+            if (::poll(&readable, 1, kPollTimeoutMs) != 1 || cpg_dispatch(reader, CS_DISPATCH_ALL) != CS_OK) {
+                ::_exit(4);
+            }
+        }
+        ::_exit(tally.fifo_ok && tally.content_ok ? 0 : 5);
+    }
+    char byte;
+    ASSERT_EQ(::read(joined_pipe[0], &byte, 1), 1);
+    Tally tally;
+    cpg_callbacks_t callbacks{on_deliver, nullptr};
+    cpg_handle_t sender = 0;
+    ASSERT_EQ(cpg_initialize(&sender, &callbacks), CS_OK);
+    cpg_context_set(sender, &tally);
+    ASSERT_EQ(cpg_join(sender, &group), CS_OK);
+    void* buffer = nullptr;
+    constexpr size_t kBytes = 16384;
+    ASSERT_EQ(cpg_zcb_alloc(sender, kBytes, &buffer), CS_OK);
+    const auto pid = static_cast<uint32_t>(::getpid());
+    uint64_t sent = 0;
+    auto send_zcb = [&] {
+        std::memcpy(buffer, &sent, sizeof(sent));
+        std::memset(static_cast<char*>(buffer) + 8, static_cast<unsigned char>(sent * 31 + pid), kBytes - 8);
+        const cs_error_t result = cpg_zcb_mcast_joined(sender, CPG_TYPE_AGREED, buffer, kBytes);
+        if (result == CS_OK) {
+            ++sent;
+        }
+        cpg_dispatch(sender, CS_DISPATCH_ALL);
+        return result;
+    };
+    cs_error_t result = CS_OK;
+    for (int i = 0; i < 100000 && result == CS_OK; ++i) {
+        result = send_zcb();
+    }
+    ASSERT_EQ(result, CS_ERR_TRY_AGAIN) << "the ring never filled";
+    cpg_flow_control_state_t state = CPG_FLOW_CONTROL_DISABLED;
+    ASSERT_EQ(cpg_flow_control_state_get(sender, &state), CS_OK);
+    EXPECT_EQ(state, CPG_FLOW_CONTROL_ENABLED);
+
+    const uint64_t total = sent + 100;
+    ASSERT_EQ(::write(release_pipe[1], &total, sizeof(total)), static_cast<ssize_t>(sizeof(total)));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (sent < total && std::chrono::steady_clock::now() < deadline) {
+        if (send_zcb() != CS_OK) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
+    EXPECT_EQ(sent, total) << "zero-copy sends did not resume";
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "reader status " << status;
+    while (tally.delivered < sent && std::chrono::steady_clock::now() < deadline) {
+        cpg_dispatch(sender, CS_DISPATCH_ALL);
+    }
+    EXPECT_EQ(tally.delivered, total);
+    EXPECT_TRUE(tally.fifo_ok && tally.content_ok);
     cpg_finalize(sender);
 }
 
