@@ -176,4 +176,60 @@ cs_error_t Handle::finalize()
     return request(&finalize_request, sizeof(finalize_request), &response, sizeof(response));
 }
 
+template <typename Row>
+cs_error_t Handle::request_list(const void* message, size_t bytes, std::vector<Row>& rows)
+{
+    std::vector<std::byte> reply(ipc::kIpcMaxMessageBytes);
+    ssize_t received = 0;
+    if (cs_error_t error = request(message, bytes, reply.data(), reply.size(), &received); error != CS_OK) {
+        return error;
+    }
+    ipc::ListResponse header;
+    std::memcpy(&header, reply.data(), sizeof(header));
+    if (static_cast<size_t>(received) != sizeof(header) + size_t{header.count} * sizeof(Row)) {
+        return CS_ERR_LIBRARY;
+    }
+    rows.resize(header.count);
+    ipc::copy_bytes(rows.data(), reply.data() + sizeof(header), rows.size() * sizeof(Row));
+    return CS_OK;
+}
+
+cs_error_t Handle::membership(const cpg_name& group, std::vector<cpg_address>& members)
+{
+    ipc::GroupRequest membership_request{};
+    membership_request.header = {static_cast<int32_t>(ipc::RequestId::membership_get), sizeof(membership_request)};
+    membership_request.group = group;
+    return request_list(&membership_request, sizeof(membership_request), members);
+}
+
+cs_error_t Handle::iteration_snapshot(cpg_iteration_type_t type, const cpg_name* group,
+                                      std::vector<cpg_iteration_description_t>& rows)
+{
+    ipc::IterationRequest snapshot_request{};
+    snapshot_request.header = {static_cast<int32_t>(ipc::RequestId::iteration_snapshot), sizeof(snapshot_request)};
+    snapshot_request.iteration_type = static_cast<uint32_t>(type);
+    snapshot_request.has_group = group != nullptr ? 1 : 0;
+    if (group != nullptr) {
+        snapshot_request.group = *group;
+    }
+    return request_list(&snapshot_request, sizeof(snapshot_request), rows);
+}
+
+cs_error_t Handle::local_nodeid(unsigned int& nodeid_out)
+{
+    ipc::BareRequest local_request{};
+    local_request.header = {static_cast<int32_t>(ipc::RequestId::local_get), sizeof(local_request)};
+    ipc::LocalGetResponse response{};
+    ssize_t received = 0;
+    if (cs_error_t error = request(&local_request, sizeof(local_request), &response, sizeof(response), &received);
+        error != CS_OK) {
+        return error;
+    }
+    if (received != sizeof(response)) {
+        return CS_ERR_LIBRARY;
+    }
+    nodeid_out = response.nodeid;
+    return CS_OK;
+}
+
 }  // namespace rcpg::libcpg

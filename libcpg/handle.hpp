@@ -51,6 +51,10 @@ public:
     cs_error_t join(const cpg_name& group);
     cs_error_t leave(const cpg_name& group);
     cs_error_t finalize();
+    cs_error_t membership(const cpg_name& group, std::vector<cpg_address>& members);
+    cs_error_t iteration_snapshot(cpg_iteration_type_t type, const cpg_name* group,
+                                  std::vector<cpg_iteration_description_t>& rows);
+    cs_error_t local_nodeid(unsigned int& nodeid_out);
 
     // Send path (send_path.cpp).
     cs_error_t mcast(uint16_t flags, const iovec* iov, unsigned int iov_count);
@@ -70,6 +74,10 @@ public:
     std::mutex send_mutex;
 
 private:
+    // A request whose response is a ListResponse followed by `rows` records.
+    template <typename Row>
+    cs_error_t request_list(const void* message, size_t bytes, std::vector<Row>& rows);
+
     // Send path internals (send_path.cpp); called with send_mutex held.
     void reclaim_submissions();
     std::optional<uint64_t> allocate_copy(uint64_t bytes);
