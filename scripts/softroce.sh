@@ -78,7 +78,7 @@ Options of run:
   --rw DIR        make DIR writable inside the guest, changes going straight
                   to the host; repeatable. Default: the working directory.
                   Everything else is read-only host files under a throw-away
-                  tmpfs overlay; /tmp, /run and /dev/shm are fresh tmpfs.
+                  tmpfs overlay; /run and /dev/shm are fresh tmpfs.
   --no-rw         share nothing writable (the guest's writes are discarded)
   --env NAME[=VALUE]
                   pass one more variable into the guest; repeatable

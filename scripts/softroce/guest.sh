@@ -38,20 +38,21 @@ fail() {
 
 # The guest kernel's modules sit in the host's cache, visible through the
 # root share; mounting them where kmod looks lets the host's modprobe load
-# anything a test needs later (bridge, netfilter, ...). This comes before
-# /tmp is covered, in case the cache lives there.
+# anything a test needs later (bridge, netfilter, ...).
 if ! mkdir -p "/lib/modules/$SR_KREL" ||
     ! mount --bind "$SR_MODULES_DIR" "/lib/modules/$SR_KREL"; then
     fail "bind-mount guest kernel modules"
 fi
 
 # Parts of the host's tree are replaced by what a booted system would have:
-# private scratch space, and /dev/shm, which devtmpfs lacks but
-# every shared-memory user (libqb IPC, memfd-named rings) needs.
-mkdir -p /dev/shm /dev/pts /tmp
+# /dev/shm, which devtmpfs lacks but every shared-memory user (libqb IPC,
+# memfd-named rings) needs. /tmp is not covered: the host's files there (a
+# checkout or build under /tmp) must stay visible; the overlay root already
+# keeps the guest's own writes private.
+mkdir -p /dev/shm /dev/pts
+chmod 1777 /tmp
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm || fail "mount /dev/shm"
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts || fail "mount /dev/pts"
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp || fail "mount /tmp"
 # udev normally provides these; bash process substitution needs /dev/fd.
 ln -sfn /proc/self/fd /dev/fd
 ln -sf /proc/self/fd/0 /dev/stdin
@@ -60,8 +61,7 @@ ln -sf /proc/self/fd/2 /dev/stderr
 mkdir -p /dev/mqueue && mount -t mqueue mqueue /dev/mqueue 2>/dev/null
 hostname "$SR_HOSTNAME" 2>/dev/null || true
 
-# Writable shares are mounted last so that one under /tmp is not hidden by
-# the tmpfs above. cache=mmap: writes go straight to the host (so logs and
+# Writable shares: cache=mmap: writes go straight to the host (so logs and
 # build outputs are there as soon as they are written) while shared
 # writable mmap still works.
 for i in "${!SR_RW_TAGS[@]}"; do
