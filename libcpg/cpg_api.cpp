@@ -63,7 +63,18 @@ HandleTable<Iteration>& iterations()
 // corosync writes at most this many members, whatever the caller's array holds.
 constexpr int kMembershipMaxEntries = 384;
 
-uint16_t guarantee_flags(cpg_guarantee_t guarantee)
+// C callers pass any int for an enum argument (corosync accepts guarantee 99 and
+// dispatch mode 0): read its bits, since a C++ load of an out-of-range enum is undefined.
+template <typename Enum>
+int enum_bits(const Enum& value)
+{
+    static_assert(sizeof(Enum) == sizeof(int));
+    int bits;
+    std::memcpy(&bits, &value, sizeof(bits));
+    return bits;
+}
+
+uint16_t guarantee_flags(int guarantee)
 {
     return guarantee == CPG_TYPE_SAFE ? ipc::kFlagSafe : 0;
 }
@@ -221,7 +232,8 @@ RCPG_EXPORT cs_error_t cpg_context_set(cpg_handle_t handle, void* context)
 
 RCPG_EXPORT cs_error_t cpg_dispatch(cpg_handle_t handle, cs_dispatch_flags_t dispatch_types)
 {
-    return on_handle(handle, [&](Handle& found) { return found.dispatch(dispatch_types); });
+    const int mode = rcpg::libcpg::enum_bits(dispatch_types);
+    return on_handle(handle, [&](Handle& found) { return found.dispatch(mode); });
 }
 
 RCPG_EXPORT cs_error_t cpg_join(cpg_handle_t handle, const struct cpg_name* group)
@@ -243,9 +255,8 @@ RCPG_EXPORT cs_error_t cpg_leave(cpg_handle_t handle, const struct cpg_name* gro
 RCPG_EXPORT cs_error_t cpg_mcast_joined(cpg_handle_t handle, cpg_guarantee_t guarantee, const struct iovec* iovec,
                                         unsigned int iov_len)
 {
-    return on_handle(handle, [&](Handle& found) {
-        return found.mcast(rcpg::libcpg::guarantee_flags(guarantee), iovec, iov_len);
-    });
+    const uint16_t flags = rcpg::libcpg::guarantee_flags(rcpg::libcpg::enum_bits(guarantee));
+    return on_handle(handle, [&](Handle& found) { return found.mcast(flags, iovec, iov_len); });
 }
 
 RCPG_EXPORT cs_error_t cpg_membership_get(cpg_handle_t handle, struct cpg_name* group_name,
@@ -318,9 +329,8 @@ RCPG_EXPORT cs_error_t cpg_zcb_free(cpg_handle_t handle, void* buffer)
 
 RCPG_EXPORT cs_error_t cpg_zcb_mcast_joined(cpg_handle_t handle, cpg_guarantee_t guarantee, void* msg, size_t msg_len)
 {
-    return on_handle(handle, [&](Handle& found) {
-        return found.zcb_mcast(rcpg::libcpg::guarantee_flags(guarantee), msg, msg_len);
-    });
+    const uint16_t flags = rcpg::libcpg::guarantee_flags(rcpg::libcpg::enum_bits(guarantee));
+    return on_handle(handle, [&](Handle& found) { return found.zcb_mcast(flags, msg, msg_len); });
 }
 
 RCPG_EXPORT cs_error_t cpg_iteration_initialize(cpg_handle_t handle, cpg_iteration_type_t iteration_type,
@@ -330,14 +340,16 @@ RCPG_EXPORT cs_error_t cpg_iteration_initialize(cpg_handle_t handle, cpg_iterati
     if (cs_error_t error = check_name_length(group); error != CS_OK) {
         return error;
     }
-    if (cpg_iteration_handle == nullptr || iteration_type < CPG_ITERATION_NAME_ONLY ||
-        iteration_type > CPG_ITERATION_ALL || (iteration_type == CPG_ITERATION_ONE_GROUP) != (group != nullptr)) {
+    const int type = rcpg::libcpg::enum_bits(iteration_type);
+    if (cpg_iteration_handle == nullptr || type < CPG_ITERATION_NAME_ONLY || type > CPG_ITERATION_ALL ||
+        (type == CPG_ITERATION_ONE_GROUP) != (group != nullptr)) {
         return CS_ERR_INVALID_PARAM;
     }
     return on_handle(handle, [&](Handle& found) {
         auto iteration = std::make_shared<rcpg::libcpg::Iteration>();
         iteration->parent = handle;
-        if (cs_error_t error = found.iteration_snapshot(iteration_type, group, iteration->rows); error != CS_OK) {
+        if (cs_error_t error = found.iteration_snapshot(static_cast<cpg_iteration_type_t>(type), group, iteration->rows);
+            error != CS_OK) {
             return error;
         }
         const cpg_iteration_handle_t id = iterations().insert(iteration);

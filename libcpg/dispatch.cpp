@@ -401,7 +401,7 @@ cs_error_t Handle::settle(bool delivered_any)
     return CS_OK;
 }
 
-cs_error_t Handle::dispatch(cs_dispatch_flags_t mode)
+cs_error_t Handle::dispatch(int mode)
 {
     // One dispatching thread per handle (corosync does not support more; here a second
     // one is refused rather than allowed to steal the first one's wake-ups). The same

@@ -62,7 +62,8 @@ public:
     bool flow_control_enabled();
 
     // Dispatch (dispatch.cpp).
-    cs_error_t dispatch(cs_dispatch_flags_t mode);
+    // `mode` is a cs_dispatch_flags_t value, or any other int (treated as BLOCKING).
+    cs_error_t dispatch(int mode);
 
     cpg_handle_t id = 0;  // the value handed to the application
     cpg_model_v1_data_t model{};
