@@ -1,7 +1,8 @@
 // The remote ring's memory layout, shared by RingWriter (the node that writes by RDMA)
 // and RingReader (the node whose memory it is).
 //
-//   reader's ring region:   [ data: ring_bytes (power of two) | control: tail word ... ]
+//   reader's ring region:   [ data: ring_bytes (power of two) | control: tail word,
+//                                                                credit request word ]
 //   writer's credit region: [ consumed word ]
 //
 // Positions are byte counts since the ring was created (uint64, never wrap in practice);
@@ -25,12 +26,16 @@ inline constexpr uint32_t kRecordAlignBytes = 8;
 inline constexpr uint32_t kPaddingType = 0xffffffffu;
 inline constexpr uint64_t kTailWordBytes = sizeof(uint64_t);
 inline constexpr uint64_t kCreditWordBytes = sizeof(uint64_t);
+// In the control block, behind the tail: the committed position up to which a writer
+// short of room asks for credits (so the reader need not publish eagerly).
+inline constexpr uint64_t kCreditRequestOffset = kTailWordBytes;
+inline constexpr uint64_t kCreditRequestBytes = sizeof(uint64_t);
 // The control block gets its own cache line so tail writes never share one with data.
 inline constexpr uint64_t kControlBytes = 64;
 inline constexpr uint64_t kMinRingBytes = 256;
 
 static_assert(kHeaderBytes == kRecordAlignBytes, "a padding record is exactly one header");
-static_assert(kTailWordBytes <= kControlBytes);
+static_assert(kCreditRequestOffset + kCreditRequestBytes <= kControlBytes);
 
 constexpr uint64_t region_bytes(uint64_t ring_bytes) { return ring_bytes + kControlBytes; }
 constexpr uint64_t record_bytes(uint64_t payload_bytes)

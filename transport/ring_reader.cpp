@@ -32,6 +32,7 @@ RingReader::RingReader(Transport& transport, NodeId writer, std::span<std::byte>
       data_(region.data()),
       ring_bytes_(region.size() - ring::kControlBytes),
       tail_word_(reinterpret_cast<uint64_t*>(region.data() + ring_bytes_)),
+      credit_request_word_(reinterpret_cast<uint64_t*>(region.data() + ring_bytes_ + ring::kCreditRequestOffset)),
       credit_word_(credit_word),
       publish_every_bytes_(publish_every_bytes)
 {
@@ -46,6 +47,18 @@ uint64_t RingReader::committed_tail()
         tail_ = value;
     }
     return tail_;
+}
+
+uint64_t RingReader::credit_request()
+{
+    // The writer posts a request after the tail write that covers it, on the same queue
+    // pair: read the request first, then the tail, and a legal request is never beyond
+    // it. Anything else (torn, corrupt, going backwards) keeps the last good value.
+    const uint64_t value = std::atomic_ref<uint64_t>(*credit_request_word_).load(std::memory_order_acquire);
+    if (value > requested_ && value <= committed_tail()) {
+        requested_ = value;
+    }
+    return requested_;
 }
 
 Result<std::optional<RingReader::Record>> RingReader::next()
@@ -107,8 +120,7 @@ Status RingReader::publish_credits()
     if (unpublished == 0) {
         return {};
     }
-    const bool caught_up = released_ == committed_tail();
-    if (unpublished < publish_every_bytes_ && !caught_up) {
+    if (unpublished < publish_every_bytes_ && credit_request() <= published_) {
         return {};
     }
     const uint64_t position = released_;

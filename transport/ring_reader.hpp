@@ -1,9 +1,11 @@
 // RingReader: the owner's side of a ring that a peer fills with RingWriter. Reads
 // committed records in place (zero copy) and hands the space back to the writer by
 // RDMA-writing the consumed position into the writer's credit word — lazily: when a
-// quarter of the ring (or the configured amount) has been released, or when the reader
-// has caught up with the tail (so a writer waiting for room is never left waiting on a
-// credit that is not due).
+// quarter of the ring (or the configured amount) has been released, or when the writer
+// has asked for credits (its credit request word, in our control block, is beyond what
+// we published). So a ping-pong of small records writes no credit at all, and a writer
+// waiting for room is never left waiting on a credit that is not due — provided the
+// owner calls publish_credits() regularly (it is two loads when nothing is due).
 #pragma once
 
 #include "transport/ring_layout.hpp"
@@ -38,6 +40,7 @@ public:
     // in the order next() returned them).
     void release(const Record& record);
     // Posts the consumed position if it is due (see the file comment); cheap otherwise.
+    // Call it regularly, not only after release(): a writer's request may land later.
     Status publish_credits();
 
     uint64_t committed_tail();  // the tail the writer last committed
@@ -48,18 +51,21 @@ public:
 private:
     RingReader(Transport& transport, NodeId writer, std::span<std::byte> region, RemoteAddr credit_word, uint64_t publish_every_bytes);
     void skip_padding();
+    uint64_t credit_request();
 
     Transport* transport_;
     NodeId writer_;
     std::byte* data_;
     uint64_t ring_bytes_;
     uint64_t* tail_word_;
+    uint64_t* credit_request_word_;
     RemoteAddr credit_word_;
     uint64_t publish_every_bytes_;
     uint64_t tail_ = 0;       // committed tail last read
     uint64_t cursor_ = 0;     // next record to return
     uint64_t released_ = 0;   // consumed by the layer above
     uint64_t published_ = 0;  // last consumed position posted to the writer
+    uint64_t requested_ = 0;  // credit request last read (a committed position)
     bool broken_ = false;
 };
 

@@ -61,13 +61,36 @@ bool RingWriter::has_room(uint64_t payload_bytes)
     return tail_ + needed - consumed_ <= ring_bytes_;
 }
 
+void RingWriter::request_credits()
+{
+    // Only committed bytes can be credited, and one request per committed position is
+    // enough: the reader keeps publishing until it has credited the requested position.
+    // Posted after the tail write of that position on the same queue pair, so the reader
+    // never sees a request beyond the tail it can read.
+    if (committed_ <= requested_ || committed_ == consumed_) {
+        return;
+    }
+    const uint64_t position = committed_;
+    WriteRequest write;
+    write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&position, 1));
+    write.destination = ring_.at(ring_bytes_ + ring::kCreditRequestOffset);
+    if (transport_->post_write(peer_, write).ok()) {
+        requested_ = position;
+    }
+    // Otherwise (send queue full, link gone) the next reserve() asks again; a lost link
+    // is the caller's disconnected event.
+}
+
 Status RingWriter::reserve(uint64_t record_bytes, uint32_t writes_needed)
 {
     if (record_bytes > ring::max_record_bytes(ring_bytes_)) {
         return ring_error(Errc::invalid_argument, "record of " + std::to_string(record_bytes) + " bytes exceeds half the ring");
     }
     if (!has_room(record_bytes - ring::kHeaderBytes)) {
-        return ring_error(Errc::try_again, "remote ring full (credits)");
+        request_credits();
+        // Short enough for std::string's inline buffer: a writer spinning on try_again
+        // does not allocate (like the queue pair's "send queue full").
+        return ring_error(Errc::try_again, "out of credits");
     }
     // Keep one write free for the tail; post what is staged if the record would not fit.
     if (staged_ + writes_needed + 1 > kMaxStagedWrites || staged_records_ == kMaxStagedRecords) {

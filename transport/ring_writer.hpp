@@ -2,7 +2,10 @@
 // commits them with a separate 8-byte tail write on the same queue pair, ordered after
 // the data (the reader never judges a record complete by a byte inside it). Credits flow
 // back: the reader RDMA-writes its consumed position into our credit word, and we never
-// write past consumed + ring_bytes, so unconsumed bytes are never overwritten.
+// write past consumed + ring_bytes, so unconsumed bytes are never overwritten. The
+// reader publishes lazily (every quarter ring); a writer short of room asks for credits
+// by writing its committed position into the ring's credit request word — once per
+// committed position, and only then, so credits stay off the latency path.
 //
 // Records are staged and posted as one post list per commit() (one doorbell). Small
 // records (header + payload within the inline limit) are copied into the work request;
@@ -36,6 +39,9 @@ public:
     static Result<RingWriter> create(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word);
 
     // Stages a record whose payload is gathered from registered memory (zero copy).
+    // try_again when the ring lacks room: the writer has then asked the reader for
+    // credits (if it had committed anything not yet credited); commit what is staged,
+    // poll and retry.
     Status append(uint32_t type, std::span<const LocalSlice> payload);
     // Stages a record copied from `payload` now (at most max_inline_payload_bytes()).
     Status append_copy(uint32_t type, std::span<const std::byte> payload);
@@ -55,6 +61,7 @@ public:
 private:
     RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word);
     void refresh_credits();
+    void request_credits();
     Status reserve(uint64_t record_bytes, uint32_t writes_needed);
     std::byte* stage_inline(uint64_t remote_offset, uint32_t bytes);
     void stage_header(uint64_t remote_offset, uint32_t payload_bytes, uint32_t type);
@@ -70,6 +77,7 @@ private:
     uint64_t committed_ = 0;
     uint64_t consumed_ = 0;
     uint64_t posted_tail_ = 0;  // data up to here is posted (maybe not committed)
+    uint64_t requested_ = 0;    // committed position of the last credit request posted
     // Staging: fixed capacity, so the spans inside `writes_` never dangle.
     std::vector<WriteRequest> writes_;
     std::vector<std::array<std::byte, kInlineSlotBytes>> inline_slots_;

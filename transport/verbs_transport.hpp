@@ -95,6 +95,7 @@ private:
     void maybe_connected(Connection& conn, std::vector<Event>& events);
     void fail(Connection& conn, EventKind kind, DisconnectReason reason, Status detail, std::vector<Event>& events);
     void sweep();
+    bool cm_check_due();
     Connection* connection(NodeId peer) const;
     Connection* connected(NodeId peer) const;
 
@@ -106,6 +107,11 @@ private:
     DeviceInfo device_;
     std::mt19937_64 nonce_source_;
     uint64_t now_ms_ = 0;
+    // rdma_get_cm_event is a system call even when nothing is pending (a ucma write that
+    // fails with EAGAIN): on an established data path it is checked rarely, see cm_check_due().
+    bool cm_events_expected_ = true;   // a connection is being set up: check every poll()
+    uint64_t last_cm_check_ms_ = 0;
+    uint32_t polls_since_cm_check_ = 0;
     std::vector<Event> pending_;  // events raised outside poll (disconnect())
     std::map<NodeId, std::map<uint32_t, Exposure>> exposures_;
     // Verbs objects, released in reverse declaration order.

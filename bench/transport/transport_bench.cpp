@@ -11,6 +11,7 @@
 //
 // Two processes: `--role server` (node 2, listens) and `--role client` (node 1, connects
 // and measures). Address from RCPG_RDMA_ADDR (or --addr), device from RCPG_RDMA_DEV.
+// `--yield-after-us N` (latency modes, default 50): see SpinWait.
 // Output: one line "RESULT mode=... size=... iters=... gbps=... lat_us_median=...".
 #include "transport/ring_reader.hpp"
 #include "transport/ring_writer.hpp"
@@ -22,10 +23,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <optional>
 #include <sched.h>
 #include <string>
 #include <vector>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 namespace {
 
@@ -44,6 +49,7 @@ struct Options {
     uint16_t port = 20400;
     uint32_t size = 65536;
     uint64_t iters = 1000;
+    uint64_t yield_after_us = 50;  // latency modes: see SpinWait
 };
 
 uint64_t now_ns()
@@ -51,6 +57,40 @@ uint64_t now_ns()
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                      std::chrono::steady_clock::now().time_since_epoch())
                                      .count());
+}
+
+// The clock poll() wants, in ms. The coarse clock is read from the vDSO whatever the
+// clocksource; in the TCG guest CLOCK_MONOTONIC is a real system call (strace -c: one
+// per now_ns()), which would otherwise sit in every poll() of the spin loops.
+uint64_t coarse_now_ms()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+// A cheap monotonic tick count for spin budgets (not for reported times): the TSC where
+// there is one, steady_clock elsewhere.
+uint64_t spin_ticks()
+{
+#if defined(__x86_64__)
+    return __rdtsc();
+#else
+    return now_ns();
+#endif
+}
+
+// Ticks of spin_ticks() per microsecond, measured once against steady_clock.
+uint64_t spin_ticks_per_us()
+{
+    static const uint64_t ticks_per_us = [] {
+        const uint64_t start_ns = now_ns();
+        const uint64_t start_ticks = spin_ticks();
+        while (now_ns() - start_ns < 20'000'000) {
+        }
+        return std::max<uint64_t>(1, (spin_ticks() - start_ticks) * 1000 / (now_ns() - start_ns));
+    }();
+    return ticks_per_us;
 }
 
 [[noreturn]] void die(const std::string& what)
@@ -117,7 +157,7 @@ struct Endpoint {
     void poll()
     {
         events.clear();
-        transport->poll(now_ns() / 1000000, events);
+        transport->poll(coarse_now_ms(), events);
         for (const Event& event : events) {
             if (event.kind == EventKind::disconnected || event.kind == EventKind::refused) {
                 disconnected = true;
@@ -234,7 +274,41 @@ void server_ring_bw(Endpoint& e)
     }
 }
 
-// Ping-pong: the last 8 bytes of each message carry its sequence number.
+// Waits for the peer's next message the way ib_write_lat does: a tight loop on memory.
+// Every kPollEverySpins it also polls the transport (frees send-queue slots, notices a
+// lost peer). rxe does part of its receive work in softirq/task context that may be
+// queued on the CPU this process spins on, and a spinner that never yields leaves it
+// there until the next tick (4 ms). Yielding at every poll, as this loop used to, costs
+// ≈4 us of a 15 us half round trip (measured in the TCG guest), so it yields only once a
+// wait has lasted yield_after_us — far beyond a normal round trip, well below a tick.
+class SpinWait {
+public:
+    static constexpr uint64_t kPollEverySpins = 64;
+
+    SpinWait(Endpoint& e, uint64_t yield_after_us) : e_(&e), yield_after_ticks_(yield_after_us * spin_ticks_per_us()) {}
+
+    template <typename Ready>
+    void until(Ready ready)
+    {
+        const uint64_t start_ticks = spin_ticks();
+        for (uint64_t spins = 1; !ready(); ++spins) {
+            if (spins % kPollEverySpins == 0) {
+                e_->poll();
+                if (spin_ticks() - start_ticks >= yield_after_ticks_) {
+                    sched_yield();
+                }
+            }
+        }
+    }
+
+private:
+    Endpoint* e_;
+    uint64_t yield_after_ticks_;
+};
+
+// Ping-pong: the last 8 bytes of each message carry its sequence number. Like
+// ib_write_lat, one timestamp per iteration: a sample is the time between the client's
+// consecutive posts (its whole round trip), halved.
 std::vector<double> ping_pong(Endpoint& e, const Options& o, bool client)
 {
     std::vector<double> half_rtt_us;
@@ -242,8 +316,9 @@ std::vector<double> ping_pong(Endpoint& e, const Options& o, bool client)
     std::byte* source = reinterpret_cast<std::byte*>(e.source.data());
     const std::byte* landing = e.ring_data() + size - 8;
     const LocalSlice slice{e.source_region, 0, size};
+    SpinWait wait(e, o.yield_after_us);
+    uint64_t previous_ns = now_ns();
     for (uint64_t seq = 1; seq <= o.iters; ++seq) {
-        const uint64_t start = now_ns();
         const auto send = [&] {
             std::memcpy(source + size - 8, &seq, 8);
             WriteRequest write;
@@ -262,18 +337,13 @@ std::vector<double> ping_pong(Endpoint& e, const Options& o, bool client)
         if (client) {
             send();
         }
-        for (uint64_t spins = 0; load(landing) != seq; ++spins) {
-            if (spins % 64 == 63) {
-                e.poll();  // frees send-queue slots; cheap, but not on every spin
-                // rxe does its receive work in softirq context: on a CPU this process
-                // spins on, it would wait for the next tick (4 ms) unless we yield.
-                sched_yield();
-            }
-        }
+        wait.until([&] { return load(landing) == seq; });
         if (!client) {
             send();
         } else {
-            half_rtt_us.push_back(static_cast<double>(now_ns() - start) / 2000.0);
+            const uint64_t t_ns = now_ns();
+            half_rtt_us.push_back(static_cast<double>(t_ns - previous_ns) / 2000.0);
+            previous_ns = t_ns;
         }
         if (seq % 16 == 0) {
             e.poll();
@@ -286,8 +356,9 @@ std::vector<double> ring_ping_pong(Endpoint& e, const Options& o, bool client)
 {
     std::vector<double> half_rtt_us;
     std::vector<std::byte> payload(o.size);
+    SpinWait wait(e, o.yield_after_us);
+    uint64_t previous_ns = now_ns();
     for (uint64_t seq = 1; seq <= o.iters; ++seq) {
-        const uint64_t start = now_ns();
         const auto send = [&] {
             Status status = e.writer->append_copy(1, payload);
             while (status.code() == Errc::try_again) {
@@ -300,25 +371,27 @@ std::vector<double> ring_ping_pong(Endpoint& e, const Options& o, bool client)
         if (client) {
             send();
         }
-        for (uint64_t spins = 0;; ++spins) {
+        wait.until([&] {
             auto next = e.reader->next();
             if (!next.ok()) {
                 die(next.status().message());
             }
-            if (next->has_value()) {
-                e.reader->release(**next);
-                (void)e.reader->publish_credits();
-                break;
+            if (!next->has_value()) {
+                return false;
             }
-            if (spins % 64 == 63) {
-                e.poll();
-                sched_yield();  // see ping_pong
-            }
-        }
+            e.reader->release(**next);
+            return true;
+        });
         if (!client) {
             send();
         } else {
-            half_rtt_us.push_back(static_cast<double>(now_ns() - start) / 2000.0);
+            const uint64_t t_ns = now_ns();
+            half_rtt_us.push_back(static_cast<double>(t_ns - previous_ns) / 2000.0);
+            previous_ns = t_ns;
+        }
+        // After the reply, off the round trip: credits are due only now and then.
+        if (Status status = e.reader->publish_credits(); !status && status.code() != Errc::try_again) {
+            die(status.message());
         }
         if (seq % 16 == 0) {
             e.poll();
@@ -349,6 +422,7 @@ int main(int argc, char** argv)
         else if (flag == "--port") o.port = static_cast<uint16_t>(std::stoi(value));
         else if (flag == "--size") o.size = static_cast<uint32_t>(std::stoul(value));
         else if (flag == "--iters") o.iters = std::stoull(value);
+        else if (flag == "--yield-after-us") o.yield_after_us = std::stoull(value);
         else die("unknown flag " + flag);
     }
     if (o.addr.empty()) {
