@@ -4,7 +4,9 @@
  * so the same source runs against rcpg and against corosync.
  *
  * Prints one line: "RESULT api=<copy|zcb> size=<bytes> seconds=<s> delivered=<n>
- * msgs_per_s=<r> mb_per_s=<r> try_again=<n>".
+ * msgs_per_s=<r> mb_per_s=<r> try_again=<n> out_of_order=<n> rw_syscalls_per_msg=<r>",
+ * the last being the read/write system calls this process made (from /proc/self/io)
+ * per delivered message: what the library costs the kernel per message.
  */
 #define _GNU_SOURCE
 #include <corosync/cpg.h>
@@ -49,6 +51,24 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 {
     (void)handle; (void)group; (void)members; (void)n_members;
     (void)left; (void)n_left; (void)joined; (void)n_joined;
+}
+
+/* Read and write system calls made so far by this process (syscr + syscw). */
+static unsigned long long rw_syscalls(void)
+{
+    FILE *io = fopen("/proc/self/io", "r");
+    unsigned long long total = 0, value;
+    char key[64];
+    if (io == NULL) {
+        return 0;
+    }
+    while (fscanf(io, "%63[^:]: %llu\n", key, &value) == 2) {
+        if (strcmp(key, "syscr") == 0 || strcmp(key, "syscw") == 0) {
+            total += value;
+        }
+    }
+    fclose(io);
+    return total;
 }
 
 static double now_s(void)
@@ -119,6 +139,7 @@ int main(int argc, char **argv)
     int fd;
     cpg_fd_get(handle, &fd);
     uint64_t sent = 0, try_again = 0;
+    const unsigned long long syscalls_at_start = rw_syscalls();
     const double start = now_s();
     double end = start + seconds;
     while (now_s() < end) {
@@ -154,12 +175,14 @@ int main(int argc, char **argv)
         cpg_dispatch(handle, CS_DISPATCH_ALL);
     }
     const double elapsed = now_s() - start;
+    const unsigned long long syscalls = rw_syscalls() - syscalls_at_start;
     printf("RESULT api=%s size=%zu seconds=%.3f sent=%llu delivered=%llu msgs_per_s=%.0f mb_per_s=%.1f "
-           "try_again=%llu out_of_order=%llu\n",
+           "try_again=%llu out_of_order=%llu rw_syscalls_per_msg=%.4f\n",
            use_zcb ? "zcb" : "copy", size, elapsed, (unsigned long long)sent,
            (unsigned long long)delivered_messages, (double)delivered_messages / elapsed,
            (double)delivered_bytes / elapsed / 1e6, (unsigned long long)try_again,
-           (unsigned long long)corrupted);
+           (unsigned long long)corrupted,
+           delivered_messages ? (double)syscalls / (double)delivered_messages : 0.0);
     if (use_zcb) {
         cpg_zcb_free(handle, buffer);
     } else {
