@@ -12,6 +12,7 @@
 #include <corosync/cpg.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -228,6 +229,79 @@ TEST(EventcountStress, PollDrivenMembersDeliverOneOrderWithoutLostOrSpuriousWake
     }
 }
 
+// A member in a child process that joins `group` and then reads nothing until released
+// with the number of messages to expect; it exits 0 once it has them all, in FIFO order
+// and intact.
+class StuckReader {
+public:
+    explicit StuckReader(const cpg_name& group)
+    {
+        if (::pipe(joined_) != 0 || ::pipe(release_) != 0) {
+            return;
+        }
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::_exit(run(group));
+        }
+    }
+    ~StuckReader()
+    {
+        if (pid_ > 0 && !reaped_) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+    }
+    bool joined()
+    {
+        char byte;
+        return pid_ > 0 && ::read(joined_[0], &byte, 1) == 1;
+    }
+    bool release(uint64_t expected)
+    {
+        return ::write(release_[1], &expected, sizeof(expected)) == static_cast<ssize_t>(sizeof(expected));
+    }
+    // The child's exit status (see waitpid).
+    int wait()
+    {
+        int status = -1;
+        ::waitpid(pid_, &status, 0);
+        reaped_ = true;
+        return status;
+    }
+
+private:
+    int run(const cpg_name& group)
+    {
+        cpg_callbacks_t callbacks{on_deliver, nullptr};
+        Tally tally;
+        cpg_handle_t reader = 0;
+        if (cpg_initialize(&reader, &callbacks) != CS_OK || cpg_join(reader, &group) != CS_OK) {
+            return 2;
+        }
+        cpg_context_set(reader, &tally);
+        const char byte = 'j';
+        uint64_t expected = 0;
+        if (::write(joined_[1], &byte, 1) != 1 ||
+            ::read(release_[0], &expected, sizeof(expected)) != static_cast<ssize_t>(sizeof(expected))) {
+            return 3;
+        }
+        int fd;
+        cpg_fd_get(reader, &fd);
+        while (tally.delivered < expected) {
+            pollfd readable{fd, POLLIN, 0};
+            if (::poll(&readable, 1, kPollTimeoutMs) != 1 || cpg_dispatch(reader, CS_DISPATCH_ALL) != CS_OK) {
+                return 4;
+            }
+        }
+        return tally.fifo_ok && tally.content_ok ? 0 : 5;
+    }
+
+    int joined_[2] = {-1, -1};
+    int release_[2] = {-1, -1};
+    pid_t pid_ = -1;
+    bool reaped_ = false;
+};
+
 TEST(FlowControl, AStuckReaderHoldsSendersBackWithoutLoss)
 {
     rcpg::testing::DaemonProcess daemon({"--ring-mib", "8"});
@@ -238,35 +312,8 @@ TEST(FlowControl, AStuckReaderHoldsSendersBackWithoutLoss)
     ASSERT_EQ(cpg_initialize(&sender, &callbacks), CS_OK);
     cpg_context_set(sender, &sender_tally);
     // Two handles of one process cannot join the same group: the stuck reader is a child.
-    int joined_pipe[2];
-    int release_pipe[2];
-    ASSERT_EQ(::pipe(joined_pipe), 0);
-    ASSERT_EQ(::pipe(release_pipe), 0);
-    const pid_t child = ::fork();
-    if (child == 0) {
-        Tally tally;
-        cpg_handle_t reader = 0;
-        if (cpg_initialize(&reader, &callbacks) != CS_OK || cpg_join(reader, &group) != CS_OK) {
-            ::_exit(2);
-        }
-        cpg_context_set(reader, &tally);
-        char byte = 'j';
-        ::write(joined_pipe[1], &byte, 1);
-        ::read(release_pipe[0], &byte, 1);  // stuck until the parent says so
-        int fd;
-        cpg_fd_get(reader, &fd);
-        uint64_t expected = 0;
-        ::read(release_pipe[0], &expected, sizeof(expected));
-        while (tally.delivered < expected) {
-            pollfd readable{fd, POLLIN, 0};
-            if (::poll(&readable, 1, kPollTimeoutMs) != 1 || cpg_dispatch(reader, CS_DISPATCH_ALL) != CS_OK) {
-                ::_exit(3);
-            }
-        }
-        ::_exit(tally.fifo_ok && tally.content_ok ? 0 : 4);
-    }
-    char byte;
-    ASSERT_EQ(::read(joined_pipe[0], &byte, 1), 1);
+    StuckReader reader(group);
+    ASSERT_TRUE(reader.joined());
     ASSERT_EQ(cpg_join(sender, &group), CS_OK);
 
     // Send until flow control stops us for good (the ring is full and the reader stuck);
@@ -307,9 +354,8 @@ TEST(FlowControl, AStuckReaderHoldsSendersBackWithoutLoss)
 
     // Release the reader; it reads everything, and nothing new is published meanwhile.
     const uint64_t queued = sent;
-    ASSERT_EQ(::write(release_pipe[1], &byte, 1), 1);
     const uint64_t total = queued + 200;
-    ASSERT_EQ(::write(release_pipe[1], &total, sizeof(total)), static_cast<ssize_t>(sizeof(total)));
+    ASSERT_TRUE(reader.release(total));
     while (sender_tally.delivered < queued) {
         ASSERT_EQ(cpg_dispatch(sender, CS_DISPATCH_ONE), CS_OK);
     }
@@ -333,8 +379,7 @@ TEST(FlowControl, AStuckReaderHoldsSendersBackWithoutLoss)
     while (sent < total && std::chrono::steady_clock::now() < deadline + std::chrono::seconds(30)) {
         try_send();
     }
-    int status = 0;
-    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    const int status = reader.wait();
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "reader status " << status;
     while (sender_tally.delivered < total) {
         ASSERT_EQ(cpg_dispatch(sender, CS_DISPATCH_ONE), CS_OK);
@@ -356,37 +401,8 @@ TEST(FlowControl, ZeroCopySendsResumeOnceAStuckReaderCatchesUp)
     // behind the full ring: flow control must clear from the readers' progress alone.
     rcpg::testing::DaemonProcess daemon({"--ring-mib", "8"});
     const cpg_name group = group_named("stuck-zcb");
-    int joined_pipe[2];
-    int release_pipe[2];
-    ASSERT_EQ(::pipe(joined_pipe), 0);
-    ASSERT_EQ(::pipe(release_pipe), 0);
-    const pid_t child = ::fork();
-    if (child == 0) {
-        cpg_callbacks_t callbacks{on_deliver, nullptr};
-        Tally tally;
-        cpg_handle_t reader = 0;
-        if (cpg_initialize(&reader, &callbacks) != CS_OK || cpg_join(reader, &group) != CS_OK) {
-            ::_exit(2);
-        }
-        cpg_context_set(reader, &tally);
-        char byte = 'j';
-        uint64_t expected = 0;
-        if (::write(joined_pipe[1], &byte, 1) != 1 ||
-            ::read(release_pipe[0], &expected, sizeof(expected)) != sizeof(expected)) {
-            ::_exit(3);
-        }
-        int fd;
-        cpg_fd_get(reader, &fd);
-        while (tally.delivered < expected) {
-            pollfd readable{fd, POLLIN, 0};
-            if (::poll(&readable, 1, kPollTimeoutMs) != 1 || cpg_dispatch(reader, CS_DISPATCH_ALL) != CS_OK) {
-                ::_exit(4);
-            }
-        }
-        ::_exit(tally.fifo_ok && tally.content_ok ? 0 : 5);
-    }
-    char byte;
-    ASSERT_EQ(::read(joined_pipe[0], &byte, 1), 1);
+    StuckReader reader(group);
+    ASSERT_TRUE(reader.joined());
     Tally tally;
     cpg_callbacks_t callbacks{on_deliver, nullptr};
     cpg_handle_t sender = 0;
@@ -418,7 +434,7 @@ TEST(FlowControl, ZeroCopySendsResumeOnceAStuckReaderCatchesUp)
     EXPECT_EQ(state, CPG_FLOW_CONTROL_ENABLED);
 
     const uint64_t total = sent + 100;
-    ASSERT_EQ(::write(release_pipe[1], &total, sizeof(total)), static_cast<ssize_t>(sizeof(total)));
+    ASSERT_TRUE(reader.release(total));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (sent < total && std::chrono::steady_clock::now() < deadline) {
         if (send_zcb() != CS_OK) {
@@ -426,8 +442,7 @@ TEST(FlowControl, ZeroCopySendsResumeOnceAStuckReaderCatchesUp)
         }
     }
     EXPECT_EQ(sent, total) << "zero-copy sends did not resume";
-    int status = 0;
-    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    const int status = reader.wait();
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "reader status " << status;
     while (tally.delivered < sent && std::chrono::steady_clock::now() < deadline) {
         cpg_dispatch(sender, CS_DISPATCH_ALL);
