@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 namespace rcpg::libcpg {
 
@@ -179,18 +180,24 @@ cs_error_t Handle::finalize()
 template <typename Row>
 cs_error_t Handle::request_list(const void* message, size_t bytes, std::vector<Row>& rows)
 {
-    std::vector<std::byte> reply(ipc::kIpcMaxMessageBytes);
+    // Not zero-filled: only the part the daemon writes is read, and zeroing the whole
+    // IPC-sized buffer would cost more than the request itself.
+    const auto reply = std::make_unique_for_overwrite<std::byte[]>(ipc::kIpcMaxMessageBytes);
     ssize_t received = 0;
-    if (cs_error_t error = request(message, bytes, reply.data(), reply.size(), &received); error != CS_OK) {
+    if (cs_error_t error = request(message, bytes, reply.get(), ipc::kIpcMaxMessageBytes, &received);
+        error != CS_OK) {
         return error;
     }
     ipc::ListResponse header;
-    std::memcpy(&header, reply.data(), sizeof(header));
+    if (static_cast<size_t>(received) < sizeof(header)) {
+        return CS_ERR_LIBRARY;
+    }
+    std::memcpy(&header, reply.get(), sizeof(header));
     if (static_cast<size_t>(received) != sizeof(header) + size_t{header.count} * sizeof(Row)) {
         return CS_ERR_LIBRARY;
     }
     rows.resize(header.count);
-    ipc::copy_bytes(rows.data(), reply.data() + sizeof(header), rows.size() * sizeof(Row));
+    ipc::copy_bytes(rows.data(), reply.get() + sizeof(header), rows.size() * sizeof(Row));
     return CS_OK;
 }
 
