@@ -421,12 +421,13 @@ bool Daemon::sequence_change(const ordering::GroupName& name, ordering::ProcessI
     const size_t members_after = joining ? members_now + 1 : members_now - 1;
     const uint32_t payload_bytes = confchg_payload_bytes(joining ? 0 : 1, joining ? 1 : 0, members_after);
     // Room first, so a full ring leaves the membership untouched.
-    if (!ring_->has_room(0, payload_bytes, reclaim_limit())) {
+    const uint64_t limit = reclaim_limit();
+    if (!ring_->has_room(0, payload_bytes, limit)) {
         ++counters_.ring_full_events;
         return false;
     }
     const ordering::GroupChange change = joining ? groups_.join(name, process) : *groups_.remove(name, {process}, reason);
-    EntryHeader* entry = ring_->append(EntryKind::confchg, 0, payload_bytes, reclaim_limit());
+    EntryHeader* entry = ring_->append(EntryKind::confchg, 0, payload_bytes, limit);
     entry->group_id = change.group_id;
     entry->nodeid = process.nodeid;
     entry->pid = process.pid;
@@ -819,8 +820,6 @@ void Daemon::finish_closing_sessions()
                 ++it;  // waits for ring space
                 continue;
             }
-            session.group.reset();
-            session.group_id = 0;
         }
         it = closing_.erase(it);
     }
