@@ -1,5 +1,8 @@
 #include "transport/memory_transport.hpp"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -105,6 +108,16 @@ void MemoryFabric::post(Op op)
     queue_.emplace(std::pair{at, next_seq_++}, std::move(op));
 }
 
+bool MemoryFabric::has_due(NodeId node) const
+{
+    for (auto it = queue_.begin(); it != queue_.end() && it->first.first <= now_ms_; ++it) {
+        if (it->second.from == node || it->second.to == node) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void MemoryFabric::advance(uint64_t now_ms)
 {
     now_ms_ = std::max(now_ms_, now_ms);
@@ -206,6 +219,7 @@ void MemoryFabric::deliver(Op& op)
             return;
         }
         std::memcpy(destination.data(), source, destination.size());
+        b.wake_.signal();  // its memory was read: a hint, as for every operation delivered to it
         Event event = make_event(EventKind::read_completed, op.to);
         event.wr_id = op.wr_id;
         a.push(std::move(event));
@@ -234,6 +248,8 @@ void MemoryFabric::deliver(Op& op)
         std::memcpy(target + at, source.data(), source.size());
         at += source.size();
     }
+    // Bytes landed in its memory (a ring record, a tail): wake it even without an imm.
+    b.wake_.signal();
     if (op.imm) {
         Event event = make_event(EventKind::imm_received, op.from);
         event.imm = *op.imm;
@@ -496,6 +512,41 @@ Status MemoryTransport::post_read(NodeId peer, LocalSlice destination, RemoteAdd
     ++state->in_flight;
     fabric_->post(std::move(op));
     return {};
+}
+
+bool MemoryTransport::arm_wait()
+{
+    if (wake_.fd() < 0) {
+        return false;  // nothing to sleep on: keep polling
+    }
+    wake_.drain();
+    return inbox_.empty() && !fabric_->has_due(config_.self);
+}
+
+MemoryTransport::WakeFd::WakeFd() : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+
+MemoryTransport::WakeFd::~WakeFd()
+{
+    if (fd_ >= 0) {
+        close(fd_);
+    }
+}
+
+void MemoryTransport::WakeFd::signal()
+{
+    if (fd_ < 0 || signalled_) {
+        return;
+    }
+    const uint64_t one = 1;
+    // Cannot fail short of a counter overflow, which one write per drain never reaches.
+    signalled_ = write(fd_, &one, sizeof one) == static_cast<ssize_t>(sizeof one);
+}
+
+void MemoryTransport::WakeFd::drain()
+{
+    uint64_t count = 0;
+    (void)!read(fd_, &count, sizeof count);  // EAGAIN when nothing was signalled: fine
+    signalled_ = false;
 }
 
 size_t MemoryTransport::poll(uint64_t now_ms, std::vector<Event>& events)

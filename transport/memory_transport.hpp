@@ -12,6 +12,13 @@
 //  - disconnect(a, b) and crash(node) inject failures on demand.
 // Delivery happens inside poll(now_ms) of any endpoint: the fabric runs every operation
 // due at or before now_ms in (time, post order), so a run replays exactly from its seed.
+//
+// wait_fd() is an eventfd the fabric writes whenever it queues an event for the endpoint
+// or delivers an operation to it (a write or read landing in its memory — more than a
+// verbs device wakes for, see NOTES.md "Sleeping"). It is a wake-up hint only: nothing
+// about it feeds back into what is delivered or reported, so runs stay deterministic.
+// Fabric time moves only through poll()/advance(): a caller that sleeps must bound the
+// sleep by the next time it means to step the fabric (next_delivery_ms()).
 #pragma once
 
 #include "transport/connect_private_data.hpp"
@@ -51,6 +58,11 @@ public:
     void crash(NodeId node);
     // Operations posted but not yet delivered (for tests that drain the fabric).
     size_t in_flight() const { return queue_.size(); }
+    // When the next operation is due, if any is in flight.
+    std::optional<uint64_t> next_delivery_ms() const
+    {
+        return queue_.empty() ? std::nullopt : std::optional(queue_.begin()->first.first);
+    }
 
 private:
     friend class MemoryTransport;
@@ -85,6 +97,8 @@ private:
     void break_link(NodeId a, NodeId b, std::optional<DisconnectReason> tell_a, std::optional<DisconnectReason> tell_b,
                     const std::string& why);
     Link* live_link(NodeId a, NodeId b, uint64_t epoch);
+    // An operation from or to `node` is due at now_ms() but not yet delivered.
+    bool has_due(NodeId node) const;
 
     uint64_t seed_;
     FaultConfig faults_;
@@ -119,6 +133,10 @@ public:
     Status post_writes(NodeId peer, std::span<const WriteRequest> writes) override;
     Status post_read(NodeId peer, LocalSlice destination, RemoteAddr source, uint64_t wr_id) override;
     size_t poll(uint64_t now_ms, std::vector<Event>& events) override;
+    int wait_fd() const override { return wake_.fd(); }
+    // Drains the eventfd; false while events wait in the inbox or an operation of this
+    // endpoint is due but undelivered (the next poll() reports or delivers them).
+    bool arm_wait() override;
 
     uint32_t max_inline_bytes() const override { return config_.queues.max_inline_bytes; }
     NodeId self() const override { return config_.self; }
@@ -146,7 +164,28 @@ private:
     // Target side of a remote access: the bytes, if rkey, bounds and access allow it.
     std::byte* remote_target(RemoteAddr remote, size_t bytes, bool write) const;
     std::map<uint32_t, RemoteRegion> exposures_for(NodeId peer) const;
-    void push(Event event) { inbox_.push_back(std::move(event)); }
+    void push(Event event)
+    {
+        inbox_.push_back(std::move(event));
+        wake_.signal();
+    }
+
+    // The wake-up eventfd (RAII). Written at most once between two drains: the hint is
+    // an edge, so a busy simulation pays one write per arm_wait(), not one per event.
+    class WakeFd {
+    public:
+        WakeFd();  // -1 if eventfd fails: wait_fd() then says "poll regularly"
+        ~WakeFd();
+        WakeFd(const WakeFd&) = delete;
+        WakeFd& operator=(const WakeFd&) = delete;
+        int fd() const { return fd_; }
+        void signal();
+        void drain();
+
+    private:
+        int fd_ = -1;
+        bool signalled_ = false;
+    };
 
     MemoryFabric* fabric_;
     TransportConfig config_;
@@ -163,6 +202,7 @@ private:
     std::map<NodeId, std::map<uint32_t, Exposure>> exposures_;
     std::map<NodeId, Peer> peers_;
     std::vector<Event> inbox_;
+    WakeFd wake_;
 };
 
 }  // namespace rcpg::transport

@@ -167,6 +167,15 @@ public:
     // Does the work that is ready at `now_ms` and appends events; returns how many.
     virtual size_t poll(uint64_t now_ms, std::vector<Event>& events) = 0;
 
+    // A descriptor that becomes readable when poll() may have something to report: a
+    // completion (an incoming WRITE_WITH_IMM, a signalled write, an error) or a connection
+    // event. -1 if the implementation has none (then call poll() regularly).
+    virtual int wait_fd() const = 0;
+    // Re-arms wait_fd before sleeping. Returns false if events may already be pending: call
+    // poll() and try again. After arm_wait() returns true, poll() once more (anything
+    // that raced in is reported there), then sleep in poll/epoll on wait_fd.
+    virtual bool arm_wait() = 0;
+
     virtual uint32_t max_inline_bytes() const = 0;
     virtual NodeId self() const = 0;
 };

@@ -112,6 +112,16 @@ Result<std::unique_ptr<VerbsTransport>> VerbsTransport::create(TransportConfig c
         return pd.status();
     }
     transport->pd_ = std::move(pd).value();
+    auto completion_channel = create_completion_channel(context);
+    if (!completion_channel) {
+        return completion_channel.status();
+    }
+    transport->completion_channel_ = std::move(completion_channel).value();
+    auto wait_set = WaitSet::create(transport->completion_channel_->fd, transport->channel_->fd);
+    if (!wait_set) {
+        return wait_set.status();
+    }
+    transport->wait_set_ = std::move(wait_set).value();
     transport->regions_ = std::make_unique<RegionTable>(transport->pd_.get());
     return transport;
 }
@@ -244,6 +254,7 @@ size_t VerbsTransport::poll(uint64_t now_ms, std::vector<Event>& events)
             sweep();
         }
     }
+    completions_left_ = false;
     for (auto& [peer, conn] : connections_) {
         if (!conn->doomed && conn->cq) {
             poll_completions(*conn, events);
@@ -271,11 +282,13 @@ size_t VerbsTransport::poll(uint64_t now_ms, std::vector<Event>& events)
 bool VerbsTransport::cm_check_due()
 {
     ++polls_since_cm_check_;
-    if (!cm_events_expected_ && now_ms_ - last_cm_check_ms_ < kCmCheckIntervalMs && polls_since_cm_check_ < kCmCheckEveryPolls) {
+    if (!cm_events_expected_ && !cm_read_requested_ && now_ms_ - last_cm_check_ms_ < kCmCheckIntervalMs &&
+        polls_since_cm_check_ < kCmCheckEveryPolls) {
         return false;
     }
     last_cm_check_ms_ = now_ms_;
     polls_since_cm_check_ = 0;
+    cm_read_requested_ = false;
     return true;
 }
 
@@ -310,11 +323,17 @@ Status VerbsTransport::setup_queues(Connection& conn)
         return {Errc::device_error, Layer::device, "route to " + node_text(conn.peer) + " uses another RDMA device"};
     }
     // Every send and every receive may complete at once (flushes): the CQ never overflows.
-    auto cq = create_cq(conn.id->verbs, queues.send_queue_depth + queues.recv_queue_depth);
+    // Attached to the completion channel; it raises events only once arm_wait() arms it.
+    auto cq = create_cq(conn.id->verbs, queues.send_queue_depth + queues.recv_queue_depth, completion_channel_.get());
     if (!cq) {
         return cq.status();
     }
     conn.cq = std::move(cq).value();
+    // Armed at birth: a caller may already be asleep (its last arm_wait() predates this
+    // CQ), and the first completion here must still wake it.
+    if (Status status = arm_cq(conn.cq.get()); !status) {
+        return status;
+    }
     conn.control.assign((queues.recv_queue_depth + 1) * kRecvSlotBytes, std::byte{0});
     auto mr = register_memory(pd_.get(), conn.control.data(), conn.control.size(), IBV_ACCESS_LOCAL_WRITE);
     if (!mr) {

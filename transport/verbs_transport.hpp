@@ -4,11 +4,13 @@
 // the protection domain; connections are set up and torn down by rdma_cm events; the
 // connect request carries ConnectPrivateData (cluster-key proof, node ids) and the first
 // SEND on each connection is the HelloMessage with the regions exposed to that peer.
-// Data path (verbs_transport_datapath.cpp): posting writes/reads, polling completions.
+// Data path (verbs_transport_datapath.cpp): posting writes/reads, polling completions,
+// and arming the completion queues for a caller about to sleep (arm_wait).
 //
-// Release order (rdma-core's): rdma_destroy_qp, ibv_destroy_cq, ibv_dereg_mr,
-// ibv_dealloc_pd, rdma_destroy_id, rdma_destroy_event_channel. Member declaration order
-// below and in Connection encodes it: members are destroyed in reverse.
+// Release order (rdma-core's, as in rping): rdma_destroy_qp, ibv_destroy_cq,
+// ibv_dereg_mr, ibv_destroy_comp_channel, ibv_dealloc_pd, rdma_destroy_id,
+// rdma_destroy_event_channel. Member declaration order below and in Connection encodes
+// it: members are destroyed in reverse.
 #pragma once
 
 #include "transport/completion.hpp"
@@ -47,6 +49,10 @@ public:
     Status post_writes(NodeId peer, std::span<const WriteRequest> writes) override;
     Status post_read(NodeId peer, LocalSlice destination, RemoteAddr source, uint64_t wr_id) override;
     size_t poll(uint64_t now_ms, std::vector<Event>& events) override;
+    // An epoll descriptor over the completion channel (every connection's CQ) and the
+    // rdma_cm event channel; see transport/NOTES.md "Sleeping".
+    int wait_fd() const override { return wait_set_.fd(); }
+    bool arm_wait() override;
 
     uint32_t max_inline_bytes() const override { return config_.queues.max_inline_bytes; }
     NodeId self() const override { return config_.self; }
@@ -112,12 +118,19 @@ private:
     bool cm_events_expected_ = true;   // a connection is being set up: check every poll()
     uint64_t last_cm_check_ms_ = 0;
     uint32_t polls_since_cm_check_ = 0;
+    // arm_wait() found the cm channel readable: the next poll() reads it whatever the clock.
+    bool cm_read_requested_ = false;
+    // The last poll() stopped at its per-connection bound with completions possibly left
+    // in a CQ: arm_wait() must not let the caller sleep on them (they raise no event).
+    bool completions_left_ = false;
     std::vector<Event> pending_;  // events raised outside poll (disconnect())
     std::map<NodeId, std::map<uint32_t, Exposure>> exposures_;
     // Verbs objects, released in reverse declaration order.
     EventChannel channel_;
     CmId listen_id_;
     ProtectionDomain pd_;
+    CompletionChannel completion_channel_;  // every connection's CQ is attached to it
+    WaitSet wait_set_;                      // watches the two channels; holds no verbs object
     std::unique_ptr<RegionTable> regions_;
     std::map<NodeId, std::unique_ptr<Connection>> connections_;
 };

@@ -1,5 +1,6 @@
 // Data path of VerbsTransport: posting writes and reads, polling completions. Nothing
-// here allocates or makes a system call beyond the provider's doorbell.
+// here allocates or makes a system call beyond the provider's doorbell — except
+// arm_wait(), which a caller runs only when it is about to sleep.
 #include "transport/verbs_transport.hpp"
 
 #include <arpa/inet.h>
@@ -95,6 +96,55 @@ void VerbsTransport::poll_completions(Connection& conn, std::vector<Event>& even
             return;
         }
     }
+    // Stopped at the bound after full batches: more may wait in the CQ, and they raise no
+    // event (they were there before any arming), so arm_wait() must not let the caller sleep.
+    completions_left_ = true;
+}
+
+bool VerbsTransport::arm_wait()
+{
+    // Already known to be pending: events raised outside poll (disconnect()) and
+    // completions the last poll() left in a CQ.
+    if (!pending_.empty() || completions_left_) {
+        return false;
+    }
+    // One epoll_wait that does not wait: which channel has something unread?
+    const uint32_t ready = wait_set_.ready_now();
+    if ((ready & WaitSet::cm_events) != 0) {
+        // poll() reads the cm channel only now and then once connected (see cm_check_due);
+        // make the next one read it, or the caller would wake at once, find nothing, and
+        // spin until the rate limit let poll() look.
+        cm_read_requested_ = true;
+        return false;
+    }
+    if ((ready & WaitSet::completions) != 0) {
+        // Events of an earlier arming (the caller went on spinning instead of sleeping, or
+        // woke and polled). Their completions are in the CQs or already reported: drop the
+        // events so the descriptor quietens, and let the extra poll() find the completions.
+        if (!drain_cq_events(completion_channel_.get())) {
+            return false;  // the channel is broken: never sleep on it, keep polling
+        }
+    }
+    // Arm every CQ. A completion that lands after this raises an event, so the caller's
+    // sleep ends; one that landed before it is in the CQ, and the caller's one more poll()
+    // takes it. We could not check the CQs are still empty here without taking (and then
+    // having to report) what is in them: ibv_poll_cq is destructive, hence that extra poll.
+    bool armed = true;
+    for (auto& [peer, conn] : connections_) {
+        if (conn->doomed || !conn->cq) {
+            continue;
+        }
+        if (Status status = arm_cq(conn->cq.get()); !status) {
+            // A CQ that cannot be armed could never wake the caller: the connection is
+            // unusable as far as sleeping goes; report it like any device failure.
+            fail(*conn, EventKind::disconnected, DisconnectReason::qp_error, status, pending_);
+            armed = false;
+        }
+    }
+    if (!armed) {
+        sweep();
+    }
+    return armed;
 }
 
 }  // namespace rcpg::transport

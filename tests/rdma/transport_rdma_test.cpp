@@ -7,7 +7,9 @@
 // registration, with writes seen through a second mapping as a client would see them;
 // write + tail commit; wrap-around under credits with a slow reader; WRITE_WITH_IMM and
 // READ; refusals (wrong cluster key, node not in the list, malformed private data,
-// nothing listening); a peer killed mid-stream reported as an event within a bound.
+// nothing listening); a peer killed mid-stream reported as an event within a bound;
+// sleeping on wait_fd (woken by a WRITE_WITH_IMM posted before or during the sleep and by
+// the peer's disconnect, quiet when nothing was sent).
 // Without RCPG_RDMA_DEV every test skips with the reason.
 #include "transport/memory_region.hpp"
 #include "transport/ring_reader.hpp"
@@ -18,10 +20,12 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -89,6 +93,32 @@ struct Pump {
     }
     bool saw(NodeId at, EventKind kind, NodeId peer) { return testing::has_event(events[at], kind, peer); }
 };
+
+// The sleeping ritual of Transport: poll until a poll() reports nothing, arm_wait(), and
+// one more poll() that also reports nothing. True when the caller may now sleep.
+bool settle_and_arm(Transport& transport, std::vector<Event>& events, const std::function<uint64_t()>& clock = now_ms)
+{
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        if (transport.poll(clock(), events) > 0 || !transport.arm_wait()) {
+            continue;
+        }
+        if (transport.poll(clock(), events) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Sleeps in poll(2) on the descriptor; true if it became readable within timeout_ms.
+bool sleep_until_readable(int fd, int timeout_ms)
+{
+    pollfd entry{fd, POLLIN, 0};
+    int rc = 0;
+    do {
+        rc = ::poll(&entry, 1, timeout_ms);
+    } while (rc < 0 && errno == EINTR);
+    return rc == 1 && (entry.revents & POLLIN) != 0;
+}
 
 // Node 1 writes into node 2's memfd ring; node 2 credits node 1's credit word.
 struct RingSetup {
@@ -277,6 +307,84 @@ TEST(TransportRdma, WriteWithImmWakesThePeerAndReadFetches)
     ASSERT_TRUE(setup.reader->post_read(1, {landing_region, 0, 8}, setup.reader->remote_region(1, kCreditTag)->at(0), 9).ok());
     ASSERT_TRUE(setup.pump.until([&] { return setup.pump.saw(2, EventKind::read_completed, 1); }));
     EXPECT_EQ(landing[0], 0xabcdefu);
+}
+
+TEST(TransportRdma, WaitFdWakesASleeperForImmAndDisconnect)
+{
+    SKIP_WITHOUT_DEVICE();
+    RingSetup setup(20300, 4096);
+    ASSERT_TRUE(setup.connected);
+    VerbsTransport& a = *setup.writer;  // node 1
+    VerbsTransport& b = *setup.reader;  // node 2: the sleeper
+    ASSERT_GE(b.wait_fd(), 0);
+    std::vector<Event> events_a, events_b;
+    const std::string text = "are you awake";
+    const auto post_imm = [&](uint32_t imm) {
+        WriteRequest write;  // unsignalled: A itself gets no completion for it
+        write.inline_bytes = std::as_bytes(std::span(text));
+        write.destination = a.remote_region(2, kRingTag)->at(128);
+        write.imm = imm;
+        return a.post_write(2, write);
+    };
+    constexpr auto kPeerDelay = std::chrono::milliseconds(200);  // so B is asleep by then
+
+    // Nothing sent: B armed, its descriptor stays quiet.
+    ASSERT_TRUE(settle_and_arm(b, events_b)) << testing::describe(events_b);
+    EXPECT_FALSE(sleep_until_readable(b.wait_fd(), 50));
+
+    // A posts (and polls its send side) before B sleeps: the completion lands on B's armed
+    // CQ, so B's sleep ends at once, and B's next poll() reports the imm with its bytes.
+    ASSERT_TRUE(settle_and_arm(b, events_b));
+    events_b.clear();
+    ASSERT_TRUE(post_imm(0x51ee).ok());
+    a.poll(now_ms(), events_a);
+    ASSERT_TRUE(sleep_until_readable(b.wait_fd(), 5000)) << "an imm that landed before the sleep did not wake it";
+    b.poll(now_ms(), events_b);
+    ASSERT_TRUE(testing::has_event(events_b, EventKind::imm_received, 1)) << testing::describe(events_b);
+    EXPECT_EQ(events_b.back().imm, 0x51eeu);
+    EXPECT_EQ(std::memcmp(setup.ring_memory->data() + 128, text.data(), text.size()), 0);
+
+    // Drained and re-armed, nothing sent: quiet again (the old event is gone).
+    ASSERT_TRUE(settle_and_arm(b, events_b));
+    EXPECT_FALSE(sleep_until_readable(b.wait_fd(), 50));
+
+    // A real wake-up: B is blocked in poll(2) when A, on another thread, posts.
+    events_b.clear();
+    Status posted;
+    std::thread peer([&] {
+        std::this_thread::sleep_for(kPeerDelay);
+        posted = post_imm(0x51ef);
+    });
+    bool woke = sleep_until_readable(b.wait_fd(), 5000);
+    peer.join();
+    ASSERT_TRUE(posted.ok()) << posted.message();
+    ASSERT_TRUE(woke) << "a blocked sleeper was not woken by the imm";
+    b.poll(now_ms(), events_b);
+    ASSERT_TRUE(testing::has_event(events_b, EventKind::imm_received, 1)) << testing::describe(events_b);
+    EXPECT_EQ(events_b.back().imm, 0x51efu);
+
+    // The peer closes while B is blocked: rdma_cm's DISCONNECTED wakes B. B's clock stands
+    // still here (a caller woken within the millisecond sees that), so once connected its
+    // poll() does not look at the cm channel: the wake-up is found by the ritual instead —
+    // poll() reports nothing, arm_wait() sees the cm channel readable and refuses, and the
+    // next poll() reads the channel whatever the clock says.
+    const uint64_t frozen_ms = now_ms();
+    const auto frozen_clock = [&] { return frozen_ms; };
+    ASSERT_TRUE(settle_and_arm(b, events_b, frozen_clock));
+    events_b.clear();
+    std::thread closer([&] {
+        std::this_thread::sleep_for(kPeerDelay);
+        a.disconnect(2);
+    });
+    woke = sleep_until_readable(b.wait_fd(), 5000);
+    closer.join();
+    ASSERT_TRUE(woke) << "a blocked sleeper was not woken by the peer's disconnect";
+    EXPECT_EQ(b.poll(frozen_ms, events_b), 0u) << testing::describe(events_b);
+    EXPECT_FALSE(b.arm_wait()) << "the cm channel is readable: B must not go back to sleep";
+    b.poll(frozen_ms, events_b);
+    ASSERT_TRUE(testing::has_event(events_b, EventKind::disconnected, 1)) << testing::describe(events_b);
+    EXPECT_EQ(events_b.back().reason, DisconnectReason::remote_close) << events_b.back().detail.message();
+    EXPECT_FALSE(b.is_connected(1));
 }
 
 TEST(TransportRdma, WrongClusterKeyIsRefusedAndReported)
