@@ -1,5 +1,7 @@
 #include "daemon/daemon.hpp"
 
+#include "daemon/client_session.hpp"
+#include "daemon/cluster_state.hpp"
 #include "daemon/log.hpp"
 #include "libcpg/ipc/bytes.hpp"
 
@@ -59,35 +61,6 @@ uint32_t confchg_payload_bytes(size_t left, size_t joined, size_t members)
 
 }  // namespace
 
-struct ClientSession {
-    qb_ipcs_connection_t* connection = nullptr;
-    pid_t pid = 0;
-    uid_t uid = 0;
-    bool initialized = false;
-    bool fds_delivered = false;
-    bool totem_callback = false;
-    ipc::Token token{};
-    ipc::UniqueFd control_fd;
-    ipc::UniqueFd arena_fd;
-    ipc::Mapping control_map;
-    ipc::Mapping arena_map;
-    ipc::ControlBlock* control = nullptr;
-    const ipc::SubmissionDescriptor* descriptors = nullptr;
-    uint32_t submission_mask = 0;
-    uint64_t sub_head = 0;  // authoritative; the shared copy is only reported
-    uint64_t arena_bytes = 0;
-
-    std::optional<ordering::GroupName> group;  // the group this client is a member of
-    uint32_t group_id = 0;                     // its number, while a member
-    uint32_t wake_group_id = 0;                // entries of this group wake the client
-    bool pinning = false;                      // the ring must keep what it has not read
-    uint64_t pin_floor = 0;
-    std::optional<uint64_t> leave_end;         // unpin once consumed has passed its leave
-    bool violated = false;
-
-    ordering::ProcessId process(uint32_t nodeid) const { return {nodeid, static_cast<uint32_t>(pid)}; }
-};
-
 std::unique_ptr<Daemon> Daemon::create(const Options& options, std::string& error)
 {
     std::unique_ptr<Daemon> daemon(new Daemon(options));
@@ -135,7 +108,17 @@ bool Daemon::start(std::string& error)
         uint64_t rings;
         [[maybe_unused]] ssize_t ignored = ::read(doorbell_.get(), &rings, sizeof(rings));
     });
+    view_ = {options_.nodeid};
+    ring_nodeid_ = options_.nodeid;
+    if (options_.cluster.multi_node()) {
+        // A member serves clients only once it is admitted (cluster.cpp calls start_ipc).
+        return start_cluster(error) && (role_ == Role::member || start_ipc(error));
+    }
+    return start_ipc(error);
+}
 
+bool Daemon::start_ipc(std::string& error)
+{
     fd_socket_ = ipc::listen_fd_socket(options_.ipc_name);
     if (!fd_socket_) {
         error = fmt::format("cannot listen on @{}: {} (is another rcpgd running with RCPG_IPC={}?)",
@@ -172,8 +155,11 @@ bool Daemon::start(std::string& error)
                             options_.ipc_name, std::strerror(-rc), options_.ipc_name);
         return false;
     }
-    RCPG_LOG_INFO("rcpgd serving IPC '{}' as node {} (ring {} MiB, one-node cluster)", options_.ipc_name,
-                  options_.nodeid, options_.ring_bytes >> 20);
+    RCPG_LOG_INFO("rcpgd serving IPC '{}' as node {} (ring {} MiB, {})", options_.ipc_name, options_.nodeid,
+                  options_.ring_bytes >> 20,
+                  role_ == Role::single ? std::string("one-node cluster")
+                                        : fmt::format("cluster of {} nodes, sequencer {}",
+                                                      options_.cluster.nodes.size(), ring_nodeid_));
     return true;
 }
 
@@ -321,10 +307,33 @@ void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request
         return;
     }
     session.control_map = ipc::map_fd(session.control_fd.get(), control_bytes, 0, ipc::Access::read_write);
-    session.arena_map = ipc::map_fd(session.arena_fd.get(), arena_bytes, 0, ipc::Access::read_only);
+    // A member's device reads the arena for forwarded sends, and registration wants a
+    // writable mapping (the daemon never writes it).
+    session.arena_map = ipc::map_fd(session.arena_fd.get(), arena_bytes, 0,
+                                    role_ == Role::member ? ipc::Access::read_write : ipc::Access::read_only);
     if (!session.control_map || !session.arena_map) {
         respond_status(session, id, CS_ERR_NO_MEMORY);
         return;
+    }
+    if (role_ == Role::member) {
+        transport::Transport& transport = *cluster_->transport;
+        auto arena = transport.register_region(session.arena_map.get(), arena_bytes, transport::RegionAccess::local);
+        session.cluster.staging = AnonymousMemory(
+            ipc::align_up(size_t{options_.submission_capacity} * sizeof(ordering::wire::DataPrefix) + kOpSlotBytes,
+                          ipc::kPageBytes));
+        if (!arena || !session.cluster.staging) {
+            RCPG_LOG_ERROR("pid {}: cannot register the send arena: {}", session.pid, arena.status().message());
+            respond_status(session, id, CS_ERR_NO_RESOURCES);
+            return;
+        }
+        session.cluster.arena = Registration(transport, *arena);
+        auto staging = transport.register_region(session.cluster.staging.bytes(), session.cluster.staging.size(),
+                                                 transport::RegionAccess::local);
+        if (!staging) {
+            respond_status(session, id, CS_ERR_NO_RESOURCES);
+            return;
+        }
+        session.cluster.staging_region = Registration(transport, *staging);
     }
     session.control = new (session.control_map.get()) ipc::ControlBlock{};
     session.control->magic = ipc::kControlMagic;
@@ -365,8 +374,12 @@ void Daemon::handle_join(ClientSession& session, const ipc::GroupRequest& reques
     const int32_t id = static_cast<int32_t>(ipc::RequestId::join);
     const ordering::GroupName name = ordering::GroupName::from(request.group);
     const ordering::ProcessId self = session.process(options_.nodeid);
-    if (session.group) {
+    if (session.group || session.pending_join) {
         respond_status(session, id, CS_ERR_EXIST);
+        return;
+    }
+    if (session.pending_leave || session.cluster.op_in_flight) {
+        respond_status(session, id, CS_ERR_TRY_AGAIN);
         return;
     }
     if (groups_.check_join(name, self) == ordering::JoinCheck::already_member) {
@@ -387,46 +400,85 @@ void Daemon::handle_join(ClientSession& session, const ipc::GroupRequest& reques
         respond_status(session, id, CS_ERR_TRY_AGAIN);
         return;
     }
+    if (role_ == Role::member) {
+        // The sequencer orders the join; the answer goes out when its confchg comes back.
+        if (!request_change(session, name, CPG_REASON_JOIN)) {
+            respond_status(session, id, CS_ERR_TRY_AGAIN);
+            return;
+        }
+        session.pending_join = name;
+        return;
+    }
     if (!sequence_change(name, self, CPG_REASON_JOIN)) {
         respond_status(session, id, CS_ERR_TRY_AGAIN);
         return;
     }
     const uint32_t group_id = *groups_.group_id(name);
-    const uint64_t join_position = ring_->last_position();
-    const uint64_t join_seq = ring_->next_seq() - 1;
     session.group = name;
     session.group_id = group_id;
     session.wake_group_id = group_id;
+    const uint64_t join_position = ring_->last_position();
+    const uint64_t join_seq = ring_->next_seq() - 1;
+    publish_and_wake();
+    send_join_response(session, join_position, join_seq);
+}
+
+void Daemon::send_join_response(ClientSession& session, uint64_t join_position, uint64_t join_seq)
+{
+    const int32_t id = static_cast<int32_t>(ipc::RequestId::join);
     if (!session.pinning) {
         session.pinning = true;
         session.pin_floor = join_position;
     }
-    publish_and_wake();
-
-    const uint32_t ring_members[] = {options_.nodeid};
     ipc::JoinResponse response{};
-    response.header = {id, static_cast<int32_t>(sizeof(response) + sizeof(ring_members)), CS_OK};
-    response.group_id = group_id;
+    response.header = {id, static_cast<int32_t>(sizeof(response) + view_.size() * sizeof(uint32_t)), CS_OK};
+    response.group_id = session.group_id;
     response.join_position = join_position;
     response.join_seq = join_seq;
-    response.ring = {options_.nodeid, 1, ring_seq_};
-    iovec parts[2] = {{&response, sizeof(response)}, {const_cast<uint32_t*>(ring_members), sizeof(ring_members)}};
+    response.ring = {ring_nodeid_, static_cast<uint32_t>(view_.size()), ring_seq_};
+    iovec parts[2] = {{&response, sizeof(response)}, {view_.data(), view_.size() * sizeof(uint32_t)}};
     qb_ipcs_response_sendv(session.connection, parts, 2);
 }
 
 bool Daemon::sequence_change(const ordering::GroupName& name, ordering::ProcessId process, cpg_reason_t reason)
 {
-    const bool joining = reason == CPG_REASON_JOIN;
-    const size_t members_now = groups_.members(name).size();
-    const size_t members_after = joining ? members_now + 1 : members_now - 1;
-    const uint32_t payload_bytes = confchg_payload_bytes(joining ? 0 : 1, joining ? 1 : 0, members_after);
+    if (reason != CPG_REASON_JOIN) {
+        return sequence_removal(name, {process}, reason);
+    }
+    const uint32_t payload_bytes = confchg_payload_bytes(0, 1, groups_.members(name).size() + 1);
     // Room first, so a full ring leaves the membership untouched.
     const uint64_t limit = reclaim_limit();
     if (!ring_->has_room(0, payload_bytes, limit)) {
         ++counters_.ring_full_events;
         return false;
     }
-    const ordering::GroupChange change = joining ? groups_.join(name, process) : *groups_.remove(name, {process}, reason);
+    write_confchg(groups_.join(name, process), process, limit);
+    return true;
+}
+
+bool Daemon::sequence_removal(const ordering::GroupName& name, const std::vector<ordering::ProcessId>& processes,
+                              cpg_reason_t reason)
+{
+    size_t leaving = 0;
+    for (ordering::ProcessId process : processes) {
+        leaving += groups_.is_member(name, process) ? 1 : 0;
+    }
+    if (leaving == 0) {
+        return true;  // nothing to announce
+    }
+    const uint32_t payload_bytes = confchg_payload_bytes(leaving, 0, groups_.members(name).size() - leaving);
+    const uint64_t limit = reclaim_limit();
+    if (!ring_->has_room(0, payload_bytes, limit)) {
+        ++counters_.ring_full_events;
+        return false;
+    }
+    write_confchg(*groups_.remove(name, processes, reason), processes.front(), limit);
+    return true;
+}
+
+void Daemon::write_confchg(const ordering::GroupChange& change, ordering::ProcessId process, uint64_t limit)
+{
+    const uint32_t payload_bytes = confchg_payload_bytes(change.left.size(), change.joined.size(), change.members.size());
     EntryHeader* entry = ring_->append(EntryKind::confchg, 0, payload_bytes, limit);
     entry->group_id = change.group_id;
     entry->nodeid = process.nodeid;
@@ -446,20 +498,28 @@ bool Daemon::sequence_change(const ordering::GroupName& name, ordering::ProcessI
     }
     ++counters_.confchgs_sequenced;
     note_batch_entry(change.group_id);
-    return true;
 }
 
 void Daemon::handle_leave(ClientSession& session, const ipc::GroupRequest& request)
 {
     const int32_t id = static_cast<int32_t>(ipc::RequestId::leave);
     const ordering::GroupName name = ordering::GroupName::from(request.group);
-    if (!session.group || !(*session.group == name)) {
+    if (!session.group || !(*session.group == name) || session.pending_leave) {
         respond_status(session, id, CS_ERR_NOT_EXIST);
         return;
     }
     // Everything the leaver sent comes before its leave.
     if (drain_session(session, UINT32_MAX); session.sub_head != session.control->sub_tail.load()) {
         respond_status(session, id, CS_ERR_TRY_AGAIN);
+        return;
+    }
+    if (role_ == Role::member) {
+        // Answered when the leave comes back from the sequencer.
+        if (!request_change(session, name, CPG_REASON_LEAVE)) {
+            respond_status(session, id, CS_ERR_TRY_AGAIN);
+            return;
+        }
+        session.pending_leave = true;
         return;
     }
     if (!sequence_change(name, session.process(options_.nodeid), CPG_REASON_LEAVE)) {
@@ -632,7 +692,7 @@ uint64_t Daemon::compute_reclaim_limit()
         consumed = std::clamp(consumed, std::min(session->pin_floor, tail), tail);
         limit = std::min(limit, consumed);
     }
-    return limit;
+    return role_ == Role::sequencer ? cluster_reclaim_limit(limit) : limit;
 }
 
 bool Daemon::drain_session(ClientSession& session, uint32_t budget)
@@ -653,9 +713,6 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
         return false;
     }
     const uint64_t start = session.sub_head;
-    // The last computed limit is still safe (readers only move forward); recompute it
-    // only when it is in the way.
-    uint64_t limit = reclaim_limit_;
     while (session.sub_head != tail && budget-- > 0) {
         ipc::SubmissionDescriptor descriptor;
         std::memcpy(&descriptor, &session.descriptors[session.sub_head & session.submission_mask],
@@ -674,40 +731,70 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
             ++session.sub_head;  // sent while not a member: dropped, as corosync does
             continue;
         }
-        uint16_t flags = descriptor.flags;
-        if (descriptor.length >= ipc::kInPlaceDeliveryMinBytes) {
-            flags |= ipc::kFlagPayloadOnPage;
+        if (!submit_data(session, descriptor, descriptor.flags)) {
+            ring_blocked_ = true;
+            break;
         }
-        EntryHeader* entry = ring_->append(EntryKind::data, flags, descriptor.length, limit);
-        if (entry == nullptr) {
-            limit = reclaim_limit();
-            entry = ring_->append(EntryKind::data, flags, descriptor.length, limit);
-            if (entry == nullptr) {
-                ++counters_.ring_full_events;
-                ring_blocked_ = true;
-                break;
-            }
-        }
-        entry->group_id = session.group_id;
-        entry->nodeid = options_.nodeid;
-        entry->pid = static_cast<uint32_t>(session.pid);
-        entry->total_bytes = (descriptor.flags & ipc::kFlagFragment) != 0
-                                 ? static_cast<uint32_t>(std::min<uint64_t>(descriptor.total_bytes, UINT32_MAX))
-                                 : descriptor.length;
-        std::memcpy(ring_->payload(entry), session.arena_map.bytes() + descriptor.arena_offset, descriptor.length);
-        note_batch_entry(session.group_id);
-        ++counters_.messages_sequenced;
-        counters_.bytes_sequenced += descriptor.length;
         ++session.sub_head;
     }
     if (session.sub_head == start) {
         return false;
     }
-    control.sub_head.store(session.sub_head, std::memory_order_seq_cst);
-    control.sub_head_futex.store(static_cast<uint32_t>(session.sub_head), std::memory_order_seq_cst);
+    if (role_ != Role::member) {
+        publish_sub_head(session, session.sub_head);
+    } else {
+        note_forwarded(session);
+    }
+    return true;
+}
+
+void Daemon::publish_sub_head(ClientSession& session, uint64_t sub_head)
+{
+    ipc::ControlBlock& control = *session.control;
+    control.sub_head.store(sub_head, std::memory_order_seq_cst);
+    control.sub_head_futex.store(static_cast<uint32_t>(sub_head), std::memory_order_seq_cst);
     if (control.submitter_waiting.load(std::memory_order_seq_cst) != 0) {
         futex_wake_all(&control.sub_head_futex);
     }
+}
+
+bool Daemon::submit_data(ClientSession& session, const ipc::SubmissionDescriptor& descriptor, uint16_t flags)
+{
+    const uint32_t total_bytes = (flags & ipc::kFlagFragment) != 0
+                                     ? static_cast<uint32_t>(std::min<uint64_t>(descriptor.total_bytes, UINT32_MAX))
+                                     : descriptor.length;
+    if (role_ == Role::member) {
+        return forward_data(session, descriptor, total_bytes);
+    }
+    return sequence_data(session.group_id, session.process(options_.nodeid), flags, total_bytes,
+                         {session.arena_map.bytes() + descriptor.arena_offset, descriptor.length});
+}
+
+bool Daemon::sequence_data(uint32_t group_id, ordering::ProcessId process, uint16_t flags, uint32_t total_bytes,
+                           std::span<const std::byte> payload)
+{
+    const auto length = static_cast<uint32_t>(payload.size());
+    if (length >= ipc::kInPlaceDeliveryMinBytes) {
+        flags |= ipc::kFlagPayloadOnPage;
+    }
+    // The last computed limit is still safe (readers only move forward); recompute it
+    // only when it is in the way.
+    EntryHeader* entry = ring_->append(EntryKind::data, flags, length, reclaim_limit_);
+    if (entry == nullptr) {
+        entry = ring_->append(EntryKind::data, flags, length, reclaim_limit());
+        if (entry == nullptr) {
+            ++counters_.ring_full_events;
+            return false;
+        }
+    }
+    entry->group_id = group_id;
+    entry->nodeid = process.nodeid;
+    entry->pid = process.pid;
+    entry->total_bytes = total_bytes;
+    std::memcpy(ring_->payload(entry), payload.data(), length);
+    note_batch_entry(group_id);
+    ++counters_.messages_sequenced;
+    counters_.bytes_sequenced += length;
     return true;
 }
 
@@ -717,6 +804,11 @@ bool Daemon::drain_submissions()
     bool worked = false;
     for (auto& [connection, session] : sessions_) {
         worked |= drain_session(*session, kDrainBudgetPerClient);
+    }
+    if (role_ == Role::member) {
+        commit_forwarded();
+    } else if (role_ == Role::sequencer) {
+        worked |= drain_inbound();
     }
     publish_and_wake();
     return worked;
@@ -737,6 +829,9 @@ void Daemon::publish_and_wake()
 {
     if (!ring_->has_unpublished()) {
         return;
+    }
+    if (role_ == Role::sequencer) {
+        replicate();  // the other nodes' copies go out first: they have further to travel
     }
     // Publishing is a seq_cst store and `waiting` is read seq_cst: with the client's seq_cst
     // store of `waiting` and load of the tail, either it sees the new tail or we see its flag.
@@ -799,6 +894,9 @@ void Daemon::update_flow_control()
         used = ring_->unpublished_tail() - reclaim_limit();
     }
     if (used * 4 >= capacity * 3) {
+        if (flag.load(std::memory_order_relaxed) == 0) {
+            ++counters_.flow_control_events;
+        }
         flag.store(1, std::memory_order_relaxed);
     } else if (used * 10 <= capacity * 7) {
         flag.store(0, std::memory_order_relaxed);
@@ -815,15 +913,39 @@ void Daemon::finish_closing_sessions()
             ++it;  // waits for ring space
             continue;
         }
+        if (session.pending_join || session.pending_leave || session.cluster.op_in_flight) {
+            ++it;  // its join or leave is on its way back from the sequencer
+            continue;
+        }
         if (session.group) {
-            if (!sequence_change(*session.group, session.process(options_.nodeid), CPG_REASON_PROCDOWN)) {
+            if (!request_change(session, *session.group, CPG_REASON_PROCDOWN)) {
                 ++it;  // waits for ring space
                 continue;
             }
+            if (role_ == Role::member) {
+                session.group.reset();  // the PROCDOWN is on its way; wait for it below
+                ++it;
+                continue;
+            }
+        }
+        if (!session.cluster.pending_heads.empty()) {
+            ++it;  // the device may still read its arena
+            continue;
         }
         it = closing_.erase(it);
     }
+    if (role_ == Role::member) {
+        commit_forwarded();
+    }
     publish_and_wake();
+}
+
+bool Daemon::request_change(ClientSession& session, const ordering::GroupName& name, cpg_reason_t reason)
+{
+    if (role_ == Role::member) {
+        return forward_change(session, name, reason);
+    }
+    return sequence_change(name, session.process(options_.nodeid), reason);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -842,8 +964,10 @@ void Daemon::run(const std::atomic<bool>& stop)
     const uint64_t busy_poll_ns = uint64_t{options_.busy_poll_us} * 1000;
     uint64_t last_work_ns = now_ns();
     uint64_t last_ipc_poll_ns = 0;
-    while (!stop.load(std::memory_order_relaxed)) {
-        bool worked = drain_submissions();
+    stop_ = &stop;
+    while (!stop.load(std::memory_order_relaxed) && !failed_) {
+        bool worked = role_ != Role::single && cluster_step();
+        worked |= drain_submissions();
         if (!closing_.empty()) {
             finish_closing_sessions();
         }
@@ -866,7 +990,7 @@ void Daemon::run(const std::atomic<bool>& stop)
         }
         int timeout_ms = kIdleWakeMs;
         ring_header.daemon_sleeping.store(1, std::memory_order_seq_cst);
-        if (ring_blocked_ || !closing_.empty() || flow_control) {
+        if (ring_blocked_ || !closing_.empty() || flow_control || (role_ != Role::single && !cluster_can_sleep())) {
             // Work that waits for readers to make room: re-check soon rather than spin.
             timeout_ms = kBlockedRecheckMs;
         } else if (submissions_pending()) {
@@ -876,6 +1000,9 @@ void Daemon::run(const std::atomic<bool>& stop)
         loop_.run_once(timeout_ms);
         ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);
         last_ipc_poll_ns = last_work_ns = now_ns();
+    }
+    if (role_ == Role::member && !failed_) {
+        leave_cluster();
     }
 }
 

@@ -79,6 +79,21 @@ EntryHeader* DeliveryRing::append(ipc::EntryKind kind, uint16_t flags, uint32_t 
     return entry;
 }
 
+void DeliveryRing::start_at(uint64_t position, uint64_t next_seq)
+{
+    tail_ = published_tail_ = last_position_ = position;
+    next_seq_ = next_seq;
+    header().tail.store(position, std::memory_order_seq_cst);
+    header().cluster_tail.store(position, std::memory_order_relaxed);
+}
+
+void DeliveryRing::adopt(uint64_t last_position, uint64_t tail, uint64_t next_seq)
+{
+    last_position_ = last_position;
+    tail_ = tail;
+    next_seq_ = next_seq;
+}
+
 void DeliveryRing::publish()
 {
     if (tail_ != published_tail_) {

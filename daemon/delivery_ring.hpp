@@ -50,6 +50,18 @@ public:
     // Makes everything appended so far visible to readers.
     void publish();
 
+    // Multi-node, on a node that is not the sequencer: entries arrive by RDMA at the
+    // sequencer's positions. start_at() places an empty ring at the position the node was
+    // admitted at (before any client reads it); adopt() takes the checked entry
+    // [last_position, tail) as appended, for publish().
+    void start_at(uint64_t position, uint64_t next_seq);
+    void adopt(uint64_t last_position, uint64_t tail, uint64_t next_seq);
+
+    // The whole mapping (header page, then data): what the sequencer writes into.
+    void* mapping_address() const { return mapping_.get(); }
+    size_t mapping_bytes() const { return mapping_.size(); }
+    const std::byte* data() const { return data_; }
+
     ipc::RingHeader& header() { return *reinterpret_cast<ipc::RingHeader*>(mapping_.get()); }
 
 private:

@@ -1,4 +1,5 @@
-// rcpgd: the rcpg daemon. main only parses options and runs the loop.
+// rcpgd: the rcpg daemon. main only reads the configuration and the options, and runs the loop.
+#include "daemon/config.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/log.hpp"
 
@@ -6,6 +7,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <charconv>
@@ -13,6 +15,7 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace {
 
@@ -22,21 +25,35 @@ void request_stop(int) { g_stop.store(true); }
 
 constexpr const char* kUsage = R"(Usage: rcpgd [OPTIONS]
 
-rcpg daemon: serves corosync CPG clients (libcpg.so.4) on this node. With no options it
-runs a one-node cluster on the IPC name $RCPG_IPC (default "rcpg") and needs no RDMA
-device.
+rcpg daemon: serves corosync CPG clients (libcpg.so.4) on this node. With no options and
+no configuration file it runs a one-node cluster on the IPC name $RCPG_IPC (default "rcpg")
+and needs no RDMA device.
 
 Options:
+  --config FILE         configuration file, in corosync.conf's syntax: its nodelist { } and
+                        an optional rcpg { } section (default: $RCPG_CONFIG if set, else
+                        /etc/rcpg/rcpg.conf if it exists, else none: a one-node cluster)
+  --check-config        read and check the configuration, print a summary of it and exit
+                        (status 0 if it is valid, 1 with the error line if not)
   --ipc NAME            IPC service name clients reach it by (default: $RCPG_IPC or "rcpg")
-  --nodeid N            this node's id (default 1)
+  --nodeid N            this node's id; with a nodelist, which of its nodes this is
+                        (default: the node with an address of this host; 1 without one)
   --ring-mib N          delivery ring size in MiB, a power of two >= 8 (default 64)
-  --allow-user NAME     let this user (name or uid) connect besides root; repeatable
-  --allow-group NAME    let members of this primary group (name or gid) connect; repeatable
+  --allow-user NAME     let this user (name or uid) connect besides root; repeatable, and
+                        added to the configuration's allowed_users
+  --allow-group NAME    let members of this primary group (name or gid) connect;
+                        repeatable, and added to the configuration's allowed_groups
   --busy-poll-us N      keep polling this long after work before sleeping (default 50)
   --log-level LEVEL     error, warning, info or debug (default info)
   --syslog              also log to syslog
   -h, --help            show this text and exit
   --version             show the version and exit
+
+Options override the configuration file's values.
+
+Environment:
+  RCPG_CONFIG           the configuration file when --config is not given
+  RCPG_IPC              the IPC name when --ipc is not given (clients read it too)
 )";
 
 template <typename T>
@@ -87,8 +104,22 @@ int main(int argc, char** argv)
     int log_priority = LOG_INFO;
     bool to_syslog = false;
 
-    enum { opt_ipc = 256, opt_nodeid, opt_ring, opt_user, opt_group, opt_busy, opt_level, opt_syslog, opt_version };
+    enum {
+        opt_ipc = 256,
+        opt_nodeid,
+        opt_ring,
+        opt_user,
+        opt_group,
+        opt_busy,
+        opt_level,
+        opt_syslog,
+        opt_version,
+        opt_config,
+        opt_check_config,
+    };
     static const option long_options[] = {
+        {"config", required_argument, nullptr, opt_config},
+        {"check-config", no_argument, nullptr, opt_check_config},
         {"ipc", required_argument, nullptr, opt_ipc},
         {"nodeid", required_argument, nullptr, opt_nodeid},
         {"ring-mib", required_argument, nullptr, opt_ring},
@@ -101,10 +132,68 @@ int main(int argc, char** argv)
         {"version", no_argument, nullptr, opt_version},
         {nullptr, 0, nullptr, 0},
     };
+    // First pass: find the configuration file and the one-shot options; the others are
+    // applied after the file so that they override it.
+    struct Flag {
+        int choice;
+        std::string value;
+    };
+    std::vector<Flag> flags;
+    std::string config_path;
+    bool config_given = false;
+    bool check_config = false;
     int choice;
     while ((choice = getopt_long(argc, argv, "h", long_options, nullptr)) != -1) {
-        const std::string_view value = optarg != nullptr ? optarg : "";
         switch (choice) {
+        case opt_config:
+            if (optarg[0] == '\0') {
+                return fail("--config needs a file name");
+            }
+            config_path = optarg;
+            config_given = true;
+            break;
+        case opt_check_config:
+            check_config = true;
+            break;
+        case 'h':
+            std::fputs(kUsage, stdout);
+            return 0;
+        case opt_version:
+            std::printf("rcpgd %s\n", RCPG_VERSION);
+            return 0;
+        case '?':
+            std::fputs(kUsage, stderr);
+            return 2;
+        default:
+            flags.push_back({choice, optarg != nullptr ? optarg : ""});
+            break;
+        }
+    }
+    if (optind != argc) {
+        return fail(std::string("unexpected argument '") + argv[optind] + "'");
+    }
+
+    if (!config_given) {
+        const char* from_environment = std::getenv("RCPG_CONFIG");
+        if (from_environment != nullptr && from_environment[0] != '\0') {
+            config_path = from_environment;
+        } else if (::access(rcpg::daemon::kDefaultConfigPath, F_OK) == 0) {
+            config_path = rcpg::daemon::kDefaultConfigPath;
+        }
+    }
+    if (!config_path.empty()) {
+        const std::string error = rcpg::daemon::load_config(config_path, options);
+        if (!error.empty()) {
+            std::fprintf(stderr, check_config ? "%s\n" : "rcpgd: %s\n", error.c_str());
+            return 1;
+        }
+    }
+
+    // Second pass: the options, over the file's values.
+    uint32_t nodeid_flag = 0;
+    for (const Flag& flag : flags) {
+        const std::string_view value = flag.value;
+        switch (flag.choice) {
         case opt_ipc:
             if (value.empty()) {
                 return fail("--ipc needs a non-empty name");
@@ -112,9 +201,10 @@ int main(int argc, char** argv)
             options.ipc_name = value;
             break;
         case opt_nodeid:
-            if (!parse_number(value, options.nodeid) || options.nodeid == 0) {
+            if (!parse_number(value, nodeid_flag) || nodeid_flag == 0) {
                 return fail("--nodeid needs a number from 1 to 4294967295");
             }
+            options.nodeid = nodeid_flag;  // with a nodelist, resolve_local_node checks it below
             break;
         case opt_ring: {
             uint64_t mib = 0;
@@ -126,16 +216,16 @@ int main(int argc, char** argv)
         }
         case opt_user: {
             uid_t uid;
-            if (!resolve_user(optarg, uid)) {
-                return fail(std::string("--allow-user: no such user '") + optarg + "'");
+            if (!resolve_user(flag.value.c_str(), uid)) {
+                return fail("--allow-user: no such user '" + flag.value + "'");
             }
             options.allowed_uids.push_back(uid);
             break;
         }
         case opt_group: {
             gid_t gid;
-            if (!resolve_group(optarg, gid)) {
-                return fail(std::string("--allow-group: no such group '") + optarg + "'");
+            if (!resolve_group(flag.value.c_str(), gid)) {
+                return fail("--allow-group: no such group '" + flag.value + "'");
             }
             options.allowed_gids.push_back(gid);
             break;
@@ -161,19 +251,25 @@ int main(int argc, char** argv)
         case opt_syslog:
             to_syslog = true;
             break;
-        case 'h':
-            std::fputs(kUsage, stdout);
-            return 0;
-        case opt_version:
-            std::printf("rcpgd %s\n", RCPG_VERSION);
-            return 0;
         default:
             std::fputs(kUsage, stderr);
             return 2;
         }
     }
-    if (optind != argc) {
-        return fail(std::string("unexpected argument '") + argv[optind] + "'");
+
+    if (const std::string error = rcpg::daemon::resolve_local_node(options, nodeid_flag); !error.empty()) {
+        std::fprintf(stderr, check_config ? "%s\n" : "rcpgd: %s\n", error.c_str());
+        return 1;
+    }
+    if (check_config) {
+        if (config_path.empty()) {
+            std::printf("no configuration file: no --config, no $RCPG_CONFIG and no %s; rcpgd runs the one-node "
+                        "default\n",
+                        rcpg::daemon::kDefaultConfigPath);
+        }
+        std::fputs(rcpg::daemon::describe(options).c_str(), stdout);
+        std::puts("configuration OK");
+        return 0;
     }
 
     rcpg::daemon::log_setup("rcpgd", log_priority, to_syslog);

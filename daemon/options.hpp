@@ -1,13 +1,35 @@
-// What rcpgd runs with. Defaults give the embedded one-node cluster.
+// What rcpgd runs with. Defaults give the embedded one-node cluster; a configuration file
+// (daemon/config.hpp) fills `cluster` and may override the rest.
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace rcpg::daemon {
+
+inline constexpr uint16_t kDefaultRdmaPort = 7405;
+
+struct ClusterNode {
+    uint32_t nodeid = 0;
+    std::string name;     // optional, for messages and the operator tool
+    std::string address;  // ring0_addr, IPv4 dotted (rdma_cm needs an RDMA-capable netdev)
+    uint16_t port = kDefaultRdmaPort;  // rdma_cm port this node listens on
+};
+
+// Empty `nodes` (or a single node) is the one-node cluster: no RDMA device is needed.
+struct ClusterOptions {
+    std::vector<ClusterNode> nodes;             // sorted by nodeid
+    std::vector<uint32_t> sequencer_order;      // node ids; the first one sequences
+    std::string device;                         // RDMA device name; empty: rdma_cm's choice
+    std::vector<std::byte> cluster_key;         // shared secret, at least 16 bytes
+    uint64_t inbound_ring_bytes = 16ull << 20;  // per sending node, at the sequencer
+    uint32_t connect_timeout_ms = 5000;
+    bool multi_node() const { return nodes.size() > 1; }
+};
 
 struct Options {
     std::string ipc_name = "rcpg";             // libqb IPC service; clients use $RCPG_IPC
@@ -19,6 +41,8 @@ struct Options {
     uint32_t busy_poll_us = 50;                // spin this long after work before sleeping
     std::vector<uid_t> allowed_uids;           // besides root
     std::vector<gid_t> allowed_gids;
+    std::string config_path;                   // the file `cluster` came from, if any
+    ClusterOptions cluster;
 };
 
 }  // namespace rcpg::daemon

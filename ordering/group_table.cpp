@@ -21,6 +21,7 @@ GroupChange GroupTable::join(const GroupName& group, ProcessId process)
         if (next_group_id_ == 0) {
             next_group_id_ = 1;
         }
+        names_by_id_[it->second.id] = group;
     }
     it->second.members.insert(process);
     GroupChange change;
@@ -52,6 +53,7 @@ std::optional<GroupChange> GroupTable::remove(const GroupName& group,
     }
     change.members = to_addresses(found->second.members);
     if (found->second.members.empty()) {
+        names_by_id_.erase(found->second.id);
         groups_.erase(found);
     }
     return change;
@@ -70,6 +72,62 @@ std::optional<uint32_t> GroupTable::group_id(const GroupName& group) const
         return std::nullopt;
     }
     return found->second.id;
+}
+
+const GroupName* GroupTable::name_of(uint32_t group_id) const
+{
+    auto found = names_by_id_.find(group_id);
+    return found == names_by_id_.end() ? nullptr : &found->second;
+}
+
+std::vector<std::pair<GroupName, std::vector<ProcessId>>> GroupTable::processes_of_node(uint32_t nodeid) const
+{
+    std::vector<std::pair<GroupName, std::vector<ProcessId>>> result;
+    for (const auto& [name, group] : groups_) {
+        std::vector<ProcessId> processes;
+        for (auto it = group.members.lower_bound({nodeid, 0}); it != group.members.end() && it->nodeid == nodeid;
+             ++it) {
+            processes.push_back(*it);
+        }
+        if (!processes.empty()) {
+            result.emplace_back(name, std::move(processes));
+        }
+    }
+    return result;
+}
+
+GroupTable::Snapshot GroupTable::snapshot() const
+{
+    Snapshot result;
+    result.next_group_id = next_group_id_;
+    for (const auto& [name, group] : groups_) {
+        result.groups.push_back({group.id, name, {group.members.begin(), group.members.end()}});
+    }
+    return result;
+}
+
+bool GroupTable::restore(const Snapshot& snapshot)
+{
+    std::map<GroupName, Group> groups;
+    std::map<uint32_t, GroupName> names;
+    for (const SnapshotGroup& group : snapshot.groups) {
+        if (group.id == 0 || group.members.empty() || !names.emplace(group.id, group.name).second) {
+            return false;
+        }
+        auto [it, created] = groups.try_emplace(group.name);
+        if (!created) {
+            return false;
+        }
+        it->second.id = group.id;
+        it->second.members.insert(group.members.begin(), group.members.end());
+    }
+    if (snapshot.next_group_id == 0) {
+        return false;
+    }
+    groups_ = std::move(groups);
+    names_by_id_ = std::move(names);
+    next_group_id_ = snapshot.next_group_id;
+    return true;
 }
 
 std::vector<GroupTable::Row> GroupTable::rows() const

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <utility>
 #include <set>
 #include <vector>
 
@@ -78,6 +79,26 @@ public:
 
     std::vector<cpg_address> members(const GroupName& group) const;
     std::optional<uint32_t> group_id(const GroupName& group) const;
+    // The group with this id, while it has members.
+    const GroupName* name_of(uint32_t group_id) const;
+    // Every group that has processes of `nodeid`, with those processes.
+    std::vector<std::pair<GroupName, std::vector<ProcessId>>> processes_of_node(uint32_t nodeid) const;
+
+    // The whole table, for a node that joins a running cluster: applying the same later
+    // changes to a table rebuilt from it gives the same confchgs and group ids.
+    struct SnapshotGroup {
+        uint32_t id = 0;
+        GroupName name;
+        std::vector<ProcessId> members;
+    };
+    struct Snapshot {
+        uint32_t next_group_id = 1;
+        std::vector<SnapshotGroup> groups;
+    };
+    Snapshot snapshot() const;
+    // Replaces the table; false (table unchanged) if the snapshot is inconsistent
+    // (duplicate names or ids, an empty group, id 0).
+    bool restore(const Snapshot& snapshot);
 
     struct Row {
         GroupName group;
@@ -95,6 +116,7 @@ private:
     static std::vector<cpg_address> to_addresses(const std::set<ProcessId>& members);
 
     std::map<GroupName, Group> groups_;
+    std::map<uint32_t, GroupName> names_by_id_;
     uint32_t next_group_id_ = 1;
 };
 

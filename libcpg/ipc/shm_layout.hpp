@@ -102,8 +102,16 @@ struct alignas(kCacheLineBytes) RingHeader {
     alignas(kCacheLineBytes) std::atomic<uint32_t> daemon_sleeping;
     // Raised while the ring is nearly full; clients report it as flow control.
     alignas(kCacheLineBytes) std::atomic<uint32_t> flow_control;
+    // Multi-node only, written by the sequencer's RDMA writes (clients never read them):
+    // the position up to which entries have landed in the data area (written after them
+    // on the same queue pair), and the position the sequencer asks to be credited when it
+    // is short of room. The daemon checks what landed and then publishes `tail`.
+    alignas(kCacheLineBytes) std::atomic<uint64_t> cluster_tail;
+    std::atomic<uint64_t> credit_request;
 };
 static_assert(sizeof(RingHeader) <= kPageBytes);
+inline constexpr size_t kClusterTailOffset = offsetof(RingHeader, cluster_tail);
+inline constexpr size_t kCreditRequestOffset = offsetof(RingHeader, credit_request);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 
 // One message handed from a client to the daemon: `length` bytes at `arena_offset`.

@@ -1,0 +1,54 @@
+// A local client as the daemon sees it (daemon.cpp serves it, cluster.cpp forwards what
+// it sends when this node is not the sequencer).
+#pragma once
+
+#include "daemon/cluster_state.hpp"
+#include "libcpg/ipc/fd_passing.hpp"
+#include "libcpg/ipc/shm.hpp"
+#include "libcpg/ipc/shm_layout.hpp"
+#include "ordering/group_table.hpp"
+
+#include <qb/qbipcs.h>
+
+#include <optional>
+
+namespace rcpg::daemon {
+
+struct ClientSession {
+    qb_ipcs_connection_t* connection = nullptr;
+    pid_t pid = 0;
+    uid_t uid = 0;
+    bool initialized = false;
+    bool fds_delivered = false;
+    bool totem_callback = false;
+    ipc::Token token{};
+    ipc::UniqueFd control_fd;
+    ipc::UniqueFd arena_fd;
+    ipc::Mapping control_map;
+    ipc::Mapping arena_map;
+    ipc::ControlBlock* control = nullptr;
+    const ipc::SubmissionDescriptor* descriptors = nullptr;
+    uint32_t submission_mask = 0;
+    uint64_t sub_head = 0;  // authoritative; the shared copy is only reported
+    uint64_t arena_bytes = 0;
+
+    std::optional<ordering::GroupName> group;  // the group this client is a member of
+    uint32_t group_id = 0;                     // its number, while a member
+    uint32_t wake_group_id = 0;                // entries of this group wake the client
+    bool pinning = false;                      // the ring must keep what it has not read
+    uint64_t pin_floor = 0;
+    std::optional<uint64_t> leave_end;         // unpin once consumed has passed its leave
+    bool violated = false;
+
+    // Members of a cluster: join and leave wait for their confchg to come back from the
+    // sequencer; submissions are taken (sub_head published) only once their RDMA write
+    // has completed, since it reads the arena.
+    std::optional<ordering::GroupName> pending_join;
+    bool pending_leave = false;
+    ClusterSessionState cluster;
+
+    ordering::ProcessId process(uint32_t nodeid) const { return {nodeid, static_cast<uint32_t>(pid)}; }
+};
+
+
+}  // namespace rcpg::daemon

@@ -1,0 +1,885 @@
+// The configuration file: a syntax layer that turns corosync.conf's lines into a tree of
+// sections and keys (and knows nothing of their meaning), and a semantic layer that reads
+// the `nodelist` and `rcpg` sections of that tree into Options. Every error carries the
+// line it is about, so both layers report "PATH:LINE: problem".
+#include "daemon/config.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string_view>
+
+namespace rcpg::daemon {
+namespace {
+
+// The key file is a shared secret: corosync's authkey (128 bytes) and anything from 16
+// bytes (128 bits) up are accepted; the upper bound keeps a mistaken path (a log, a disk
+// image) from being read whole.
+constexpr size_t kMinKeyBytes = 16;
+constexpr size_t kMaxKeyBytes = 1024;
+
+constexpr uint64_t kMinRingMib = 8;
+constexpr uint64_t kMaxRingMib = 2048;
+constexpr uint64_t kMinInboundRingMib = 1;
+constexpr uint64_t kMaxInboundRingMib = 1024;
+constexpr uint64_t kMaxBusyPollUs = 1'000'000;
+constexpr uint64_t kMinConnectTimeoutMs = 100;
+constexpr uint64_t kMaxConnectTimeoutMs = 600'000;
+
+// ---------------------------------------------------------------------------------------
+// Syntax layer.
+
+struct Entry {
+    std::string key;
+    std::string value;
+    int line = 0;
+};
+
+struct Section {
+    std::string name;
+    int line = 0;  // the line of `name {`; 0 for the file itself
+    std::vector<Entry> entries;
+    std::vector<Section> sections;
+};
+
+std::string_view trim(std::string_view text)
+{
+    // corosync trims spaces and tabs; '\r' too, so files edited on Windows read the same.
+    constexpr std::string_view kBlank = " \t\r";
+    const size_t first = text.find_first_not_of(kBlank);
+    if (first == std::string_view::npos) {
+        return {};
+    }
+    const size_t last = text.find_last_not_of(kBlank);
+    return text.substr(first, last - first + 1);
+}
+
+std::string at_line(const std::string& path, int line, std::string_view problem)
+{
+    return fmt::format("{}:{}: {}", path, line, problem);
+}
+
+std::string at_file(const std::string& path, std::string_view problem) { return fmt::format("{}: {}", path, problem); }
+
+// Reads the whole file; on failure returns false and a file-level problem in `error`.
+bool read_text(const std::string& path, std::string& text, std::string& error)
+{
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        error = at_file(path, fmt::format("cannot open: {}", std::strerror(errno)));
+        return false;
+    }
+    char buffer[4096];
+    for (;;) {
+        const ssize_t count = ::read(fd, buffer, sizeof buffer);
+        if (count < 0 && errno == EINTR) {
+            continue;
+        }
+        if (count < 0) {
+            error = at_file(path, fmt::format("cannot read: {}", std::strerror(errno)));
+            ::close(fd);
+            return false;
+        }
+        if (count == 0) {
+            break;
+        }
+        text.append(buffer, static_cast<size_t>(count));
+    }
+    ::close(fd);
+    return true;
+}
+
+// Parses corosync.conf syntax into `root`. The order of the checks follows coroparse: a
+// line with '{' opens a section, else a line with ':' is a key, else it must be '}'.
+std::string parse_syntax(const std::string& path, std::string_view text, Section& root)
+{
+    // The open sections, outermost first. Only the innermost one gains children while it
+    // is open, so pointers to its ancestors stay valid.
+    std::vector<Section*> open{&root};
+    int line_number = 0;
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t end = text.find('\n', start);
+        if (end == std::string_view::npos) {
+            end = text.size();
+        }
+        const std::string_view line = trim(text.substr(start, end - start));
+        start = end + 1;
+        ++line_number;
+
+        if (line.empty() || line.front() == '#') {
+            continue;
+        }
+        if (const size_t brace = line.find('{'); brace != std::string_view::npos) {
+            if (brace + 1 != line.size()) {
+                return at_line(path, line_number, "expected nothing after '{' on a section's line");
+            }
+            const std::string_view name = trim(line.substr(0, brace));
+            if (name.empty()) {
+                return at_line(path, line_number, "expected a section name before '{'");
+            }
+            Section& child = open.back()->sections.emplace_back();
+            child.name = name;
+            child.line = line_number;
+            open.push_back(&child);
+            continue;
+        }
+        if (const size_t colon = line.find(':'); colon != std::string_view::npos) {
+            const std::string_view key = trim(line.substr(0, colon));
+            if (key.empty()) {
+                return at_line(path, line_number, "expected a key name before ':'");
+            }
+            open.back()->entries.push_back({std::string(key), std::string(trim(line.substr(colon + 1))), line_number});
+            continue;
+        }
+        if (line == "}") {
+            if (open.size() == 1) {
+                return at_line(path, line_number, "'}' closes no section: there is no open section here");
+            }
+            open.pop_back();
+            continue;
+        }
+        if (line.find('}') != std::string_view::npos) {
+            return at_line(path, line_number, "expected '}' alone on its line");
+        }
+        return at_line(path, line_number, "expected 'key: value', 'section {' or '}'");
+    }
+    if (open.size() > 1) {
+        const Section& unclosed = *open.back();
+        return at_line(
+            path, unclosed.line,
+            fmt::format("section '{}' is never closed: '}}' missing before the end of the file", unclosed.name));
+    }
+    return {};
+}
+
+std::string parse_file(const std::string& path, Section& root)
+{
+    std::string text;
+    std::string error;
+    if (!read_text(path, text, error)) {
+        return error;
+    }
+    return parse_syntax(path, text, root);
+}
+
+// ---------------------------------------------------------------------------------------
+// Semantic layer.
+
+bool parse_number(std::string_view text, uint64_t& value)
+{
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return !text.empty() && error == std::errc() && end == text.data() + text.size();
+}
+
+bool parse_in_range(std::string_view text, uint64_t min, uint64_t max, uint64_t& value)
+{
+    return parse_number(text, value) && value >= min && value <= max;
+}
+
+bool is_power_of_two(uint64_t value) { return value != 0 && (value & (value - 1)) == 0; }
+
+bool parse_nodeid(std::string_view text, uint32_t& nodeid)
+{
+    uint64_t value = 0;
+    if (!parse_in_range(text, 1, std::numeric_limits<uint32_t>::max(), value)) {
+        return false;
+    }
+    nodeid = static_cast<uint32_t>(value);
+    return true;
+}
+
+// A list value: words separated by spaces, tabs or commas.
+std::vector<std::string> split_list(std::string_view text)
+{
+    std::vector<std::string> words;
+    size_t start = 0;
+    while (start < text.size()) {
+        const size_t first = text.find_first_not_of(" \t,", start);
+        if (first == std::string_view::npos) {
+            break;
+        }
+        const size_t last = text.find_first_of(" \t,", first);
+        words.emplace_back(text.substr(first, last == std::string_view::npos ? std::string_view::npos : last - first));
+        start = last == std::string_view::npos ? text.size() : last;
+    }
+    return words;
+}
+
+// ring0_addr as rdma_cm wants it: IPv4 dotted. Returns a problem, or "" and `dotted`.
+std::string resolve_ipv4(const std::string& name, std::string& dotted)
+{
+    char text[INET_ADDRSTRLEN];
+    in_addr address{};
+    if (::inet_pton(AF_INET, name.c_str(), &address) == 1) {
+        dotted = ::inet_ntop(AF_INET, &address, text, sizeof text);
+        return {};
+    }
+    in6_addr address6{};
+    if (::inet_pton(AF_INET6, name.c_str(), &address6) == 1) {
+        return fmt::format("ring0_addr '{}' is an IPv6 address; rcpg needs an IPv4 address", name);
+    }
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const int rc = ::getaddrinfo(name.c_str(), nullptr, &hints, &found);
+    if (rc != 0 || found == nullptr) {
+        return fmt::format("cannot resolve ring0_addr '{}' to an IPv4 address: {}", name,
+                           rc != 0 ? ::gai_strerror(rc) : "no address");
+    }
+    const auto* socket_address = reinterpret_cast<const sockaddr_in*>(found->ai_addr);
+    dotted = ::inet_ntop(AF_INET, &socket_address->sin_addr, text, sizeof text);
+    ::freeaddrinfo(found);
+    return {};
+}
+
+// A relative key file is relative to the configuration file's folder, so a configuration
+// and its key can move together.
+std::string key_file_path(const std::string& config_path, const std::string& value)
+{
+    const std::filesystem::path key(value);
+    if (key.is_absolute()) {
+        return value;
+    }
+    const std::filesystem::path folder = std::filesystem::path(config_path).parent_path();
+    return folder.empty() ? value : (folder / key).string();
+}
+
+// Returns a problem, or "" and the key's bytes.
+std::string read_key_file(const std::string& file, std::vector<std::byte>& key)
+{
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        return fmt::format("cannot open key file {}: {}", file, std::strerror(errno));
+    }
+    struct stat status = {};
+    if (::fstat(fd, &status) != 0) {
+        const int saved_errno = errno;
+        ::close(fd);
+        return fmt::format("cannot stat key file {}: {}", file, std::strerror(saved_errno));
+    }
+    if (!S_ISREG(status.st_mode)) {
+        ::close(fd);
+        return fmt::format("key file {} is not a regular file", file);
+    }
+    // A secret others can read is no secret; corosync refuses such an authkey too.
+    if ((status.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+        ::close(fd);
+        return fmt::format("key file {} is readable by {} (mode {:04o}); chmod 600 it", file,
+                           (status.st_mode & S_IROTH) != 0 ? "others" : "its group", status.st_mode & 07777);
+    }
+    std::vector<std::byte> bytes(kMaxKeyBytes + 1);
+    size_t length = 0;
+    while (length < bytes.size()) {
+        const ssize_t count = ::read(fd, bytes.data() + length, bytes.size() - length);
+        if (count < 0 && errno == EINTR) {
+            continue;
+        }
+        if (count < 0) {
+            const int saved_errno = errno;
+            ::close(fd);
+            return fmt::format("cannot read key file {}: {}", file, std::strerror(saved_errno));
+        }
+        if (count == 0) {
+            break;
+        }
+        length += static_cast<size_t>(count);
+    }
+    ::close(fd);
+    if (length < kMinKeyBytes) {
+        return fmt::format("key file {} has {} bytes; at least {} are needed", file, length, kMinKeyBytes);
+    }
+    if (length > kMaxKeyBytes) {
+        return fmt::format("key file {} has {} bytes; at most {} are allowed", file,
+                           std::max<uint64_t>(status.st_size, length), kMaxKeyBytes);
+    }
+    bytes.resize(length);
+    key = std::move(bytes);
+    return {};
+}
+
+// A node of the nodelist with the lines its errors point at.
+struct ParsedNode {
+    ClusterNode node;
+    int section_line = 0;
+    int nodeid_line = 0;
+};
+
+// Keys of one section, each at most once; returns a problem naming the second one.
+std::string collect_once(const std::string& path, const Section& section, const std::vector<std::string_view>& keys,
+                         std::string_view where, std::map<std::string, const Entry*>& found)
+{
+    for (const Entry& entry : section.entries) {
+        if (std::find(keys.begin(), keys.end(), entry.key) == keys.end()) {
+            continue;
+        }
+        auto [slot, inserted] = found.emplace(entry.key, &entry);
+        if (!inserted) {
+            return at_line(
+                path, entry.line,
+                fmt::format("'{}' is set twice in {} (first at line {})", entry.key, where, slot->second->line));
+        }
+    }
+    return {};
+}
+
+std::string read_nodelist(const std::string& path, const Section& root, std::vector<ParsedNode>& nodes)
+{
+    for (const Section& nodelist : root.sections) {
+        if (nodelist.name != "nodelist") {
+            continue;
+        }
+        for (const Section& section : nodelist.sections) {
+            if (section.name != "node") {
+                continue;  // corosync has none; ignored like its other unknown sections
+            }
+            // ring1_addr, link priorities and the like are corosync's business: ignored.
+            std::map<std::string, const Entry*> keys;
+            if (std::string error =
+                    collect_once(path, section, {"nodeid", "ring0_addr", "name"}, "this node section", keys);
+                !error.empty()) {
+                return error;
+            }
+            ParsedNode parsed;
+            parsed.section_line = section.line;
+            const auto nodeid = keys.find("nodeid");
+            if (nodeid == keys.end()) {
+                return at_line(path, section.line, "node section has no 'nodeid' (a number from 1 to 4294967295)");
+            }
+            parsed.nodeid_line = nodeid->second->line;
+            if (!parse_nodeid(nodeid->second->value, parsed.node.nodeid)) {
+                return at_line(
+                    path, parsed.nodeid_line,
+                    fmt::format("nodeid needs a number from 1 to 4294967295, not '{}'", nodeid->second->value));
+            }
+            for (const ParsedNode& earlier : nodes) {
+                if (earlier.node.nodeid == parsed.node.nodeid) {
+                    return at_line(path, parsed.nodeid_line,
+                                   fmt::format("nodeid {} is already used by the node at line {}", parsed.node.nodeid,
+                                               earlier.section_line));
+                }
+            }
+            const auto address = keys.find("ring0_addr");
+            if (address == keys.end()) {
+                return at_line(path, section.line,
+                               fmt::format("node {} has no 'ring0_addr' (its IPv4 address)", parsed.node.nodeid));
+            }
+            if (std::string problem = resolve_ipv4(address->second->value, parsed.node.address); !problem.empty()) {
+                return at_line(path, address->second->line, problem);
+            }
+            if (const auto name = keys.find("name"); name != keys.end()) {
+                parsed.node.name = name->second->value;
+            }
+            nodes.push_back(std::move(parsed));
+        }
+    }
+    return {};
+}
+
+const std::vector<std::string_view> kRcpgKeys = {
+    "device",           "port",          "sequencer_order", "ring_mib",     "inbound_ring_mib",
+    "cluster_key_file", "allowed_users", "allowed_groups",  "busy_poll_us", "connect_timeout_ms"};
+
+std::string join(const std::vector<std::string_view>& words)
+{
+    std::string text;
+    for (std::string_view word : words) {
+        if (!text.empty()) {
+            text += ", ";
+        }
+        text += word;
+    }
+    return text;
+}
+
+bool has_node(const std::vector<ParsedNode>& nodes, uint32_t nodeid)
+{
+    return std::any_of(nodes.begin(), nodes.end(), [&](const ParsedNode& node) { return node.node.nodeid == nodeid; });
+}
+
+// A per-node port from `rcpg { node { nodeid: N  port: P } }`.
+struct PortOverride {
+    uint16_t port = 0;
+    int line = 0;
+};
+
+std::string read_port_override(const std::string& path, const Section& section, const std::vector<ParsedNode>& nodes,
+                               std::map<uint32_t, PortOverride>& overrides)
+{
+    static const std::vector<std::string_view> kKeys = {"nodeid", "port"};
+    for (const Entry& entry : section.entries) {
+        if (std::find(kKeys.begin(), kKeys.end(), entry.key) == kKeys.end()) {
+            return at_line(path, entry.line,
+                           fmt::format("unknown key '{}' in rcpg's node section; known: {}", entry.key, join(kKeys)));
+        }
+    }
+    if (!section.sections.empty()) {
+        return at_line(path, section.sections.front().line,
+                       fmt::format("unknown section '{}' in rcpg's node section", section.sections.front().name));
+    }
+    std::map<std::string, const Entry*> keys;
+    if (std::string error = collect_once(path, section, kKeys, "this node section", keys); !error.empty()) {
+        return error;
+    }
+    const auto nodeid_entry = keys.find("nodeid");
+    if (nodeid_entry == keys.end()) {
+        return at_line(path, section.line, "rcpg's node section has no 'nodeid'");
+    }
+    uint32_t nodeid = 0;
+    if (!parse_nodeid(nodeid_entry->second->value, nodeid)) {
+        return at_line(
+            path, nodeid_entry->second->line,
+            fmt::format("nodeid needs a number from 1 to 4294967295, not '{}'", nodeid_entry->second->value));
+    }
+    if (!has_node(nodes, nodeid)) {
+        return at_line(path, nodeid_entry->second->line, fmt::format("node {} is not in the nodelist", nodeid));
+    }
+    const auto port_entry = keys.find("port");
+    if (port_entry == keys.end()) {
+        return at_line(path, section.line, fmt::format("rcpg's node section for node {} has no 'port'", nodeid));
+    }
+    uint64_t port = 0;
+    if (!parse_in_range(port_entry->second->value, 1, 65535, port)) {
+        return at_line(path, port_entry->second->line,
+                       fmt::format("port needs a number from 1 to 65535, not '{}'", port_entry->second->value));
+    }
+    auto [slot, inserted] = overrides.emplace(nodeid, PortOverride{static_cast<uint16_t>(port), section.line});
+    if (!inserted) {
+        return at_line(
+            path, nodeid_entry->second->line,
+            fmt::format("node {} already has a port in the node section at line {}", nodeid, slot->second.line));
+    }
+    return {};
+}
+
+// What of the rcpg sections applies to the nodes rather than to Options directly.
+struct RcpgSettings {
+    int first_line = 0;  // of the first rcpg section; 0 without one
+    uint16_t default_port = kDefaultRdmaPort;
+    std::map<uint32_t, PortOverride> port_overrides;
+    const Entry* sequencer_order = nullptr;
+    const Entry* cluster_key_file = nullptr;
+};
+
+// Applies the rcpg sections (there may be several; their keys add up) over `options`.
+std::string read_rcpg(const std::string& path, const Section& root, const std::vector<ParsedNode>& nodes,
+                      Options& options, RcpgSettings& settings)
+{
+    // Lists may be given over several lines; every other key once.
+    static const std::vector<std::string_view> kRepeatable = {"allowed_users", "allowed_groups"};
+    std::map<std::string, const Entry*> seen;
+    std::vector<const Entry*> entries;
+    std::vector<const Section*> node_sections;
+    for (const Section& section : root.sections) {
+        if (section.name != "rcpg") {
+            continue;
+        }
+        if (settings.first_line == 0) {
+            settings.first_line = section.line;
+        }
+        for (const Entry& entry : section.entries) {
+            if (std::find(kRcpgKeys.begin(), kRcpgKeys.end(), entry.key) == kRcpgKeys.end()) {
+                return at_line(path, entry.line,
+                               fmt::format("unknown key '{}' in rcpg; known: {}", entry.key, join(kRcpgKeys)));
+            }
+            const bool repeatable = std::find(kRepeatable.begin(), kRepeatable.end(), entry.key) != kRepeatable.end();
+            auto [slot, inserted] = seen.emplace(entry.key, &entry);
+            if (!inserted && !repeatable) {
+                return at_line(
+                    path, entry.line,
+                    fmt::format("'{}' is set twice in rcpg (first at line {})", entry.key, slot->second->line));
+            }
+            entries.push_back(&entry);
+        }
+        for (const Section& child : section.sections) {
+            if (child.name != "node") {
+                return at_line(path, child.line, fmt::format("unknown section '{}' in rcpg; known: node", child.name));
+            }
+            node_sections.push_back(&child);
+        }
+    }
+
+    uint64_t number = 0;
+    for (const Entry* entry : entries) {
+        const std::string& key = entry->key;
+        const std::string& value = entry->value;
+        const auto problem = [&](std::string_view text) { return at_line(path, entry->line, text); };
+        if (key == "device") {
+            if (value.empty()) {
+                return problem("device needs an RDMA device name, such as rxe0");
+            }
+            options.cluster.device = value;
+        } else if (key == "port") {
+            if (!parse_in_range(value, 1, 65535, number)) {
+                return problem(fmt::format("port needs a number from 1 to 65535, not '{}'", value));
+            }
+            settings.default_port = static_cast<uint16_t>(number);
+        } else if (key == "sequencer_order") {
+            settings.sequencer_order = entry;  // read by the caller, once the nodes are complete
+        } else if (key == "cluster_key_file") {
+            settings.cluster_key_file = entry;
+        } else if (key == "ring_mib") {
+            if (!parse_in_range(value, kMinRingMib, kMaxRingMib, number) || !is_power_of_two(number)) {
+                return problem(fmt::format("ring_mib needs a power of two from {} to {}, not '{}'", kMinRingMib,
+                                           kMaxRingMib, value));
+            }
+            options.ring_bytes = number << 20;
+        } else if (key == "inbound_ring_mib") {
+            if (!parse_in_range(value, kMinInboundRingMib, kMaxInboundRingMib, number) || !is_power_of_two(number)) {
+                return problem(fmt::format("inbound_ring_mib needs a power of two from {} to {}, not '{}'",
+                                           kMinInboundRingMib, kMaxInboundRingMib, value));
+            }
+            options.cluster.inbound_ring_bytes = number << 20;
+        } else if (key == "busy_poll_us") {
+            if (!parse_in_range(value, 0, kMaxBusyPollUs, number)) {
+                return problem(
+                    fmt::format("busy_poll_us needs a number from 0 to {}, not '{}'", kMaxBusyPollUs, value));
+            }
+            options.busy_poll_us = static_cast<uint32_t>(number);
+        } else if (key == "connect_timeout_ms") {
+            if (!parse_in_range(value, kMinConnectTimeoutMs, kMaxConnectTimeoutMs, number)) {
+                return problem(fmt::format("connect_timeout_ms needs a number from {} to {}, not '{}'",
+                                           kMinConnectTimeoutMs, kMaxConnectTimeoutMs, value));
+            }
+            options.cluster.connect_timeout_ms = static_cast<uint32_t>(number);
+        } else if (key == "allowed_users") {
+            const std::vector<std::string> users = split_list(value);
+            if (users.empty()) {
+                return problem("allowed_users needs user names or uids");
+            }
+            for (const std::string& user : users) {
+                uid_t uid = 0;
+                if (auto [end, error] = std::from_chars(user.data(), user.data() + user.size(), uid);
+                    error != std::errc() || end != user.data() + user.size()) {
+                    const passwd* account = ::getpwnam(user.c_str());
+                    if (account == nullptr) {
+                        return problem(fmt::format("allowed_users: no such user '{}'", user));
+                    }
+                    uid = account->pw_uid;
+                }
+                options.allowed_uids.push_back(uid);
+            }
+        } else if (key == "allowed_groups") {
+            const std::vector<std::string> groups = split_list(value);
+            if (groups.empty()) {
+                return problem("allowed_groups needs group names or gids");
+            }
+            for (const std::string& name : groups) {
+                gid_t gid = 0;
+                if (auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), gid);
+                    error != std::errc() || end != name.data() + name.size()) {
+                    const group* entry_group = ::getgrnam(name.c_str());
+                    if (entry_group == nullptr) {
+                        return problem(fmt::format("allowed_groups: no such group '{}'", name));
+                    }
+                    gid = entry_group->gr_gid;
+                }
+                options.allowed_gids.push_back(gid);
+            }
+        }
+    }
+    for (const Section* section : node_sections) {
+        if (std::string error = read_port_override(path, *section, nodes, settings.port_overrides); !error.empty()) {
+            return error;
+        }
+    }
+    return {};
+}
+
+std::string read_sequencer_order(const std::string& path, const Entry& entry, const std::vector<ParsedNode>& nodes,
+                                 std::vector<uint32_t>& order)
+{
+    const std::vector<std::string> words = split_list(entry.value);
+    if (words.empty()) {
+        return at_line(path, entry.line, "sequencer_order needs node ids");
+    }
+    for (const std::string& word : words) {
+        uint32_t nodeid = 0;
+        if (!parse_nodeid(word, nodeid)) {
+            return at_line(path, entry.line, fmt::format("sequencer_order needs node ids, not '{}'", word));
+        }
+        if (!has_node(nodes, nodeid)) {
+            return at_line(path, entry.line,
+                           fmt::format("sequencer_order names node {}, which is not in the nodelist", nodeid));
+        }
+        if (std::find(order.begin(), order.end(), nodeid) != order.end()) {
+            return at_line(path, entry.line, fmt::format("sequencer_order names node {} twice", nodeid));
+        }
+        order.push_back(nodeid);
+    }
+    return {};
+}
+
+// The last value of rcpg's `key` in the tree, if any.
+const Entry* find_rcpg_entry(const Section& root, std::string_view key)
+{
+    const Entry* found = nullptr;
+    for (const Section& section : root.sections) {
+        if (section.name != "rcpg") {
+            continue;
+        }
+        for (const Entry& entry : section.entries) {
+            if (entry.key == key) {
+                found = &entry;
+            }
+        }
+    }
+    return found;
+}
+
+std::string nodeid_list(const std::vector<ClusterNode>& nodes)
+{
+    std::string text;
+    for (const ClusterNode& node : nodes) {
+        text += text.empty() ? "" : ", ";
+        text += std::to_string(node.nodeid);
+    }
+    return text;
+}
+
+}  // namespace
+
+std::string load_config(const std::string& path, Options& options)
+{
+    Section root;
+    if (std::string error = parse_file(path, root); !error.empty()) {
+        return error;
+    }
+
+    // Everything lands in a copy first, so a failed load leaves `options` as it was.
+    Options loaded = options;
+    loaded.config_path = path;
+
+    std::vector<ParsedNode> nodes;
+    if (std::string error = read_nodelist(path, root, nodes); !error.empty()) {
+        return error;
+    }
+    RcpgSettings rcpg;
+    if (std::string error = read_rcpg(path, root, nodes, loaded, rcpg); !error.empty()) {
+        return error;
+    }
+
+    for (size_t index = 0; index < nodes.size(); ++index) {
+        ParsedNode& parsed = nodes[index];
+        const auto override_port = rcpg.port_overrides.find(parsed.node.nodeid);
+        parsed.node.port = override_port != rcpg.port_overrides.end() ? override_port->second.port : rcpg.default_port;
+        // Two nodes on one address:port would connect to the same listener.
+        for (size_t earlier = 0; earlier < index; ++earlier) {
+            const ClusterNode& other = nodes[earlier].node;
+            if (other.address == parsed.node.address && other.port == parsed.node.port) {
+                return at_line(path, parsed.section_line,
+                               fmt::format("node {} has the same address and port {}:{} as node {} (line {}); give one "
+                                           "of them its own port in rcpg {{ node {{ nodeid: N  port: P }} }}",
+                                           parsed.node.nodeid, parsed.node.address, parsed.node.port, other.nodeid,
+                                           nodes[earlier].section_line));
+            }
+        }
+    }
+    std::sort(nodes.begin(), nodes.end(),
+              [](const ParsedNode& a, const ParsedNode& b) { return a.node.nodeid < b.node.nodeid; });
+    loaded.cluster.nodes.clear();
+    for (const ParsedNode& parsed : nodes) {
+        loaded.cluster.nodes.push_back(parsed.node);
+    }
+
+    loaded.cluster.sequencer_order.clear();
+    if (rcpg.sequencer_order != nullptr) {
+        if (std::string error =
+                read_sequencer_order(path, *rcpg.sequencer_order, nodes, loaded.cluster.sequencer_order);
+            !error.empty()) {
+            return error;
+        }
+    }
+    for (const ClusterNode& node : loaded.cluster.nodes) {
+        auto& order = loaded.cluster.sequencer_order;
+        if (std::find(order.begin(), order.end(), node.nodeid) == order.end()) {
+            order.push_back(node.nodeid);
+        }
+    }
+
+    if (const Entry* key_file = rcpg.cluster_key_file; key_file != nullptr) {
+        if (key_file->value.empty()) {
+            return at_line(path, key_file->line, "cluster_key_file needs a file name");
+        }
+        const std::string file = key_file_path(path, key_file->value);
+        if (std::string problem = read_key_file(file, loaded.cluster.cluster_key); !problem.empty()) {
+            return at_line(path, key_file->line, problem);
+        }
+    } else if (loaded.cluster.multi_node()) {
+        // Nodes authenticate each other with the key; without one any host could join.
+        const std::string problem = fmt::format(
+            "a cluster of {} nodes needs a shared key: set 'cluster_key_file' (a file of {} to {} secret bytes, "
+            "mode 0600; corosync's authkey will do) in ",
+            loaded.cluster.nodes.size(), kMinKeyBytes, kMaxKeyBytes);
+        return rcpg.first_line != 0 ? at_line(path, rcpg.first_line, problem + "this rcpg section")
+                                    : at_file(path, problem + "an rcpg { } section");
+    }
+
+    options = std::move(loaded);
+    return {};
+}
+
+std::vector<std::string> host_ipv4_addresses()
+{
+    std::vector<std::string> addresses;
+    ifaddrs* interfaces = nullptr;
+    if (::getifaddrs(&interfaces) != 0) {
+        return addresses;
+    }
+    for (const ifaddrs* entry = interfaces; entry != nullptr; entry = entry->ifa_next) {
+        if (entry->ifa_addr == nullptr || entry->ifa_addr->sa_family != AF_INET) {
+            continue;
+        }
+        char text[INET_ADDRSTRLEN];
+        const auto* address = reinterpret_cast<const sockaddr_in*>(entry->ifa_addr);
+        if (::inet_ntop(AF_INET, &address->sin_addr, text, sizeof text) != nullptr) {
+            addresses.emplace_back(text);
+        }
+    }
+    ::freeifaddrs(interfaces);
+    return addresses;
+}
+
+std::string resolve_local_node(Options& options, uint32_t nodeid_flag)
+{
+    if (options.cluster.nodes.empty()) {
+        return {};
+    }
+    return resolve_local_node(options, nodeid_flag, host_ipv4_addresses());
+}
+
+std::string resolve_local_node(Options& options, uint32_t nodeid_flag, const std::vector<std::string>& host_addresses)
+{
+    const std::vector<ClusterNode>& nodes = options.cluster.nodes;
+    if (nodes.empty()) {
+        return {};
+    }
+    const std::string& path = options.config_path;
+    if (nodeid_flag != 0) {
+        const bool listed = std::any_of(nodes.begin(), nodes.end(),
+                                        [&](const ClusterNode& node) { return node.nodeid == nodeid_flag; });
+        if (!listed) {
+            return at_file(
+                path, fmt::format("--nodeid {} is not in the nodelist (nodes {})", nodeid_flag, nodeid_list(nodes)));
+        }
+        options.nodeid = nodeid_flag;
+        return {};
+    }
+    // A one-node cluster needs no RDMA, so its address need not be this host's: corosync's
+    // one-node files often name the host, which Debian resolves to 127.0.1.1, on no interface.
+    if (nodes.size() == 1) {
+        options.nodeid = nodes.front().nodeid;
+        return {};
+    }
+    std::vector<const ClusterNode*> local;
+    for (const ClusterNode& node : nodes) {
+        if (std::find(host_addresses.begin(), host_addresses.end(), node.address) != host_addresses.end()) {
+            local.push_back(&node);
+        }
+    }
+    if (local.empty()) {
+        return at_file(path, fmt::format("no node of the nodelist has an address of this host (nodes {}); pass "
+                                         "--nodeid N to say which node this is",
+                                         nodeid_list(nodes)));
+    }
+    if (local.size() > 1) {
+        std::string ids;
+        for (const ClusterNode* node : local) {
+            ids += ids.empty() ? "" : ", ";
+            ids += std::to_string(node->nodeid);
+        }
+        return at_file(path, fmt::format("nodes {} all have addresses of this host; pass --nodeid N to say which "
+                                         "node this is",
+                                         ids));
+    }
+    options.nodeid = local.front()->nodeid;
+    return {};
+}
+
+std::string describe(const Options& options)
+{
+    const ClusterOptions& cluster = options.cluster;
+    std::string text;
+    const auto line = [&](std::string_view content) {
+        text += content;
+        text += '\n';
+    };
+    line(fmt::format("configuration file: {}", options.config_path.empty() ? "none" : options.config_path));
+    line(fmt::format("IPC name: {}", options.ipc_name));
+    if (cluster.nodes.empty()) {
+        line(fmt::format("nodes: no nodelist; a one-node cluster of node {} (this node), no RDMA device needed",
+                         options.nodeid));
+    } else {
+        line(fmt::format("nodes: {}{}", cluster.nodes.size(),
+                         cluster.multi_node() ? "" : " (a one-node cluster: no RDMA device needed)"));
+        for (const ClusterNode& node : cluster.nodes) {
+            line(fmt::format("  node {}{} at {}:{}{}", node.nodeid, node.name.empty() ? "" : " (" + node.name + ")",
+                             node.address, node.port, node.nodeid == options.nodeid ? ", this node" : ""));
+        }
+        std::string order;
+        for (uint32_t nodeid : cluster.sequencer_order) {
+            order += order.empty() ? "" : " ";
+            order += std::to_string(nodeid);
+        }
+        line(fmt::format("sequencer order: {}{}", order,
+                         cluster.sequencer_order.empty()
+                             ? ""
+                             : fmt::format(" (node {} sequences)", cluster.sequencer_order.front())));
+    }
+    line(fmt::format("RDMA device: {}", cluster.device.empty() ? "rdma_cm's choice" : cluster.device));
+    line(fmt::format("delivery ring: {} MiB", options.ring_bytes >> 20));
+    line(fmt::format("inbound ring per sending node: {} MiB", cluster.inbound_ring_bytes >> 20));
+    line(fmt::format("connect timeout: {} ms", cluster.connect_timeout_ms));
+    line(fmt::format("busy poll: {} us", options.busy_poll_us));
+
+    if (cluster.cluster_key.empty()) {
+        line("cluster key: none");
+    } else {
+        // Only the file and the length: the bytes are the cluster's secret.
+        std::string file;
+        Section root;
+        if (!options.config_path.empty() && parse_file(options.config_path, root).empty()) {
+            if (const Entry* entry = find_rcpg_entry(root, "cluster_key_file"); entry != nullptr) {
+                file = key_file_path(options.config_path, entry->value) + ", ";
+            }
+        }
+        line(fmt::format("cluster key: {}{} bytes", file, cluster.cluster_key.size()));
+    }
+
+    std::string users = "root";
+    for (uid_t uid : options.allowed_uids) {
+        const passwd* account = ::getpwuid(uid);
+        users +=
+            account != nullptr ? fmt::format(", {} (uid {})", account->pw_name, uid) : fmt::format(", uid {}", uid);
+    }
+    line(fmt::format("allowed users: {}", users));
+    std::string groups;
+    for (gid_t gid : options.allowed_gids) {
+        const group* entry = ::getgrgid(gid);
+        groups += groups.empty() ? "" : ", ";
+        groups += entry != nullptr ? fmt::format("{} (gid {})", entry->gr_name, gid) : fmt::format("gid {}", gid);
+    }
+    line(fmt::format("allowed groups: {}", groups.empty() ? "none" : groups));
+    return text;
+}
+
+}  // namespace rcpg::daemon

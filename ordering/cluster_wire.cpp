@@ -1,0 +1,287 @@
+#include "ordering/cluster_wire.hpp"
+
+#include <cstring>
+
+namespace rcpg::ordering::wire {
+namespace {
+
+// Reads sequentially from bytes another node wrote; every read is bounds-checked.
+class Reader {
+public:
+    explicit Reader(std::span<const std::byte> bytes) : bytes_(bytes) {}
+
+    template <typename T>
+    bool read(T& value)
+    {
+        if (bytes_.size() - at_ < sizeof(T)) {
+            return false;
+        }
+        std::memcpy(&value, bytes_.data() + at_, sizeof(T));
+        at_ += sizeof(T);
+        return true;
+    }
+    bool skip(size_t count)
+    {
+        if (bytes_.size() - at_ < count) {
+            return false;
+        }
+        at_ += count;
+        return true;
+    }
+    size_t remaining() const { return bytes_.size() - at_; }
+    std::span<const std::byte> rest() const { return bytes_.subspan(at_); }
+
+private:
+    std::span<const std::byte> bytes_;
+    size_t at_ = 0;
+};
+
+template <typename T>
+void append(std::vector<std::byte>& out, const T& value)
+{
+    const size_t at = out.size();
+    out.resize(at + sizeof(T));
+    std::memcpy(out.data() + at, &value, sizeof(T));
+}
+
+bool valid_reason(uint32_t reason)
+{
+    return reason >= CPG_REASON_UNDEFINED && reason <= CPG_REASON_PROCDOWN;
+}
+
+bool read_addresses(Reader& reader, uint32_t count, std::vector<cpg_address>& out)
+{
+    if (reader.remaining() / sizeof(cpg_address) < count) {
+        return false;
+    }
+    out.resize(count);
+    for (cpg_address& address : out) {
+        reader.read(address);
+        if (!valid_reason(address.reason)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+std::optional<InboundRecord> decode_inbound(uint32_t type, std::span<const std::byte> payload)
+{
+    Reader reader(payload);
+    switch (static_cast<InboundType>(type)) {
+    case InboundType::hello: {
+        Hello hello;
+        if (!reader.read(hello) || reader.remaining() != 0) {
+            return std::nullopt;
+        }
+        return InboundRecord{InboundType::hello, hello};
+    }
+    case InboundType::data: {
+        Data data;
+        if (!reader.read(data.prefix) || data.prefix.reserved != 0 || data.prefix.pid == 0 ||
+            data.prefix.group_id == 0) {
+            return std::nullopt;
+        }
+        data.payload = reader.rest();
+        if (data.payload.size() > ipc::kMaxAtomicMessageBytes) {
+            return std::nullopt;
+        }
+        return InboundRecord{InboundType::data, data};
+    }
+    case InboundType::join:
+    case InboundType::leave:
+    case InboundType::procdown: {
+        GroupOpPrefix prefix;
+        if (!reader.read(prefix) || prefix.pid == 0 || prefix.name_length > CPG_MAX_NAME_LENGTH ||
+            reader.remaining() != prefix.name_length) {
+            return std::nullopt;
+        }
+        GroupOp op;
+        op.pid = prefix.pid;
+        op.group.length = prefix.name_length;
+        std::memcpy(op.group.value.data(), reader.rest().data(), prefix.name_length);
+        return InboundRecord{static_cast<InboundType>(type), op};
+    }
+    case InboundType::node_leave:
+        if (reader.remaining() != 0) {
+            return std::nullopt;
+        }
+        return InboundRecord{InboundType::node_leave, NodeLeave{}};
+    }
+    return std::nullopt;
+}
+
+std::vector<std::byte> encode_group_op(uint32_t pid, const GroupName& group)
+{
+    std::vector<std::byte> out;
+    append(out, GroupOpPrefix{pid, group.length});
+    const size_t at = out.size();
+    out.resize(at + group.length);
+    std::memcpy(out.data() + at, group.value.data(), group.length);
+    return out;
+}
+
+std::vector<std::byte> encode_snapshot(const Snapshot& snapshot)
+{
+    std::vector<std::byte> out;
+    SnapshotHeader header{};
+    header.magic = kSnapshotMagic;
+    header.protocol_version = kClusterProtocolVersion;
+    header.start_position = snapshot.start_position;
+    header.next_seq = snapshot.next_seq;
+    header.ring_seq = snapshot.ring_seq;
+    header.sequencer = snapshot.sequencer;
+    header.member_count = static_cast<uint32_t>(snapshot.members.size());
+    header.next_group_id = snapshot.groups.next_group_id;
+    header.group_count = static_cast<uint32_t>(snapshot.groups.groups.size());
+    append(out, header);
+    for (uint32_t node : snapshot.members) {
+        append(out, node);
+    }
+    for (const GroupTable::SnapshotGroup& group : snapshot.groups.groups) {
+        SnapshotGroupHeader group_header{};
+        group_header.id = group.id;
+        group_header.member_count = static_cast<uint32_t>(group.members.size());
+        group_header.name_length = group.name.length;
+        std::memcpy(group_header.name, group.name.value.data(), group.name.length);
+        append(out, group_header);
+        for (ProcessId process : group.members) {
+            append(out, process);
+        }
+    }
+    return out;
+}
+
+std::optional<Snapshot> decode_snapshot(std::span<const std::byte> bytes)
+{
+    Reader reader(bytes);
+    SnapshotHeader header;
+    if (!reader.read(header) || header.magic != kSnapshotMagic || header.protocol_version != kClusterProtocolVersion ||
+        header.next_seq == 0 || header.next_group_id == 0 || header.start_position % ipc::kEntryAlignBytes != 0) {
+        return std::nullopt;
+    }
+    Snapshot snapshot;
+    snapshot.start_position = header.start_position;
+    snapshot.next_seq = header.next_seq;
+    snapshot.ring_seq = header.ring_seq;
+    snapshot.sequencer = header.sequencer;
+    if (reader.remaining() / sizeof(uint32_t) < header.member_count) {
+        return std::nullopt;
+    }
+    snapshot.members.resize(header.member_count);
+    for (uint32_t& node : snapshot.members) {
+        reader.read(node);
+    }
+    snapshot.groups.next_group_id = header.next_group_id;
+    if (reader.remaining() / sizeof(SnapshotGroupHeader) < header.group_count) {
+        return std::nullopt;
+    }
+    snapshot.groups.groups.reserve(header.group_count);
+    for (uint32_t i = 0; i < header.group_count; ++i) {
+        SnapshotGroupHeader group_header;
+        if (!reader.read(group_header) || group_header.name_length > CPG_MAX_NAME_LENGTH ||
+            reader.remaining() / sizeof(ProcessId) < group_header.member_count) {
+            return std::nullopt;
+        }
+        GroupTable::SnapshotGroup group;
+        group.id = group_header.id;
+        group.name.length = group_header.name_length;
+        std::memcpy(group.name.value.data(), group_header.name, group_header.name_length);
+        group.members.resize(group_header.member_count);
+        for (ProcessId& process : group.members) {
+            reader.read(process);
+        }
+        snapshot.groups.groups.push_back(std::move(group));
+    }
+    if (reader.remaining() != 0) {
+        return std::nullopt;
+    }
+    return snapshot;
+}
+
+std::optional<ipc::EntryHeader> check_entry(std::span<const std::byte> at_position, uint64_t position,
+                                            uint64_t ring_bytes, uint64_t available)
+{
+    const uint64_t room_to_end = ring_bytes - (position & (ring_bytes - 1));
+    // A pad entry may be as short as its first 8 bytes (size and kind).
+    constexpr size_t kPadHeaderBytes = 8;
+    if (position % ipc::kEntryAlignBytes != 0 || available < kPadHeaderBytes || at_position.size() < kPadHeaderBytes) {
+        return std::nullopt;
+    }
+    ipc::EntryHeader entry{};
+    std::memcpy(&entry, at_position.data(), kPadHeaderBytes);
+    if (entry.entry_bytes < kPadHeaderBytes || entry.entry_bytes % ipc::kEntryAlignBytes != 0 ||
+        entry.entry_bytes > available || entry.entry_bytes > room_to_end) {
+        return std::nullopt;
+    }
+    if (entry.kind == ipc::EntryKind::pad) {
+        // Padding always fills the ring up to its end.
+        return entry.entry_bytes == room_to_end ? std::optional(entry) : std::nullopt;
+    }
+    if (entry.entry_bytes < sizeof(ipc::EntryHeader) || entry.entry_bytes > ipc::kMaxEntryBytes ||
+        at_position.size() < sizeof(ipc::EntryHeader)) {
+        return std::nullopt;
+    }
+    std::memcpy(&entry, at_position.data(), sizeof(entry));
+    if (entry.kind != ipc::EntryKind::data && entry.kind != ipc::EntryKind::confchg &&
+        entry.kind != ipc::EntryKind::totem_confchg) {
+        return std::nullopt;
+    }
+    if (entry.payload_offset < sizeof(ipc::EntryHeader) || entry.payload_offset % ipc::kEntryAlignBytes != 0 ||
+        entry.payload_offset > entry.entry_bytes || entry.payload_bytes > entry.entry_bytes - entry.payload_offset) {
+        return std::nullopt;
+    }
+    if (entry.kind == ipc::EntryKind::data &&
+        (entry.payload_bytes > ipc::kMaxAtomicMessageBytes || entry.group_id == 0 || entry.pid == 0)) {
+        return std::nullopt;
+    }
+    return entry;
+}
+
+std::optional<Confchg> decode_confchg(std::span<const std::byte> payload)
+{
+    Reader reader(payload);
+    ipc::ConfchgPayload header;
+    if (!reader.read(header) || header.group_length > CPG_MAX_NAME_LENGTH) {
+        return std::nullopt;
+    }
+    Confchg confchg;
+    confchg.group.length = header.group_length;
+    std::memcpy(confchg.group.value.data(), header.group_value, header.group_length);
+    if (!read_addresses(reader, header.left_count, confchg.left) ||
+        !read_addresses(reader, header.joined_count, confchg.joined) ||
+        !read_addresses(reader, header.member_count, confchg.members) || reader.remaining() != 0) {
+        return std::nullopt;
+    }
+    return confchg;
+}
+
+std::optional<TotemConf> decode_totem(std::span<const std::byte> payload)
+{
+    Reader reader(payload);
+    ipc::TotemPayload header;
+    if (!reader.read(header) || reader.remaining() != size_t{header.member_count} * sizeof(uint32_t)) {
+        return std::nullopt;
+    }
+    TotemConf totem;
+    totem.ring_nodeid = header.ring_nodeid;
+    totem.ring_seq = header.ring_seq;
+    totem.members.resize(header.member_count);
+    for (uint32_t& node : totem.members) {
+        reader.read(node);
+    }
+    return totem;
+}
+
+std::vector<std::byte> encode_totem(const TotemConf& totem)
+{
+    std::vector<std::byte> out;
+    append(out, ipc::TotemPayload{totem.ring_nodeid, static_cast<uint32_t>(totem.members.size()), totem.ring_seq});
+    for (uint32_t node : totem.members) {
+        append(out, node);
+    }
+    return out;
+}
+
+}  // namespace rcpg::ordering::wire

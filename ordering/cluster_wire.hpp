@@ -1,0 +1,159 @@
+// What nodes write into each other's memory, besides the delivery ring entries themselves
+// (libcpg/ipc/shm_layout.hpp): the records a node sends to the sequencer through its
+// inbound ring, and the snapshot the sequencer hands a node it admits. Every decoder here
+// reads bytes another node wrote: it checks every size and range and returns nothing for
+// anything malformed (tests/fuzz runs them on arbitrary bytes).
+#pragma once
+
+#include "libcpg/ipc/shm_layout.hpp"
+#include "ordering/group_table.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <variant>
+#include <vector>
+
+namespace rcpg::ordering::wire {
+
+inline constexpr uint32_t kClusterProtocolVersion = 1;
+
+// Tags of the regions nodes expose to each other at connection set-up.
+enum Tag : uint32_t {
+    kTagDeliveryRing = 1,   // node → sequencer: the node's delivery ring (header page + data)
+    kTagSnapshot = 2,       // node → sequencer: where its admission snapshot goes
+    kTagInboundCredit = 3,  // node → sequencer: the credit word of the node's inbound writer
+    kTagInboundRing = 4,    // sequencer → node: the node's inbound ring at the sequencer
+    kTagDeliveryCredit = 5, // sequencer → node: where the node publishes its consumed position
+};
+
+// Record types in a node's inbound ring at the sequencer (transport RecordHeader.type).
+enum class InboundType : uint32_t {
+    hello = 1,       // first record after connecting: asks to be admitted
+    data = 2,        // DataPrefix + payload
+    join = 3,        // GroupOp
+    leave = 4,       // GroupOp
+    procdown = 5,    // GroupOp: the process ended while a member
+    node_leave = 6,  // the node stops cleanly (no body)
+};
+
+struct Hello {
+    uint32_t protocol_version;
+    uint32_t nodeid;
+    uint64_t ring_bytes;  // every node's delivery ring must have the sequencer's size
+};
+static_assert(sizeof(Hello) == 16);
+
+struct DataPrefix {
+    uint32_t pid;
+    uint32_t group_id;     // as the sending node knows it; the sequencer checks membership
+    uint16_t flags;        // ipc::kFlag* of the submission
+    uint16_t reserved;
+    uint32_t total_bytes;  // whole message, for fragments
+};
+static_assert(sizeof(DataPrefix) == 16);
+
+struct GroupOpPrefix {
+    uint32_t pid;
+    uint32_t name_length;  // followed by the name's bytes
+};
+static_assert(sizeof(GroupOpPrefix) == 8);
+
+struct GroupOp {
+    uint32_t pid = 0;
+    GroupName group;
+};
+
+struct Data {
+    DataPrefix prefix{};
+    std::span<const std::byte> payload;
+};
+
+struct NodeLeave {};
+
+using Inbound = std::variant<Hello, Data, GroupOp, NodeLeave>;
+
+struct InboundRecord {
+    InboundType type;
+    Inbound body;
+};
+
+// Decodes one inbound record; `payload` stays in the ring (Data::payload points into it).
+std::optional<InboundRecord> decode_inbound(uint32_t type, std::span<const std::byte> payload);
+
+// Encodes a group operation (join, leave, procdown) record body.
+std::vector<std::byte> encode_group_op(uint32_t pid, const GroupName& group);
+
+// ---------------------------------------------------------------------------------------
+// Admission snapshot: the sequencer's state at the position where the node's ring starts.
+//
+//   snapshot region: [ ready word: uint64 byte count of the snapshot, 0 until written |
+//                      SnapshotHeader | member node ids | groups ]
+// The sequencer writes the snapshot, then the ready word, on the same queue pair.
+
+inline constexpr uint32_t kSnapshotMagic = 0x72637073;  // "rcps"
+inline constexpr uint64_t kSnapshotReadyBytes = 8;
+inline constexpr uint64_t kSnapshotRegionBytes = 4ull << 20;
+
+struct SnapshotHeader {
+    uint32_t magic;
+    uint32_t protocol_version;
+    uint64_t start_position;  // the node's ring starts here (its first entry is the
+                              // totem confchg that admits it)
+    uint64_t next_seq;        // sequence number of that first entry
+    uint64_t ring_seq;        // totem ring id sequence before the admission
+    uint32_t sequencer;
+    uint32_t member_count;    // node ids of the view before the admission follow
+    uint32_t next_group_id;
+    uint32_t group_count;
+};
+static_assert(sizeof(SnapshotHeader) == 48);
+
+struct SnapshotGroupHeader {
+    uint32_t id;
+    uint32_t member_count;  // followed by member_count (nodeid, pid) pairs
+    uint32_t name_length;
+    char name[CPG_MAX_NAME_LENGTH];
+};
+static_assert(sizeof(SnapshotGroupHeader) == 140);
+
+struct Snapshot {
+    uint64_t start_position = 0;
+    uint64_t next_seq = 1;
+    uint64_t ring_seq = 0;
+    uint32_t sequencer = 0;
+    std::vector<uint32_t> members;
+    GroupTable::Snapshot groups;
+};
+
+std::vector<std::byte> encode_snapshot(const Snapshot& snapshot);
+std::optional<Snapshot> decode_snapshot(std::span<const std::byte> bytes);
+
+// ---------------------------------------------------------------------------------------
+// Delivery ring entries, as a node receives them from the sequencer.
+
+// Checks the entry at `position` of a ring of `ring_bytes`, with `available` bytes
+// committed from that position on: sizes, alignment, kind, payload inside the entry, no
+// wrap. Returns the entry's header (copied) if it is well formed.
+std::optional<ipc::EntryHeader> check_entry(std::span<const std::byte> at_position, uint64_t position,
+                                            uint64_t ring_bytes, uint64_t available);
+
+struct Confchg {
+    GroupName group;
+    std::vector<cpg_address> left;
+    std::vector<cpg_address> joined;
+    std::vector<cpg_address> members;
+};
+std::optional<Confchg> decode_confchg(std::span<const std::byte> payload);
+
+struct TotemConf {
+    uint32_t ring_nodeid = 0;
+    uint64_t ring_seq = 0;
+    std::vector<uint32_t> members;
+};
+std::optional<TotemConf> decode_totem(std::span<const std::byte> payload);
+// The payload of a totem confchg entry.
+std::vector<std::byte> encode_totem(const TotemConf& totem);
+
+}  // namespace rcpg::ordering::wire

@@ -1,0 +1,110 @@
+#include "ordering/delivery_stream.hpp"
+
+#include "libcpg/ipc/shm_layout.hpp"
+
+#include <array>
+#include <atomic>
+#include <string>
+
+namespace rcpg::ordering {
+
+using transport::Errc;
+using transport::Layer;
+using transport::Status;
+
+namespace {
+
+// The immediate of a tail write: only a wake-up, the tail itself is in the ring header.
+constexpr uint32_t kTailImmediate = 1;
+
+}  // namespace
+
+transport::Result<DeliveryStream> DeliveryStream::create(transport::Transport& transport, transport::NodeId node,
+                                                         transport::RemoteRegion remote_ring,
+                                                         transport::RegionId local_ring, uint64_t ring_bytes,
+                                                         const uint64_t* credit_word, uint64_t start_position)
+{
+    if (remote_ring.bytes != ipc::kPageBytes + ring_bytes) {
+        return Status{Errc::invalid_argument, Layer::ring,
+                      "node " + std::to_string(node) + " exposes a ring of " + std::to_string(remote_ring.bytes) +
+                          " bytes; the sequencer's needs " + std::to_string(ipc::kPageBytes + ring_bytes)};
+    }
+    if (credit_word == nullptr || start_position % ipc::kEntryAlignBytes != 0) {
+        return Status{Errc::invalid_argument, Layer::ring, "credit word missing or start position misaligned"};
+    }
+    return DeliveryStream(transport, node, remote_ring, local_ring, ring_bytes, credit_word, start_position);
+}
+
+DeliveryStream::DeliveryStream(transport::Transport& transport, transport::NodeId node,
+                               transport::RemoteRegion remote_ring, transport::RegionId local_ring,
+                               uint64_t ring_bytes, const uint64_t* credit_word, uint64_t start_position)
+    : transport_(&transport),
+      node_(node),
+      remote_ring_(remote_ring),
+      local_ring_(local_ring),
+      ring_bytes_(ring_bytes),
+      credit_word_(credit_word),
+      sent_(start_position),
+      credit_(start_position)
+{
+}
+
+Status DeliveryStream::replicate(uint64_t tail)
+{
+    if (tail == sent_) {
+        return {};
+    }
+    if (tail < sent_ || tail - credit() > ring_bytes_) {
+        return {Errc::invalid_argument, Layer::ring, "replicating beyond the node's credit"};
+    }
+    // A range wraps at most once (it is never longer than the ring): one or two writes.
+    std::array<transport::WriteRequest, 3> writes{};
+    std::array<transport::LocalSlice, 2> sources{};
+    size_t count = 0;
+    const uint64_t offset = sent_ & (ring_bytes_ - 1);
+    const uint64_t first_bytes = std::min(tail - sent_, ring_bytes_ - offset);
+    sources[0] = {local_ring_, ipc::kPageBytes + offset, static_cast<uint32_t>(first_bytes)};
+    writes[count].sources = {&sources[0], 1};
+    writes[count++].destination = remote_ring_.at(ipc::kPageBytes + offset);
+    if (const uint64_t wrapped_bytes = tail - sent_ - first_bytes; wrapped_bytes != 0) {
+        sources[1] = {local_ring_, ipc::kPageBytes, static_cast<uint32_t>(wrapped_bytes)};
+        writes[count].sources = {&sources[1], 1};
+        writes[count++].destination = remote_ring_.at(ipc::kPageBytes);
+    }
+    const uint64_t tail_word = tail;
+    transport::WriteRequest& commit = writes[count++];
+    commit.inline_bytes = std::as_bytes(std::span<const uint64_t>(&tail_word, 1));
+    commit.destination = remote_ring_.at(ipc::kClusterTailOffset);
+    commit.imm = kTailImmediate;
+    if (Status status = transport_->post_writes(node_, {writes.data(), count}); !status) {
+        return status;
+    }
+    sent_ = tail;
+    return {};
+}
+
+void DeliveryStream::request_credit(uint64_t position)
+{
+    if (position <= requested_ || position > sent_) {
+        return;
+    }
+    const uint64_t word = position;
+    transport::WriteRequest write;
+    write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
+    write.destination = remote_ring_.at(ipc::kCreditRequestOffset);
+    if (transport_->post_write(node_, write).ok()) {
+        requested_ = position;
+    }
+}
+
+uint64_t DeliveryStream::credit()
+{
+    const uint64_t value =
+        std::atomic_ref<uint64_t>(*const_cast<uint64_t*>(credit_word_)).load(std::memory_order_acquire);
+    if (value >= credit_ && value <= sent_) {
+        credit_ = value;
+    }
+    return credit_;
+}
+
+}  // namespace rcpg::ordering

@@ -1,0 +1,62 @@
+// DeliveryStream: the sequencer's writer into one node's delivery ring.
+//
+// Every node's ring has the sequencer's size and holds the sequencer's entries at the
+// same positions, so replicating is copying byte ranges: entries [sent, tail) of the
+// sequencer's own ring go by RDMA WRITE to the same offsets of the node's ring (one write,
+// two where the range wraps), then the new tail goes as a separate 8-byte
+// WRITE_WITH_IMM into the node's ring header on the same queue pair — after the data,
+// so a node never judges an entry complete by a byte inside it, and the immediate wakes
+// a node that sleeps. One post list per batch: one doorbell, whatever the batch holds.
+//
+// Credits: the node RDMA-writes the lowest position it still needs into our credit word
+// (lazily; see daemon/NOTES.md); the sequencer never appends past credit + ring_bytes
+// for any node of the view, which also keeps the source bytes of a write in flight
+// intact (a node cannot credit what has not landed).
+#pragma once
+
+#include "transport/transport.hpp"
+
+#include <cstdint>
+
+namespace rcpg::ordering {
+
+class DeliveryStream {
+public:
+    // `remote_ring`: the node's exposed ring region (header page, then `ring_bytes` of
+    // data); `local_ring`: the sequencer's own registered ring region, same layout;
+    // `credit_word`: registered memory the node writes its consumed position into.
+    static transport::Result<DeliveryStream> create(transport::Transport& transport, transport::NodeId node,
+                                                    transport::RemoteRegion remote_ring, transport::RegionId local_ring,
+                                                    uint64_t ring_bytes, const uint64_t* credit_word,
+                                                    uint64_t start_position);
+
+    // Posts ring bytes [sent(), tail) and then `tail` itself. Errc::try_again when the
+    // send queue is full (nothing posted; call again after poll()).
+    transport::Status replicate(uint64_t tail);
+    // Asks the node to publish its consumed position up to `position` (a sequencer short
+    // of room); once per position.
+    void request_credit(uint64_t position);
+
+    // The lowest position the node still needs, as it last published it (never beyond
+    // what was sent; a value outside [last credit, sent] is ignored as corrupt).
+    uint64_t credit();
+    uint64_t sent() const { return sent_; }
+    transport::NodeId node() const { return node_; }
+
+private:
+    DeliveryStream(transport::Transport& transport, transport::NodeId node, transport::RemoteRegion remote_ring,
+                   transport::RegionId local_ring, uint64_t ring_bytes, const uint64_t* credit_word,
+                   uint64_t start_position);
+
+    transport::Transport* transport_;
+    transport::NodeId node_;
+    transport::RemoteRegion remote_ring_;
+    transport::RegionId local_ring_;
+    uint64_t ring_bytes_;
+    const uint64_t* credit_word_;
+    uint64_t sent_;
+    uint64_t credit_;
+    uint64_t requested_ = 0;
+};
+
+}  // namespace rcpg::ordering
