@@ -32,6 +32,8 @@ constexpr uint32_t kInboundBudgetPerNode = 256;
 // A member publishes its consumed position when it moved this fraction of the ring (or
 // when the sequencer asks): credits stay off the latency path.
 constexpr uint64_t kCreditPublishDivisor = 8;
+// Commits to the sequencer carry an immediate: it wakes a sequencer asleep on wait_fd().
+constexpr uint32_t kWakeImmediate = 1;
 
 uint64_t coarse_now_ms()
 {
@@ -76,6 +78,10 @@ bool Daemon::start_cluster(std::string& error)
     }
     state.transport = std::move(*created);
     transport::Transport& transport = *state.transport;
+    if (const int wait_fd = transport.wait_fd(); wait_fd >= 0) {
+        // Only a wake-up: the loop polls the transport on every turn.
+        loop_.add(wait_fd, POLLIN, [](uint32_t) {});
+    }
 
     const auto access = role_ == Role::member ? transport::RegionAccess::remote_write : transport::RegionAccess::local;
     auto ring_region = transport.register_region(ring_->mapping_address(), ring_->mapping_bytes(), access);
@@ -160,11 +166,24 @@ bool Daemon::start_cluster(std::string& error)
     return true;
 }
 
-bool Daemon::cluster_can_sleep()
+Daemon::ClusterSleep Daemon::prepare_cluster_sleep()
 {
-    // Without a wake-up descriptor from the transport, RDMA writes into our memory are
-    // noticed only by looking: the loop re-checks every millisecond.
-    return false;
+    ClusterState& state = *cluster_;
+    transport::Transport& transport = *state.transport;
+    if (transport.wait_fd() < 0) {
+        return ClusterSleep::poll_soon;  // nothing would wake us: look every millisecond
+    }
+    // Connection set-up has deadlines only poll() checks; replication held back by a
+    // full send queue waits for completions we would sleep through otherwise.
+    if ((role_ == Role::member && (!state.connected || !state.admitted || state.forwarded_uncommitted)) ||
+        state.replication_blocked) {
+        return ClusterSleep::poll_soon;
+    }
+    if (!transport.arm_wait()) {
+        return ClusterSleep::busy;
+    }
+    // What landed before the arming raised no wake-up: look once more.
+    return cluster_step() ? ClusterSleep::busy : ClusterSleep::sleep;
 }
 
 bool Daemon::cluster_step()
@@ -260,7 +279,7 @@ void Daemon::on_transport_event(const transport::Event& event)
             const wire::Hello hello{wire::kClusterProtocolVersion, options_.nodeid, ring_->data_bytes()};
             if (!state.writer->append_copy(static_cast<uint32_t>(wire::InboundType::hello),
                                            std::as_bytes(std::span(&hello, 1))) ||
-                !state.writer->commit()) {
+                !state.writer->commit(false, 0, kWakeImmediate)) {
                 RCPG_LOG_ERROR("cannot send the hello to the sequencer");
                 failed_ = true;
                 return;
@@ -389,7 +408,7 @@ bool Daemon::commit_forwarded()
         return true;
     }
     // Signalled: its completion says the device has read every arena byte of the batch.
-    if (transport::Status status = state.writer->commit(true, state.next_batch); !status) {
+    if (transport::Status status = state.writer->commit(true, state.next_batch, kWakeImmediate); !status) {
         return false;  // send queue full: the next loop retries
     }
     ++state.next_batch;
@@ -653,7 +672,7 @@ void Daemon::leave_cluster()
     }
     state.leaving = true;
     if (!state.writer->append_copy(static_cast<uint32_t>(wire::InboundType::node_leave), {}) ||
-        !state.writer->commit()) {
+        !state.writer->commit(false, 0, kWakeImmediate)) {
         return;
     }
     RCPG_LOG_INFO("node {} leaving the cluster", options_.nodeid);
@@ -686,12 +705,15 @@ uint64_t Daemon::cluster_reclaim_limit(uint64_t local_limit)
 void Daemon::replicate()
 {
     const uint64_t tail = ring_->unpublished_tail();
+    cluster_->replication_blocked = false;
     for (auto& [nodeid, node] : cluster_->remotes) {
         if (!node.stream || node.stream->sent() == tail) {
             continue;
         }
         transport::Status status = node.stream->replicate(tail);
-        if (!status && status.code() != transport::Errc::try_again) {
+        if (status.code() == transport::Errc::try_again) {
+            cluster_->replication_blocked = true;
+        } else if (!status) {
             ++counters_.rdma_errors;
             RCPG_LOG_WARN("replicating to node {}: {}", nodeid, status.message());
         }

@@ -120,6 +120,7 @@ struct ClusterState {
     Registration credit_region;
     std::map<uint32_t, RemoteNode> remotes;
     std::deque<uint32_t> pending_removals;  // nodes whose NODEDOWN waits for ring room
+    bool replication_blocked = false;       // a send queue was full: retry after completions
 
     // Member.
     bool connected = false;

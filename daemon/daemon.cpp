@@ -990,12 +990,23 @@ void Daemon::run(const std::atomic<bool>& stop)
         }
         int timeout_ms = kIdleWakeMs;
         ring_header.daemon_sleeping.store(1, std::memory_order_seq_cst);
-        if (ring_blocked_ || !closing_.empty() || flow_control || (role_ != Role::single && !cluster_can_sleep())) {
+        if (ring_blocked_ || !closing_.empty() || flow_control) {
             // Work that waits for readers to make room: re-check soon rather than spin.
             timeout_ms = kBlockedRecheckMs;
         } else if (submissions_pending()) {
             ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);
             continue;
+        }
+        if (role_ != Role::single) {
+            const ClusterSleep sleep = prepare_cluster_sleep();
+            if (sleep == ClusterSleep::busy) {
+                ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);
+                last_work_ns = now_ns();
+                continue;
+            }
+            if (sleep == ClusterSleep::poll_soon) {
+                timeout_ms = kBlockedRecheckMs;
+            }
         }
         loop_.run_once(timeout_ms);
         ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);

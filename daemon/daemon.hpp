@@ -83,7 +83,10 @@ private:
     // Cluster (daemon/cluster.cpp).
     bool start_cluster(std::string& error);
     bool cluster_step();  // true if it did work
-    bool cluster_can_sleep();  // nothing in flight that only polling would notice
+    // Before the loop blocks: arms the transport's wake-up descriptor. `busy`: work came
+    // in, do not sleep; `poll_soon`: something only polling notices is under way.
+    enum class ClusterSleep : uint8_t { sleep, poll_soon, busy };
+    ClusterSleep prepare_cluster_sleep();
     void on_transport_event(const transport::Event& event);
     bool submit_data(ClientSession& session, const ipc::SubmissionDescriptor& descriptor, uint16_t flags);
     bool forward_data(ClientSession& session, const ipc::SubmissionDescriptor& descriptor, uint32_t total_bytes);

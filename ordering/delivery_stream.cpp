@@ -14,7 +14,8 @@ using transport::Status;
 
 namespace {
 
-// The immediate of a tail write: only a wake-up, the tail itself is in the ring header.
+// The immediate of a tail or credit-request write: only a wake-up; the value itself is in
+// the ring header.
 constexpr uint32_t kTailImmediate = 1;
 
 }  // namespace
@@ -92,6 +93,7 @@ void DeliveryStream::request_credit(uint64_t position)
     transport::WriteRequest write;
     write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
     write.destination = remote_ring_.at(ipc::kCreditRequestOffset);
+    write.imm = kTailImmediate;  // wakes the node if it sleeps
     if (transport_->post_write(node_, write).ok()) {
         requested_ = position;
     }

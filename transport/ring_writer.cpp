@@ -186,15 +186,15 @@ Status RingWriter::append_copy(uint32_t type, std::span<const std::byte> payload
     return {};
 }
 
-Status RingWriter::commit(bool signaled, uint64_t wr_id)
+Status RingWriter::commit(bool signaled, uint64_t wr_id, std::optional<uint32_t> imm)
 {
     if (tail_ == committed_ && staged_ == 0 && !signaled) {
         return {};
     }
-    return post_staged(true, signaled, wr_id);
+    return post_staged(true, signaled, wr_id, imm);
 }
 
-Status RingWriter::post_staged(bool with_tail, bool signaled, uint64_t wr_id)
+Status RingWriter::post_staged(bool with_tail, bool signaled, uint64_t wr_id, std::optional<uint32_t> imm)
 {
     uint32_t count = staged_;
     if (with_tail) {
@@ -202,6 +202,7 @@ Status RingWriter::post_staged(bool with_tail, bool signaled, uint64_t wr_id)
         std::memcpy(stage_inline(ring_bytes_, ring::kTailWordBytes), &tail_, sizeof tail_);
         writes_[staged_ - 1].signaled = signaled;
         writes_[staged_ - 1].wr_id = wr_id;
+        writes_[staged_ - 1].imm = imm;
         count = staged_;
     }
     if (count == 0) {

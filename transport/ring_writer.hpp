@@ -18,6 +18,7 @@
 #include "transport/transport.hpp"
 
 #include <array>
+#include <optional>
 #include <cstdint>
 #include <vector>
 
@@ -46,8 +47,10 @@ public:
     // Stages a record copied from `payload` now (at most max_inline_payload_bytes()).
     Status append_copy(uint32_t type, std::span<const std::byte> payload);
     // Posts the staged records and the tail write. With `signaled`, write_completed(wr_id)
-    // reports that the tail — and so every record before it — has been written.
-    Status commit(bool signaled = false, uint64_t wr_id = 0);
+    // reports that the tail — and so every record before it — has been written. With
+    // `imm`, the tail goes as WRITE_WITH_IMM: the reader gets imm_received, which wakes a
+    // reader that sleeps on the transport's wait_fd().
+    Status commit(bool signaled = false, uint64_t wr_id = 0, std::optional<uint32_t> imm = std::nullopt);
 
     // Whether a record with this payload fits now (after reading the credit word).
     bool has_room(uint64_t payload_bytes);
@@ -65,7 +68,7 @@ private:
     Status reserve(uint64_t record_bytes, uint32_t writes_needed);
     std::byte* stage_inline(uint64_t remote_offset, uint32_t bytes);
     void stage_header(uint64_t remote_offset, uint32_t payload_bytes, uint32_t type);
-    Status post_staged(bool with_tail, bool signaled, uint64_t wr_id);
+    Status post_staged(bool with_tail, bool signaled, uint64_t wr_id, std::optional<uint32_t> imm = std::nullopt);
 
     Transport* transport_;
     NodeId peer_;
