@@ -236,9 +236,9 @@ void Daemon::on_transport_event(const transport::Event& event)
                 return;
             }
             RemoteNode& node = found->second;
-            // A new incarnation of the node's writer starts at position 0.
-            std::memset(node.inbound_memory.bytes() + options_.cluster.inbound_ring_bytes, 0,
-                        transport::ring::kControlBytes);
+            // The control block is zero here (fresh memory, or cleared when the previous
+            // connection went): the node's hello may already have landed — it writes as
+            // soon as its side is connected — so it must not be cleared now.
             auto credit = transport.remote_region(event.peer, wire::kTagInboundCredit);
             if (!credit) {
                 RCPG_LOG_WARN("node {} connected without its credit word; refused", event.peer);
@@ -301,6 +301,11 @@ void Daemon::on_transport_event(const transport::Event& event)
             RCPG_LOG_INFO("node {} disconnected ({}: {})", event.peer, transport::to_string(event.reason),
                           event.detail.message());
             node.inbound.reset();
+            // The next incarnation of the node's writer starts at position 0. No write of
+            // the old connection can land any more (its queue pair is gone), and a new one
+            // cannot be set up before this event has been handled.
+            std::memset(node.inbound_memory.bytes() + options_.cluster.inbound_ring_bytes, 0,
+                        transport::ring::kControlBytes);
             node.pending.reset();
             node.stream.reset();
             node.snapshot_region.reset();

@@ -77,6 +77,9 @@ Daemon::~Daemon()
     if (service_ != nullptr) {
         qb_ipcs_destroy(service_);
     }
+    // Sessions hold registrations with the cluster's transport: they go before it does.
+    sessions_.clear();
+    closing_.clear();
 }
 
 bool Daemon::start(std::string& error)
