@@ -10,6 +10,7 @@ usage() {
     cat <<'EOF'
 Usage:
   cluster.sh run [OPTIONS] -- COMMAND [ARGS...]
+  "$RCPG_CLUSTER_CTL" start|stop K      (from COMMAND, see below)
 
 Starts an N-node rcpg cluster on this host and runs COMMAND while it is up, then stops
 every daemon it started (also when COMMAND fails or the run is interrupted) and exits
@@ -22,9 +23,22 @@ COMMAND reaches node k (1..N) with RCPG_IPC=rcpg-node<k>; the cluster.sh prints 
 lines before it starts COMMAND, and exports:
   RCPG_CLUSTER_NODES  the number of nodes
   RCPG_CLUSTER_DIR    the directory with rcpg.conf, the key and node<k>.log
+  RCPG_CLUSTER_CTL    a program COMMAND runs to start or stop one node while the
+                      cluster is up: "$RCPG_CLUSTER_CTL" start K starts node K (one
+                      given to --late, or one stopped before) and returns once it
+                      serves clients (status 1 if it did not come up); stop K sends
+                      node K's rcpgd SIGTERM, so it leaves the cluster cleanly, and
+                      returns once it exited: status 0 if rcpgd exited with 0, else
+                      1 and a message (it needed SIGKILL after 5 s, or failed or
+                      crashed). Node 1 sequences: stopping it ends the cluster.
+                      Every start of node k appends to node<k>.log; an rcpgd that
+                      exits with a status other than 0 gets a line there saying so,
+                      also when the cluster stops at the end.
 
 Options:
   --nodes N        number of nodes (default 3; 1..16)
+  --late K         do not start node K (2..N) with the others: COMMAND starts it
+                   with "$RCPG_CLUSTER_CTL" start K; repeatable
   --ring-mib M     delivery ring size (default 64)
   --dir DIR        where configuration and logs go (default: a new directory
                    under ${TMPDIR:-/tmp}; kept after the run)
@@ -44,12 +58,16 @@ port=7401
 timeout_s=600
 log_level=info
 inside=0
+ctl=0
+late=()
 
 while [ $# -gt 0 ]; do
     case $1 in
     run) shift ;;
+    ctl) ctl=1; shift ;;
     --inside) inside=1; shift ;;
     --nodes) nodes=$2; shift 2 ;;
+    --late) late+=("$2"); shift 2 ;;
     --ring-mib) ring_mib=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
@@ -73,6 +91,15 @@ if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 16 ]; then
     echo "cluster.sh: --nodes must be from 1 to 16" >&2
     exit 2
 fi
+for k in "${late[@]}"; do
+    case $k in
+    '' | *[!0-9]*) echo "cluster.sh: --late needs a node number" >&2; exit 2 ;;
+    esac
+    if [ "$k" -lt 2 ] || [ "$k" -gt "$nodes" ]; then
+        echo "cluster.sh: --late must name a node from 2 to $nodes (node 1 is the sequencer)" >&2
+        exit 2
+    fi
+done
 if [ ! -x "$bin/rcpgd" ]; then
     echo "cluster.sh: no rcpgd in $bin (build first: scripts/build.sh)" >&2
     exit 2
@@ -83,35 +110,165 @@ fi
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd -P)
 
-if [ "$inside" -eq 0 ]; then
+if [ "$inside" -eq 0 ] && [ "$ctl" -eq 0 ]; then
     # The daemons need the RDMA device: run this script again where it is.
+    late_args=()
+    for k in "${late[@]}"; do
+        late_args+=(--late "$k")
+    done
     exec "$ROOT/scripts/softroce.sh" run --timeout-s "$timeout_s" --rw "$dir" --rw "$PWD" -- \
-        "$SELF" --inside --nodes "$nodes" --ring-mib "$ring_mib" --dir "$dir" --bin "$bin" --port "$port" \
-        --log-level "$log_level" -- "$@"
+        "$SELF" --inside --nodes "$nodes" "${late_args[@]}" --ring-mib "$ring_mib" --dir "$dir" --bin "$bin" \
+        --port "$port" --log-level "$log_level" -- "$@"
+fi
+
+# ------------------------------------------------------------ one node's daemon
+# Each running node has its pid in node<k>.pid, so `ctl` (another process) can start and
+# stop nodes too; stop_all stops whatever runs at the end.
+
+alive() {
+    local pid=$1 state=
+    kill -0 "$pid" 2>/dev/null || return 1
+    # A node started by `ctl` is no child of ours: once it exited it may linger as a zombie.
+    read -r _ _ state _ <"/proc/$pid/stat" 2>/dev/null || return 1
+    [ "$state" != Z ]
+}
+
+node_pid() {
+    local pid=
+    [ -f "$dir/node$1.pid" ] && read -r pid <"$dir/node$1.pid"
+    echo "$pid"
+}
+
+serving_count() {
+    local count
+    count=$(grep -c "serving IPC" "$dir/node$1.log" 2>/dev/null) || true
+    echo "${count:-0}"
+}
+
+# A small parent shell waits for the daemon and writes its exit status to node<k>.status
+# (128+N: killed by signal N), also when `ctl`, which started it, is long gone. It holds
+# no descriptor of its starter's (ctl's output may be a pipe its caller reads to the end).
+start_node() {
+    local k=$1
+    rm -f "$dir/node$k.pid" "$dir/node$k.status"
+    (
+        "$bin/rcpgd" --config "$dir/rcpg.conf" --nodeid "$k" --ipc "rcpg-node$k" --log-level "$log_level" \
+            >>"$dir/node$k.log" 2>&1 </dev/null &
+        echo $! >"$dir/node$k.pid"
+        status=0
+        wait $! 2>/dev/null || status=$?
+        [ "$status" -ne 0 ] && echo "cluster.sh: rcpgd of node $k exited with status $status"
+        echo "$status" >"$dir/node$k.status"
+    ) </dev/null >>"$dir/node$k.log" 2>&1 &
+    for _ in $(seq 100); do
+        [ -s "$dir/node$k.pid" ] && return 0
+        sleep 0.05
+    done
+    echo "cluster.sh: node $k: rcpgd did not start" >&2
+    return 1
+}
+
+# Waits (up to tries × 0.1 s) until node k's log has more than `before` "serving IPC" lines.
+wait_serving() {
+    local k=$1 before=$2 tries=$3 pid
+    pid=$(node_pid "$k")
+    for _ in $(seq "$tries"); do
+        [ "$(serving_count "$k")" -gt "$before" ] && return 0
+        alive "$pid" || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# SIGTERM (the node leaves the cluster cleanly), SIGKILL after 5 s. Status 1, with a
+# message, if it needed SIGKILL or rcpgd exited with a status other than 0.
+stop_node() {
+    local k=$1 pid status=0 exit_status=
+    pid=$(node_pid "$k")
+    [ -n "$pid" ] || return 0
+    if alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            alive "$pid" || break
+            sleep 0.1
+        done
+        if alive "$pid"; then
+            kill -KILL "$pid" 2>/dev/null || true
+            echo "cluster.sh: node $k did not exit within 5 s of SIGTERM; killed" >&2
+            status=1
+        fi
+    fi
+    for _ in $(seq 50); do
+        [ -s "$dir/node$k.status" ] && break
+        sleep 0.1
+    done
+    [ -s "$dir/node$k.status" ] && read -r exit_status <"$dir/node$k.status"
+    if [ "$status" -eq 0 ] && [ "${exit_status:-0}" != 0 ]; then
+        echo "cluster.sh: rcpgd of node $k exited with status $exit_status$( [ "$exit_status" -gt 128 ] &&
+            echo " (signal $((exit_status - 128)))")" >&2
+        status=1
+    fi
+    rm -f "$dir/node$k.pid"
+    return "$status"
+}
+
+if [ "$ctl" -eq 1 ]; then
+    action=$1 k=${2:-}
+    case $k in
+    '' | *[!0-9]*) echo "cluster.sh ctl: usage: start|stop K" >&2; exit 2 ;;
+    esac
+    if [ "$k" -lt 1 ] || [ "$k" -gt "$nodes" ]; then
+        echo "cluster.sh ctl: no node $k (the cluster has $nodes)" >&2
+        exit 2
+    fi
+    case $action in
+    start)
+        pid=$(node_pid "$k")
+        if [ -n "$pid" ] && alive "$pid"; then
+            echo "cluster.sh ctl: node $k is running already" >&2
+            exit 2
+        fi
+        before=$(serving_count "$k")
+        start_node "$k" || exit 1
+        if ! wait_serving "$k" "$before" 300; then
+            echo "cluster.sh ctl: node $k did not come up; its log:" >&2
+            cat "$dir/node$k.log" >&2
+            exit 1
+        fi
+        echo "node $k: RCPG_IPC=rcpg-node$k"
+        exit 0
+        ;;
+    stop)
+        if stop_node "$k"; then
+            echo "node $k: stopped"
+            exit 0
+        fi
+        exit 1
+        ;;
+    *) echo "cluster.sh ctl: usage: start|stop K" >&2; exit 2 ;;
+    esac
 fi
 
 # ------------------------------------------------------------ where the device is
 address=${RCPG_RDMA_ADDR:?cluster.sh: RCPG_RDMA_ADDR not set (run through scripts/softroce.sh)}
 device=${RCPG_RDMA_DEV:-}
-pids=()
 
 stop_all() {
-    local pid
     # Members first, so each leaves the running cluster cleanly; the sequencer last.
-    for ((k = ${#pids[@]} - 1; k >= 0; k--)); do
-        pid=${pids[$k]}
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
+    for ((k = nodes; k >= 1; k--)); do
+        stop_node "$k" || true
     done
-    pids=()
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
+
+is_late() {
+    local l
+    for l in "${late[@]}"; do
+        [ "$l" -eq "$1" ] && return 0
+    done
+    return 1
+}
 
 (umask 077 && head -c 32 /dev/urandom >"$dir/authkey")
 {
@@ -137,38 +294,40 @@ trap 'exit 130' INT TERM
     done
     echo "}"
 } >"$dir/rcpg.conf"
+# The program COMMAND runs to start and stop nodes.
+{
+    echo "#!/usr/bin/env bash"
+    echo "# written by scripts/cluster.sh: start|stop K"
+    printf 'exec %q ctl --nodes %q --dir %q --bin %q --log-level %q -- "$@"\n' "$SELF" "$nodes" "$dir" "$bin" \
+        "$log_level"
+} >"$dir/ctl"
+chmod +x "$dir/ctl"
 
 for ((k = 1; k <= nodes; k++)); do
-    "$bin/rcpgd" --config "$dir/rcpg.conf" --nodeid "$k" --ipc "rcpg-node$k" --log-level "$log_level" \
-        >"$dir/node$k.log" 2>&1 &
-    pids+=($!)
+    : >"$dir/node$k.log"
+    rm -f "$dir/node$k.pid"
+done
+for ((k = 1; k <= nodes; k++)); do
+    is_late "$k" && continue
+    start_node "$k" || exit 1
     # The sequencer (node 1) first: the others are admitted in order.
     if [ "$k" -eq 1 ]; then
-        for _ in $(seq 100); do
-            grep -q "serving IPC" "$dir/node1.log" && break
-            kill -0 "${pids[0]}" 2>/dev/null || break
-            sleep 0.1
-        done
+        wait_serving 1 0 100 || true
     fi
 done
 for ((k = 1; k <= nodes; k++)); do
-    ready=0
-    for _ in $(seq 300); do
-        if grep -q "serving IPC" "$dir/node$k.log"; then
-            ready=1
-            break
-        fi
-        kill -0 "${pids[$((k - 1))]}" 2>/dev/null || break
-        sleep 0.1
-    done
-    if [ "$ready" -ne 1 ]; then
+    if is_late "$k"; then
+        echo "node $k: RCPG_IPC=rcpg-node$k (late: not started; \"\$RCPG_CLUSTER_CTL\" start $k starts it)"
+        continue
+    fi
+    if ! wait_serving "$k" 0 300; then
         echo "cluster.sh: node $k did not come up; its log:" >&2
         cat "$dir/node$k.log" >&2
         exit 1
     fi
     echo "node $k: RCPG_IPC=rcpg-node$k"
 done
-export RCPG_CLUSTER_NODES=$nodes RCPG_CLUSTER_DIR=$dir
+export RCPG_CLUSTER_NODES=$nodes RCPG_CLUSTER_DIR=$dir RCPG_CLUSTER_CTL=$dir/ctl
 status=0
 "$@" || status=$?
 stop_all

@@ -1,0 +1,723 @@
+// The cluster wire formats (ordering/cluster_wire.hpp): what a node writes into the
+// sequencer's inbound ring, the admission snapshot, and the delivery ring entries a node
+// receives. Each encoder round-trips through its decoder; each decoder, given bytes a
+// faulty or hostile node could write, returns nothing — one malformation per case, with
+// the well-formed neighbour accepted so the rejection is known to come from that field.
+#include "ordering/cluster_wire.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rcpg::ordering {
+
+// Readable failure messages: names as text, processes as (nodeid, pid).
+void PrintTo(const GroupName& name, std::ostream* out)
+{
+    *out << '"' << std::string_view(name.value.data(), std::min<size_t>(name.length, name.value.size())) << "\" (length "
+         << name.length << ')';
+}
+void PrintTo(const ProcessId& process, std::ostream* out) { *out << '(' << process.nodeid << ", " << process.pid << ')'; }
+
+namespace wire {
+namespace {
+
+using ipc::EntryHeader;
+using ipc::EntryKind;
+
+GroupName group_named(std::string_view text)
+{
+    GroupName name;
+    name.length = static_cast<uint32_t>(text.size());
+    std::memcpy(name.value.data(), text.data(), text.size());
+    return name;
+}
+
+template <typename T>
+void append(std::vector<std::byte>& out, const T& value)
+{
+    const size_t at = out.size();
+    out.resize(at + sizeof(T));
+    std::memcpy(out.data() + at, &value, sizeof(T));
+}
+
+template <typename T>
+std::vector<std::byte> bytes_of(const T& value)
+{
+    std::vector<std::byte> out;
+    append(out, value);
+    return out;
+}
+
+void append_text(std::vector<std::byte>& out, std::string_view text)
+{
+    for (char c : text) {
+        out.push_back(static_cast<std::byte>(c));
+    }
+}
+
+// Overwrites the field at `offset` of an encoded structure.
+template <typename T>
+void poke(std::vector<std::byte>& bytes, size_t offset, T value)
+{
+    ASSERT_LE(offset + sizeof(T), bytes.size());
+    std::memcpy(bytes.data() + offset, &value, sizeof(T));
+}
+
+constexpr auto kType = [](InboundType type) { return static_cast<uint32_t>(type); };
+
+// ---------------------------------------------------------------------------------------
+// Inbound records
+
+TEST(ClusterWireInbound, GroupOpRoundTripsAsJoinLeaveAndProcdown)
+{
+    const GroupName group = group_named(std::string_view("grp\0x", 5));  // a NUL inside the name counts
+    const std::vector<std::byte> body = encode_group_op(42, group);
+    ASSERT_EQ(body.size(), sizeof(GroupOpPrefix) + 5);
+    for (InboundType type : {InboundType::join, InboundType::leave, InboundType::procdown}) {
+        auto record = decode_inbound(kType(type), body);
+        ASSERT_TRUE(record.has_value()) << "type " << kType(type);
+        EXPECT_EQ(record->type, type);
+        const auto* op = std::get_if<GroupOp>(&record->body);
+        ASSERT_NE(op, nullptr);
+        EXPECT_EQ(op->pid, 42u);
+        EXPECT_EQ(op->group, group);
+    }
+}
+
+TEST(ClusterWireInbound, GroupOpWithTheLongestNameRoundTrips)
+{
+    const GroupName group = group_named(std::string(CPG_MAX_NAME_LENGTH, 'n'));
+    auto record = decode_inbound(kType(InboundType::join), encode_group_op(7, group));
+    ASSERT_TRUE(record.has_value());
+    EXPECT_EQ(std::get<GroupOp>(record->body).group, group);
+}
+
+TEST(ClusterWireInbound, HelloDecodesItsSixteenBytes)
+{
+    const std::vector<std::byte> body = bytes_of(Hello{kClusterProtocolVersion, 3, 65536});
+    auto record = decode_inbound(kType(InboundType::hello), body);
+    ASSERT_TRUE(record.has_value());
+    EXPECT_EQ(record->type, InboundType::hello);
+    const Hello& hello = std::get<Hello>(record->body);
+    EXPECT_EQ(hello.protocol_version, kClusterProtocolVersion);
+    EXPECT_EQ(hello.nodeid, 3u);
+    EXPECT_EQ(hello.ring_bytes, 65536u);
+}
+
+TEST(ClusterWireInbound, DataPayloadStaysInTheRing)
+{
+    std::vector<std::byte> body = bytes_of(DataPrefix{7, 3, ipc::kFlagSafe, 0, 5});
+    append_text(body, "hello");
+    auto record = decode_inbound(kType(InboundType::data), body);
+    ASSERT_TRUE(record.has_value());
+    const Data& data = std::get<Data>(record->body);
+    EXPECT_EQ(data.prefix.pid, 7u);
+    EXPECT_EQ(data.prefix.group_id, 3u);
+    EXPECT_EQ(data.prefix.flags, ipc::kFlagSafe);
+    EXPECT_EQ(data.prefix.total_bytes, 5u);
+    EXPECT_EQ(data.payload.data(), body.data() + sizeof(DataPrefix)) << "not copied: it points into the record";
+    EXPECT_EQ(data.payload.size(), 5u);
+}
+
+TEST(ClusterWireInbound, NodeLeaveHasNoBody)
+{
+    auto record = decode_inbound(kType(InboundType::node_leave), {});
+    ASSERT_TRUE(record.has_value());
+    EXPECT_EQ(record->type, InboundType::node_leave);
+    EXPECT_TRUE(std::holds_alternative<NodeLeave>(record->body));
+
+    const std::vector<std::byte> one_byte(1);
+    EXPECT_FALSE(decode_inbound(kType(InboundType::node_leave), one_byte).has_value()) << "node_leave with a body";
+}
+
+TEST(ClusterWireInbound, UnknownTypeIsRejected)
+{
+    const std::vector<std::byte> group_op = encode_group_op(42, group_named("g"));
+    for (uint32_t type : {0u, 7u, 0x100u, 0xffffffffu}) {
+        EXPECT_FALSE(decode_inbound(type, group_op).has_value()) << "type " << type << " with a group op body";
+        EXPECT_FALSE(decode_inbound(type, {}).has_value()) << "type " << type << " with no body";
+    }
+}
+
+TEST(ClusterWireInbound, TruncatedOrOverlongHelloIsRejected)
+{
+    std::vector<std::byte> body = bytes_of(Hello{kClusterProtocolVersion, 3, 65536});
+    body.pop_back();
+    EXPECT_FALSE(decode_inbound(kType(InboundType::hello), body).has_value()) << "15 bytes";
+    body.resize(sizeof(Hello) + 1);
+    EXPECT_FALSE(decode_inbound(kType(InboundType::hello), body).has_value()) << "17 bytes";
+    EXPECT_FALSE(decode_inbound(kType(InboundType::hello), {}).has_value()) << "no bytes";
+}
+
+TEST(ClusterWireInbound, TruncatedDataPrefixIsRejected)
+{
+    std::vector<std::byte> body = bytes_of(DataPrefix{7, 3, 0, 0, 0});
+    ASSERT_TRUE(decode_inbound(kType(InboundType::data), body).has_value()) << "a prefix and an empty payload";
+    body.pop_back();
+    EXPECT_FALSE(decode_inbound(kType(InboundType::data), body).has_value()) << "15 bytes of prefix";
+}
+
+TEST(ClusterWireInbound, DataWithReservedBitsPidZeroOrGroupZeroIsRejected)
+{
+    std::vector<std::byte> payload;
+    append_text(payload, "x");
+    auto with_prefix = [&](DataPrefix prefix) {
+        std::vector<std::byte> body = bytes_of(prefix);
+        body.insert(body.end(), payload.begin(), payload.end());
+        return decode_inbound(kType(InboundType::data), body);
+    };
+    ASSERT_TRUE(with_prefix({7, 3, 0, 0, 1}).has_value());
+    EXPECT_FALSE(with_prefix({7, 3, 0, 1, 1}).has_value()) << "reserved = 1";
+    EXPECT_FALSE(with_prefix({7, 3, 0, 0x8000, 1}).has_value()) << "reserved = 0x8000";
+    EXPECT_FALSE(with_prefix({0, 3, 0, 0, 1}).has_value()) << "pid 0";
+    EXPECT_FALSE(with_prefix({7, 0, 0, 0, 1}).has_value()) << "group 0";
+}
+
+TEST(ClusterWireInbound, DataPayloadAboveTheAtomicSizeIsRejected)
+{
+    std::vector<std::byte> body = bytes_of(DataPrefix{7, 3, 0, 0, ipc::kMaxAtomicMessageBytes});
+    body.resize(sizeof(DataPrefix) + ipc::kMaxAtomicMessageBytes);
+    EXPECT_TRUE(decode_inbound(kType(InboundType::data), body).has_value()) << "exactly 1 MiB";
+    body.push_back(std::byte{0});
+    EXPECT_FALSE(decode_inbound(kType(InboundType::data), body).has_value()) << "1 MiB + 1";
+}
+
+TEST(ClusterWireInbound, GroupOpNameLongerThanTheLimitIsRejected)
+{
+    // 129 name bytes, and the length says 129: consistent, but above CPG_MAX_NAME_LENGTH.
+    std::vector<std::byte> body = bytes_of(GroupOpPrefix{42, CPG_MAX_NAME_LENGTH + 1});
+    append_text(body, std::string(CPG_MAX_NAME_LENGTH + 1, 'n'));
+    EXPECT_FALSE(decode_inbound(kType(InboundType::join), body).has_value());
+    body = bytes_of(GroupOpPrefix{42, 0xffffffff});
+    EXPECT_FALSE(decode_inbound(kType(InboundType::leave), body).has_value()) << "length 2^32-1, no bytes";
+}
+
+TEST(ClusterWireInbound, GroupOpNameLengthMustMatchTheRemainingBytes)
+{
+    std::vector<std::byte> body = bytes_of(GroupOpPrefix{42, 3});
+    append_text(body, "abc");
+    ASSERT_TRUE(decode_inbound(kType(InboundType::join), body).has_value());
+    std::vector<std::byte> longer = body;
+    longer.push_back(std::byte{'d'});
+    EXPECT_FALSE(decode_inbound(kType(InboundType::join), longer).has_value()) << "length 3, 4 name bytes";
+    body.pop_back();
+    EXPECT_FALSE(decode_inbound(kType(InboundType::join), body).has_value()) << "length 3, 2 name bytes";
+    body.resize(sizeof(GroupOpPrefix) - 1);
+    EXPECT_FALSE(decode_inbound(kType(InboundType::join), body).has_value()) << "truncated prefix";
+}
+
+TEST(ClusterWireInbound, GroupOpOfPidZeroIsRejected)
+{
+    EXPECT_FALSE(decode_inbound(kType(InboundType::procdown), encode_group_op(0, group_named("g"))).has_value());
+}
+
+// ---------------------------------------------------------------------------------------
+// Admission snapshot
+
+Snapshot sample_snapshot()
+{
+    Snapshot snapshot;
+    snapshot.start_position = 3 * ipc::kPageBytes + 64;
+    snapshot.next_seq = 17;
+    snapshot.ring_seq = 5;
+    snapshot.sequencer = 1;
+    snapshot.members = {1, 2, 3};
+    snapshot.groups.next_group_id = 9;
+    snapshot.groups.groups.push_back({3, group_named("alpha"), {{1, 10}, {2, 20}}});
+    snapshot.groups.groups.push_back({8, group_named(std::string(CPG_MAX_NAME_LENGTH, 'z')), {{3, 30}}});
+    return snapshot;
+}
+
+void expect_same_snapshot(const Snapshot& actual, const Snapshot& expected)
+{
+    EXPECT_EQ(actual.start_position, expected.start_position);
+    EXPECT_EQ(actual.next_seq, expected.next_seq);
+    EXPECT_EQ(actual.ring_seq, expected.ring_seq);
+    EXPECT_EQ(actual.sequencer, expected.sequencer);
+    EXPECT_EQ(actual.members, expected.members);
+    EXPECT_EQ(actual.groups.next_group_id, expected.groups.next_group_id);
+    ASSERT_EQ(actual.groups.groups.size(), expected.groups.groups.size());
+    for (size_t i = 0; i < expected.groups.groups.size(); ++i) {
+        EXPECT_EQ(actual.groups.groups[i].id, expected.groups.groups[i].id) << "group " << i;
+        EXPECT_EQ(actual.groups.groups[i].name, expected.groups.groups[i].name) << "group " << i;
+        EXPECT_EQ(actual.groups.groups[i].members, expected.groups.groups[i].members) << "group " << i;
+    }
+}
+
+// Where the groups start in sample_snapshot()'s encoding.
+constexpr size_t kSampleGroupsAt = sizeof(SnapshotHeader) + 3 * sizeof(uint32_t);
+
+TEST(ClusterWireSnapshot, RoundTripsGroupsAndMembers)
+{
+    const Snapshot snapshot = sample_snapshot();
+    const std::vector<std::byte> bytes = encode_snapshot(snapshot);
+    EXPECT_EQ(bytes.size(), kSampleGroupsAt + 2 * sizeof(SnapshotGroupHeader) + 3 * sizeof(ProcessId));
+    auto decoded = decode_snapshot(bytes);
+    ASSERT_TRUE(decoded.has_value());
+    expect_same_snapshot(*decoded, snapshot);
+}
+
+TEST(ClusterWireSnapshot, EmptyClusterRoundTrips)
+{
+    Snapshot snapshot;  // no members, no groups: the first node admitted by itself
+    auto decoded = decode_snapshot(encode_snapshot(snapshot));
+    ASSERT_TRUE(decoded.has_value());
+    expect_same_snapshot(*decoded, snapshot);
+}
+
+TEST(ClusterWireSnapshot, BadMagicOrVersionIsRejected)
+{
+    std::vector<std::byte> bytes = encode_snapshot(sample_snapshot());
+    poke<uint32_t>(bytes, offsetof(SnapshotHeader, magic), kSnapshotMagic ^ 1);
+    EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "magic";
+    bytes = encode_snapshot(sample_snapshot());
+    poke<uint32_t>(bytes, offsetof(SnapshotHeader, protocol_version), kClusterProtocolVersion + 1);
+    EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "version 2";
+    poke<uint32_t>(bytes, offsetof(SnapshotHeader, protocol_version), 0);
+    EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "version 0";
+}
+
+TEST(ClusterWireSnapshot, ZeroNextSeqOrNextGroupIdOrMisalignedStartIsRejected)
+{
+    std::vector<std::byte> bytes = encode_snapshot(sample_snapshot());
+    poke<uint64_t>(bytes, offsetof(SnapshotHeader, next_seq), 0);
+    EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "next_seq 0";
+    bytes = encode_snapshot(sample_snapshot());
+    poke<uint32_t>(bytes, offsetof(SnapshotHeader, next_group_id), 0);
+    EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "next_group_id 0";
+    bytes = encode_snapshot(sample_snapshot());
+    poke<uint64_t>(bytes, offsetof(SnapshotHeader, start_position), 3 * ipc::kPageBytes + 4);
+    EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "start position not 8-byte aligned";
+}
+
+TEST(ClusterWireSnapshot, TruncatedSnapshotIsRejected)
+{
+    const std::vector<std::byte> bytes = encode_snapshot(sample_snapshot());
+    auto first = [&](size_t count) { return decode_snapshot(std::span(bytes).first(count)); };
+    EXPECT_FALSE(first(bytes.size() - 1).has_value()) << "last member of the last group cut short";
+    EXPECT_FALSE(first(bytes.size() - sizeof(ProcessId)).has_value()) << "last member missing";
+    EXPECT_FALSE(first(kSampleGroupsAt + sizeof(SnapshotGroupHeader) - 1).has_value()) << "group header cut short";
+    EXPECT_FALSE(first(kSampleGroupsAt).has_value()) << "groups missing";
+    EXPECT_FALSE(first(sizeof(SnapshotHeader) + 4).has_value()) << "node ids cut short";
+    EXPECT_FALSE(first(sizeof(SnapshotHeader) - 1).has_value()) << "header cut short";
+    EXPECT_FALSE(first(0).has_value()) << "nothing";
+}
+
+TEST(ClusterWireSnapshot, CountsBeyondTheBytesAreRejected)
+{
+    std::vector<std::byte> bytes = encode_snapshot(sample_snapshot());
+    poke<uint32_t>(bytes, offsetof(SnapshotHeader, member_count), 0xffffffff);
+    EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "member_count 2^32-1";
+    bytes = encode_snapshot(sample_snapshot());
+    poke<uint32_t>(bytes, offsetof(SnapshotHeader, group_count), 3);
+    EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "group_count 3 of 2";
+    bytes = encode_snapshot(sample_snapshot());
+    poke<uint32_t>(bytes, kSampleGroupsAt + offsetof(SnapshotGroupHeader, member_count), 0x20000000);
+    EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "group member_count 2^29";
+}
+
+TEST(ClusterWireSnapshot, GroupNameLongerThanTheLimitIsRejected)
+{
+    std::vector<std::byte> bytes = encode_snapshot(sample_snapshot());
+    poke<uint32_t>(bytes, kSampleGroupsAt + offsetof(SnapshotGroupHeader, name_length), CPG_MAX_NAME_LENGTH + 1);
+    EXPECT_FALSE(decode_snapshot(bytes).has_value());
+}
+
+TEST(ClusterWireSnapshot, TrailingBytesAreRejected)
+{
+    std::vector<std::byte> bytes = encode_snapshot(sample_snapshot());
+    bytes.push_back(std::byte{0});
+    EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "one byte after the last group";
+    bytes = encode_snapshot(sample_snapshot());
+    poke<uint32_t>(bytes, offsetof(SnapshotHeader, group_count), 1);
+    EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "group_count 1 of 2: a whole group left over";
+}
+
+// ---------------------------------------------------------------------------------------
+// Delivery ring entries
+
+// A delivery ring's data area; entries are checked where they lie, as the daemon does
+// (the span runs from the entry to the end of the ring).
+class TestRing {
+public:
+    explicit TestRing(uint64_t ring_bytes) : ring_bytes_(ring_bytes), words_(ring_bytes / 8, 0) {}
+
+    uint64_t bytes() const { return ring_bytes_; }
+    std::byte* at(uint64_t position) { return data() + (position & (ring_bytes_ - 1)); }
+    std::span<const std::byte> from(uint64_t position)
+    {
+        return {at(position), ring_bytes_ - (position & (ring_bytes_ - 1))};
+    }
+    void put(uint64_t position, const void* bytes, size_t count)
+    {
+        ASSERT_LE((position & (ring_bytes_ - 1)) + count, ring_bytes_) << "a test entry must fit before the end";
+        std::memcpy(at(position), bytes, count);
+    }
+    void put_entry(uint64_t position, const EntryHeader& entry) { put(position, &entry, sizeof entry); }
+    std::optional<EntryHeader> check(uint64_t position, uint64_t available)
+    {
+        return check_entry(from(position), position, ring_bytes_, available);
+    }
+
+private:
+    std::byte* data() { return reinterpret_cast<std::byte*>(words_.data()); }
+    uint64_t ring_bytes_;
+    std::vector<uint64_t> words_;  // 8-byte aligned, like the mapped ring
+};
+
+constexpr uint64_t kRingBytes = 4096;
+
+EntryHeader data_entry(uint64_t seq, uint32_t payload_bytes)
+{
+    EntryHeader entry{};
+    entry.entry_bytes = static_cast<uint32_t>(ipc::align_up(sizeof(EntryHeader) + payload_bytes, ipc::kEntryAlignBytes));
+    entry.kind = EntryKind::data;
+    entry.seq = seq;
+    entry.group_id = 1;
+    entry.nodeid = 2;
+    entry.pid = 100;
+    entry.payload_bytes = payload_bytes;
+    entry.payload_offset = sizeof(EntryHeader);
+    entry.total_bytes = payload_bytes;
+    return entry;
+}
+
+EntryHeader entry_of_kind(EntryKind kind, uint32_t entry_bytes)
+{
+    EntryHeader entry{};
+    entry.entry_bytes = entry_bytes;
+    entry.kind = kind;
+    entry.seq = 1;
+    entry.payload_offset = sizeof(EntryHeader);
+    entry.payload_bytes = entry_bytes - static_cast<uint32_t>(sizeof(EntryHeader));
+    return entry;
+}
+
+EntryHeader pad_entry(uint32_t entry_bytes)
+{
+    EntryHeader entry{};
+    entry.entry_bytes = entry_bytes;
+    entry.kind = EntryKind::pad;
+    return entry;
+}
+
+TEST(ClusterWireEntry, WellFormedDataEntryIsAcceptedInAnyLap)
+{
+    TestRing ring(kRingBytes);
+    const EntryHeader entry = data_entry(9, 5);  // 40 + 5 → 48 bytes
+    for (uint64_t position : {uint64_t{64}, 5 * kRingBytes + 64}) {
+        ring.put_entry(position, entry);
+        auto checked = ring.check(position, entry.entry_bytes);
+        ASSERT_TRUE(checked.has_value()) << "position " << position;
+        EXPECT_EQ(checked->entry_bytes, 48u);
+        EXPECT_EQ(checked->kind, EntryKind::data);
+        EXPECT_EQ(checked->seq, 9u);
+        EXPECT_EQ(checked->group_id, 1u);
+        EXPECT_EQ(checked->pid, 100u);
+        EXPECT_EQ(checked->payload_bytes, 5u);
+    }
+}
+
+TEST(ClusterWireEntry, WellFormedConfchgAndTotemEntriesAreAccepted)
+{
+    TestRing ring(kRingBytes);
+    const EntryHeader confchg = entry_of_kind(EntryKind::confchg, sizeof(EntryHeader) + sizeof(ipc::ConfchgPayload));
+    ring.put_entry(0, confchg);
+    auto checked = ring.check(0, kRingBytes);
+    ASSERT_TRUE(checked.has_value());
+    EXPECT_EQ(checked->kind, EntryKind::confchg);
+
+    const EntryHeader totem = entry_of_kind(EntryKind::totem_confchg, sizeof(EntryHeader) + sizeof(ipc::TotemPayload));
+    ring.put_entry(512, totem);
+    checked = ring.check(512, totem.entry_bytes);
+    ASSERT_TRUE(checked.has_value());
+    EXPECT_EQ(checked->kind, EntryKind::totem_confchg);
+}
+
+TEST(ClusterWireEntry, EntryEndingExactlyAtTheRingEndIsAccepted)
+{
+    TestRing ring(kRingBytes);
+    const EntryHeader entry = data_entry(1, 8);  // 48 bytes
+    ring.put_entry(kRingBytes - 48, entry);
+    EXPECT_TRUE(ring.check(kRingBytes - 48, 48).has_value());
+}
+
+TEST(ClusterWireEntry, MisalignedPositionIsRejected)
+{
+    TestRing ring(kRingBytes);
+    ring.put_entry(68, data_entry(1, 8));
+    EXPECT_FALSE(ring.check(68, 48).has_value()) << "position 68";
+    ring.put_entry(72, data_entry(1, 8));
+    EXPECT_TRUE(ring.check(72, 48).has_value()) << "position 72";
+}
+
+TEST(ClusterWireEntry, EntrySmallerThanEightBytesIsRejected)
+{
+    TestRing ring(kRingBytes);
+    EntryHeader entry = data_entry(1, 0);
+    entry.entry_bytes = 0;
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, 48).has_value()) << "entry_bytes 0 (a reader would never advance)";
+    const EntryHeader pad = pad_entry(0);
+    ring.put(kRingBytes - 8, &pad, 8);  // size and kind: all that fits before the end
+    EXPECT_FALSE(ring.check(kRingBytes - 8, 8).has_value()) << "a pad of 0 bytes";
+}
+
+TEST(ClusterWireEntry, EntrySizeNotAMultipleOfEightIsRejected)
+{
+    TestRing ring(kRingBytes);
+    EntryHeader entry = data_entry(1, 4);
+    ASSERT_EQ(entry.entry_bytes, 48u);
+    entry.entry_bytes = 44;  // the 4-byte payload fits, the size is unaligned
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, 48).has_value());
+}
+
+TEST(ClusterWireEntry, EntryBeyondTheCommittedBytesIsRejected)
+{
+    TestRing ring(kRingBytes);
+    ring.put_entry(64, data_entry(1, 8));  // 48 bytes
+    EXPECT_FALSE(ring.check(64, 40).has_value()) << "40 of 48 bytes committed";
+    EXPECT_FALSE(ring.check(64, 7).has_value()) << "not even the size committed";
+    EXPECT_TRUE(ring.check(64, 48).has_value()) << "all 48 committed";
+}
+
+TEST(ClusterWireEntry, EntryCrossingTheRingEndIsRejected)
+{
+    TestRing ring(kRingBytes);
+    // 40 bytes of room: the header fits, the 48-byte entry does not (entries never wrap).
+    ring.put_entry(kRingBytes - 40, data_entry(1, 8));
+    EXPECT_FALSE(ring.check(kRingBytes - 40, 1024).has_value());
+    EXPECT_FALSE(ring.check(3 * kRingBytes - 40, 1024).has_value()) << "the same offset in a later lap";
+}
+
+TEST(ClusterWireEntry, PadMustFillTheRingToItsEnd)
+{
+    TestRing ring(kRingBytes);
+    ring.put_entry(kRingBytes - 64, pad_entry(64));
+    auto checked = ring.check(kRingBytes - 64, 64);
+    ASSERT_TRUE(checked.has_value()) << "a 64-byte pad 64 bytes before the end";
+    EXPECT_EQ(checked->kind, EntryKind::pad);
+    EXPECT_EQ(checked->entry_bytes, 64u);
+
+    ring.put_entry(kRingBytes - 64, pad_entry(32));
+    EXPECT_FALSE(ring.check(kRingBytes - 64, 64).has_value()) << "a 32-byte pad 64 bytes before the end";
+    ring.put_entry(kRingBytes - 64, pad_entry(64));
+    EXPECT_FALSE(ring.check(kRingBytes - 64, 56).has_value()) << "a pad not yet committed to its end";
+}
+
+TEST(ClusterWireEntry, EightBytePadAtTheVeryEndIsAccepted)
+{
+    TestRing ring(kRingBytes);
+    const EntryHeader pad = pad_entry(8);
+    ring.put(kRingBytes - 8, &pad, 8);  // only size and kind fit before the end
+    ASSERT_EQ(ring.from(kRingBytes - 8).size(), 8u);
+    auto checked = ring.check(kRingBytes - 8, 8);
+    ASSERT_TRUE(checked.has_value());
+    EXPECT_EQ(checked->kind, EntryKind::pad);
+}
+
+TEST(ClusterWireEntry, UnknownKindIsRejected)
+{
+    TestRing ring(kRingBytes);
+    for (uint16_t kind : {uint16_t{4}, uint16_t{0x100}, uint16_t{0xffff}}) {
+        EntryHeader entry = data_entry(1, 8);
+        entry.kind = static_cast<EntryKind>(kind);
+        ring.put_entry(64, entry);
+        EXPECT_FALSE(ring.check(64, 48).has_value()) << "kind " << kind;
+    }
+}
+
+TEST(ClusterWireEntry, PayloadOutsideTheEntryIsRejected)
+{
+    TestRing ring(kRingBytes);
+    EntryHeader entry = data_entry(1, 8);  // 48 bytes, payload [40, 48)
+    entry.payload_offset = 32;
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, 48).has_value()) << "payload_offset 32: inside the header";
+    entry.payload_offset = 0;
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, 48).has_value()) << "payload_offset 0";
+
+    entry = data_entry(1, 0);
+    entry.entry_bytes = 48;
+    entry.payload_offset = 56;
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, 48).has_value()) << "payload_offset 56 of a 48-byte entry";
+
+    entry = data_entry(1, 8);
+    entry.payload_bytes = 9;
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, 48).has_value()) << "9 payload bytes from offset 40 of a 48-byte entry";
+    entry.payload_bytes = 0xffffffff;
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, 48).has_value()) << "payload_bytes 2^32-1";
+
+    entry = data_entry(1, 8);
+    entry.entry_bytes = 56;
+    entry.payload_offset = 44;
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, 56).has_value()) << "payload_offset 44: not 8-byte aligned";
+}
+
+TEST(ClusterWireEntry, DataEntryOfGroupZeroOrPidZeroIsRejected)
+{
+    TestRing ring(kRingBytes);
+    EntryHeader entry = data_entry(1, 8);
+    entry.group_id = 0;
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, 48).has_value()) << "group 0";
+    entry = data_entry(1, 8);
+    entry.pid = 0;
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, 48).has_value()) << "pid 0";
+}
+
+TEST(ClusterWireEntry, DataPayloadAboveOneMiBIsRejected)
+{
+    TestRing ring(2 * 1024 * 1024);
+    ring.put_entry(0, data_entry(1, ipc::kMaxAtomicMessageBytes));
+    EXPECT_TRUE(ring.check(0, ring.bytes()).has_value()) << "exactly 1 MiB";
+    const EntryHeader entry = data_entry(1, ipc::kMaxAtomicMessageBytes + 8);
+    ASSERT_LE(entry.entry_bytes, ipc::kMaxEntryBytes) << "only the payload size is wrong";
+    ring.put_entry(0, entry);
+    EXPECT_FALSE(ring.check(0, ring.bytes()).has_value()) << "1 MiB + 8";
+}
+
+TEST(ClusterWireEntry, EntryAboveTheLargestEntrySizeIsRejected)
+{
+    TestRing ring(2 * 1024 * 1024);
+    const auto largest = static_cast<uint32_t>(ipc::kMaxEntryBytes);
+    ring.put_entry(0, entry_of_kind(EntryKind::confchg, largest));
+    EXPECT_TRUE(ring.check(0, ring.bytes()).has_value()) << "kMaxEntryBytes";
+    ring.put_entry(0, entry_of_kind(EntryKind::confchg, largest + 8));
+    EXPECT_FALSE(ring.check(0, ring.bytes()).has_value()) << "kMaxEntryBytes + 8";
+}
+
+// ---------------------------------------------------------------------------------------
+// Confchg and totem payloads
+
+std::vector<std::byte> confchg_payload(ipc::ConfchgPayload header, const std::vector<cpg_address>& addresses)
+{
+    std::vector<std::byte> out = bytes_of(header);
+    for (const cpg_address& address : addresses) {
+        append(out, address);
+    }
+    return out;
+}
+
+ipc::ConfchgPayload confchg_header(uint32_t left, uint32_t joined, uint32_t members, std::string_view group)
+{
+    ipc::ConfchgPayload header{};
+    header.left_count = left;
+    header.joined_count = joined;
+    header.member_count = members;
+    header.group_length = static_cast<uint32_t>(group.size());
+    std::memcpy(header.group_value, group.data(), group.size());
+    return header;
+}
+
+TEST(ClusterWireConfchg, DecodesLeftJoinedAndMembers)
+{
+    const std::vector<std::byte> payload = confchg_payload(
+        confchg_header(1, 0, 2, "grp"),
+        {{3, 30, CPG_REASON_PROCDOWN}, {1, 10, CPG_REASON_UNDEFINED}, {2, 20, CPG_REASON_UNDEFINED}});
+    auto confchg = decode_confchg(payload);
+    ASSERT_TRUE(confchg.has_value());
+    EXPECT_EQ(confchg->group, group_named("grp"));
+    ASSERT_EQ(confchg->left.size(), 1u);
+    EXPECT_EQ(confchg->left[0].nodeid, 3u);
+    EXPECT_EQ(confchg->left[0].pid, 30u);
+    EXPECT_EQ(confchg->left[0].reason, CPG_REASON_PROCDOWN);
+    EXPECT_TRUE(confchg->joined.empty());
+    ASSERT_EQ(confchg->members.size(), 2u);
+    EXPECT_EQ(confchg->members[1].pid, 20u);
+}
+
+TEST(ClusterWireConfchg, CountsBeyondThePayloadAreRejected)
+{
+    const std::vector<cpg_address> two = {{1, 10, CPG_REASON_JOIN}, {1, 10, CPG_REASON_UNDEFINED}};
+    ASSERT_TRUE(decode_confchg(confchg_payload(confchg_header(0, 1, 1, "g"), two)).has_value());
+    EXPECT_FALSE(decode_confchg(confchg_payload(confchg_header(0, 1, 2, "g"), two)).has_value()) << "3 counted, 2 sent";
+    EXPECT_FALSE(decode_confchg(confchg_payload(confchg_header(0xffffffff, 0, 0, "g"), two)).has_value())
+        << "left_count 2^32-1";
+    EXPECT_FALSE(decode_confchg(confchg_payload(confchg_header(0, 0, 0x20000000, "g"), two)).has_value())
+        << "member_count 2^29";
+    std::vector<std::byte> header_only = bytes_of(confchg_header(0, 0, 0, "g"));
+    ASSERT_TRUE(decode_confchg(header_only).has_value());
+    header_only.pop_back();
+    EXPECT_FALSE(decode_confchg(header_only).has_value()) << "header cut short";
+}
+
+TEST(ClusterWireConfchg, TrailingBytesAreRejected)
+{
+    const std::vector<cpg_address> two = {{1, 10, CPG_REASON_JOIN}, {1, 10, CPG_REASON_UNDEFINED}};
+    std::vector<std::byte> payload = confchg_payload(confchg_header(0, 1, 0, "g"), two);
+    EXPECT_FALSE(decode_confchg(payload).has_value()) << "one address more than counted";
+    payload = confchg_payload(confchg_header(0, 1, 1, "g"), two);
+    payload.push_back(std::byte{0});
+    EXPECT_FALSE(decode_confchg(payload).has_value()) << "one byte more";
+}
+
+TEST(ClusterWireConfchg, InvalidReasonIsRejected)
+{
+    for (uint32_t reason : {uint32_t{CPG_REASON_PROCDOWN} + 1, 0xffffffffu}) {
+        const std::vector<cpg_address> addresses = {{1, 10, reason}, {2, 20, CPG_REASON_UNDEFINED}};
+        EXPECT_FALSE(decode_confchg(confchg_payload(confchg_header(1, 0, 1, "g"), addresses)).has_value())
+            << "left with reason " << reason;
+        const std::vector<cpg_address> in_members = {{1, 10, CPG_REASON_LEAVE}, {2, 20, reason}};
+        EXPECT_FALSE(decode_confchg(confchg_payload(confchg_header(1, 0, 1, "g"), in_members)).has_value())
+            << "member with reason " << reason;
+    }
+}
+
+TEST(ClusterWireConfchg, GroupNameLongerThanTheLimitIsRejected)
+{
+    ipc::ConfchgPayload header = confchg_header(0, 0, 0, "g");
+    header.group_length = CPG_MAX_NAME_LENGTH;
+    EXPECT_TRUE(decode_confchg(bytes_of(header)).has_value()) << "128";
+    header.group_length = CPG_MAX_NAME_LENGTH + 1;
+    EXPECT_FALSE(decode_confchg(bytes_of(header)).has_value()) << "129";
+}
+
+TEST(ClusterWireTotem, RoundTrips)
+{
+    const TotemConf totem{3, 77, {1, 2, 3}};
+    const std::vector<std::byte> payload = encode_totem(totem);
+    EXPECT_EQ(payload.size(), sizeof(ipc::TotemPayload) + 3 * sizeof(uint32_t));
+    auto decoded = decode_totem(payload);
+    ASSERT_TRUE(decoded.has_value());
+    EXPECT_EQ(decoded->ring_nodeid, 3u);
+    EXPECT_EQ(decoded->ring_seq, 77u);
+    EXPECT_EQ(decoded->members, (std::vector<uint32_t>{1, 2, 3}));
+
+    decoded = decode_totem(encode_totem({1, 0, {}}));
+    ASSERT_TRUE(decoded.has_value()) << "a view of no members";
+    EXPECT_TRUE(decoded->members.empty());
+}
+
+TEST(ClusterWireTotem, MemberCountMustMatchThePayload)
+{
+    std::vector<std::byte> payload = encode_totem({3, 77, {1, 2, 3}});
+    payload.pop_back();
+    EXPECT_FALSE(decode_totem(payload).has_value()) << "last node id cut short";
+    payload = encode_totem({3, 77, {1, 2, 3}});
+    append(payload, uint32_t{4});
+    EXPECT_FALSE(decode_totem(payload).has_value()) << "four node ids, three counted";
+    payload = encode_totem({3, 77, {}});
+    poke<uint32_t>(payload, offsetof(ipc::TotemPayload, member_count), 0xffffffff);
+    EXPECT_FALSE(decode_totem(payload).has_value()) << "member_count 2^32-1, none sent";
+    payload.resize(sizeof(ipc::TotemPayload) - 1);
+    EXPECT_FALSE(decode_totem(payload).has_value()) << "header cut short";
+}
+
+}  // namespace
+}  // namespace wire
+}  // namespace rcpg::ordering
