@@ -4,7 +4,7 @@
 # libFuzzer targets for a bounded time. Ends with one line "rcpg: N passed, N failed".
 #
 #   scripts/test.sh [--flavours "release asan tsan fuzz"] [-L LABEL] [--fuzz-seconds N]
-# Labels: unit, conformance, rdma, e2e, fuzz.
+# Labels: unit, conformance, sim, rdma, e2e, fuzz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
