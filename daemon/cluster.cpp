@@ -835,10 +835,8 @@ bool Daemon::sequence_inbound(RemoteNode& node, const wire::InboundRecord& recor
         const auto& data = std::get<wire::Data>(record.body);
         const ordering::ProcessId process{node.nodeid, data.prefix.pid};
         const ordering::GroupName* name = groups_.name_of(data.prefix.group_id);
-        constexpr uint16_t kSubmissionFlags = ipc::kFlagSafe | ipc::kFlagFragment | ipc::kFlagFragmentFirst |
-                                              ipc::kFlagFragmentLast | ipc::kFlagFragmentAbort;
         if (!member || name == nullptr || !groups_.is_member(*name, process) ||
-            (data.prefix.flags & ~kSubmissionFlags) != 0) {
+            (data.prefix.flags & ~ipc::kSubmissionFlags) != 0) {
             return true;  // sent while not a member: dropped, as corosync does
         }
         return sequence_data(data.prefix.group_id, process, data.prefix.flags, data.prefix.total_bytes, data.payload);

@@ -51,9 +51,6 @@ void futex_wake_all(std::atomic<uint32_t>* word)
     ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 
-constexpr uint16_t kSubmissionFlags = ipc::kFlagSafe | ipc::kFlagFragment | ipc::kFlagFragmentFirst |
-                                      ipc::kFlagFragmentLast | ipc::kFlagFragmentAbort;
-
 uint32_t confchg_payload_bytes(size_t left, size_t joined, size_t members)
 {
     return static_cast<uint32_t>(sizeof(ConfchgPayload) + (left + joined + members) * sizeof(cpg_address));
@@ -722,7 +719,7 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
                     sizeof(descriptor));
         if (descriptor.length > ipc::kMaxAtomicMessageBytes || descriptor.arena_offset > session.arena_bytes ||
             descriptor.length > session.arena_bytes - descriptor.arena_offset ||
-            (descriptor.flags & ~kSubmissionFlags) != 0) {
+            (descriptor.flags & ~ipc::kSubmissionFlags) != 0) {
             session.violated = true;
             ++counters_.protocol_violations;
             RCPG_LOG_WARN("pid {}: malformed submission (offset {}, length {}, flags {:#x}); disconnecting",

@@ -55,7 +55,10 @@ Status DeliveryStream::replicate(uint64_t tail)
     if (tail == sent_) {
         return {};
     }
-    if (tail < sent_ || tail - credit() > ring_bytes_) {
+    if (tail < sent_) {
+        return {Errc::invalid_argument, Layer::ring, "replicating a tail behind what was already sent"};
+    }
+    if (tail - credit() > ring_bytes_) {
         return {Errc::invalid_argument, Layer::ring, "replicating beyond the node's credit"};
     }
     // A range wraps at most once (it is never longer than the ring): one or two writes.

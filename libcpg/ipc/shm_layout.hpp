@@ -52,6 +52,9 @@ inline constexpr uint16_t kFlagFragmentFirst = 1u << 2;
 inline constexpr uint16_t kFlagFragmentLast = 1u << 3;
 inline constexpr uint16_t kFlagFragmentAbort = 1u << 4;  // discard the partial message
 inline constexpr uint16_t kFlagPayloadOnPage = 1u << 5;  // payload starts on a page boundary
+// The flags a sender may set on a submission (the rest are the daemon's).
+inline constexpr uint16_t kSubmissionFlags =
+    kFlagSafe | kFlagFragment | kFlagFragmentFirst | kFlagFragmentLast | kFlagFragmentAbort;
 
 // Every ring entry starts with this header; entries are 8-byte aligned and never wrap
 // (a pad entry fills the end of the ring instead).
