@@ -48,7 +48,7 @@ struct Counters {
     uint64_t confchgs_sequenced = 0;
     uint64_t ring_full_events = 0;
     uint64_t protocol_violations = 0;
-    uint64_t messages_delivered = 0;     // entries that reached this node's ring
+    uint64_t messages_delivered = 0;     // data entries that reached this node's ring (on every role)
     uint64_t bytes_delivered = 0;
     uint64_t messages_forwarded = 0;     // sent to the sequencer (members)
     uint64_t bytes_forwarded = 0;
