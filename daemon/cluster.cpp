@@ -707,6 +707,32 @@ uint64_t Daemon::cluster_reclaim_limit(uint64_t local_limit)
     return local_limit;
 }
 
+void Daemon::status_of_remotes(ipc::StatusResponse& response)
+{
+    const uint64_t tail = ring_->unpublished_tail();
+    response.remote_count = static_cast<uint32_t>(cluster_->remotes.size());
+    size_t index = 0;
+    for (auto& [nodeid, node] : cluster_->remotes) {
+        if (index == ipc::kStatusMaxNodes) {
+            break;
+        }
+        ipc::StatusRemote& out = response.remotes[index++];
+        out.nodeid = nodeid;
+        out.state = static_cast<uint8_t>(node.state == RemoteNode::State::absent      ? ipc::RemoteState::absent
+                                         : node.state == RemoteNode::State::connected ? ipc::RemoteState::connected
+                                         : node.state == RemoteNode::State::member    ? ipc::RemoteState::member
+                                                                                      : ipc::RemoteState::leaving);
+        if (node.stream) {
+            out.unsent_bytes = tail - node.stream->sent();
+            out.unreleased_bytes = tail - node.stream->credit();
+        }
+        out.inbound_capacity_bytes = options_.cluster.inbound_ring_bytes;
+        if (node.inbound) {
+            out.inbound_used_bytes = node.inbound->committed_tail() - node.inbound->released();
+        }
+    }
+}
+
 void Daemon::replicate()
 {
     const uint64_t tail = ring_->unpublished_tail();

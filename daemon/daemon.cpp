@@ -224,7 +224,7 @@ int32_t Daemon::on_message(qb_ipcs_connection_t* connection, void* data, size_t 
         respond_status(session, id, CS_ERR_MESSAGE_ERROR);
         return 0;
     }
-    if (request->id != ipc::RequestId::init && !session.initialized) {
+    if (ipc::needs_init(request->id) && !session.initialized) {
         respond_status(session, static_cast<int32_t>(request->id), CS_ERR_INIT);
         return 0;
     }
@@ -258,6 +258,9 @@ int32_t Daemon::on_message(qb_ipcs_connection_t* connection, void* data, size_t 
         break;
     case ipc::RequestId::wake_me:
         send_wake(session);
+        break;
+    case ipc::RequestId::status:
+        handle_status(session);
         break;
     }
     return 0;
@@ -586,6 +589,43 @@ void Daemon::handle_iteration(ClientSession& session, const ipc::IterationReques
     header.count = static_cast<uint32_t>(rows.size());
     iovec parts[2] = {{&header, sizeof(header)}, {rows.data(), rows.size() * sizeof(cpg_iteration_description_t)}};
     qb_ipcs_response_sendv(session.connection, parts, 2);
+}
+
+void Daemon::handle_status(ClientSession& session)
+{
+    ipc::StatusResponse response{};
+    response.header = {static_cast<int32_t>(ipc::RequestId::status), sizeof(response), CS_OK};
+    response.nodeid = options_.nodeid;
+    response.role = static_cast<uint8_t>(role_ == Role::single      ? ipc::NodeRole::single
+                                         : role_ == Role::sequencer ? ipc::NodeRole::sequencer
+                                                                    : ipc::NodeRole::member);
+    response.flow_control = ring_->header().flow_control.load(std::memory_order_relaxed) != 0 ? 1 : 0;
+    response.sequencer = ring_nodeid_;
+    // Connections that never sent init (operator tools, this one too) are no clients.
+    response.local_clients = static_cast<uint32_t>(std::count_if(
+        sessions_.begin(), sessions_.end(), [](const auto& entry) { return entry.second->initialized; }));
+    response.ring_seq = ring_seq_;
+    response.ring_used_bytes = ring_->unpublished_tail() - reclaim_limit();
+    response.ring_capacity_bytes = ring_->data_bytes();
+    response.counters = {
+        .messages_sequenced = counters_.messages_sequenced,
+        .bytes_sequenced = counters_.bytes_sequenced,
+        .confchgs_sequenced = counters_.confchgs_sequenced,
+        .messages_delivered = counters_.messages_delivered,
+        .bytes_delivered = counters_.bytes_delivered,
+        .messages_forwarded = counters_.messages_forwarded,
+        .bytes_forwarded = counters_.bytes_forwarded,
+        .flow_control_events = counters_.flow_control_events,
+        .ring_full_events = counters_.ring_full_events,
+        .rdma_errors = counters_.rdma_errors,
+        .protocol_violations = counters_.protocol_violations,
+    };
+    response.view_count = static_cast<uint32_t>(view_.size());
+    std::copy_n(view_.begin(), std::min<size_t>(view_.size(), ipc::kStatusMaxNodes), response.view);
+    if (role_ == Role::sequencer) {
+        status_of_remotes(response);
+    }
+    qb_ipcs_response_send(session.connection, &response, sizeof(response));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -122,6 +122,8 @@ private:
     void handle_leave(ClientSession& session, const ipc::GroupRequest& request);
     void handle_membership(ClientSession& session, const ipc::GroupRequest& request);
     void handle_iteration(ClientSession& session, const ipc::IterationRequest& request);
+    void handle_status(ClientSession& session);
+    void status_of_remotes(ipc::StatusResponse& response);  // cluster.cpp: the sequencer's
     void respond_status(ClientSession& session, int32_t id, cs_error_t error);
     void send_wake(ClientSession& session);
     void disconnect_later(ClientSession& session);

@@ -42,7 +42,8 @@ std::optional<DecodedRequest> decode_request(std::span<const std::byte> bytes)
     }
     case RequestId::finalize:
     case RequestId::local_get:
-    case RequestId::wake_me: {
+    case RequestId::wake_me:
+    case RequestId::status: {
         auto request = copy_exact<BareRequest>(bytes);
         if (!request) {
             return std::nullopt;

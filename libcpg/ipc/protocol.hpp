@@ -6,6 +6,13 @@
 // decodes requests with decode_request(), which accepts only a request whose size
 // matches its id exactly and whose fields are in range: anything else is rejected
 // (and the connection dropped) without touching daemon state.
+//
+// Every request but init needs a prior init on the connection (CS_ERR_INIT otherwise),
+// except the two read-only queries of daemon-wide state, status and iteration_snapshot:
+// they create nothing for the connection, so an operator tool (tools/rcpg-cpgtool.cpp)
+// asks them without becoming a client: no shared memory, no send arena registered with
+// the RDMA device, no hold on the delivery ring. Who may connect at all is checked when
+// the connection is accepted, for tools as for clients.
 #pragma once
 
 #include <qb/qbipc_common.h>
@@ -34,7 +41,14 @@ enum class RequestId : int32_t {
     local_get = 6,
     iteration_snapshot = 7,
     wake_me = 8,  // one-way: the daemon answers with a wake event, not a response
+    status = 9,   // a BareRequest, answered with a StatusResponse
 };
+
+// Whether a request of this id may come before init (see the file comment).
+constexpr bool needs_init(RequestId id)
+{
+    return id != RequestId::init && id != RequestId::status && id != RequestId::iteration_snapshot;
+}
 
 enum class EventId : int32_t {
     wake = 1,
@@ -104,9 +118,87 @@ struct IterationRequest {
     cpg_name group;
 };
 
-struct BareRequest {  // finalize, local_get, wake_me
+struct BareRequest {  // finalize, local_get, wake_me, status
     qb_ipc_request_header header;
 };
+
+// The status response: the daemon's own state, for operators. One fixed-size record
+// (no variable tail), so a reader checks one size; lists are bounded, with the full
+// count beside them so a reader knows when one was cut.
+inline constexpr uint32_t kStatusMaxNodes = 64;
+
+enum class NodeRole : uint8_t {
+    single = 1,     // a one-node cluster: sequences locally, no RDMA
+    sequencer = 2,  // sequences for the whole cluster
+    member = 3,     // forwards to the sequencer
+};
+
+// The sequencer's view of another configured node (daemon/cluster_state.hpp RemoteNode).
+enum class RemoteState : uint8_t {
+    absent = 1,     // not connected
+    connected = 2,  // connected, waiting for its hello to be admitted
+    member = 3,     // in the view
+    leaving = 4,    // asked to leave, gets its own removal
+};
+
+struct StatusCounters {  // daemon::Counters, since the daemon started
+    uint64_t messages_sequenced;
+    uint64_t bytes_sequenced;
+    uint64_t confchgs_sequenced;
+    uint64_t messages_delivered;  // data entries that reached this node's ring
+    uint64_t bytes_delivered;
+    uint64_t messages_forwarded;  // sent to the sequencer (members)
+    uint64_t bytes_forwarded;
+    uint64_t flow_control_events;
+    uint64_t ring_full_events;
+    uint64_t rdma_errors;
+    uint64_t protocol_violations;
+};
+static_assert(sizeof(StatusCounters) == 11 * sizeof(uint64_t));
+
+// At the sequencer, one per other configured node. Positions are the shared ring's.
+struct StatusRemote {
+    uint32_t nodeid;
+    uint8_t state;  // RemoteState
+    uint8_t reserved[3];
+    // Replication lag: sequenced here, not yet posted into its ring.
+    uint64_t unsent_bytes;
+    // Written into its ring and not yet released there, as it last published (lazily,
+    // so at most this much): the sequencer appends no further than a ring beyond it.
+    uint64_t unreleased_bytes;
+    // Its inbound ring here: committed by it, not yet sequenced.
+    uint64_t inbound_used_bytes;
+    uint64_t inbound_capacity_bytes;
+};
+static_assert(sizeof(StatusRemote) == 40);
+
+struct StatusResponse {
+    qb_ipc_response_header header;
+    uint32_t nodeid;
+    uint8_t role;          // NodeRole
+    uint8_t flow_control;  // 1 while senders are refused with CS_ERR_TRY_AGAIN
+    uint8_t reserved[2];
+    uint32_t sequencer;    // with ring_seq, the totem ring id of the current view
+    uint32_t local_clients;
+    uint64_t ring_seq;
+    // The delivery ring: bytes between the oldest position a reader still needs (locally,
+    // and at the sequencer on any node of the view) and the tail, out of its capacity.
+    uint64_t ring_used_bytes;
+    uint64_t ring_capacity_bytes;
+    StatusCounters counters;
+    uint32_t view_count;    // nodes in the view; the first min(count, kStatusMaxNodes) below
+    uint32_t remote_count;  // other configured nodes (sequencer only); likewise
+    uint32_t view[kStatusMaxNodes];  // ascending
+    StatusRemote remotes[kStatusMaxNodes];  // ascending nodeid
+};
+static_assert(sizeof(qb_ipc_response_header) == 24);
+static_assert(offsetof(StatusResponse, nodeid) == 24);
+static_assert(offsetof(StatusResponse, ring_seq) == 40);
+static_assert(offsetof(StatusResponse, counters) == 64);
+static_assert(offsetof(StatusResponse, view_count) == 152);
+static_assert(offsetof(StatusResponse, view) == 160);
+static_assert(offsetof(StatusResponse, remotes) == 160 + 4 * kStatusMaxNodes);
+static_assert(sizeof(StatusResponse) == 160 + 44 * kStatusMaxNodes);
 
 struct WakeEvent {
     qb_ipc_response_header header;

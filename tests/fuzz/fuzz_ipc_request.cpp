@@ -24,6 +24,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             std::abort();
         }
     }
+    if (const auto* bare = std::get_if<BareRequest>(&decoded->body)) {
+        const bool bare_id = decoded->id == RequestId::finalize || decoded->id == RequestId::local_get ||
+                             decoded->id == RequestId::wake_me || decoded->id == RequestId::status;
+        if (!bare_id || size != sizeof(BareRequest) || bare->header.id != static_cast<int32_t>(decoded->id)) {
+            std::abort();
+        }
+    }
     if (const auto* init = std::get_if<InitRequest>(&decoded->body)) {
         if (init->protocol_version != kProtocolVersion) {
             std::abort();
