@@ -5,15 +5,22 @@
 # Runs inside scripts/cluster.sh (which boots the Soft-RoCE guest if needed), started with
 # node 3 late:
 #   scripts/cluster.sh run --late 3 [--bin DIR] [--dir DIR] -- \
-#       tests/e2e/cluster/cluster_order_test.sh PATH/TO/cluster_order_client
+#       tests/e2e/cluster/cluster_order_test.sh PATH/TO/cluster_order_client PATH/TO/rcpg-cpgtool
 # (CTest: cluster_order_test, labels rdma and e2e.) Every client is a
 # cluster_order_client process (cluster_order_client.c: message layout, output file).
 #
-# Three phases, each in its own group, each checked before the next starts:
+# Four phases, each checked before the next starts; the three with clients each in their
+# own group:
 #   late   nodes 1 and 2 only: C clients on each join, and once all are members they send,
 #          one message per 20 ms, at most 9/10 M each. Node 3 is started meanwhile, its C
 #          clients join; everybody then sends the rest (M per client in all).
 #   order  all three nodes: C clients on each start at once and send M each.
+#   status rcpg-cpgtool --kv on every node, before and after phase order: every node
+#          reports the view 1 2 3 with the same ring id and node 1 as sequencer; node 1
+#          the role sequencer with nodes 2 and 3 as members, nodes 2 and 3 the role
+#          member; during phase order every node delivered C x 3 x M messages into its
+#          ring and the same bytes, which node 1 sequenced; nodes 2 and 3 each forwarded
+#          their clients' C x M; no node counted a protocol violation.
 #   down   all three nodes: C clients on each join; once all are members, node 2's rcpgd
 #          gets SIGTERM while its clients are idle members. The clients on nodes 1 and 3
 #          wait for the NODEDOWN confchg, then send M each.
@@ -27,20 +34,25 @@
 #     their two joins on, so a late joiner sees exactly the suffix of the others' stream
 #     from its own join confchg (a client whose daemon stopped: a prefix of that suffix).
 # Phase late also: messages were exchanged before node 3's clients joined. Phase down
-# also: the clients on nodes 1 and 3 see CPG_REASON_NODEDOWN (3) for exactly node 2's
-# processes, and no other departure.
+# also: before node 2 stops, rcpg-cpgtool --groups on every node lists exactly the
+# phase's clients (nodeid:pid) as the group's members; the clients on nodes 1 and 3 see
+# CPG_REASON_NODEDOWN (3) for exactly node 2's processes, and no other departure.
 #
 # Environment: RCPG_E2E_MESSAGES (M, default 2000), RCPG_E2E_CLIENTS (C, default 2).
-# Output: a PASS/FAIL line per phase with what differs, then a summary; the clients'
-# files stay in $RCPG_CLUSTER_DIR/order/<phase>/. Exit 0 pass, 1 fail, 2 usage.
+# Output: a PASS/FAIL line per phase with what differs (phase status also shows what
+# rcpg-cpgtool prints for the three nodes), then a summary; the clients' files stay in
+# $RCPG_CLUSTER_DIR/order/<phase>/, the tool's in $RCPG_CLUSTER_DIR/order/status/.
+# Exit 0 pass, 1 fail, 2 usage.
 
 # check_file and compare_streams run through errors_from, which shellcheck does not follow.
 # shellcheck disable=SC2317
 set -uo pipefail
 
 client=${1:-}
-if [ -z "$client" ] || [ ! -x "$client" ] || [ -z "${RCPG_CLUSTER_DIR:-}" ] || [ -z "${RCPG_CLUSTER_CTL:-}" ]; then
-    echo "usage: scripts/cluster.sh run --late 3 -- $0 PATH/TO/cluster_order_client" >&2
+tool=${2:-}
+if [ -z "$client" ] || [ ! -x "$client" ] || [ -z "$tool" ] || [ ! -x "$tool" ] || [ -z "${RCPG_CLUSTER_DIR:-}" ] ||
+    [ -z "${RCPG_CLUSTER_CTL:-}" ]; then
+    echo "usage: scripts/cluster.sh run --late 3 -- $0 PATH/TO/cluster_order_client PATH/TO/rcpg-cpgtool" >&2
     exit 2
 fi
 if [ "${RCPG_CLUSTER_NODES:-0}" -ne 3 ]; then
@@ -318,6 +330,54 @@ add_names() {
     done
 }
 
+# ------------------------------------------------------------------ rcpg-cpgtool
+
+# Saves every node's status (rcpg-cpgtool --kv) as status/<label>.node<k>; a node the tool
+# could not ask gets no file, and the tool's message in status/<label>.node<k>.err.
+save_status() {
+    local label=$1 k out
+    mkdir -p "$work/status"
+    for k in 1 2 3; do
+        out=$work/status/$label.node$k
+        "$tool" --kv --ipc "rcpg-node$k" >"$out" 2>"$out.err" || rm -f "$out"
+    done
+}
+
+# The value of KEY in node K's status LABEL.
+status_value() {
+    sed -n "s/^$3=//p" "$work/status/$1.node$2" 2>/dev/null
+}
+
+# How much KEY grew on node K from status "before" to "after"; empty if unknown.
+status_growth() {
+    local before after
+    before=$(status_value before "$1" "$2")
+    after=$(status_value after "$1" "$2")
+    [ -n "$before" ] && [ -n "$after" ] && echo $((after - before))
+}
+
+# Every node lists group $1 with exactly the named clients (node<k>-<i>) as its members.
+check_listed_members() {
+    local group=$1 k name node out listed expected
+    shift
+    expected=$(for name in "$@"; do
+        node=${name#node}
+        echo "${node%%-*}:${client_pids[$name]}"
+    done | sort | tr '\n' ' ')
+    for k in 1 2 3; do
+        if ! out=$("$tool" --kv --groups --ipc "rcpg-node$k" 2>&1); then
+            error "rcpg-cpgtool --groups on node $k failed: $out"
+            continue
+        fi
+        listed=$(echo "$out" | awk -F= -v group="$group" '
+            $1 ~ /^group\.[0-9]+\.name$/ && substr($0, length($1) + 2) == group { want = $1; sub(/name$/, "members", want); next }
+            $1 == want { print substr($0, length($1) + 2) }' | tr ' ' '\n' | sort | tr '\n' ' ')
+        if [ "$listed" != "$expected" ]; then
+            error "rcpg-cpgtool on node $k lists '${listed% }' as members of $group, expected '${expected% }'"
+        fi
+    done
+}
+
 # ------------------------------------------------------------------ phase late
 begin_phase late "nodes 1 and 2 exchange messages, node 3 starts, its clients join"
 early=() newcomers=()
@@ -374,6 +434,7 @@ if ! grep -q "serving IPC" "$RCPG_CLUSTER_DIR/node3.log"; then
 fi
 
 # ------------------------------------------------------------------ phase order
+save_status before
 begin_phase order "$per_node clients on each of the 3 nodes send $messages messages each"
 everyone=()
 add_names everyone 1 2 3
@@ -385,6 +446,55 @@ done
 wait_clients
 check_phase "$total" "${everyone[@]}" || true
 end_phase "$total clients delivered the same $((total * messages)) messages in the same order"
+
+# ------------------------------------------------------------------ phase status
+begin_phase status "rcpg-cpgtool on every node: one view, node 1 sequences, counters add up over phase order"
+save_status after
+for label in before after; do
+    for k in 1 2 3; do
+        if [ ! -s "$work/status/$label.node$k" ]; then
+            error "rcpg-cpgtool --kv on node $k ($label phase order) failed: $(cat "$work/status/$label.node$k.err")"
+        fi
+    done
+done
+sent=$((total * messages))
+ring_id_1="$(status_value after 1 sequencer).$(status_value after 1 ring_seq)"
+sequenced_bytes=$(status_growth 1 bytes_sequenced)
+if [ "$(status_growth 1 messages_sequenced)" != "$sent" ]; then
+    error "node 1 sequenced $(status_growth 1 messages_sequenced) messages during phase order, expected $sent"
+fi
+if [ "$(grep -c '^remote\.[0-9]*\.state=member$' "$work/status/after.node1" 2>/dev/null)" != 2 ] ||
+    [ "$(status_value after 1 remote.2.state)" != member ] || [ "$(status_value after 1 remote.3.state)" != member ]; then
+    error "node 1 does not report nodes 2 and 3 as its members: $(grep '^remote\..*\.state=' "$work/status/after.node1" 2>/dev/null |
+        tr '\n' ' ')"
+fi
+for k in 1 2 3; do
+    role=$(status_value after "$k" role)
+    if [ "$role" != "$([ "$k" -eq 1 ] && echo sequencer || echo member)" ]; then
+        error "node $k reports role '$role'"
+    fi
+    [ "$(status_value after "$k" view)" = "1 2 3" ] ||
+        error "node $k reports view '$(status_value after "$k" view)', expected '1 2 3'"
+    [ "$(status_value after "$k" sequencer)" = 1 ] ||
+        error "node $k reports sequencer '$(status_value after "$k" sequencer)', expected 1"
+    ring_id="$(status_value after "$k" sequencer).$(status_value after "$k" ring_seq)"
+    [ "$ring_id" = "$ring_id_1" ] || error "node $k reports ring id $ring_id, node 1 $ring_id_1"
+    [ "$(status_growth "$k" messages_delivered)" = "$sent" ] ||
+        error "node $k delivered $(status_growth "$k" messages_delivered) messages during phase order, expected $sent"
+    [ "$(status_growth "$k" bytes_delivered)" = "$sequenced_bytes" ] ||
+        error "node $k delivered $(status_growth "$k" bytes_delivered) bytes during phase order;" \
+            "node 1 sequenced $sequenced_bytes"
+    if [ "$k" -ne 1 ] && [ "$(status_growth "$k" messages_forwarded)" != $((per_node * messages)) ]; then
+        error "node $k forwarded $(status_growth "$k" messages_forwarded) messages during phase order," \
+            "expected its clients' $((per_node * messages))"
+    fi
+    [ "$(status_value after "$k" protocol_violations)" = 0 ] ||
+        error "node $k counted $(status_value after "$k" protocol_violations) protocol violations"
+done
+note "rcpg-cpgtool --ipc rcpg-node1 --ipc rcpg-node2 --ipc rcpg-node3:"
+"$tool" --ipc rcpg-node1 --ipc rcpg-node2 --ipc rcpg-node3 2>&1 | sed 's/^/    /'
+end_phase "every node reports view 1 2 3, ring id $ring_id_1 and node 1 sequencing;" \
+    "each delivered the $sent messages ($sequenced_bytes bytes) node 1 sequenced"
 
 # ------------------------------------------------------------------ phase down
 begin_phase down "node $down_node stops while its clients are idle members; the others go on"
@@ -404,6 +514,7 @@ for name in "${leavers[@]}"; do
         --ready-file "$work/down/$name.ready"
 done
 if wait_ready "${survivors[@]}" "${leavers[@]}"; then
+    check_listed_members order-down "${survivors[@]}" "${leavers[@]}"
     if ctl_output=$("$RCPG_CLUSTER_CTL" stop "$down_node" 2>&1); then
         note "node $down_node stopped (SIGTERM)"
     else
@@ -428,10 +539,10 @@ end_phase "the ${#survivors[@]} clients on the other nodes saw NODEDOWN for exac
 
 # ------------------------------------------------------------------ summary
 if [ "$phases_failed" -eq 0 ]; then
-    note "PASS: $phases_passed of 3 phases passed ($SECONDS s)"
+    note "PASS: $phases_passed of 4 phases passed ($SECONDS s)"
     exit 0
 fi
-note "FAIL: $phases_failed of 3 phases failed ($SECONDS s); daemon logs in $RCPG_CLUSTER_DIR/node<k>.log, their ends:"
+note "FAIL: $phases_failed of 4 phases failed ($SECONDS s); daemon logs in $RCPG_CLUSTER_DIR/node<k>.log, their ends:"
 for log in "$RCPG_CLUSTER_DIR"/node*.log; do
     echo "--- $log"
     tail -n 10 "$log"
