@@ -46,7 +46,8 @@ Options:
                  sequencer, the ring id (sequencer node id . ring seq), the view; at the
                  sequencer also each other configured node: its state, its replication
                  lag (bytes sequenced, not yet written into its ring), the bytes of its
-                 ring it has not released, and how full its inbound ring is
+                 ring it had not released when it last reported (it reports lazily), and
+                 how full its inbound ring is
   --groups       show the groups and their members (node id, pid), as cpg_iteration_*
                  with CPG_ITERATION_ALL returns them
   --counters     show the number of local clients, the delivery ring's fill and flow
