@@ -888,8 +888,9 @@ void Daemon::publish_and_wake()
         if (waiting == 0) {
             continue;
         }
+        const uint32_t wake_group_id = session->wake_group_id;
         auto batch = std::find_if(batch_groups_.begin(), batch_groups_.end(),
-                                  [&](const BatchGroup& group) { return group.group_id == session->wake_group_id; });
+                                  [wake_group_id](const BatchGroup& group) { return group.group_id == wake_group_id; });
         // Only for an entry it has not read: it may have read this batch before going idle.
         if (batch == batch_groups_.end() || waiting - 1 >= batch->end_position) {
             continue;

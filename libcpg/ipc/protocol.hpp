@@ -4,8 +4,8 @@
 // Every request starts with qb_ipc_request_header {id, size}; every response with
 // qb_ipc_response_header {id, size, error}, where error is a cs_error_t. The daemon
 // decodes requests with decode_request(), which accepts only a request whose size
-// matches its id exactly and whose fields are in range: anything else is rejected
-// (and the connection dropped) without touching daemon state.
+// matches its id exactly and whose fields are in range: anything else is answered with
+// CS_ERR_MESSAGE_ERROR without touching daemon state.
 //
 // Every request but init needs a prior init on the connection (CS_ERR_INIT otherwise),
 // except the two read-only queries of daemon-wide state, status and iteration_snapshot:
