@@ -45,7 +45,8 @@ Options:
   --bin DIR        where rcpgd is (default: build/bin)
   --port P         rdma_cm port of node 1; node k uses P+k-1 (default 7401)
   --timeout-s N    hard limit for the whole run (default 600)
-  --log-level L    rcpgd's log level (default info)
+  --log-level L    rcpgd's log level: info (default) or debug; the launcher reads
+                   from the log when a node serves clients
   -h, --help       show this text
 EOF
 }
@@ -86,6 +87,10 @@ if [ $# -eq 0 ]; then
 fi
 case $nodes in
 '' | *[!0-9]*) echo "cluster.sh: --nodes needs a number" >&2; exit 2 ;;
+esac
+case $log_level in
+info | debug) ;;
+*) echo "cluster.sh: --log-level must be info or debug (readiness is read from rcpgd's log)" >&2; exit 2 ;;
 esac
 if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 16 ]; then
     echo "cluster.sh: --nodes must be from 1 to 16" >&2
