@@ -32,38 +32,8 @@ REPS=${REPS:-5}
 WORK=$(mktemp -d)
 port=21000
 
-# A server has no ready signal: retry the client until it connects.
-retry() {
-    local _
-    for _ in $(seq 40); do
-        if timeout 120 "$@"; then return 0; fi
-        sleep 0.25
-    done
-    return 1
-}
-
-# perftest pair: prints the client's output. perftest's client can crash on a
-# connection its server refused (seen with perftest 4.5 on rxe), which can leave that
-# server unusable: a failed pair is started again, on a new port, a few times.
-perftest() {
-    local tool=$1 size=$2 iters=$3 attempt
-    for attempt in 1 2 3; do
-        port=$((port + 1))
-        local out=$WORK/$tool.$port
-        local args=(-R -d "$DEV" -p "$port" -s "$size" -n "$iters" -F)
-        [[ $tool == ib_write_bw ]] && args+=(--report_gbits)
-        timeout 120 "$tool" "${args[@]}" >"$out.server" 2>&1 &
-        local server=$!
-        if retry "$tool" "${args[@]}" "$ADDR" >"$out" 2>&1; then
-            wait "$server" || true
-            cat "$out"
-            return 0
-        fi
-        kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true
-        echo "run.sh: $tool failed (attempt $attempt); retrying on a new port" >&2
-    done
-    return 1
-}
+# shellcheck source=../perftest.sh
+source "$ROOT/bench/perftest.sh"
 
 ours() {
     local mode=$1 size=$2 iters=$3
@@ -79,11 +49,11 @@ field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 
 for rep in $(seq "$REPS"); do
     # Result row of ib_write_bw: bytes iterations BW-peak BW-average MsgRate (Gb/s with --report_gbits).
-    { perftest ib_write_bw $BW_SIZE "$BW_ITERS" || true; } | awk -v s=$BW_SIZE '$1 == s { print $4 }' >>"$WORK/pt_bw"
+    { perftest_pair ib_write_bw $BW_SIZE "$BW_ITERS" || true; } | awk -v s=$BW_SIZE '$1 == s { print $4 }' >>"$WORK/pt_bw"
     { ours bw $BW_SIZE "$BW_ITERS" || true; } | field gbps >>"$WORK/our_bw"
     { ours ring-bw $BW_SIZE "$BW_ITERS" || true; } | field gbps >>"$WORK/our_ring_bw"
     # Result row of ib_write_lat: bytes iterations t_min t_max t_typical t_avg ...
-    { perftest ib_write_lat $LAT_SIZE "$LAT_ITERS" || true; } | awk -v s=$LAT_SIZE '$1 == s { print $5 }' >>"$WORK/pt_lat"
+    { perftest_pair ib_write_lat $LAT_SIZE "$LAT_ITERS" || true; } | awk -v s=$LAT_SIZE '$1 == s { print $5 }' >>"$WORK/pt_lat"
     { ours lat $LAT_SIZE "$LAT_ITERS" || true; } | field lat_us_median >>"$WORK/our_lat"
     { ours ring-lat $LAT_SIZE "$LAT_ITERS" || true; } | field lat_us_median >>"$WORK/our_ring_lat"
     echo "rep $rep: ib_write_bw $(tail -1 "$WORK/pt_bw") Gb/s, bw $(tail -1 "$WORK/our_bw"), ring-bw $(tail -1 "$WORK/our_ring_bw");" \

@@ -1,0 +1,378 @@
+/*
+ * cpg_cluster_bench: one process of a multi-node CPG benchmark. Start one on each node
+ * (or several); they join one group, wait until it has --members processes, and then
+ * the senders send while everybody delivers. Only corosync's CPG API is used, so the
+ * same source runs against rcpg and against corosync.
+ *
+ * Every message carries the sender's sequence number and CLOCK_MONOTONIC send time.
+ * The nodes of a local cluster share that clock (one host or one guest), so a receiver
+ * measures one-way latency, from the call that sent to the callback that delivered.
+ *
+ * Modes:
+ *   flood    senders send as fast as flow control allows for --seconds;
+ *   latency  senders keep one message in flight: send, wait for their own delivery,
+ *            send the next (the sender's figure is the ordered round trip).
+ * A sender ends with an end marker; everybody stops once every sender's marker came.
+ *
+ * Prints one line per process:
+ *   RESULT mode=.. api=.. size=.. sender=0|1 nodeid=.. sent=.. try_again=..
+ *          delivered=.. seconds=.. msgs_per_s=.. mb_per_s=.. lat_p50_us=.. lat_p99_us=..
+ *          lat_p999_us=.. lat_max_us=.. fifo_errors=.. order_digest=..
+ * `seconds` runs from the first to the last data message this process delivered;
+ * `order_digest` hashes the sequence of (sender, number) it delivered, so processes
+ * that delivered one identical order print one identical digest.
+ */
+#define _GNU_SOURCE
+#include <corosync/cpg.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SENDERS 64
+
+struct message_header {
+    uint32_t magic;
+    uint32_t is_end;
+    uint64_t number;  /* per sender, from 0 */
+    uint64_t sent_ns; /* CLOCK_MONOTONIC */
+};
+#define MESSAGE_MAGIC 0x72637062u
+
+struct sender_state {
+    uint32_t nodeid;
+    uint32_t pid;
+    uint64_t next_number;
+    int ended;
+};
+
+static struct sender_state senders[MAX_SENDERS];
+static size_t sender_count;
+static size_t ended_count;
+static size_t members_now;
+static uint32_t own_nodeid;
+static uint32_t own_pid;
+static uint64_t own_delivered_number = UINT64_MAX; /* latency mode: last own message back */
+static uint64_t delivered_messages;
+static uint64_t delivered_bytes;
+static uint64_t fifo_errors;
+static uint64_t foreign_messages;
+static uint64_t first_delivery_ns;
+static uint64_t last_delivery_ns;
+static uint64_t order_digest = 1469598103934665603ull; /* FNV-1a offset basis */
+static uint64_t *latencies_ns;
+static size_t latency_count;
+static size_t latency_capacity;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void digest_u64(uint64_t value)
+{
+    for (int i = 0; i < 8; i++) {
+        order_digest ^= (value >> (8 * i)) & 0xffu;
+        order_digest *= 1099511628211ull;
+    }
+}
+
+static struct sender_state *sender_of(uint32_t nodeid, uint32_t pid)
+{
+    for (size_t i = 0; i < sender_count; i++) {
+        if (senders[i].nodeid == nodeid && senders[i].pid == pid) {
+            return &senders[i];
+        }
+    }
+    if (sender_count == MAX_SENDERS) {
+        return NULL;
+    }
+    senders[sender_count] = (struct sender_state){nodeid, pid, 0, 0};
+    return &senders[sender_count++];
+}
+
+static void record_latency(uint64_t latency_ns)
+{
+    if (latency_count == latency_capacity) {
+        size_t capacity = latency_capacity ? latency_capacity * 2 : 65536;
+        uint64_t *grown = realloc(latencies_ns, capacity * sizeof(*grown));
+        if (grown == NULL) {
+            return; /* keep the samples so far: percentiles of a prefix, not a crash */
+        }
+        latencies_ns = grown;
+        latency_capacity = capacity;
+    }
+    latencies_ns[latency_count++] = latency_ns;
+}
+
+static void on_deliver(cpg_handle_t handle, const struct cpg_name *group, uint32_t nodeid, uint32_t pid,
+                       void *msg, size_t msg_len)
+{
+    (void)handle;
+    (void)group;
+    const uint64_t delivered_at_ns = now_ns();
+    struct message_header header;
+    if (msg_len < sizeof(header)) {
+        foreign_messages++;
+        return;
+    }
+    memcpy(&header, msg, sizeof(header));
+    if (header.magic != MESSAGE_MAGIC) {
+        foreign_messages++;
+        return;
+    }
+    struct sender_state *sender = sender_of(nodeid, pid);
+    if (sender == NULL) {
+        foreign_messages++;
+        return;
+    }
+    if (header.number != sender->next_number) {
+        fifo_errors++;
+    }
+    sender->next_number = header.number + 1;
+    digest_u64(((uint64_t)nodeid << 32) | pid);
+    digest_u64(header.number);
+    if (nodeid == own_nodeid && pid == own_pid) {
+        own_delivered_number = header.number;
+    }
+    if (header.is_end) {
+        if (!sender->ended) {
+            sender->ended = 1;
+            ended_count++;
+        }
+        return;
+    }
+    if (delivered_messages == 0) {
+        first_delivery_ns = delivered_at_ns;
+    }
+    last_delivery_ns = delivered_at_ns;
+    delivered_messages++;
+    delivered_bytes += msg_len;
+    record_latency(delivered_at_ns - header.sent_ns);
+}
+
+static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const struct cpg_address *members,
+                       size_t n_members, const struct cpg_address *left, size_t n_left,
+                       const struct cpg_address *joined, size_t n_joined)
+{
+    (void)handle; (void)group; (void)members;
+    (void)left; (void)n_left; (void)joined; (void)n_joined;
+    members_now = n_members;
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static double percentile_us(double fraction)
+{
+    if (latency_count == 0) {
+        return 0.0;
+    }
+    size_t index = (size_t)(fraction * (double)(latency_count - 1) + 0.5);
+    return (double)latencies_ns[index] / 1e3;
+}
+
+static void usage(FILE *out)
+{
+    fputs("Usage: cpg_cluster_bench --members N [--senders K] [--send] [OPTIONS]\n"
+          "  --members N     start once the group has N processes (every process of the run)\n"
+          "  --senders K     how many of them send (default 1): everybody stops after K end markers\n"
+          "  --send          this process is one of the senders\n"
+          "  --mode MODE     flood (default) or latency\n"
+          "  --size BYTES    message size (default 64, at least 24)\n"
+          "  --seconds S     how long a sender sends (default 3)\n"
+          "  --zcb           send with cpg_zcb_alloc/cpg_zcb_mcast_joined\n"
+          "  --group NAME    group name (default cpg_cluster_bench)\n"
+          "  --timeout-s S   give up (exit 1) after S seconds in all (default 120)\n",
+          out);
+}
+
+static cs_error_t dispatch_or_wait(cpg_handle_t handle, int fd, int wait_ms)
+{
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (wait_ms > 0 && poll(&pfd, 1, wait_ms) < 0 && errno != EINTR) {
+        return CS_ERR_LIBRARY;
+    }
+    return cpg_dispatch(handle, CS_DISPATCH_ALL);
+}
+
+static cs_error_t send_one(cpg_handle_t handle, void *buffer, size_t size, int use_zcb)
+{
+    if (use_zcb) {
+        return cpg_zcb_mcast_joined(handle, CPG_TYPE_AGREED, buffer, size);
+    }
+    struct iovec iov = {buffer, size};
+    return cpg_mcast_joined(handle, CPG_TYPE_AGREED, &iov, 1);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"members", required_argument, NULL, 'm'}, {"senders", required_argument, NULL, 'k'},
+        {"send", no_argument, NULL, 'S'},          {"mode", required_argument, NULL, 'M'},
+        {"size", required_argument, NULL, 's'},    {"seconds", required_argument, NULL, 't'},
+        {"zcb", no_argument, NULL, 'z'},           {"group", required_argument, NULL, 'g'},
+        {"timeout-s", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    size_t members = 0, sender_total = 1, size = 64;
+    double seconds = 3.0, timeout_s = 120.0;
+    int is_sender = 0, use_zcb = 0, latency_mode = 0;
+    const char *group_text = "cpg_cluster_bench";
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'm': members = strtoull(optarg, NULL, 10); break;
+        case 'k': sender_total = strtoull(optarg, NULL, 10); break;
+        case 'S': is_sender = 1; break;
+        case 'M':
+            if (strcmp(optarg, "latency") == 0) {
+                latency_mode = 1;
+            } else if (strcmp(optarg, "flood") != 0) {
+                fprintf(stderr, "cpg_cluster_bench: unknown mode '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 's': size = strtoull(optarg, NULL, 10); break;
+        case 't': seconds = atof(optarg); break;
+        case 'z': use_zcb = 1; break;
+        case 'g': group_text = optarg; break;
+        case 'T': timeout_s = atof(optarg); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (members == 0 || sender_total == 0 || sender_total > MAX_SENDERS || size < sizeof(struct message_header) ||
+        seconds <= 0 || timeout_s <= 0 || strlen(group_text) >= CPG_MAX_NAME_LENGTH) {
+        usage(stderr);
+        return 2;
+    }
+    const uint64_t deadline_ns = now_ns() + (uint64_t)(timeout_s * 1e9);
+    cpg_callbacks_t callbacks = {on_deliver, on_confchg};
+    cpg_handle_t handle;
+    cs_error_t rc;
+    while ((rc = cpg_initialize(&handle, &callbacks)) == CS_ERR_TRY_AGAIN) {
+        usleep(1000);
+    }
+    if (rc != CS_OK) {
+        fprintf(stderr, "cpg_initialize: %d\n", rc);
+        return 1;
+    }
+    cpg_local_get(handle, &own_nodeid);
+    own_pid = (uint32_t)getpid();
+    struct cpg_name group;
+    group.length = (uint32_t)strlen(group_text);
+    memcpy(group.value, group_text, group.length);
+    while ((rc = cpg_join(handle, &group)) == CS_ERR_TRY_AGAIN) {
+        usleep(1000);
+    }
+    if (rc != CS_OK) {
+        fprintf(stderr, "cpg_join: %d\n", rc);
+        return 1;
+    }
+    int fd;
+    cpg_fd_get(handle, &fd);
+    while (members_now < members) {
+        if (now_ns() > deadline_ns) {
+            fprintf(stderr, "cpg_cluster_bench: the group has %zu of %zu members\n", members_now, members);
+            return 1;
+        }
+        if ((rc = dispatch_or_wait(handle, fd, 10)) != CS_OK) {
+            fprintf(stderr, "cpg_dispatch: %d\n", rc);
+            return 1;
+        }
+    }
+
+    uint64_t sent = 0, try_again = 0;
+    if (is_sender) {
+        void *buffer = NULL;
+        if (use_zcb) {
+            if ((rc = cpg_zcb_alloc(handle, size, &buffer)) != CS_OK) {
+                fprintf(stderr, "cpg_zcb_alloc: %d\n", rc);
+                return 1;
+            }
+        } else {
+            buffer = calloc(1, size);
+        }
+        const uint64_t stop_ns = now_ns() + (uint64_t)(seconds * 1e9);
+        int ending = 0;
+        for (;;) {
+            const int sending_end = now_ns() >= stop_ns;
+            struct message_header header = {MESSAGE_MAGIC, (uint32_t)sending_end, sent, now_ns()};
+            memcpy(buffer, &header, sizeof(header));
+            rc = send_one(handle, buffer, sending_end ? sizeof(header) : size, use_zcb);
+            if (rc == CS_OK) {
+                sent++;
+                if (sending_end) {
+                    ending = 1;
+                }
+                if (latency_mode || ending) {
+                    /* One in flight: wait for it to come back before the next. */
+                    while (own_delivered_number != sent - 1 && now_ns() < deadline_ns) {
+                        if ((rc = dispatch_or_wait(handle, fd, 100)) != CS_OK) {
+                            break;
+                        }
+                    }
+                } else if (sent % 64 == 0) {
+                    rc = cpg_dispatch(handle, CS_DISPATCH_ALL);
+                }
+            } else if (rc == CS_ERR_TRY_AGAIN) {
+                try_again++;
+                rc = dispatch_or_wait(handle, fd, 1);
+            }
+            if (rc != CS_OK) {
+                fprintf(stderr, "cpg_cluster_bench: send or dispatch failed: %d\n", rc);
+                return 1;
+            }
+            if (ending || now_ns() > deadline_ns) {
+                break;
+            }
+        }
+        if (use_zcb) {
+            cpg_zcb_free(handle, buffer);
+        } else {
+            free(buffer);
+        }
+        if (ending) {
+            sent--; /* the end marker is not data */
+        }
+    }
+    while (ended_count < sender_total && now_ns() < deadline_ns) {
+        if ((rc = dispatch_or_wait(handle, fd, 100)) != CS_OK) {
+            fprintf(stderr, "cpg_dispatch: %d\n", rc);
+            return 1;
+        }
+    }
+    const int complete = ended_count == sender_total;
+    qsort(latencies_ns, latency_count, sizeof(*latencies_ns), compare_u64);
+    const double elapsed_s =
+        delivered_messages > 1 ? (double)(last_delivery_ns - first_delivery_ns) / 1e9 : 0.0;
+    printf("RESULT mode=%s api=%s size=%zu sender=%d nodeid=%u sent=%llu try_again=%llu delivered=%llu "
+           "seconds=%.3f msgs_per_s=%.0f mb_per_s=%.2f lat_p50_us=%.1f lat_p99_us=%.1f lat_p999_us=%.1f "
+           "lat_max_us=%.1f fifo_errors=%llu order_digest=%016llx complete=%d\n",
+           latency_mode ? "latency" : "flood", use_zcb ? "zcb" : "copy", size, is_sender, own_nodeid,
+           (unsigned long long)sent, (unsigned long long)try_again, (unsigned long long)delivered_messages,
+           elapsed_s, elapsed_s > 0 ? (double)delivered_messages / elapsed_s : 0.0,
+           elapsed_s > 0 ? (double)delivered_bytes / elapsed_s / 1e6 : 0.0, percentile_us(0.50),
+           percentile_us(0.99), percentile_us(0.999),
+           latency_count ? (double)latencies_ns[latency_count - 1] / 1e3 : 0.0,
+           (unsigned long long)fifo_errors, (unsigned long long)order_digest, complete);
+    cpg_finalize(handle);
+    free(latencies_ns);
+    if (!complete) {
+        fprintf(stderr, "cpg_cluster_bench: %zu of %zu senders ended before the deadline\n", ended_count,
+                sender_total);
+    }
+    return complete && fifo_errors == 0 && foreign_messages == 0 ? 0 : 1;
+}
