@@ -48,19 +48,16 @@ echo
 sed 's/^/    /' "$dir/context.txt" 2>/dev/null || true
 echo
 echo "Medians over $rounds round(s). Every client is the same source (bench/cpg_cluster_bench.c) built"
-echo "against rcpg's libcpg and against corosync's. rcpg's sequencer is node 1: a sender on"
-echo "another node forwards each message to it by RDMA write, it writes the message into every"
-echo "node's ring, so the bytes cross the device once more than the receivers count."
+echo "against rcpg's libcpg and against corosync's. rcpg's sequencer is node 1."
 
 if [ -n "$(cells flood-1)" ]; then
     echo
     echo "## One sender, every other node receives (flood-1)"
     echo
     echo "rcpg's sequencer writes each message into every other node's ring, and a sender that"
-    echo "is not the sequencer first writes it to the sequencer; \"device MB/s\" counts every such"
-    echo "crossing of the device: it is what"
-    echo "compares with ib_write_bw, one stream on the same device, since under Soft-RoCE every"
-    echo "crossing costs the same CPUs."
+    echo "is not the sequencer first writes it to the sequencer. \"device MB/s\" counts every such"
+    echo "crossing of the device: under Soft-RoCE each costs the same CPUs, so that is the figure"
+    echo "to hold against ib_write_bw, one stream on the same device."
     echo
     echo "| nodes | size B | rcpg msg/s | rcpg MB/s | corosync msg/s | corosync MB/s | rcpg / corosync | rcpg device MB/s | ib_write_bw MB/s | rcpg / ib_write_bw (receiver) | (device) |"
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

@@ -170,11 +170,20 @@ if [ -z "${inside:-}" ]; then
         echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+dirty')"
         echo "host $(hostname), $(nproc) cpus, kernel $(uname -r)"
     } | tee "$out/context.txt"
-    exec "$ROOT/scripts/softroce.sh" run --timeout-s 7200 --rw "$out" --rw "$ROOT" \
+    # The report is built here, after the guest: under TCG its many small processes
+    # would take minutes.
+    status=0
+    "$ROOT/scripts/softroce.sh" run --timeout-s 7200 --rw "$out" --rw "$ROOT" \
         --env NODES_LIST="$nodes_list" --env COROSYNC_NODES_LIST="$corosync_nodes_list" --env SIZES="$sizes" \
         --env WORKLOADS="$workloads" --env SECONDS_EACH="$seconds" --env ROUNDS="$rounds" --env OUT="$out" \
         --env SENDER_NODE="$sender_node" \
-        --env BUILD="$build" -- "$SELF" --inside
+        --env BUILD="$build" -- "$SELF" --inside || status=$?
+    if [ -s "$out/raw.csv" ]; then
+        "$ROOT/bench/cluster/report.sh" "$out" >"$out/report.md"
+        cat "$out/report.md"
+        echo "results in $out"
+    fi
+    exit "$status"
 fi
 
 # ------------------------------------------------------------------ inside the device
@@ -213,4 +222,3 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-"$ROOT/bench/cluster/report.sh" "$OUT" | tee "$OUT/report.md"
