@@ -13,14 +13,22 @@ bool GroupTable::is_member(const GroupName& group, ProcessId process) const
     return found != groups_.end() && found->second.members.contains(process);
 }
 
+uint32_t GroupTable::allocate_id()
+{
+    // Data entries and clients tell groups apart by id, so a new group never gets a live
+    // group's id: ids wrap after 2^32 - 1, and a snapshot may name a live id as the next.
+    // Every node applies this same rule to the same history, so all agree on the id.
+    while (next_group_id_ == 0 || names_by_id_.contains(next_group_id_)) {
+        ++next_group_id_;
+    }
+    return next_group_id_++;
+}
+
 GroupChange GroupTable::join(const GroupName& group, ProcessId process)
 {
     auto [it, created] = groups_.try_emplace(group);
     if (created) {
-        it->second.id = next_group_id_++;
-        if (next_group_id_ == 0) {
-            next_group_id_ = 1;
-        }
+        it->second.id = allocate_id();
         names_by_id_[it->second.id] = group;
     }
     it->second.members.insert(process);

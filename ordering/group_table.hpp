@@ -109,6 +109,8 @@ public:
     size_t group_count() const { return groups_.size(); }
 
 private:
+    uint32_t allocate_id();
+
     struct Group {
         uint32_t id = 0;
         std::set<ProcessId> members;

@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <ostream>
 #include <string_view>
 #include <vector>
@@ -203,38 +202,25 @@ TEST_F(GroupTableRejectedSnapshot, NextGroupIdZero)
 }
 
 // The next join of a new name must not hand out an id a live group has (data entries and
-// clients tell groups apart by id). A snapshot whose next id is a live group's id is
-// inconsistent like a duplicate id; and ids wrap after 2^32 - 1, so join itself can reach
-// a live id without any snapshot.
-bool show_known_bugs() { return std::getenv("RCPG_SHOW_KNOWN_BUGS") != nullptr; }
-
-TEST(GroupTableSnapshotBug, NextIdOfALiveGroupIsRefusedOrSkipped)
+// clients tell groups apart by id): not when a snapshot names a live id as the next one,
+// and not when ids wrap after 2^32 - 1.
+TEST(GroupTableIds, NextIdOfALiveGroupIsSkipped)
 {
-    if (!show_known_bugs()) {
-        GTEST_SKIP() << "bug: GroupTable::restore accepts next_group_id equal to a live group's id (here 5); the "
-                        "next join of a new name then gets id 5 too, and name_of(5) names the new group only "
-                        "(RCPG_SHOW_KNOWN_BUGS=1 runs this)";
-    }
     GroupTable::Snapshot snapshot;
     snapshot.next_group_id = 5;
     snapshot.groups.push_back({5, group_named("old"), {{1, 10}}});
     GroupTable table;
-    if (!table.restore(snapshot)) {
-        SUCCEED() << "refused as inconsistent: fine";
-        return;
-    }
+    ASSERT_TRUE(table.restore(snapshot));
     const GroupChange change = table.join(group_named("new"), {1, 11});
-    EXPECT_NE(change.group_id, 5u) << "two live groups share id 5";
+    EXPECT_EQ(change.group_id, 6u) << "5 is live: the next free id";
     ASSERT_NE(table.name_of(5), nullptr);
     EXPECT_EQ(*table.name_of(5), group_named("old"));
+    ASSERT_NE(table.name_of(6), nullptr);
+    EXPECT_EQ(*table.name_of(6), group_named("new"));
 }
 
-TEST(GroupTableSnapshotBug, WrappedIdsSkipLiveGroups)
+TEST(GroupTableIds, WrappedIdsSkipZeroAndLiveGroups)
 {
-    if (!show_known_bugs()) {
-        GTEST_SKIP() << "bug: GroupTable::join wraps next_group_id from 2^32-1 to 1 without skipping ids in use: "
-                        "a new group gets the id of live group 1 (RCPG_SHOW_KNOWN_BUGS=1 runs this)";
-    }
     GroupTable::Snapshot snapshot;
     snapshot.next_group_id = 0xffffffff;
     snapshot.groups.push_back({1, group_named("first"), {{1, 10}}});
@@ -242,10 +228,28 @@ TEST(GroupTableSnapshotBug, WrappedIdsSkipLiveGroups)
     ASSERT_TRUE(table.restore(snapshot));
     EXPECT_EQ(table.join(group_named("last"), {1, 11}).group_id, 0xffffffffu);
     const GroupChange wrapped = table.join(group_named("wrapped"), {1, 12});
-    EXPECT_NE(wrapped.group_id, 0u);
-    EXPECT_NE(wrapped.group_id, 1u) << "id 1 belongs to the live group \"first\"";
+    EXPECT_EQ(wrapped.group_id, 2u) << "0 is never an id and 1 belongs to the live group \"first\"";
     ASSERT_NE(table.name_of(1), nullptr);
     EXPECT_EQ(*table.name_of(1), group_named("first"));
+}
+
+TEST(GroupTableIds, TwoTablesWithOneHistoryAgreeOnIdsAcrossTheWrap)
+{
+    // A member restores the sequencer's snapshot and applies the same joins after it: the
+    // ids it computes must be the sequencer's, or it would refuse the sequencer's entries.
+    GroupTable sequencer;
+    GroupTable::Snapshot start;
+    start.next_group_id = 0xfffffffe;
+    start.groups.push_back({1, group_named("a"), {{1, 10}}});
+    start.groups.push_back({3, group_named("b"), {{1, 11}}});
+    ASSERT_TRUE(sequencer.restore(start));
+    GroupTable member;
+    ASSERT_TRUE(member.restore(sequencer.snapshot()));
+    for (const char* name : {"c", "d", "e", "f"}) {
+        const uint32_t at_sequencer = sequencer.join(group_named(name), {2, 20}).group_id;
+        EXPECT_EQ(member.join(group_named(name), {2, 20}).group_id, at_sequencer) << name;
+    }
+    EXPECT_EQ(sequencer.snapshot().next_group_id, 5u) << "c, d took 0xfffffffe, 0xffffffff; e 2, f 4";
 }
 
 TEST(GroupTableLookups, NameOfFollowsGroupsAsTheyComeAndGo)
