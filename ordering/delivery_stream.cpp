@@ -4,6 +4,7 @@
 
 #include <array>
 #include <atomic>
+#include <bit>
 #include <string>
 
 namespace rcpg::ordering {
@@ -25,6 +26,11 @@ transport::Result<DeliveryStream> DeliveryStream::create(transport::Transport& t
                                                          transport::RegionId local_ring, uint64_t ring_bytes,
                                                          const uint64_t* credit_word, uint64_t start_position)
 {
+    // Positions map to offsets by masking: a ring of another size would scatter entries.
+    if (!std::has_single_bit(ring_bytes) || ring_bytes < ipc::kPageBytes) {
+        return Status{Errc::invalid_argument, Layer::ring,
+                      "ring of " + std::to_string(ring_bytes) + " bytes: needs a power of two of at least a page"};
+    }
     if (remote_ring.bytes != ipc::kPageBytes + ring_bytes) {
         return Status{Errc::invalid_argument, Layer::ring,
                       "node " + std::to_string(node) + " exposes a ring of " + std::to_string(remote_ring.bytes) +

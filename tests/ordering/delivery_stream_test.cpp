@@ -385,6 +385,21 @@ TEST(DeliveryStream, CreateRefusesARemoteRingOfAnotherSize)
     EXPECT_EQ(doubled.status().context(), "node 2 exposes a ring of 69632 bytes; the sequencer's needs 36864");
 }
 
+TEST(DeliveryStream, CreateRefusesARingSizeThatIsNoPowerOfTwo)
+{
+    StreamPair pair(12);
+    for (uint64_t ring_bytes : {kRingBytes - ipc::kPageBytes, uint64_t{ipc::kPageBytes / 2}, uint64_t{0}}) {
+        RemoteRegion remote = pair.remote_ring();
+        remote.bytes = ipc::kPageBytes + ring_bytes;  // consistent with the size: only the size is wrong
+        auto stream = DeliveryStream::create(pair.sequencer, kNode, remote, pair.local_ring_region, ring_bytes,
+                                             &pair.credit_word, 0);
+        ASSERT_FALSE(stream.ok()) << ring_bytes;
+        EXPECT_EQ(stream.status().code(), Errc::invalid_argument);
+        EXPECT_EQ(stream.status().context(), "ring of " + std::to_string(ring_bytes) +
+                                                 " bytes: needs a power of two of at least a page");
+    }
+}
+
 TEST(DeliveryStream, CreateRefusesAMissingCreditWordOrAMisalignedStart)
 {
     StreamPair pair(11);
