@@ -174,7 +174,10 @@ std::optional<Report> query(const std::string& ipc_name, std::string& error)
         return std::nullopt;
     }
     report.members.resize(list.count);
-    std::memcpy(report.members.data(), reply.get() + sizeof(list), list.count * sizeof(cpg_iteration_description_t));
+    if (list.count > 0) {  // an empty vector's data() may be null, which memcpy must not get
+        std::memcpy(report.members.data(), reply.get() + sizeof(list),
+                    list.count * sizeof(cpg_iteration_description_t));
+    }
     return report;
 }
 
