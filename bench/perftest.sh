@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # perftest baselines for the benchmark scripts, sourced inside the Soft-RoCE device's
 # reach (RCPG_RDMA_DEV, RCPG_RDMA_ADDR set by scripts/softroce.sh).
 #

@@ -27,6 +27,9 @@ Usage: bench/cluster/run.sh [OPTIONS]
 Options:
   --nodes "N..."           rcpg cluster sizes (default "2 3 4 8")
   --corosync-nodes "N..."  corosync cluster sizes (default "3"; "" for none)
+  --corosync-no-rr         run corosync without its real-time scheduling (sched_rr: no);
+                           by default it runs as installed, SCHED_RR, which on few CPUs
+                           takes CPU from its own clients
   --sizes "B..."           message sizes in bytes (default "64 1024 4096 65536 1048576")
   --workloads "W..."       of flood-1 flood-all latency (default: all three)
   --seconds S              how long each sender sends (default 2)
@@ -46,6 +49,7 @@ EOF
 
 nodes_list="2 3 4 8"
 corosync_nodes_list="3"
+corosync_args=
 sizes="64 1024 4096 65536 1048576"
 workloads="flood-1 flood-all latency"
 seconds=2
@@ -138,6 +142,7 @@ while [ $# -gt 0 ]; do
     --inside) inside=1; shift ;;
     --nodes) nodes_list=$2; shift 2 ;;
     --corosync-nodes) corosync_nodes_list=$2; shift 2 ;;
+    --corosync-no-rr) corosync_args=--no-rr; shift ;;
     --sizes) sizes=$2; shift 2 ;;
     --workloads) workloads=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
@@ -176,7 +181,7 @@ if [ -z "${inside:-}" ]; then
     "$ROOT/scripts/softroce.sh" run --timeout-s 7200 --rw "$out" --rw "$ROOT" \
         --env NODES_LIST="$nodes_list" --env COROSYNC_NODES_LIST="$corosync_nodes_list" --env SIZES="$sizes" \
         --env WORKLOADS="$workloads" --env SECONDS_EACH="$seconds" --env ROUNDS="$rounds" --env OUT="$out" \
-        --env SENDER_NODE="$sender_node" \
+        --env SENDER_NODE="$sender_node" --env COROSYNC_ARGS="$corosync_args" \
         --env BUILD="$build" -- "$SELF" --inside || status=$?
     if [ -s "$out/raw.csv" ]; then
         "$ROOT/bench/cluster/report.sh" "$out" >"$out/report.md"
@@ -187,14 +192,16 @@ if [ -z "${inside:-}" ]; then
 fi
 
 # ------------------------------------------------------------------ inside the device
-export NODES_LIST COROSYNC_NODES_LIST SIZES WORKLOADS SECONDS_EACH ROUNDS OUT BUILD SENDER_NODE
+export NODES_LIST COROSYNC_NODES_LIST SIZES WORKLOADS SECONDS_EACH ROUNDS OUT BUILD SENDER_NODE COROSYNC_ARGS
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+# shellcheck disable=SC2034 # perftest_pair's first port; it advances it
 port=23000
-# shellcheck source=../perftest.sh
+# shellcheck source=bench/perftest.sh
 source "$ROOT/bench/perftest.sh"
 echo "device $RCPG_RDMA_DEV ($RCPG_SOFTROCE) on $RCPG_RDMA_ADDR, kernel $(uname -r), $(nproc) cpus" | tee -a "$OUT/context.txt"
 echo "sender of flood-1 and latency: node $SENDER_NODE" >>"$OUT/context.txt"
+[ -z "$COROSYNC_ARGS" ] || echo "corosync: $COROSYNC_ARGS" >>"$OUT/context.txt"
 echo "system,nodes,workload,size,round,sender,nodeid,msgs_per_s,mb_per_s,p50_us,p99_us,p999_us,max_us,order_digest,complete,fifo_errors" >"$OUT/raw.csv"
 echo "tool,size,round,value" >"$OUT/perftest.csv"
 mkdir -p "$OUT/logs"
@@ -216,7 +223,8 @@ for round in $(seq "$ROUNDS"); do
             echo "  rcpg cluster of $nodes nodes failed (logs in $OUT/logs/rcpg-$nodes-$round)" >&2
     done
     for nodes in $COROSYNC_NODES_LIST; do
-        "$ROOT/bench/cluster/corosync-cluster.sh" run --nodes "$nodes" --dir "$OUT/logs/corosync-$nodes-$round" -- \
+        # shellcheck disable=SC2086 # empty or one option
+        "$ROOT/bench/cluster/corosync-cluster.sh" run $COROSYNC_ARGS --nodes "$nodes" --dir "$OUT/logs/corosync-$nodes-$round" -- \
             "$SELF" --cells corosync "$nodes" "$round" >/dev/null ||
             echo "  corosync cluster of $nodes nodes failed (logs in $OUT/logs/corosync-$nodes-$round)" >&2
     done

@@ -32,7 +32,7 @@ REPS=${REPS:-5}
 WORK=$(mktemp -d)
 port=21000
 
-# shellcheck source=../perftest.sh
+# shellcheck source=bench/perftest.sh
 source "$ROOT/bench/perftest.sh"
 
 ours() {
