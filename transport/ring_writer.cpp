@@ -1,10 +1,13 @@
 #include "transport/ring_writer.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <cstring>
 #include <string>
+#include <utility>
 
 namespace rcpg::transport {
 namespace {
@@ -25,10 +28,60 @@ Result<RingWriter> RingWriter::create(Transport& transport, NodeId peer, RemoteR
     if (transport.max_inline_bytes() < ring::kHeaderBytes + ring::kTailWordBytes) {
         return ring_error(Errc::invalid_argument, "transport's inline limit is below a record header");
     }
-    return RingWriter(transport, peer, ring, credit_word);
+    auto shadow = Shadow::create(transport, ring.bytes - ring::kControlBytes);
+    if (!shadow) {
+        return shadow.status();
+    }
+    return RingWriter(transport, peer, ring, credit_word, std::move(*shadow));
 }
 
-RingWriter::RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word)
+Result<RingWriter::Shadow> RingWriter::Shadow::create(Transport& transport, uint64_t bytes)
+{
+    void* address = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (address == MAP_FAILED) {
+        return ring_error(Errc::device_error, "mmap of a " + std::to_string(bytes) + "-byte shadow ring failed");
+    }
+    auto region = transport.register_region(address, bytes, RegionAccess::local);
+    if (!region) {
+        ::munmap(address, bytes);
+        return region.status();
+    }
+    return Shadow(transport, static_cast<std::byte*>(address), bytes, *region);
+}
+
+RingWriter::Shadow::Shadow(Shadow&& other) noexcept
+    : transport_(std::exchange(other.transport_, nullptr)),
+      data_(std::exchange(other.data_, nullptr)),
+      bytes_(std::exchange(other.bytes_, 0)),
+      region_(other.region_)
+{
+}
+
+RingWriter::Shadow& RingWriter::Shadow::operator=(Shadow&& other) noexcept
+{
+    if (this != &other) {
+        reset();
+        transport_ = std::exchange(other.transport_, nullptr);
+        data_ = std::exchange(other.data_, nullptr);
+        bytes_ = std::exchange(other.bytes_, 0);
+        region_ = other.region_;
+    }
+    return *this;
+}
+
+RingWriter::Shadow::~Shadow() { reset(); }
+
+void RingWriter::Shadow::reset()
+{
+    if (data_ != nullptr) {
+        (void)transport_->deregister_region(region_);
+        ::munmap(data_, bytes_);
+        data_ = nullptr;
+    }
+}
+
+RingWriter::RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word,
+                       Shadow shadow)
     : transport_(&transport),
       peer_(peer),
       ring_(ring),
@@ -37,7 +90,8 @@ RingWriter::RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, con
       inline_limit_(std::min<uint32_t>(transport.max_inline_bytes(), kInlineSlotBytes) & ~(ring::kRecordAlignBytes - 1)),
       writes_(kMaxStagedWrites),
       inline_slots_(kMaxStagedWrites),
-      sources_(kMaxStagedWrites)
+      sources_(kMaxStagedWrites),
+      shadow_(std::move(shadow))
 {
 }
 
@@ -111,6 +165,7 @@ Status RingWriter::reserve(uint64_t record_bytes, uint32_t writes_needed)
 std::byte* RingWriter::stage_inline(uint64_t remote_offset, uint32_t bytes)
 {
     assert(staged_ < kMaxStagedWrites && bytes <= inline_limit_);
+    open_shadow_write_.reset();
     WriteRequest& write = writes_[staged_];
     write = WriteRequest{};
     write.inline_bytes = std::span<const std::byte>(inline_slots_[staged_].data(), bytes);
@@ -135,18 +190,16 @@ Status RingWriter::append(uint32_t type, std::span<const LocalSlice> payload)
     }
     const uint64_t record = ring::record_bytes(payload_bytes);
     if (ring::kHeaderBytes + payload_bytes <= inline_limit_) {
-        // Small: gather into one inline write.
-        std::array<std::byte, kInlineSlotBytes> bytes;
-        uint64_t at = 0;
-        for (const LocalSlice& slice : payload) {
+        std::array<std::span<const std::byte>, kMaxSourcesPerWrite> pieces;
+        for (size_t i = 0; i < payload.size(); ++i) {
+            const LocalSlice& slice = payload[i];
             const std::span<std::byte> region = transport_->region_bytes(slice.region);
             if (slice.offset > region.size() || slice.bytes > region.size() - slice.offset) {
                 return ring_error(Errc::invalid_argument, "payload slice leaves its region");
             }
-            std::memcpy(bytes.data() + at, region.data() + slice.offset, slice.bytes);
-            at += slice.bytes;
+            pieces[i] = region.subspan(slice.offset, slice.bytes);
         }
-        return append_copy(type, {bytes.data(), at});
+        return append_small(type, std::span(pieces.data(), payload.size()), payload_bytes);
     }
     if (Status status = reserve(record, 3); !status) {
         return status;
@@ -172,15 +225,37 @@ Status RingWriter::append_copy(uint32_t type, std::span<const std::byte> payload
     if (ring::kHeaderBytes + payload.size() > inline_limit_) {
         return ring_error(Errc::invalid_argument, "append_copy payload exceeds the inline limit");
     }
-    const uint64_t record = ring::record_bytes(payload.size());
+    const std::span<const std::byte> pieces[1] = {payload};
+    return append_small(type, pieces, payload.size());
+}
+
+Status RingWriter::append_small(uint32_t type, std::span<const std::span<const std::byte>> pieces,
+                                uint64_t payload_bytes)
+{
+    const uint64_t record = ring::record_bytes(payload_bytes);
     if (Status status = reserve(record, 2); !status) {
         return status;
     }
     const uint64_t offset = tail_ & (ring_bytes_ - 1);
-    std::byte* slot = stage_inline(offset, static_cast<uint32_t>(ring::kHeaderBytes + payload.size()));
-    const ring::RecordHeader header{static_cast<uint32_t>(payload.size()), type};
-    std::memcpy(slot, &header, sizeof header);
-    std::memcpy(slot + sizeof header, payload.data(), payload.size());
+    std::byte* at = shadow_.data() + offset;
+    const ring::RecordHeader header{static_cast<uint32_t>(payload_bytes), type};
+    std::memcpy(at, &header, sizeof header);
+    at += sizeof header;
+    for (const std::span<const std::byte> piece : pieces) {
+        std::memcpy(at, piece.data(), piece.size());
+        at += piece.size();
+    }
+    std::memset(at, 0, record - ring::kHeaderBytes - payload_bytes);  // the alignment padding
+    if (open_shadow_write_ && sources_[*open_shadow_write_][0].offset + sources_[*open_shadow_write_][0].bytes == offset) {
+        sources_[*open_shadow_write_][0].bytes += static_cast<uint32_t>(record);
+    } else {
+        WriteRequest& write = writes_[staged_];
+        write = WriteRequest{};
+        sources_[staged_][0] = LocalSlice{shadow_.region(), offset, static_cast<uint32_t>(record)};
+        write.sources = std::span<const LocalSlice>(sources_[staged_].data(), 1);
+        write.destination = ring_.at(offset);
+        open_shadow_write_ = staged_++;
+    }
     ++staged_records_;
     tail_ += record;
     return {};
@@ -217,6 +292,7 @@ Status RingWriter::post_staged(bool with_tail, bool signaled, uint64_t wr_id, st
     }
     staged_ = 0;
     staged_records_ = 0;
+    open_shadow_write_.reset();
     posted_tail_ = tail_;
     if (with_tail) {
         committed_ = tail_;

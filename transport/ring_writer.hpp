@@ -8,10 +8,14 @@
 // committed position, and only then, so credits stay off the latency path.
 //
 // Records are staged and posted as one post list per commit() (one doorbell). Small
-// records (header + payload within the inline limit) are copied into the work request;
-// larger ones go as an inline header write plus a zero-copy write of the caller's
-// registered payload, which stays the transport's until the commit's tail write
-// completes (commit(signaled = true) reports it) — see transport/NOTES.md.
+// records (header + payload within the inline limit) are copied into a registered shadow
+// of the remote ring, at the offset they will have there, so that small records that
+// follow each other go as one write however many there are (the device inlines it if
+// it is small enough). Larger ones go as an inline header write plus a zero-copy write
+// of the caller's registered payload, which stays the transport's until the commit's
+// tail write completes (commit(signaled = true) reports it) — see transport/NOTES.md.
+// A shadow byte is rewritten only after the ring wrapped past it, i.e. after the reader
+// credited it, which it can only do once the write that carried it has landed.
 #pragma once
 
 #include "transport/ring_layout.hpp"
@@ -62,13 +66,38 @@ public:
     uint64_t consumed() const { return consumed_; }  // as last published by the reader
 
 private:
-    RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word);
     void refresh_credits();
     void request_credits();
     Status reserve(uint64_t record_bytes, uint32_t writes_needed);
     std::byte* stage_inline(uint64_t remote_offset, uint32_t bytes);
     void stage_header(uint64_t remote_offset, uint32_t payload_bytes, uint32_t type);
     Status post_staged(bool with_tail, bool signaled, uint64_t wr_id, std::optional<uint32_t> imm = std::nullopt);
+
+    // Private registered memory of ring_bytes, deregistered and unmapped when it goes.
+    class Shadow {
+    public:
+        static Result<Shadow> create(Transport& transport, uint64_t bytes);
+        Shadow(Shadow&& other) noexcept;
+        Shadow& operator=(Shadow&& other) noexcept;
+        ~Shadow();
+        std::byte* data() const { return data_; }
+        RegionId region() const { return region_; }
+
+    private:
+        Shadow(Transport& transport, std::byte* data, uint64_t bytes, RegionId region)
+            : transport_(&transport), data_(data), bytes_(bytes), region_(region)
+        {
+        }
+        void reset();
+        Transport* transport_ = nullptr;
+        std::byte* data_ = nullptr;
+        uint64_t bytes_ = 0;
+        RegionId region_;
+    };
+
+    RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word, Shadow shadow);
+    // Stages a small record from `pieces`, copied into the shadow.
+    Status append_small(uint32_t type, std::span<const std::span<const std::byte>> pieces, uint64_t payload_bytes);
 
     Transport* transport_;
     NodeId peer_;
@@ -87,6 +116,9 @@ private:
     std::vector<std::array<LocalSlice, kMaxSourcesPerWrite>> sources_;
     uint32_t staged_ = 0;
     uint32_t staged_records_ = 0;
+    Shadow shadow_;
+    // The staged write small records may extend: it ends where the next record goes.
+    std::optional<uint32_t> open_shadow_write_;
 };
 
 }  // namespace rcpg::transport

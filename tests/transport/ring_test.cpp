@@ -1,5 +1,5 @@
 // RingWriter and RingReader over the memory transport: a record is visible only after its
-// tail commit; a ring much smaller than the stream wraps many times while a slow reader
+// tail commit; small records that follow each other go as one write; a ring much smaller than the stream wraps many times while a slow reader
 // holds records, and credits keep the writer from overwriting any of them; a writer out
 // of credits gets try_again until the reader publishes; a broken link is an event.
 #include "transport/memory_transport.hpp"
@@ -80,6 +80,49 @@ TEST(Ring, RecordBecomesVisibleOnlyAfterTheTailCommit)
     ASSERT_TRUE(record.ok() && record->has_value());
     EXPECT_EQ((*record)->type, 7u);
     EXPECT_EQ(std::string(reinterpret_cast<const char*>((*record)->payload.data()), (*record)->payload.size()), hello);
+}
+
+TEST(Ring, SmallRecordsThatFollowEachOtherGoAsOneWrite)
+{
+    RingPair pair(3, 4096);
+    // 20 small records, copied (one of them gathered from registered memory), then a
+    // large one that goes zero-copy, then one more small one.
+    for (uint32_t i = 0; i < 20; ++i) {
+        std::array<std::byte, 61> payload;  // odd size: records are padded to 8 bytes
+        for (size_t k = 0; k < payload.size(); ++k) {
+            payload[k] = pattern(i, k);
+        }
+        if (i == 10) {
+            std::memcpy(pair.sources.data(), payload.data(), payload.size());
+            const LocalSlice parts[2] = {{pair.source_region, 0, 20}, {pair.source_region, 20, 41}};
+            ASSERT_TRUE(pair.writer->append(i, parts).ok());
+        } else {
+            ASSERT_TRUE(pair.writer->append_copy(i, payload).ok()) << i;
+        }
+    }
+    for (size_t k = 0; k < 300; ++k) {
+        pair.sources[kSourceSlotBytes + k] = pattern(20, k);
+    }
+    const LocalSlice large{pair.source_region, kSourceSlotBytes, 300};
+    ASSERT_TRUE(pair.writer->append(20, {&large, 1}).ok());
+    const std::array<std::byte, 5> last{pattern(21, 0), pattern(21, 1), pattern(21, 2), pattern(21, 3), pattern(21, 4)};
+    ASSERT_TRUE(pair.writer->append_copy(21, last).ok());
+    ASSERT_EQ(pair.fabric.in_flight(), 0u) << "staged, nothing posted before the commit";
+    ASSERT_TRUE(pair.writer->commit().ok());
+    EXPECT_EQ(pair.fabric.in_flight(), 5u)
+        << "the 20 small records as one write, the large one's header and payload, the last small one, the tail";
+    pair.step(5);
+    for (uint32_t i = 0; i < 22; ++i) {
+        auto record = pair.reader->next();
+        ASSERT_TRUE(record.ok() && record->has_value()) << i;
+        EXPECT_EQ((*record)->type, i);
+        const size_t expected_bytes = i < 20 ? 61 : i == 20 ? 300 : 5;
+        ASSERT_EQ((*record)->payload.size(), expected_bytes) << i;
+        for (size_t k = 0; k < expected_bytes; ++k) {
+            ASSERT_EQ((*record)->payload[k], pattern(i, k)) << "record " << i << " byte " << k;
+        }
+        pair.reader->release(**record);
+    }
 }
 
 TEST(Ring, WriterOutOfCreditsWaitsForThePublishedPosition)
