@@ -179,6 +179,13 @@ Daemon::ClusterSleep Daemon::prepare_cluster_sleep()
         state.replication_blocked) {
         return ClusterSleep::poll_soon;
     }
+    // The sequencer waits for credit this node could not give yet: its clients free ring
+    // space without waking the daemon, so look again soon instead of sleeping until the
+    // idle wake-up while the whole cluster stands still.
+    if (role_ == Role::member && state.admitted &&
+        load_word(&ring_->header().credit_request) > state.published_credit) {
+        return ClusterSleep::poll_soon;
+    }
     if (!transport.arm_wait()) {
         return ClusterSleep::busy;
     }
@@ -275,6 +282,7 @@ void Daemon::on_transport_event(const transport::Event& event)
                 return;
             }
             state.writer.emplace(std::move(*writer));
+            state.writer->wake_reader_for_credits(kWakeImmediate);
             state.connected = true;
             const wire::Hello hello{wire::kClusterProtocolVersion, options_.nodeid, ring_->data_bytes()};
             if (!state.writer->append_copy(static_cast<uint32_t>(wire::InboundType::hello),

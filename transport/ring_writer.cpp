@@ -128,6 +128,7 @@ void RingWriter::request_credits()
     WriteRequest write;
     write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&position, 1));
     write.destination = ring_.at(ring_bytes_ + ring::kCreditRequestOffset);
+    write.imm = credit_request_imm_;
     if (transport_->post_write(peer_, write).ok()) {
         requested_ = position;
     }

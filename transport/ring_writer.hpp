@@ -56,6 +56,10 @@ public:
     // reader that sleeps on the transport's wait_fd().
     Status commit(bool signaled = false, uint64_t wr_id = 0, std::optional<uint32_t> imm = std::nullopt);
 
+    // Sends the credit request (see above) as WRITE_WITH_IMM carrying `imm`, for a reader
+    // that sleeps on the transport's wait_fd(): a plain write would not wake it, and a
+    // writer short of room would wait until the reader woke for something else.
+    void wake_reader_for_credits(uint32_t imm) { credit_request_imm_ = imm; }
     // Whether a record with this payload fits now (after reading the credit word).
     bool has_room(uint64_t payload_bytes);
     uint64_t ring_bytes() const { return ring_bytes_; }
@@ -117,6 +121,7 @@ private:
     uint32_t staged_ = 0;
     uint32_t staged_records_ = 0;
     Shadow shadow_;
+    std::optional<uint32_t> credit_request_imm_;
     // The staged write small records may extend: it ends where the next record goes.
     std::optional<uint32_t> open_shadow_write_;
 };

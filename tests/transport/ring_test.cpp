@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <random>
@@ -142,6 +143,25 @@ TEST(Ring, WriterOutOfCreditsWaitsForThePublishedPosition)
     pair.step();
     EXPECT_EQ(pair.writer->append_copy(1, payload).code(), Errc::ok) << "64 bytes were credited back";
     EXPECT_EQ(pair.writer->append_copy(1, payload).code(), Errc::try_again);
+}
+
+TEST(Ring, CreditRequestWakesAReaderThatAskedForIt)
+{
+    RingPair pair(4, 256);
+    pair.writer->wake_reader_for_credits(77);
+    const std::array<std::byte, 56> payload{};  // 64-byte records: four fill the ring
+    for (int i = 0; i < 4; ++i) {
+        ASSERT_TRUE(pair.writer->append_copy(1, payload).ok()) << i;
+    }
+    ASSERT_TRUE(pair.writer->commit().ok());
+    pair.step();
+    pair.reader_events.clear();
+    EXPECT_EQ(pair.writer->append_copy(1, payload).code(), Errc::try_again) << "full: this asks for credits";
+    pair.step();
+    const auto wake = std::find_if(pair.reader_events.begin(), pair.reader_events.end(), [](const Event& event) {
+        return event.kind == EventKind::imm_received && event.imm == 77;
+    });
+    EXPECT_NE(wake, pair.reader_events.end()) << "the request came with the reader's wake-up immediate";
 }
 
 TEST(Ring, CreditsArePublishedLazilyAndOnTheWritersRequest)
