@@ -16,7 +16,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else if (N
 column_of() {
     local system=$1 nodes=$2 workload=$3 size=$4 round=$5 sender=$6 column=$7
     awk -F, -v s="$system" -v n="$nodes" -v w="$workload" -v b="$size" -v r="$round" -v snd="$sender" -v c="$column" \
-        'NR > 1 && $1 == s && $2 == n && $3 == w && $4 == b && $5 == r && (snd == "" || $6 == snd) { print $c }' "$raw"
+        'NR > 1 && $1 == s && $2 == n && $3 == w && $4 == b && $5 == r && (snd == "" || $6 == snd) && $c != "" { print $c }' "$raw"
 }
 
 # Median over rounds of the per-round median over the chosen processes.

@@ -89,8 +89,9 @@ run_cells() {
             [ "$failed" -eq 0 ] || echo "  $tag: a client failed (see $cell/$tag.*)" >&2
             local line
             for k in $(seq "$nodes"); do
-                line=$(grep '^RESULT' "$cell/$tag.$k" || true)
-                [ -n "$line" ] || continue
+                # A client that printed nothing still gets a row, marked incomplete, so the
+                # report's checks name its run.
+                line=$(grep '^RESULT' "$cell/$tag.$k" || echo "RESULT complete=0 nodeid=node$k")
                 printf '%s,%s,%s,%s,%s,%s\n' "$system" "$nodes" "$workload" "$size" "$round" \
                     "$(tr ' ' '\n' <<<"${line#RESULT }" | awk -F= '
                         { v[$1] = $2 }
