@@ -1,7 +1,5 @@
 #include "transport/ring_writer.hpp"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cassert>
@@ -28,60 +26,15 @@ Result<RingWriter> RingWriter::create(Transport& transport, NodeId peer, RemoteR
     if (transport.max_inline_bytes() < ring::kHeaderBytes + ring::kTailWordBytes) {
         return ring_error(Errc::invalid_argument, "transport's inline limit is below a record header");
     }
-    auto shadow = Shadow::create(transport, ring.bytes - ring::kControlBytes);
+    auto shadow = RegisteredMemory::create(transport, ring.bytes - ring::kControlBytes, RegionAccess::local);
     if (!shadow) {
         return shadow.status();
     }
     return RingWriter(transport, peer, ring, credit_word, std::move(*shadow));
 }
 
-Result<RingWriter::Shadow> RingWriter::Shadow::create(Transport& transport, uint64_t bytes)
-{
-    void* address = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (address == MAP_FAILED) {
-        return ring_error(Errc::device_error, "mmap of a " + std::to_string(bytes) + "-byte shadow ring failed");
-    }
-    auto region = transport.register_region(address, bytes, RegionAccess::local);
-    if (!region) {
-        ::munmap(address, bytes);
-        return region.status();
-    }
-    return Shadow(transport, static_cast<std::byte*>(address), bytes, *region);
-}
-
-RingWriter::Shadow::Shadow(Shadow&& other) noexcept
-    : transport_(std::exchange(other.transport_, nullptr)),
-      data_(std::exchange(other.data_, nullptr)),
-      bytes_(std::exchange(other.bytes_, 0)),
-      region_(other.region_)
-{
-}
-
-RingWriter::Shadow& RingWriter::Shadow::operator=(Shadow&& other) noexcept
-{
-    if (this != &other) {
-        reset();
-        transport_ = std::exchange(other.transport_, nullptr);
-        data_ = std::exchange(other.data_, nullptr);
-        bytes_ = std::exchange(other.bytes_, 0);
-        region_ = other.region_;
-    }
-    return *this;
-}
-
-RingWriter::Shadow::~Shadow() { reset(); }
-
-void RingWriter::Shadow::reset()
-{
-    if (data_ != nullptr) {
-        (void)transport_->deregister_region(region_);
-        ::munmap(data_, bytes_);
-        data_ = nullptr;
-    }
-}
-
 RingWriter::RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word,
-                       Shadow shadow)
+                       RegisteredMemory shadow)
     : transport_(&transport),
       peer_(peer),
       ring_(ring),
@@ -223,8 +176,8 @@ Status RingWriter::append_copy(uint32_t type, std::span<const std::byte> payload
     if (type == ring::kPaddingType) {
         return ring_error(Errc::invalid_argument, "the padding type is reserved");
     }
-    if (ring::kHeaderBytes + payload.size() > inline_limit_) {
-        return ring_error(Errc::invalid_argument, "append_copy payload exceeds the inline limit");
+    if (payload.size() > max_payload_bytes()) {
+        return ring_error(Errc::invalid_argument, "record of " + std::to_string(payload.size()) + " bytes exceeds half the ring");
     }
     const std::span<const std::byte> pieces[1] = {payload};
     return append_small(type, pieces, payload.size());
@@ -252,7 +205,7 @@ Status RingWriter::append_small(uint32_t type, std::span<const std::span<const s
     } else {
         WriteRequest& write = writes_[staged_];
         write = WriteRequest{};
-        sources_[staged_][0] = LocalSlice{shadow_.region(), offset, static_cast<uint32_t>(record)};
+        sources_[staged_][0] = shadow_.slice(offset, static_cast<uint32_t>(record));
         write.sources = std::span<const LocalSlice>(sources_[staged_].data(), 1);
         write.destination = ring_.at(offset);
         open_shadow_write_ = staged_++;

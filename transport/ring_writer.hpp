@@ -18,6 +18,7 @@
 // credited it, which it can only do once the write that carried it has landed.
 #pragma once
 
+#include "transport/registered_memory.hpp"
 #include "transport/ring_layout.hpp"
 #include "transport/transport.hpp"
 
@@ -48,7 +49,8 @@ public:
     // credits (if it had committed anything not yet credited); commit what is staged,
     // poll and retry.
     Status append(uint32_t type, std::span<const LocalSlice> payload);
-    // Stages a record copied from `payload` now (at most max_inline_payload_bytes()).
+    // Stages a record copied from `payload` now, through the shadow (any size up to
+    // max_payload_bytes(); meant for small records and control messages).
     Status append_copy(uint32_t type, std::span<const std::byte> payload);
     // Posts the staged records and the tail write. With `signaled`, write_completed(wr_id)
     // reports that the tail — and so every record before it — has been written. With
@@ -77,30 +79,9 @@ private:
     void stage_header(uint64_t remote_offset, uint32_t payload_bytes, uint32_t type);
     Status post_staged(bool with_tail, bool signaled, uint64_t wr_id, std::optional<uint32_t> imm = std::nullopt);
 
-    // Private registered memory of ring_bytes, deregistered and unmapped when it goes.
-    class Shadow {
-    public:
-        static Result<Shadow> create(Transport& transport, uint64_t bytes);
-        Shadow(Shadow&& other) noexcept;
-        Shadow& operator=(Shadow&& other) noexcept;
-        ~Shadow();
-        std::byte* data() const { return data_; }
-        RegionId region() const { return region_; }
-
-    private:
-        Shadow(Transport& transport, std::byte* data, uint64_t bytes, RegionId region)
-            : transport_(&transport), data_(data), bytes_(bytes), region_(region)
-        {
-        }
-        void reset();
-        Transport* transport_ = nullptr;
-        std::byte* data_ = nullptr;
-        uint64_t bytes_ = 0;
-        RegionId region_;
-    };
-
-    RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word, Shadow shadow);
-    // Stages a small record from `pieces`, copied into the shadow.
+    RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word,
+               RegisteredMemory shadow);
+    // Stages a record from `pieces`, copied into the shadow.
     Status append_small(uint32_t type, std::span<const std::span<const std::byte>> pieces, uint64_t payload_bytes);
 
     Transport* transport_;
@@ -120,7 +101,7 @@ private:
     std::vector<std::array<LocalSlice, kMaxSourcesPerWrite>> sources_;
     uint32_t staged_ = 0;
     uint32_t staged_records_ = 0;
-    Shadow shadow_;
+    RegisteredMemory shadow_;  // ring_bytes, at the remote ring's offsets
     std::optional<uint32_t> credit_request_imm_;
     // The staged write small records may extend: it ends where the next record goes.
     std::optional<uint32_t> open_shadow_write_;
