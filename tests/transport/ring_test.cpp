@@ -83,6 +83,29 @@ TEST(Ring, RecordBecomesVisibleOnlyAfterTheTailCommit)
     EXPECT_EQ(std::string(reinterpret_cast<const char*>((*record)->payload.data()), (*record)->payload.size()), hello);
 }
 
+TEST(Ring, CopiedRecordsAboveTheInlineLimitArriveWhole)
+{
+    RingPair pair(2, 4096);
+    std::vector<std::byte> payload(1000);  // well above the 128-byte inline limit
+    for (size_t k = 0; k < payload.size(); ++k) {
+        payload[k] = pattern(5, k);
+    }
+    ASSERT_TRUE(pair.writer->append_copy(5, payload).ok());
+    // The copy is taken now: the caller's bytes may change before the commit.
+    std::fill(payload.begin(), payload.end(), std::byte{0});
+    ASSERT_TRUE(pair.writer->commit().ok());
+    pair.step(5);
+    auto record = pair.reader->next();
+    ASSERT_TRUE(record.ok() && record->has_value());
+    EXPECT_EQ((*record)->type, 5u);
+    ASSERT_EQ((*record)->payload.size(), 1000u);
+    for (size_t k = 0; k < 1000; ++k) {
+        ASSERT_EQ((*record)->payload[k], pattern(5, k)) << k;
+    }
+    EXPECT_EQ(pair.writer->append_copy(5, std::vector<std::byte>(pair.writer->max_payload_bytes() + 1)).code(),
+              Errc::invalid_argument);
+}
+
 TEST(Ring, SmallRecordsThatFollowEachOtherGoAsOneWrite)
 {
     RingPair pair(3, 4096);
