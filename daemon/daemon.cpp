@@ -1,7 +1,6 @@
 #include "daemon/daemon.hpp"
 
 #include "daemon/client_session.hpp"
-#include "daemon/cluster_state.hpp"
 #include "daemon/log.hpp"
 #include "libcpg/ipc/bytes.hpp"
 
@@ -51,11 +50,6 @@ void futex_wake_all(std::atomic<uint32_t>* word)
     ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 
-uint32_t confchg_payload_bytes(size_t left, size_t joined, size_t members)
-{
-    return static_cast<uint32_t>(sizeof(ConfchgPayload) + (left + joined + members) * sizeof(cpg_address));
-}
-
 }  // namespace
 
 std::unique_ptr<Daemon> Daemon::create(const Options& options, std::string& error)
@@ -85,7 +79,7 @@ bool Daemon::start(std::string& error)
         error = fmt::format("epoll_create1: {}", std::strerror(errno));
         return false;
     }
-    if (!DeliveryRing::valid_size(options_.ring_bytes)) {
+    if (!ordering::DeliveryRing::valid_size(options_.ring_bytes)) {
         error = fmt::format("ring size {} bytes must be a power of two of at least {} bytes", options_.ring_bytes,
                             4 * ipc::kMaxEntryBytes);
         return false;
@@ -94,7 +88,7 @@ bool Daemon::start(std::string& error)
         error = fmt::format("submission capacity {} must be a power of two", options_.submission_capacity);
         return false;
     }
-    ring_ = std::make_unique<DeliveryRing>(options_.ring_bytes, options_.nodeid);
+    ring_ = std::make_unique<ordering::DeliveryRing>(options_.ring_bytes, options_.nodeid);
     if (!ring_->valid()) {
         error = fmt::format("cannot create the delivery ring: {}", std::strerror(errno));
         return false;
@@ -108,13 +102,8 @@ bool Daemon::start(std::string& error)
         uint64_t rings;
         [[maybe_unused]] ssize_t ignored = ::read(doorbell_.get(), &rings, sizeof(rings));
     });
-    view_ = {options_.nodeid};
-    ring_nodeid_ = options_.nodeid;
-    if (options_.cluster.multi_node()) {
-        // A member serves clients only once it is admitted (cluster.cpp calls start_ipc).
-        return start_cluster(error) && (role_ == Role::member || start_ipc(error));
-    }
-    return start_ipc(error);
+    // A member serves clients only once it is admitted (on_admitted starts the IPC).
+    return start_node(error) && (node_->role() == Role::member || start_ipc(error));
 }
 
 bool Daemon::start_ipc(std::string& error)
@@ -157,9 +146,9 @@ bool Daemon::start_ipc(std::string& error)
     }
     RCPG_LOG_INFO("rcpgd serving IPC '{}' as node {} (ring {} MiB, {})", options_.ipc_name, options_.nodeid,
                   options_.ring_bytes >> 20,
-                  role_ == Role::single ? std::string("one-node cluster")
+                  node_->role() == Role::single ? std::string("one-node cluster")
                                         : fmt::format("cluster of {} nodes, sequencer {}",
-                                                      options_.cluster.nodes.size(), ring_nodeid_));
+                                                      options_.cluster.nodes.size(), node_->sequencer()));
     return true;
 }
 
@@ -215,7 +204,7 @@ int32_t Daemon::on_message(qb_ipcs_connection_t* connection, void* data, size_t 
     const std::span<const std::byte> bytes(static_cast<const std::byte*>(data), size);
     std::optional<ipc::DecodedRequest> request = ipc::decode_request(bytes);
     if (!request) {
-        ++counters_.protocol_violations;
+        ++node_->counters().protocol_violations;
         int32_t id = 0;
         if (size >= sizeof(qb_ipc_request_header)) {
             std::memcpy(&id, data, sizeof(id));
@@ -313,30 +302,14 @@ void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request
     // A member's device reads the arena for forwarded sends, and registration wants a
     // writable mapping (the daemon never writes it).
     session.arena_map = ipc::map_fd(session.arena_fd.get(), arena_bytes, 0,
-                                    role_ == Role::member ? ipc::Access::read_write : ipc::Access::read_only);
+                                    node_->role() == Role::member ? ipc::Access::read_write : ipc::Access::read_only);
     if (!session.control_map || !session.arena_map) {
         respond_status(session, id, CS_ERR_NO_MEMORY);
         return;
     }
-    if (role_ == Role::member) {
-        transport::Transport& transport = *cluster_->transport;
-        auto arena = transport.register_region(session.arena_map.get(), arena_bytes, transport::RegionAccess::local);
-        session.cluster.staging = AnonymousMemory(
-            ipc::align_up(size_t{options_.submission_capacity} * sizeof(ordering::wire::DataPrefix) + kOpSlotBytes,
-                          ipc::kPageBytes));
-        if (!arena || !session.cluster.staging) {
-            RCPG_LOG_ERROR("pid {}: cannot register the send arena: {}", session.pid, arena.status().message());
-            respond_status(session, id, CS_ERR_NO_RESOURCES);
-            return;
-        }
-        session.cluster.arena = Registration(transport, *arena);
-        auto staging = transport.register_region(session.cluster.staging.bytes(), session.cluster.staging.size(),
-                                                 transport::RegionAccess::local);
-        if (!staging) {
-            respond_status(session, id, CS_ERR_NO_RESOURCES);
-            return;
-        }
-        session.cluster.staging_region = Registration(transport, *staging);
+    if (node_->role() == Role::member && !register_for_forwarding(session, arena_bytes)) {
+        respond_status(session, id, CS_ERR_NO_RESOURCES);
+        return;
     }
     session.control = new (session.control_map.get()) ipc::ControlBlock{};
     session.control->magic = ipc::kControlMagic;
@@ -385,7 +358,7 @@ void Daemon::handle_join(ClientSession& session, const ipc::GroupRequest& reques
         respond_status(session, id, CS_ERR_TRY_AGAIN);
         return;
     }
-    if (groups_.check_join(name, self) == ordering::JoinCheck::already_member) {
+    if (node_->groups().check_join(name, self) == ordering::JoinCheck::already_member) {
         respond_status(session, id, CS_ERR_EXIST);  // another handle of this process
         return;
     }
@@ -403,7 +376,7 @@ void Daemon::handle_join(ClientSession& session, const ipc::GroupRequest& reques
         respond_status(session, id, CS_ERR_TRY_AGAIN);
         return;
     }
-    if (role_ == Role::member) {
+    if (node_->role() == Role::member) {
         // The sequencer orders the join; the answer goes out when its confchg comes back.
         if (!request_change(session, name, CPG_REASON_JOIN)) {
             respond_status(session, id, CS_ERR_TRY_AGAIN);
@@ -412,11 +385,11 @@ void Daemon::handle_join(ClientSession& session, const ipc::GroupRequest& reques
         session.pending_join = name;
         return;
     }
-    if (!sequence_change(name, self, CPG_REASON_JOIN)) {
+    if (!node_->sequence_change(name, self, CPG_REASON_JOIN)) {
         respond_status(session, id, CS_ERR_TRY_AGAIN);
         return;
     }
-    const uint32_t group_id = *groups_.group_id(name);
+    const uint32_t group_id = *node_->groups().group_id(name);
     session.group = name;
     session.group_id = group_id;
     session.wake_group_id = group_id;
@@ -434,73 +407,15 @@ void Daemon::send_join_response(ClientSession& session, uint64_t join_position, 
         session.pin_floor = join_position;
     }
     ipc::JoinResponse response{};
-    response.header = {id, static_cast<int32_t>(sizeof(response) + view_.size() * sizeof(uint32_t)), CS_OK};
+    const ordering::View& view = node_->view();
+    response.header = {id, static_cast<int32_t>(sizeof(response) + view.members.size() * sizeof(uint32_t)), CS_OK};
     response.group_id = session.group_id;
     response.join_position = join_position;
     response.join_seq = join_seq;
-    response.ring = {ring_nodeid_, static_cast<uint32_t>(view_.size()), ring_seq_};
-    iovec parts[2] = {{&response, sizeof(response)}, {view_.data(), view_.size() * sizeof(uint32_t)}};
+    response.ring = {view.ring_nodeid, static_cast<uint32_t>(view.members.size()), view.ring_seq};
+    iovec parts[2] = {{&response, sizeof(response)},
+                      {const_cast<uint32_t*>(view.members.data()), view.members.size() * sizeof(uint32_t)}};
     qb_ipcs_response_sendv(session.connection, parts, 2);
-}
-
-bool Daemon::sequence_change(const ordering::GroupName& name, ordering::ProcessId process, cpg_reason_t reason)
-{
-    if (reason != CPG_REASON_JOIN) {
-        return sequence_removal(name, {process}, reason);
-    }
-    const uint32_t payload_bytes = confchg_payload_bytes(0, 1, groups_.members(name).size() + 1);
-    // Room first, so a full ring leaves the membership untouched.
-    const uint64_t limit = reclaim_limit();
-    if (!ring_->has_room(0, payload_bytes, limit)) {
-        ++counters_.ring_full_events;
-        return false;
-    }
-    write_confchg(groups_.join(name, process), process, limit);
-    return true;
-}
-
-bool Daemon::sequence_removal(const ordering::GroupName& name, const std::vector<ordering::ProcessId>& processes,
-                              cpg_reason_t reason)
-{
-    size_t leaving = 0;
-    for (ordering::ProcessId process : processes) {
-        leaving += groups_.is_member(name, process) ? 1 : 0;
-    }
-    if (leaving == 0) {
-        return true;  // nothing to announce
-    }
-    const uint32_t payload_bytes = confchg_payload_bytes(leaving, 0, groups_.members(name).size() - leaving);
-    const uint64_t limit = reclaim_limit();
-    if (!ring_->has_room(0, payload_bytes, limit)) {
-        ++counters_.ring_full_events;
-        return false;
-    }
-    write_confchg(*groups_.remove(name, processes, reason), processes.front(), limit);
-    return true;
-}
-
-void Daemon::write_confchg(const ordering::GroupChange& change, ordering::ProcessId process, uint64_t limit)
-{
-    const uint32_t payload_bytes = confchg_payload_bytes(change.left.size(), change.joined.size(), change.members.size());
-    EntryHeader* entry = ring_->append(EntryKind::confchg, 0, payload_bytes, limit);
-    entry->group_id = change.group_id;
-    entry->nodeid = process.nodeid;
-    entry->pid = process.pid;
-    ConfchgPayload header{};
-    header.left_count = static_cast<uint32_t>(change.left.size());
-    header.joined_count = static_cast<uint32_t>(change.joined.size());
-    header.member_count = static_cast<uint32_t>(change.members.size());
-    header.group_length = change.name.length;
-    std::memcpy(header.group_value, change.name.value.data(), change.name.length);
-    std::byte* out = ring_->payload(entry);
-    std::memcpy(out, &header, sizeof(header));
-    out += sizeof(header);
-    for (const auto* list : {&change.left, &change.joined, &change.members}) {
-        ipc::copy_bytes(out, list->data(), list->size() * sizeof(cpg_address));
-        out += list->size() * sizeof(cpg_address);
-    }
-    ++counters_.confchgs_sequenced;
-    note_batch_entry(change.group_id);
 }
 
 void Daemon::handle_leave(ClientSession& session, const ipc::GroupRequest& request)
@@ -516,7 +431,7 @@ void Daemon::handle_leave(ClientSession& session, const ipc::GroupRequest& reque
         respond_status(session, id, CS_ERR_TRY_AGAIN);
         return;
     }
-    if (role_ == Role::member) {
+    if (node_->role() == Role::member) {
         // Answered when the leave comes back from the sequencer.
         if (!request_change(session, name, CPG_REASON_LEAVE)) {
             respond_status(session, id, CS_ERR_TRY_AGAIN);
@@ -525,7 +440,7 @@ void Daemon::handle_leave(ClientSession& session, const ipc::GroupRequest& reque
         session.pending_leave = true;
         return;
     }
-    if (!sequence_change(name, session.process(options_.nodeid), CPG_REASON_LEAVE)) {
+    if (!node_->sequence_change(name, session.process(options_.nodeid), CPG_REASON_LEAVE)) {
         respond_status(session, id, CS_ERR_TRY_AGAIN);
         return;
     }
@@ -540,7 +455,7 @@ void Daemon::handle_leave(ClientSession& session, const ipc::GroupRequest& reque
 
 void Daemon::handle_membership(ClientSession& session, const ipc::GroupRequest& request)
 {
-    const std::vector<cpg_address> members = groups_.members(ordering::GroupName::from(request.group));
+    const std::vector<cpg_address> members = node_->groups().members(ordering::GroupName::from(request.group));
     const int32_t id = static_cast<int32_t>(ipc::RequestId::membership_get);
     const size_t bytes = sizeof(ipc::ListResponse) + members.size() * sizeof(cpg_address);
     if (bytes > ipc::kIpcMaxMessageBytes) {
@@ -562,7 +477,7 @@ void Daemon::handle_iteration(ClientSession& session, const ipc::IterationReques
     const ordering::GroupName wanted = ordering::GroupName::from(request.group);
     std::vector<cpg_iteration_description_t> rows;
     std::optional<ordering::GroupName> previous;
-    for (const ordering::GroupTable::Row& row : groups_.rows()) {
+    for (const ordering::GroupTable::Row& row : node_->groups().rows()) {
         if (type == CPG_ITERATION_ONE_GROUP && !(row.group == wanted)) {
             continue;
         }
@@ -596,33 +511,36 @@ void Daemon::handle_status(ClientSession& session)
     ipc::StatusResponse response{};
     response.header = {static_cast<int32_t>(ipc::RequestId::status), sizeof(response), CS_OK};
     response.nodeid = options_.nodeid;
-    response.role = static_cast<uint8_t>(role_ == Role::single      ? ipc::NodeRole::single
-                                         : role_ == Role::sequencer ? ipc::NodeRole::sequencer
+    const Role role = node_->role();
+    const ordering::View& view = node_->view();
+    const Counters& counters = node_->counters();
+    response.role = static_cast<uint8_t>(role == Role::single      ? ipc::NodeRole::single
+                                         : role == Role::sequencer ? ipc::NodeRole::sequencer
                                                                     : ipc::NodeRole::member);
     response.flow_control = ring_->header().flow_control.load(std::memory_order_relaxed) != 0 ? 1 : 0;
-    response.sequencer = ring_nodeid_;
+    response.sequencer = view.ring_nodeid;
     // Connections that never sent init (operator tools, this one too) are no clients.
     response.local_clients = static_cast<uint32_t>(std::count_if(
         sessions_.begin(), sessions_.end(), [](const auto& entry) { return entry.second->initialized; }));
-    response.ring_seq = ring_seq_;
-    response.ring_used_bytes = ring_->unpublished_tail() - reclaim_limit();
+    response.ring_seq = view.ring_seq;
+    response.ring_used_bytes = ring_->unpublished_tail() - node_->reclaim_limit();
     response.ring_capacity_bytes = ring_->data_bytes();
     response.counters = {
-        .messages_sequenced = counters_.messages_sequenced,
-        .bytes_sequenced = counters_.bytes_sequenced,
-        .confchgs_sequenced = counters_.confchgs_sequenced,
-        .messages_delivered = counters_.messages_delivered,
-        .bytes_delivered = counters_.bytes_delivered,
-        .messages_forwarded = counters_.messages_forwarded,
-        .bytes_forwarded = counters_.bytes_forwarded,
-        .flow_control_events = counters_.flow_control_events,
-        .ring_full_events = counters_.ring_full_events,
-        .rdma_errors = counters_.rdma_errors,
-        .protocol_violations = counters_.protocol_violations,
+        .messages_sequenced = counters.messages_sequenced,
+        .bytes_sequenced = counters.bytes_sequenced,
+        .confchgs_sequenced = counters.confchgs_sequenced,
+        .messages_delivered = counters.messages_delivered,
+        .bytes_delivered = counters.bytes_delivered,
+        .messages_forwarded = counters.messages_forwarded,
+        .bytes_forwarded = counters.bytes_forwarded,
+        .flow_control_events = counters.flow_control_events,
+        .ring_full_events = counters.ring_full_events,
+        .rdma_errors = counters.rdma_errors,
+        .protocol_violations = counters.protocol_violations,
     };
-    response.view_count = static_cast<uint32_t>(view_.size());
-    std::copy_n(view_.begin(), std::min<size_t>(view_.size(), ipc::kStatusMaxNodes), response.view);
-    if (role_ == Role::sequencer) {
+    response.view_count = static_cast<uint32_t>(view.members.size());
+    std::copy_n(view.members.begin(), std::min<size_t>(view.members.size(), ipc::kStatusMaxNodes), response.view);
+    if (role == Role::sequencer) {
         status_of_remotes(response);
     }
     qb_ipcs_response_send(session.connection, &response, sizeof(response));
@@ -711,13 +629,7 @@ void Daemon::release_pins()
     }
 }
 
-uint64_t Daemon::reclaim_limit()
-{
-    reclaim_limit_ = compute_reclaim_limit();
-    return reclaim_limit_;
-}
-
-uint64_t Daemon::compute_reclaim_limit()
+uint64_t Daemon::local_reclaim_limit()
 {
     release_pins();
     const uint64_t tail = ring_->published_tail();
@@ -732,7 +644,7 @@ uint64_t Daemon::compute_reclaim_limit()
         consumed = std::clamp(consumed, std::min(session->pin_floor, tail), tail);
         limit = std::min(limit, consumed);
     }
-    return role_ == Role::sequencer ? cluster_reclaim_limit(limit) : limit;
+    return limit;
 }
 
 bool Daemon::drain_session(ClientSession& session, uint32_t budget)
@@ -744,7 +656,7 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
     const uint64_t tail = control.sub_tail.load(std::memory_order_acquire);
     if (tail - session.sub_head > session.submission_mask + 1ull) {
         session.violated = true;
-        ++counters_.protocol_violations;
+        ++node_->counters().protocol_violations;
         RCPG_LOG_WARN("pid {}: submission ring index out of range; disconnecting", session.pid);
         disconnect_later(session);
         return false;
@@ -761,7 +673,7 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
             descriptor.length > session.arena_bytes - descriptor.arena_offset ||
             (descriptor.flags & ~ipc::kSubmissionFlags) != 0) {
             session.violated = true;
-            ++counters_.protocol_violations;
+            ++node_->counters().protocol_violations;
             RCPG_LOG_WARN("pid {}: malformed submission (offset {}, length {}, flags {:#x}); disconnecting",
                           session.pid, descriptor.arena_offset, descriptor.length, descriptor.flags);
             disconnect_later(session);
@@ -780,7 +692,7 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
     if (session.sub_head == start) {
         return false;
     }
-    if (role_ != Role::member) {
+    if (node_->role() != Role::member) {
         publish_sub_head(session, session.sub_head);
     } else {
         note_forwarded(session);
@@ -803,42 +715,11 @@ bool Daemon::submit_data(ClientSession& session, const ipc::SubmissionDescriptor
     const uint32_t total_bytes = (flags & ipc::kFlagFragment) != 0
                                      ? static_cast<uint32_t>(std::min<uint64_t>(descriptor.total_bytes, UINT32_MAX))
                                      : descriptor.length;
-    if (role_ == Role::member) {
+    if (node_->role() == Role::member) {
         return forward_data(session, descriptor, total_bytes);
     }
-    return sequence_data(session.group_id, session.process(options_.nodeid), flags, total_bytes,
+    return node_->sequence_data(session.group_id, session.process(options_.nodeid), flags, total_bytes,
                          {session.arena_map.bytes() + descriptor.arena_offset, descriptor.length});
-}
-
-bool Daemon::sequence_data(uint32_t group_id, ordering::ProcessId process, uint16_t flags, uint32_t total_bytes,
-                           std::span<const std::byte> payload)
-{
-    const auto length = static_cast<uint32_t>(payload.size());
-    if (length >= ipc::kInPlaceDeliveryMinBytes) {
-        flags |= ipc::kFlagPayloadOnPage;
-    }
-    // The last computed limit is still safe (readers only move forward); recompute it
-    // only when it is in the way.
-    EntryHeader* entry = ring_->append(EntryKind::data, flags, length, reclaim_limit_);
-    if (entry == nullptr) {
-        entry = ring_->append(EntryKind::data, flags, length, reclaim_limit());
-        if (entry == nullptr) {
-            ++counters_.ring_full_events;
-            return false;
-        }
-    }
-    entry->group_id = group_id;
-    entry->nodeid = process.nodeid;
-    entry->pid = process.pid;
-    entry->total_bytes = total_bytes;
-    std::memcpy(ring_->payload(entry), payload.data(), length);
-    note_batch_entry(group_id);
-    ++counters_.messages_sequenced;
-    counters_.bytes_sequenced += length;
-    // Sequencing writes into this node's own ring: delivered here as on every other node.
-    ++counters_.messages_delivered;
-    counters_.bytes_delivered += length;
-    return true;
 }
 
 bool Daemon::drain_submissions()
@@ -848,10 +729,10 @@ bool Daemon::drain_submissions()
     for (auto& [connection, session] : sessions_) {
         worked |= drain_session(*session, kDrainBudgetPerClient);
     }
-    if (role_ == Role::member) {
-        commit_forwarded();
-    } else if (role_ == Role::sequencer) {
-        worked |= drain_inbound();
+    if (node_->role() == Role::member) {
+        node_->commit_forwarded();
+    } else if (node_->role() == Role::sequencer) {
+        worked |= node_->drain_inbound(ring_blocked_);
     }
     publish_and_wake();
     return worked;
@@ -873,8 +754,8 @@ void Daemon::publish_and_wake()
     if (!ring_->has_unpublished()) {
         return;
     }
-    if (role_ == Role::sequencer) {
-        replicate();  // the other nodes' copies go out first: they have further to travel
+    if (node_->role() == Role::sequencer) {
+        node_->replicate();  // the other nodes' copies go out first: they have further to travel
     }
     // Publishing is a seq_cst store and `waiting` is read seq_cst: with the client's seq_cst
     // store of `waiting` and load of the tail, either it sees the new tail or we see its flag.
@@ -911,7 +792,7 @@ void Daemon::publish_and_wake()
     update_flow_control();
 }
 
-void Daemon::note_batch_entry(uint32_t group_id)
+void Daemon::on_entry(uint32_t group_id)
 {
     const uint64_t end = ring_->unpublished_tail();
     if (!batch_groups_.empty() && batch_groups_.back().group_id == group_id) {
@@ -933,13 +814,13 @@ void Daemon::update_flow_control()
     auto& flag = ring_->header().flow_control;
     // With the last computed limit the ring is at most this full: only a ring that may be
     // past the lower mark is worth a walk over the clients.
-    uint64_t used = ring_->unpublished_tail() - reclaim_limit_;
+    uint64_t used = ring_->unpublished_tail() - node_->cached_reclaim_limit();
     if (used * 10 > capacity * 7) {
-        used = ring_->unpublished_tail() - reclaim_limit();
+        used = ring_->unpublished_tail() - node_->reclaim_limit();
     }
     if (used * 4 >= capacity * 3) {
         if (flag.load(std::memory_order_relaxed) == 0) {
-            ++counters_.flow_control_events;
+            ++node_->counters().flow_control_events;
         }
         flag.store(1, std::memory_order_relaxed);
     } else if (used * 10 <= capacity * 7) {
@@ -966,7 +847,7 @@ void Daemon::finish_closing_sessions()
                 ++it;  // waits for ring space
                 continue;
             }
-            if (role_ == Role::member) {
+            if (node_->role() == Role::member) {
                 session.group.reset();  // the PROCDOWN is on its way; wait for it below
                 ++it;
                 continue;
@@ -978,18 +859,10 @@ void Daemon::finish_closing_sessions()
         }
         it = closing_.erase(it);
     }
-    if (role_ == Role::member) {
-        commit_forwarded();
+    if (node_->role() == Role::member) {
+        node_->commit_forwarded();
     }
     publish_and_wake();
-}
-
-bool Daemon::request_change(ClientSession& session, const ordering::GroupName& name, cpg_reason_t reason)
-{
-    if (role_ == Role::member) {
-        return forward_change(session, name, reason);
-    }
-    return sequence_change(name, session.process(options_.nodeid), reason);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1009,8 +882,8 @@ void Daemon::run(const std::atomic<bool>& stop)
     uint64_t last_work_ns = now_ns();
     uint64_t last_ipc_poll_ns = 0;
     stop_ = &stop;
-    while (!stop.load(std::memory_order_relaxed) && !failed_) {
-        bool worked = role_ != Role::single && cluster_step();
+    while (!stop.load(std::memory_order_relaxed) && !failed()) {
+        bool worked = node_->role() != Role::single && node_->step(coarse_clock_ms());
         worked |= drain_submissions();
         if (!closing_.empty()) {
             finish_closing_sessions();
@@ -1041,14 +914,14 @@ void Daemon::run(const std::atomic<bool>& stop)
             ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);
             continue;
         }
-        if (role_ != Role::single) {
-            const ClusterSleep sleep = prepare_cluster_sleep();
-            if (sleep == ClusterSleep::busy) {
+        if (node_->role() != Role::single) {
+            const ordering::Node::Sleep sleep = node_->prepare_sleep(coarse_clock_ms());
+            if (sleep == ordering::Node::Sleep::busy) {
                 ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);
                 last_work_ns = now_ns();
                 continue;
             }
-            if (sleep == ClusterSleep::poll_soon) {
+            if (sleep == ordering::Node::Sleep::poll_soon) {
                 timeout_ms = kBlockedRecheckMs;
             }
         }
@@ -1056,7 +929,7 @@ void Daemon::run(const std::atomic<bool>& stop)
         ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);
         last_ipc_poll_ns = last_work_ns = now_ns();
     }
-    if (role_ == Role::member && !failed_) {
+    if (node_->role() == Role::member && !failed()) {
         leave_cluster();
     }
 }

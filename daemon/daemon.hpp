@@ -1,5 +1,5 @@
-// rcpgd's core: local clients, the node's delivery ring, and the node's part in the
-// cluster (daemon/cluster.cpp): the sequencer, or a node that sends through it.
+// rcpgd's core: local clients and the node's delivery ring. The node's part in the
+// protocol is an ordering::Node, which the daemon steps and feeds (daemon/cluster.cpp).
 //
 // One thread does everything. Each step drains the clients' submission rings into the
 // delivery ring in sequence order, publishes the new tail once per batch, wakes the
@@ -9,13 +9,14 @@
 // submission while the flag is up rings the doorbell eventfd).
 #pragma once
 
-#include "daemon/delivery_ring.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/options.hpp"
 #include "libcpg/ipc/fd_passing.hpp"
 #include "libcpg/ipc/protocol.hpp"
 #include "ordering/cluster_wire.hpp"
+#include "ordering/delivery_ring.hpp"
 #include "ordering/group_table.hpp"
+#include "ordering/node.hpp"
 #include "transport/transport.hpp"
 
 #include <qb/qbipcs.h>
@@ -34,33 +35,20 @@
 namespace rcpg::daemon {
 
 struct ClientSession;
-struct ClusterState;
-struct RemoteNode;
 
 // A one-node cluster sequences locally with no RDMA; in a cluster one node is the
-// sequencer (it sequences its own clients and every other node's submissions and writes
-// the order into every node's ring) and the others are members.
-enum class Role : uint8_t { single, sequencer, member };
+// sequencer and the others are members (ordering/node.hpp).
+using Role = ordering::Role;
+using Counters = ordering::NodeCounters;
 
-struct Counters {
-    uint64_t messages_sequenced = 0;
-    uint64_t bytes_sequenced = 0;
-    uint64_t confchgs_sequenced = 0;
-    uint64_t ring_full_events = 0;
-    uint64_t protocol_violations = 0;
-    uint64_t messages_delivered = 0;     // data entries that reached this node's ring (on every role)
-    uint64_t bytes_delivered = 0;
-    uint64_t messages_forwarded = 0;     // sent to the sequencer (members)
-    uint64_t bytes_forwarded = 0;
-    uint64_t flow_control_events = 0;    // times flow control was raised
-    uint64_t rdma_errors = 0;            // connections lost, refused, failed posts
-};
+// The clock the node is stepped with: CLOCK_MONOTONIC_COARSE in milliseconds.
+uint64_t coarse_clock_ms();
 
-class Daemon {
+class Daemon : private ordering::LocalSide {
 public:
     // Returns nullptr and fills `error` when the daemon cannot start.
     static std::unique_ptr<Daemon> create(const Options& options, std::string& error);
-    ~Daemon();
+    ~Daemon() override;
     Daemon(const Daemon&) = delete;
     Daemon& operator=(const Daemon&) = delete;
 
@@ -69,47 +57,40 @@ public:
     // One step of the loop: waits at most `timeout_ms` for something to do.
     void step(int timeout_ms);
 
-    const Counters& counters() const { return counters_; }
+    const Counters& counters() const { return node_->counters(); }
     size_t client_count() const { return sessions_.size(); }
-    Role role() const { return role_; }
+    Role role() const { return node_->role(); }
     // Whether the daemon stopped because it could not go on (lost its cluster).
-    bool failed() const { return failed_; }
+    bool failed() const { return failed_ || node_->failed(); }
 
 private:
     explicit Daemon(const Options& options);
     bool start(std::string& error);
     bool start_ipc(std::string& error);
 
-    // Cluster (daemon/cluster.cpp).
-    bool start_cluster(std::string& error);
-    bool cluster_step();  // true if it did work
-    // Before the loop blocks: arms the transport's wake-up descriptor. `busy`: work came
-    // in, do not sleep; `poll_soon`: something only polling notices is under way.
-    enum class ClusterSleep : uint8_t { sleep, poll_soon, busy };
-    ClusterSleep prepare_cluster_sleep();
-    void on_transport_event(const transport::Event& event);
+    // Cluster (daemon/cluster.cpp): the transport and this node's ordering::Node.
+    bool start_node(std::string& error);
     bool submit_data(ClientSession& session, const ipc::SubmissionDescriptor& descriptor, uint16_t flags);
     bool forward_data(ClientSession& session, const ipc::SubmissionDescriptor& descriptor, uint32_t total_bytes);
+    bool register_for_forwarding(ClientSession& session, uint64_t arena_bytes);
     void publish_sub_head(ClientSession& session, uint64_t sub_head);
     void note_forwarded(ClientSession& session);
-    bool forward_change(ClientSession& session, const ordering::GroupName& name, cpg_reason_t reason);
-    bool apply_delivered();
-    void apply_confchg(const ipc::EntryHeader& entry, uint64_t position, std::span<const std::byte> payload);
-    bool drain_inbound();
-    bool sequence_inbound(RemoteNode& node, const ordering::wire::InboundRecord& record);
-    bool admit(RemoteNode& node, const ordering::wire::Hello& hello);
-    void publish_member_credit();
     bool request_change(ClientSession& session, const ordering::GroupName& name, cpg_reason_t reason);
-    bool sequence_data(uint32_t group_id, ordering::ProcessId process, uint16_t flags, uint32_t total_bytes,
-                       std::span<const std::byte> payload);
-    bool sequence_removal(const ordering::GroupName& name, const std::vector<ordering::ProcessId>& processes,
-                          cpg_reason_t reason);
-    bool sequence_totem();
     void send_join_response(ClientSession& session, uint64_t join_position, uint64_t join_seq);
-    bool commit_forwarded();
     void leave_cluster();
-    uint64_t cluster_reclaim_limit(uint64_t local_limit);
-    void replicate();
+    void status_of_remotes(ipc::StatusResponse& response);
+    template <typename Visit>
+    void for_each_session_of(uint32_t pid, Visit&& visit);
+
+    // What ordering::Node needs from this node's clients (ordering::LocalSide).
+    uint64_t local_reclaim_limit() override;
+    void on_entry(uint32_t group_id) override;
+    bool on_admitted() override;
+    void on_own_join(const ordering::GroupName& group, uint32_t pid, uint32_t group_id, uint64_t position,
+                     uint64_t seq) override;
+    void on_own_removal(const ordering::GroupName& group, uint32_t pid) override;
+    void on_forwarded(uint64_t batch) override;
+    void on_applied() override;
 
     // libqb service callbacks.
     int32_t on_accept(qb_ipcs_connection_t* connection, uid_t uid, gid_t gid);
@@ -123,7 +104,6 @@ private:
     void handle_membership(ClientSession& session, const ipc::GroupRequest& request);
     void handle_iteration(ClientSession& session, const ipc::IterationRequest& request);
     void handle_status(ClientSession& session);
-    void status_of_remotes(ipc::StatusResponse& response);  // cluster.cpp: the sequencer's
     void respond_status(ClientSession& session, int32_t id, cs_error_t error);
     void send_wake(ClientSession& session);
     void disconnect_later(ClientSession& session);
@@ -132,18 +112,11 @@ private:
     void on_fd_socket_readable();
     void on_fd_request(int socket);
 
-    // Sequencing into the delivery ring.
-    // The lowest ring position a reader still needs; reclaim_limit() recomputes it (a walk
-    // over the clients) and caches it in reclaim_limit_, which stays a safe lower bound.
-    uint64_t reclaim_limit();
-    uint64_t compute_reclaim_limit();
-    bool sequence_change(const ordering::GroupName& name, ordering::ProcessId process, cpg_reason_t reason);
-    void write_confchg(const ordering::GroupChange& change, ordering::ProcessId process, uint64_t limit);
+    // Taking the clients' submissions into the order.
     bool drain_submissions();
     bool drain_session(ClientSession& session, uint32_t budget);
     void publish_and_wake();
     void update_flow_control();
-    void note_batch_entry(uint32_t group_id);
     void finish_closing_sessions();
     bool submissions_pending() const;
     void release_pins();
@@ -151,11 +124,11 @@ private:
     Options options_;
     EventLoop loop_;
     qb_ipcs_service_t* service_ = nullptr;
-    std::unique_ptr<DeliveryRing> ring_;
+    std::unique_ptr<ordering::DeliveryRing> ring_;
+    std::unique_ptr<ordering::Node> node_;  // after the ring: it deregisters the ring first
     ipc::UniqueFd doorbell_;
     ipc::UniqueFd fd_socket_;
     std::map<int, std::chrono::steady_clock::time_point> fd_requests_;
-    ordering::GroupTable groups_;
     std::map<qb_ipcs_connection_t*, std::unique_ptr<ClientSession>> sessions_;
     std::vector<std::unique_ptr<ClientSession>> closing_;
     struct BatchGroup {
@@ -163,16 +136,9 @@ private:
         uint64_t end_position;  // end of the group's last entry in this batch
     };
     std::vector<BatchGroup> batch_groups_;  // groups with entries appended since the last publish
-    Counters counters_;
-    uint64_t reclaim_limit_ = 0;
-    bool ring_blocked_ = false;           // the last drain stopped on a full ring
-    uint64_t ring_seq_ = 1;               // totem ring id sequence of the current view
-    std::vector<uint32_t> view_;          // node ids of the current view, sorted
-    uint32_t ring_nodeid_ = 0;            // the sequencer of the view (totem ring id)
-    Role role_ = Role::single;
+    bool ring_blocked_ = false;  // the last drain stopped on a full ring
     bool failed_ = false;
     const std::atomic<bool>* stop_ = nullptr;
-    std::unique_ptr<ClusterState> cluster_;
 };
 
 }  // namespace rcpg::daemon

@@ -1,9 +1,9 @@
-#include "daemon/delivery_ring.hpp"
+#include "ordering/delivery_ring.hpp"
 
 #include <cstring>
 #include <new>
 
-namespace rcpg::daemon {
+namespace rcpg::ordering {
 
 using ipc::EntryHeader;
 using ipc::kPageBytes;
@@ -102,4 +102,4 @@ void DeliveryRing::publish()
     }
 }
 
-}  // namespace rcpg::daemon
+}  // namespace rcpg::ordering

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <span>
 
-namespace rcpg::daemon {
+namespace rcpg::ordering {
 
 class DeliveryRing {
 public:
@@ -88,4 +88,4 @@ private:
     uint64_t next_seq_ = 1;
 };
 
-}  // namespace rcpg::daemon
+}  // namespace rcpg::ordering

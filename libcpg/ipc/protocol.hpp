@@ -133,7 +133,7 @@ enum class NodeRole : uint8_t {
     member = 3,     // forwards to the sequencer
 };
 
-// The sequencer's view of another configured node (daemon/cluster_state.hpp RemoteNode).
+// The sequencer's view of another configured node (ordering::RemoteStatus).
 enum class RemoteState : uint8_t {
     absent = 1,     // not connected
     connected = 2,  // connected, waiting for its hello to be admitted

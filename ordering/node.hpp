@@ -1,0 +1,259 @@
+// Node: one node's part in the fixed-sequencer protocol, free of I/O besides the
+// Transport it is given — no sockets, no threads, no clock of its own. The caller steps
+// it with the time (`step(now_ms)`) and hands it its local clients' work; the node tells
+// the caller what concerns those clients through LocalSide. rcpgd drives one over the
+// verbs transport with libqb clients (daemon/); the simulation tests drive whole
+// clusters of them over the memory transport with simulated clients, from a seed.
+//
+// Roles: a node without a transport is `single` and sequences locally. In a cluster the
+// configured sequencer sequences its own clients' work and every other node's, and
+// replicates its ring into theirs; the others are members that forward to it and check
+// and apply what it writes. The protocol and its invariants: ordering/NOTES.md.
+#pragma once
+
+#include "ordering/cluster_wire.hpp"
+#include "ordering/delivery_ring.hpp"
+#include "ordering/delivery_stream.hpp"
+#include "ordering/group_table.hpp"
+#include "transport/registered_memory.hpp"
+#include "transport/ring_reader.hpp"
+#include "transport/ring_writer.hpp"
+#include "transport/transport.hpp"
+
+#include <corosync/cpg.h>
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rcpg::ordering {
+
+enum class Role : uint8_t { single, sequencer, member };
+
+enum class LogLevel : uint8_t { error, warning, info, debug };
+using LogSink = std::function<void(LogLevel, std::string_view)>;
+
+struct NodeCounters {
+    uint64_t messages_sequenced = 0;
+    uint64_t bytes_sequenced = 0;
+    uint64_t confchgs_sequenced = 0;
+    uint64_t ring_full_events = 0;
+    uint64_t protocol_violations = 0;
+    uint64_t messages_delivered = 0;  // data entries that reached this node's ring (on every role)
+    uint64_t bytes_delivered = 0;
+    uint64_t messages_forwarded = 0;  // sent to the sequencer (members)
+    uint64_t bytes_forwarded = 0;
+    uint64_t flow_control_events = 0;  // times flow control was raised
+    uint64_t rdma_errors = 0;          // connections lost, refused, failed posts
+};
+
+// The totem view: the nodes of the cluster and the ring id (sequencer, ring_seq).
+struct View {
+    std::vector<uint32_t> members;  // sorted
+    uint64_t ring_seq = 1;
+    uint32_t ring_nodeid = 0;
+};
+
+struct NodeConfig {
+    uint32_t nodeid = 0;
+    // Every configured node, this one included. One node (or none): `single`.
+    std::vector<uint32_t> nodes;
+    uint32_t sequencer = 0;  // one of `nodes`
+    uint64_t inbound_ring_bytes = 0;
+    LogSink log;
+};
+
+// What the protocol needs from this node's clients, and tells them.
+class LocalSide {
+public:
+    virtual ~LocalSide() = default;
+    // The lowest ring position a local reader still needs (may walk every client).
+    virtual uint64_t local_reclaim_limit() = 0;
+    // An entry of `group_id` now ends at the ring's unpublished tail (sequenced here, or
+    // applied from the sequencer's stream): its readers will need waking.
+    virtual void on_entry(uint32_t group_id) = 0;
+    // Member: admitted with the sequencer's snapshot; start serving clients. False: cannot.
+    virtual bool on_admitted() = 0;
+    // Member: the join of this node's process `pid` to `group` was applied at `position`.
+    virtual void on_own_join(const GroupName& group, uint32_t pid, uint32_t group_id, uint64_t position,
+                             uint64_t seq) = 0;
+    // Member: this node's process `pid` left `group` (leave or process down).
+    virtual void on_own_removal(const GroupName& group, uint32_t pid) = 0;
+    // Member: every forwarded batch up to `batch` was written; its source memory is free.
+    virtual void on_forwarded(uint64_t batch) = 0;
+    // Member: entries were applied; publish them to the readers.
+    virtual void on_applied() = 0;
+};
+
+// What the sequencer knows of another node (for the operator tool).
+struct RemoteStatus {
+    enum class State : uint8_t {
+        absent,     // not connected
+        connected,  // connected, not yet admitted (waits for its hello)
+        member,     // in the view: its ring gets every entry
+        leaving,    // asked to leave: gets its own removal, then nothing
+    };
+    uint32_t nodeid = 0;
+    State state = State::absent;
+    uint64_t unsent_bytes = 0;
+    uint64_t unreleased_bytes = 0;
+    uint64_t inbound_used_bytes = 0;
+};
+
+class Node {
+public:
+    // `ring` and `local` outlive the node. Without a transport the node is `single`;
+    // with one it registers the ring and its own regions, and the sequencer listens.
+    static std::unique_ptr<Node> create(NodeConfig config, DeliveryRing& ring, LocalSide& local,
+                                        std::unique_ptr<transport::Transport> transport, std::string& error);
+    ~Node();
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+
+    Role role() const { return role_; }
+    uint32_t nodeid() const { return config_.nodeid; }
+    uint32_t sequencer() const { return sequencer_; }
+    // The node cannot go on (lost the sequencer, or it broke the protocol).
+    bool failed() const { return failed_; }
+    // Member: admitted, serving clients.
+    bool admitted() const { return role_ != Role::member || admitted_; }
+    const View& view() const { return view_; }
+    GroupTable& groups() { return groups_; }
+    const GroupTable& groups() const { return groups_; }
+    NodeCounters& counters() { return counters_; }
+    const NodeCounters& counters() const { return counters_; }
+    transport::Transport* transport() { return transport_.get(); }
+
+    // One turn at `now_ms`: transport events, connecting, and the role's work (member:
+    // check and apply what the sequencer wrote, publish credit; sequencer: replicate
+    // what a full send queue held back, ask for credits when blocked). True if it did work.
+    bool step(uint64_t now_ms);
+    // Before the caller sleeps: arms the transport's wait_fd(). `busy`: work came in, do
+    // not sleep; `poll_soon`: something only a step notices is under way.
+    enum class Sleep : uint8_t { sleep, poll_soon, busy };
+    Sleep prepare_sleep(uint64_t now_ms);
+
+    // The lowest ring position anyone still needs (local readers and, at the sequencer,
+    // every member's credit). reclaim_limit() recomputes and caches; the cached value
+    // stays a safe lower bound, since readers only move forward.
+    uint64_t reclaim_limit();
+    uint64_t cached_reclaim_limit() const { return reclaim_limit_; }
+
+    // Single and sequencer: appends to the ring. False when the ring has no room (nothing
+    // changed; retry once readers moved on).
+    bool sequence_data(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,
+                       std::span<const std::byte> payload);
+    // A join, leave or process down; a removal of a non-member announces nothing.
+    bool sequence_change(const GroupName& name, ProcessId process, cpg_reason_t reason);
+    // Sequencer: takes the other nodes' records and pending node removals. `blocked` is
+    // set when the ring had no room for something.
+    bool drain_inbound(bool& blocked);
+    // Sequencer: posts [sent, tail) of the ring to every member.
+    void replicate();
+    std::vector<RemoteStatus> remote_status();
+
+    // Member: appends a data record gathered from registered memory (the DataPrefix and
+    // the payload); committed by commit_forwarded(). False when the inbound ring or the
+    // send queue is full.
+    bool forward_data(std::span<const transport::LocalSlice> parts, uint32_t payload_bytes);
+    // Member: a join, leave or process down of this node's process `pid`.
+    bool forward_group_op(uint32_t pid, const GroupName& name, cpg_reason_t reason);
+    // Member: the batch number the records appended now will be committed with.
+    uint64_t next_batch() const { return next_batch_; }
+    // Member: commits the appended records (one signalled tail write); false when the
+    // send queue is full (retry on the next turn).
+    bool commit_forwarded();
+    bool has_uncommitted() const { return forwarded_uncommitted_; }
+    // Member: the next commit must happen (and be signalled) even with nothing appended:
+    // the caller waits for its completion to release something.
+    void request_commit() { forwarded_uncommitted_ = true; }
+    // Member: asks the sequencer to remove this node. Step until left() (or a deadline).
+    bool begin_leave();
+    bool left() const { return left_; }
+    void disconnect_from_sequencer();
+
+private:
+    // The sequencer's view of another node.
+    struct Remote {
+        uint32_t nodeid = 0;
+        RemoteStatus::State state = RemoteStatus::State::absent;
+        transport::RegisteredMemory inbound_memory;  // its inbound ring: data then control block
+        std::optional<transport::RingReader> inbound;
+        std::optional<transport::RingReader::Record> pending;  // read, waits for ring room
+        std::optional<DeliveryStream> stream;
+        transport::RegisteredMemory snapshot_memory;  // source of its admission snapshot write
+        uint64_t* credit_word = nullptr;              // where it publishes its consumed position
+    };
+
+    Node(NodeConfig config, DeliveryRing& ring, LocalSide& local, std::unique_ptr<transport::Transport> transport);
+    bool start(std::string& error);
+    bool start_sequencer(std::string& error);
+    bool start_member(std::string& error);
+    template <typename... Args>
+    void log(LogLevel level, fmt::format_string<Args...> format, Args&&... args);
+
+    void on_event(const transport::Event& event);
+    void on_sequencer_event(const transport::Event& event);
+    void on_member_event(const transport::Event& event);
+
+    // Sequencer.
+    bool sequence_removal(const GroupName& name, const std::vector<ProcessId>& processes, cpg_reason_t reason);
+    void write_confchg(const GroupChange& change, ProcessId process, uint64_t limit);
+    bool sequence_totem();
+    bool sequence_inbound(Remote& node, const wire::InboundRecord& record);
+    bool admit(Remote& node, const wire::Hello& hello);
+
+    // Member.
+    bool apply_delivered();
+    bool apply_snapshot();
+    bool apply_confchg(const ipc::EntryHeader& entry, uint64_t position, std::span<const std::byte> payload);
+    void publish_member_credit();
+
+    NodeConfig config_;
+    DeliveryRing& ring_;
+    LocalSide& local_;
+    std::unique_ptr<transport::Transport> transport_;
+    Role role_ = Role::single;
+    uint32_t sequencer_ = 0;
+    bool failed_ = false;
+    GroupTable groups_;
+    View view_;
+    NodeCounters counters_;
+    uint64_t reclaim_limit_ = 0;
+    uint64_t now_ms_ = 0;
+    std::vector<transport::Event> events_;
+    transport::Registration ring_registration_;
+
+    // Sequencer.
+    transport::RegisteredMemory credit_memory_;  // one cache line per node: its delivery credit word
+    std::map<uint32_t, Remote> remotes_;
+    std::deque<uint32_t> pending_removals_;  // nodes whose NODEDOWN waits for ring room
+    bool replication_blocked_ = false;       // a send queue was full: retry after completions
+    bool ring_was_blocked_ = false;          // the last drain found the ring full: ask for credit
+
+    // Member.
+    bool connected_ = false;
+    bool connecting_ = false;
+    uint64_t next_connect_ms_ = 0;
+    bool admitted_ = false;
+    bool leaving_ = false;
+    bool left_ = false;
+    transport::RegisteredMemory member_memory_;  // inbound credit word, then the snapshot region
+    std::optional<transport::RingWriter> writer_;
+    std::optional<transport::RemoteRegion> delivery_credit_;  // at the sequencer
+    uint64_t processed_ = 0;         // ring position checked and applied up to
+    uint64_t published_credit_ = 0;  // last consumed position written to the sequencer
+    uint64_t next_batch_ = 1;
+    uint64_t completed_batch_ = 0;
+    bool forwarded_uncommitted_ = false;
+};
+
+}  // namespace rcpg::ordering
