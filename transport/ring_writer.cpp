@@ -196,7 +196,9 @@ Status RingWriter::append_small(uint32_t type, std::span<const std::span<const s
     std::memcpy(at, &header, sizeof header);
     at += sizeof header;
     for (const std::span<const std::byte> piece : pieces) {
-        std::memcpy(at, piece.data(), piece.size());
+        if (!piece.empty()) {  // an empty span's data() may be null, which memcpy must not get
+            std::memcpy(at, piece.data(), piece.size());
+        }
         at += piece.size();
     }
     std::memset(at, 0, record - ring::kHeaderBytes - payload_bytes);  // the alignment padding
