@@ -140,13 +140,24 @@ void MemoryFabric::deliver_connect(Op& op)
         return;  // withdrawn or replaced meanwhile
     }
     auto to = endpoints_.find(op.to);
-    if (to == endpoints_.end() || to->second->dead_ || !to->second->listening_) {
+    if (to == endpoints_.end() || to->second->dead_ || (!to->second->listening_ && op.from != op.to)) {
         a.peers_.erase(attempt);
         a.push(make_event(EventKind::disconnected, op.to, DisconnectReason::unreachable,
                           {Errc::not_connected, Layer::cm, "nothing listens at " + node_text(op.to)}));
         return;
     }
     MemoryTransport& b = *to->second;
+    if (op.from == op.to) {
+        // Loopback: no handshake, the node's own exposures to itself.
+        Link& link = links_[key(op.from, op.to)];
+        link.up = true;
+        link.epoch = op.epoch;
+        MemoryTransport::Peer& self = a.peers_[op.to];
+        self.connected = true;
+        self.remote = a.exposures_for(op.to);
+        a.push(make_event(EventKind::connected, op.to));
+        return;
+    }
     // The same checks, in the same order, as VerbsTransport's connect request handler.
     const auto refuse = [&](wire::RejectReason reason, NodeId claimed, bool report) {
         a.peers_.erase(op.to);
@@ -295,7 +306,7 @@ Status MemoryTransport::connect(NodeId peer)
     if (dead_) {
         return {Errc::not_connected, Layer::api, "endpoint crashed"};
     }
-    if (peer == config_.self || find_node(config_, peer) == nullptr) {
+    if (find_node(config_, peer) == nullptr) {
         return {Errc::not_found, Layer::api, node_text(peer) + " is not a peer in the node list"};
     }
     if (peers_.contains(peer)) {
@@ -447,6 +458,9 @@ Status MemoryTransport::post_writes(NodeId peer, std::span<const WriteRequest> w
         return {Errc::try_again, Layer::queue_pair, "send queue full"};
     }
     for (const WriteRequest& write : writes) {
+        if (peer == config_.self && write.imm) {
+            return {Errc::invalid_argument, Layer::api, "a loopback write cannot carry an immediate"};
+        }
         if (!write.inline_bytes.empty() && !write.sources.empty()) {
             return {Errc::invalid_argument, Layer::queue_pair, "write has both inline bytes and sources"};
         }

@@ -27,6 +27,7 @@ Result<QueuePair> QueuePair::create(rdma_cm_id* id, ibv_pd* pd, ibv_cq* cq, cons
     }
     QueuePair qp;
     qp.id_ = id;
+    qp.qp_ = id->qp;
     qp.depth_ = config.send_queue_depth;
     qp.signal_interval_ = config.signal_interval;
     // The provider may round the inline size up; never use more than was asked for, so
@@ -36,15 +37,97 @@ Result<QueuePair> QueuePair::create(rdma_cm_id* id, ibv_pd* pd, ibv_cq* cq, cons
     return qp;
 }
 
+Result<QueuePair> QueuePair::create_unmanaged(ibv_pd* pd, ibv_cq* cq, const QueueConfig& config)
+{
+    ibv_qp_init_attr attr{};
+    attr.send_cq = cq;
+    attr.recv_cq = cq;
+    attr.qp_type = IBV_QPT_RC;
+    attr.sq_sig_all = 0;
+    attr.cap.max_send_wr = config.send_queue_depth;
+    attr.cap.max_recv_wr = std::max<uint32_t>(config.recv_queue_depth, 1);
+    attr.cap.max_send_sge = kMaxSourcesPerWrite;
+    attr.cap.max_recv_sge = 1;
+    attr.cap.max_inline_data = config.max_inline_bytes;
+    ibv_qp* raw = ibv_create_qp(pd, &attr);
+    if (raw == nullptr) {
+        return errno_status(Errc::device_error, Layer::queue_pair, "ibv_create_qp", errno);
+    }
+    QueuePair qp;
+    qp.qp_ = raw;
+    qp.depth_ = config.send_queue_depth;
+    qp.signal_interval_ = config.signal_interval;
+    qp.max_inline_bytes_ = std::min(attr.cap.max_inline_data, config.max_inline_bytes);
+    qp.slots_.resize(config.send_queue_depth);
+    return qp;
+}
+
+Status QueuePair::connect_to(uint32_t dest_qp_num, uint8_t port, const ibv_gid& gid, uint8_t gid_index, ibv_mtu mtu)
+{
+    if (qp_ == nullptr || id_ != nullptr) {
+        return {Errc::invalid_argument, Layer::queue_pair, "connect_to needs an unmanaged queue pair"};
+    }
+    ibv_qp_attr attr{};
+    attr.qp_state = IBV_QPS_INIT;
+    attr.pkey_index = 0;
+    attr.port_num = port;
+    attr.qp_access_flags = IBV_ACCESS_REMOTE_WRITE;
+    if (int rc = ibv_modify_qp(qp_, &attr, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS); rc != 0) {
+        return errno_status(Errc::device_error, Layer::queue_pair, "ibv_modify_qp to INIT", rc);
+    }
+    attr = ibv_qp_attr{};
+    attr.qp_state = IBV_QPS_RTR;
+    attr.path_mtu = mtu;
+    attr.dest_qp_num = dest_qp_num;
+    attr.rq_psn = 0;
+    attr.max_dest_rd_atomic = 1;
+    attr.min_rnr_timer = 12;
+    attr.ah_attr.is_global = 1;
+    attr.ah_attr.grh.dgid = gid;
+    attr.ah_attr.grh.sgid_index = gid_index;
+    attr.ah_attr.grh.hop_limit = 1;
+    attr.ah_attr.port_num = port;
+    if (int rc = ibv_modify_qp(qp_, &attr,
+                               IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+                                   IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER);
+        rc != 0) {
+        return errno_status(Errc::device_error, Layer::queue_pair, "ibv_modify_qp to RTR", rc);
+    }
+    attr = ibv_qp_attr{};
+    attr.qp_state = IBV_QPS_RTS;
+    attr.timeout = 14;
+    attr.retry_cnt = 7;
+    attr.rnr_retry = 7;
+    attr.sq_psn = 0;
+    attr.max_rd_atomic = 1;
+    if (int rc = ibv_modify_qp(qp_, &attr,
+                               IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
+                                   IBV_QP_MAX_QP_RD_ATOMIC);
+        rc != 0) {
+        return errno_status(Errc::device_error, Layer::queue_pair, "ibv_modify_qp to RTS", rc);
+    }
+    return {};
+}
+
+void QueuePair::destroy()
+{
+    if (id_ != nullptr) {
+        rdma_destroy_qp(id_);
+    } else if (qp_ != nullptr) {
+        ibv_destroy_qp(qp_);
+    }
+    id_ = nullptr;
+    qp_ = nullptr;
+}
+
 QueuePair::QueuePair(QueuePair&& other) noexcept { *this = std::move(other); }
 
 QueuePair& QueuePair::operator=(QueuePair&& other) noexcept
 {
     if (this != &other) {
-        if (id_ != nullptr) {
-            rdma_destroy_qp(id_);
-        }
+        destroy();
         id_ = std::exchange(other.id_, nullptr);
+        qp_ = std::exchange(other.qp_, nullptr);
         depth_ = other.depth_;
         signal_interval_ = other.signal_interval_;
         max_inline_bytes_ = other.max_inline_bytes_;
@@ -55,17 +138,12 @@ QueuePair& QueuePair::operator=(QueuePair&& other) noexcept
     return *this;
 }
 
-QueuePair::~QueuePair()
-{
-    if (id_ != nullptr) {
-        rdma_destroy_qp(id_);
-    }
-}
+QueuePair::~QueuePair() { destroy(); }
 
 Status QueuePair::post(ibv_send_wr* head, uint32_t count)
 {
     ibv_send_wr* bad = nullptr;
-    if (int rc = ibv_post_send(id_->qp, head, &bad); rc != 0) {
+    if (int rc = ibv_post_send(qp_, head, &bad); rc != 0) {
         // Requests before `bad` were posted and will complete (or flush).
         uint32_t accepted = 0;
         for (ibv_send_wr* wr = head; wr != nullptr && wr != bad; wr = wr->next) {
@@ -80,7 +158,7 @@ Status QueuePair::post(ibv_send_wr* head, uint32_t count)
 
 Status QueuePair::post_writes(std::span<const WriteRequest> writes, const RegionTable& regions)
 {
-    if (id_ == nullptr) {
+    if (qp_ == nullptr) {
         return {Errc::not_connected, Layer::queue_pair, "no queue pair"};
     }
     if (writes.size() > free_slots()) {
@@ -202,7 +280,7 @@ Status QueuePair::post_recv(uint64_t slot, const ibv_sge& buffer)
     wr.sg_list = &sge;
     wr.num_sge = 1;
     ibv_recv_wr* bad = nullptr;
-    if (int rc = ibv_post_recv(id_->qp, &wr, &bad); rc != 0) {
+    if (int rc = ibv_post_recv(qp_, &wr, &bad); rc != 0) {
         return errno_status(Errc::device_error, Layer::queue_pair, "ibv_post_recv", rc);
     }
     return {};

@@ -32,11 +32,17 @@ class QueuePair {
 public:
     QueuePair() = default;
     static Result<QueuePair> create(rdma_cm_id* id, ibv_pd* pd, ibv_cq* cq, const QueueConfig& config);
+    // A queue pair without rdma_cm, for a loopback pair (connect_to): the device carries
+    // out writes posted on one into this process's own memory.
+    static Result<QueuePair> create_unmanaged(ibv_pd* pd, ibv_cq* cq, const QueueConfig& config);
+    // Takes an unmanaged queue pair through INIT, RTR and RTS to `dest_qp_num` behind
+    // `gid` (sgid_index `gid_index`) on `port`.
+    Status connect_to(uint32_t dest_qp_num, uint8_t port, const ibv_gid& gid, uint8_t gid_index, ibv_mtu mtu);
     QueuePair(QueuePair&& other) noexcept;
     QueuePair& operator=(QueuePair&& other) noexcept;
-    ~QueuePair();  // rdma_destroy_qp: before the CQ and the cm id are destroyed
+    ~QueuePair();  // before the CQ and the cm id are destroyed
 
-    ibv_qp* get() const { return id_ != nullptr ? id_->qp : nullptr; }
+    ibv_qp* get() const { return qp_; }
     uint32_t max_inline_bytes() const { return max_inline_bytes_; }
 
     // The data path. All requests are posted in one list or none is (try_again when the
@@ -61,8 +67,10 @@ private:
     uint32_t free_slots() const { return depth_ - static_cast<uint32_t>(posted_ - retired_); }
     bool must_signal(uint64_t seq) const { return (seq + 1) % signal_interval_ == 0; }
     Status post(ibv_send_wr* head, uint32_t count);
+    void destroy();
 
-    rdma_cm_id* id_ = nullptr;
+    rdma_cm_id* id_ = nullptr;  // null for an unmanaged queue pair
+    ibv_qp* qp_ = nullptr;
     uint32_t depth_ = 0;
     uint32_t signal_interval_ = 1;
     uint32_t max_inline_bytes_ = 0;

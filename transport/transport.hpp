@@ -141,6 +141,10 @@ public:
     // Starts accepting connections on this node's configured address and port.
     virtual Status listen() = 0;
     // Starts connecting to `peer`; `connected` or `disconnected`/`refused` follows.
+    // connect(self()) sets up a loopback connection: writes posted to self() are carried
+    // out by the device from this node's registered memory into the regions it exposed to
+    // self() (no CPU copy), ordered and completed like writes to a peer; they cannot carry
+    // an immediate.
     virtual Status connect(NodeId peer) = 0;
     // Closes the connection; `disconnected(local_close)` follows.
     virtual void disconnect(NodeId peer) = 0;

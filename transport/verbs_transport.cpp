@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <optional>
 #include <string>
 
 namespace rcpg::transport {
@@ -136,8 +138,11 @@ Status VerbsTransport::listen()
 
 Status VerbsTransport::connect(NodeId peer)
 {
+    if (peer == config_.self) {
+        return connect_loopback();
+    }
     const NodeAddress* target = find_node(config_, peer);
-    if (target == nullptr || peer == config_.self) {
+    if (target == nullptr) {
         return {Errc::not_found, Layer::api, node_text(peer) + " is not a peer in the node list"};
     }
     if (connection(peer) != nullptr) {
@@ -164,6 +169,106 @@ Status VerbsTransport::connect(NodeId peer)
     conn->state = State::resolving_addr;
     connections_[peer] = std::move(conn);
     cm_events_expected_ = true;  // its set-up advances only by cm events
+    return {};
+}
+
+Result<std::pair<ibv_gid, uint8_t>> VerbsTransport::own_gid() const
+{
+    // RoCE names an IPv4 address by its IPv4-mapped IPv6 GID; rxe lists it once per RoCE
+    // version. Prefer v2 (routable, what rdma_cm uses); any entry of it works for loopback.
+    const NodeAddress& self = *find_node(config_, config_.self);
+    auto address = ipv4_address(self.host, 0);
+    if (!address) {
+        return address.status();
+    }
+    ibv_gid wanted{};
+    wanted.raw[10] = 0xff;
+    wanted.raw[11] = 0xff;
+    std::memcpy(&wanted.raw[12], &address->sin_addr, 4);
+    ibv_port_attr port{};
+    ibv_context* context = pd_->context;
+    const uint8_t port_num = listen_id_->port_num;
+    if (int rc = ibv_query_port(context, port_num, &port); rc != 0) {
+        return errno_status(Errc::device_error, Layer::device, "ibv_query_port", rc);
+    }
+    std::optional<uint8_t> found;
+    for (int index = 0; index < port.gid_tbl_len && index < 256; ++index) {
+        ibv_gid_entry entry{};
+        if (ibv_query_gid_ex(context, port_num, static_cast<uint32_t>(index), &entry, 0) != 0 ||
+            std::memcmp(entry.gid.raw, wanted.raw, sizeof wanted.raw) != 0) {
+            continue;
+        }
+        if (!found || entry.gid_type == IBV_GID_TYPE_ROCE_V2) {
+            found = static_cast<uint8_t>(index);
+        }
+    }
+    if (!found) {
+        return Status{Errc::not_found, Layer::device, "no GID of " + self.host + " on " + device_.name};
+    }
+    return std::pair{wanted, *found};
+}
+
+Status VerbsTransport::connect_loopback()
+{
+    if (connection(config_.self) != nullptr) {
+        return {Errc::invalid_argument, Layer::api, "the loopback connection exists"};
+    }
+    auto gid = own_gid();
+    if (!gid) {
+        return gid.status();
+    }
+    ibv_port_attr port{};
+    if (int rc = ibv_query_port(pd_->context, listen_id_->port_num, &port); rc != 0) {
+        return errno_status(Errc::device_error, Layer::device, "ibv_query_port", rc);
+    }
+    auto conn = std::make_unique<Connection>();
+    conn->peer = config_.self;
+    conn->active = true;
+    const QueueConfig& queues = config_.queues;
+    auto cq = create_cq(pd_->context, queues.send_queue_depth + 2, completion_channel_.get());
+    if (!cq) {
+        return cq.status();
+    }
+    conn->cq = std::move(cq).value();
+    if (Status status = arm_cq(conn->cq.get()); !status) {
+        return status;
+    }
+    QueueConfig responder_queues = queues;
+    responder_queues.send_queue_depth = 1;
+    responder_queues.recv_queue_depth = 1;
+    auto qp = QueuePair::create_unmanaged(pd_.get(), conn->cq.get(), queues);
+    auto responder = qp ? QueuePair::create_unmanaged(pd_.get(), conn->cq.get(), responder_queues) : qp.status();
+    if (!responder) {
+        return responder.status();
+    }
+    conn->qp = std::move(qp).value();
+    conn->loopback_responder = std::move(responder).value();
+    const auto [own, gid_index] = *gid;
+    const uint8_t port_num = listen_id_->port_num;
+    if (Status status = conn->qp.connect_to(conn->loopback_responder.get()->qp_num, port_num, own, gid_index, port.active_mtu);
+        !status) {
+        return status;
+    }
+    if (Status status =
+            conn->loopback_responder.connect_to(conn->qp.get()->qp_num, port_num, own, gid_index, port.active_mtu);
+        !status) {
+        return status;
+    }
+    // What this node exposed to itself, as a peer would learn it from a hello.
+    if (auto it = exposures_.find(config_.self); it != exposures_.end()) {
+        for (const auto& [tag, exposure] : it->second) {
+            const ibv_mr* mr = regions_->find(exposure.region);
+            if (mr == nullptr) {
+                continue;
+            }
+            conn->remote[tag] = RemoteRegion{reinterpret_cast<uint64_t>(mr->addr) + exposure.offset, mr->rkey, exposure.bytes};
+        }
+    }
+    conn->established = true;
+    conn->hello_received = true;
+    conn->state = State::connected;
+    pending_.push_back(make_event(EventKind::connected, config_.self, DisconnectReason::local_close, {}));
+    connections_[config_.self] = std::move(conn);
     return {};
 }
 
@@ -309,7 +414,7 @@ void VerbsTransport::sweep()
             ++it;
             continue;
         }
-        if (conn.established) {
+        if (conn.established && conn.id) {
             rdma_disconnect(conn.id.get());  // DREQ: the peer learns at once, not by retries
         }
         it = connections_.erase(it);  // QP, CQ, MR, id in that order

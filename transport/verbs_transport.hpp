@@ -80,6 +80,7 @@ private:
         MemoryRegion control_mr;
         CompletionQueue cq;
         QueuePair qp;
+        QueuePair loopback_responder;  // connect(self()): the target side of `qp`
     };
 
     struct Exposure {
@@ -96,6 +97,8 @@ private:
     void on_established(Connection& conn, const CmEvent& event, std::vector<Event>& events);
     void on_hello(Connection& conn, std::span<const std::byte> bytes, std::vector<Event>& events);
     Status setup_queues(Connection& conn);
+    Status connect_loopback();
+    Result<std::pair<ibv_gid, uint8_t>> own_gid() const;
     Status send_hello(Connection& conn);
     rdma_conn_param conn_param(std::span<const std::byte> private_data) const;
     void maybe_connected(Connection& conn, std::vector<Event>& events);

@@ -3,6 +3,8 @@
 // arm_wait(), which a caller runs only when it is about to sleep.
 #include "transport/verbs_transport.hpp"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 
 #include <array>
@@ -28,6 +30,10 @@ Status VerbsTransport::post_writes(NodeId peer, std::span<const WriteRequest> wr
     Connection* conn = connected(peer);
     if (conn == nullptr) {
         return not_connected(peer);
+    }
+    if (peer == config_.self &&
+        std::any_of(writes.begin(), writes.end(), [](const WriteRequest& write) { return write.imm.has_value(); })) {
+        return {Errc::invalid_argument, Layer::api, "a loopback write cannot carry an immediate"};
     }
     return conn->qp.post_writes(writes, *regions_);
 }

@@ -6,7 +6,7 @@
 // Covered: connect and exchange of exposed regions; memfd-backed (MAP_SHARED) ring
 // registration, with writes seen through a second mapping as a client would see them;
 // write + tail commit; wrap-around under credits with a slow reader; WRITE_WITH_IMM and
-// READ; refusals (wrong cluster key, node not in the list, malformed private data,
+// READ; the loopback connection (connect(self()): device copies into own memory); refusals (wrong cluster key, node not in the list, malformed private data,
 // nothing listening); a peer killed mid-stream reported as an event within a bound;
 // sleeping on wait_fd (woken by a WRITE_WITH_IMM posted before or during the sleep and by
 // the peer's disconnect, quiet when nothing was sent).
@@ -174,6 +174,47 @@ TEST(TransportRdma, ConnectsAndExchangesRegions)
     EXPECT_EQ(ring->addr, reinterpret_cast<uint64_t>(setup.ring_memory->data()));
     EXPECT_TRUE(setup.reader->remote_region(1, kCreditTag).has_value());
     EXPECT_FALSE(setup.reader->remote_region(1, 99).has_value());
+}
+
+TEST(TransportRdma, LoopbackWritesCopyIntoOwnMemoryByTheDevice)
+{
+    SKIP_WITHOUT_DEVICE();
+    auto node = open(config_for(1, 2, 20290));
+    ASSERT_TRUE(node);
+    auto target = SharedMemory::create("rcpg-test-loopback", 1 << 16);
+    ASSERT_TRUE(target.ok()) << target.status().message();
+    const RegionId target_region = *node->register_region(target->data(), target->bytes(), RegionAccess::remote_write);
+    std::vector<std::byte> source(40000);
+    for (size_t i = 0; i < source.size(); ++i) {
+        source[i] = static_cast<std::byte>((i * 31) >> 3);
+    }
+    const RegionId source_region = *node->register_region(source.data(), source.size(), RegionAccess::local);
+    ASSERT_TRUE(node->expose(1, kRingTag, target_region, 0, target->bytes()).ok());
+    ASSERT_TRUE(node->connect(1).ok()) << "connect(self()) is the loopback";
+    Pump pump;
+    pump.endpoints = {node.get()};
+    ASSERT_TRUE(pump.until([&] { return node->is_connected(1); })) << testing::describe(pump.events[1]);
+    const RemoteRegion own = *node->remote_region(1, kRingTag);
+    EXPECT_EQ(own.addr, reinterpret_cast<uint64_t>(target->data()));
+    // Two writes with two sources each, the last signalled: both land, in order.
+    const LocalSlice first[2] = {{source_region, 0, 10000}, {source_region, 10000, 10000}};
+    const LocalSlice second[2] = {{source_region, 20000, 15000}, {source_region, 35000, 5000}};
+    WriteRequest writes[2];
+    writes[0].sources = first;
+    writes[0].destination = own.at(64);
+    writes[1].sources = second;
+    writes[1].destination = own.at(64 + 20000);
+    writes[1].signaled = true;
+    writes[1].wr_id = 42;
+    ASSERT_TRUE(node->post_writes(1, writes).ok());
+    ASSERT_TRUE(pump.until([&] { return pump.saw(1, EventKind::write_completed, 1); }))
+        << testing::describe(pump.events[1]);
+    EXPECT_EQ(std::memcmp(target->data() + 64, source.data(), source.size()), 0);
+    writes[1].imm = 1;
+    EXPECT_EQ(node->post_writes(1, writes).code(), Errc::invalid_argument) << "nobody receives an immediate";
+    node->disconnect(1);
+    pump.poll_once();
+    EXPECT_FALSE(node->is_connected(1));
 }
 
 TEST(TransportRdma, WriteAndTailCommitAreVisibleInTheMemfdRing)

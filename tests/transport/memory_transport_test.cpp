@@ -138,6 +138,37 @@ TEST(MemoryTransport, WritesLandInOrderWithImmAndCompletion)
     EXPECT_EQ(pair.events_b.back().imm, 0xfeedu);
 }
 
+TEST(MemoryTransport, LoopbackWritesCopyBetweenOwnRegionsWithoutTheCpu)
+{
+    Pair pair(6, {1, 4, 0});
+    std::array<std::byte, 1024> target{};
+    const RegionId target_region = *pair.a.register_region(target.data(), target.size(), RegionAccess::remote_write);
+    ASSERT_TRUE(pair.a.expose(1, kBufferTag, target_region, 0, target.size()).ok());
+    ASSERT_TRUE(pair.a.connect(1).ok()) << "connect(self()) is the loopback";
+    pair.run_until(10);
+    ASSERT_TRUE(has_event(pair.events_a, EventKind::connected, 1));
+    const RemoteRegion own = *pair.a.remote_region(1, kBufferTag);
+    EXPECT_EQ(own.addr, reinterpret_cast<uint64_t>(target.data()));
+    std::vector<std::byte> source(600);
+    for (size_t i = 0; i < source.size(); ++i) {
+        source[i] = static_cast<std::byte>(i * 13);
+    }
+    std::memcpy(pair.buffer_a.data(), source.data(), source.size());
+    const LocalSlice slice{pair.region_a, 0, 600};
+    WriteRequest write;
+    write.sources = {&slice, 1};
+    write.destination = own.at(200);
+    write.signaled = true;
+    write.wr_id = 9;
+    ASSERT_TRUE(pair.a.post_write(1, write).ok());
+    EXPECT_EQ(target[200], std::byte{0}) << "carried out at delivery, not at post time";
+    pair.run_until(20);
+    EXPECT_EQ(std::memcmp(target.data() + 200, source.data(), source.size()), 0);
+    ASSERT_TRUE(has_event(pair.events_a, EventKind::write_completed, 1));
+    write.imm = 1;
+    EXPECT_EQ(pair.a.post_write(1, write).code(), Errc::invalid_argument) << "nobody receives an immediate";
+}
+
 TEST(MemoryTransport, ReadFetchesRemoteBytes)
 {
     Pair pair(6);
