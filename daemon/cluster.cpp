@@ -82,20 +82,28 @@ bool Daemon::start_node(std::string& error)
 // ---------------------------------------------------------------------------------------
 // Member: forwarding this node's clients
 
-bool Daemon::register_for_forwarding(ClientSession& session, uint64_t arena_bytes)
+bool Daemon::register_arena(ClientSession& session, uint64_t arena_bytes)
 {
+    // The device reads payloads from the arena: a member's to forward them, the
+    // sequencer's to copy them into its ring.
     transport::Transport& transport = *node_->transport();
     auto arena = transport::Registration::create(transport, session.arena_map.get(), arena_bytes,
                                                  transport::RegionAccess::local);
-    auto staging = transport::RegisteredMemory::create(
-        transport, size_t{options_.submission_capacity} * sizeof(ordering::wire::DataPrefix),
-        transport::RegionAccess::local);
-    if (!arena || !staging) {
-        RCPG_LOG_ERROR("pid {}: cannot register the send arena: {}", session.pid,
-                       (arena ? staging.status() : arena.status()).message());
+    if (!arena) {
+        RCPG_LOG_ERROR("pid {}: cannot register the send arena: {}", session.pid, arena.status().message());
         return false;
     }
     session.cluster.arena = std::move(*arena);
+    if (node_->role() != Role::member) {
+        return true;
+    }
+    auto staging = transport::RegisteredMemory::create(
+        transport, size_t{options_.submission_capacity} * sizeof(ordering::wire::DataPrefix),
+        transport::RegionAccess::local);
+    if (!staging) {
+        RCPG_LOG_ERROR("pid {}: cannot register forwarding staging: {}", session.pid, staging.status().message());
+        return false;
+    }
     session.cluster.staging = std::move(*staging);
     return true;
 }
@@ -246,7 +254,7 @@ void Daemon::on_own_removal(const ordering::GroupName& group, uint32_t pid)
     });
 }
 
-void Daemon::on_forwarded(uint64_t batch)
+void Daemon::on_batch_completed(uint64_t batch)
 {
     auto release = [&](ClientSession& session) {
         auto& heads = session.cluster.pending_heads;

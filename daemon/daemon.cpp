@@ -299,15 +299,15 @@ void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request
         return;
     }
     session.control_map = ipc::map_fd(session.control_fd.get(), control_bytes, 0, ipc::Access::read_write);
-    // A member's device reads the arena for forwarded sends, and registration wants a
-    // writable mapping (the daemon never writes it).
+    // In a cluster the device reads the arena (forwarded sends, device copies into the
+    // ring), and registration wants a writable mapping (the daemon never writes it).
     session.arena_map = ipc::map_fd(session.arena_fd.get(), arena_bytes, 0,
-                                    node_->role() == Role::member ? ipc::Access::read_write : ipc::Access::read_only);
+                                    node_->role() != Role::single ? ipc::Access::read_write : ipc::Access::read_only);
     if (!session.control_map || !session.arena_map) {
         respond_status(session, id, CS_ERR_NO_MEMORY);
         return;
     }
-    if (node_->role() == Role::member && !register_for_forwarding(session, arena_bytes)) {
+    if (node_->role() != Role::single && !register_arena(session, arena_bytes)) {
         respond_status(session, id, CS_ERR_NO_RESOURCES);
         return;
     }
@@ -537,6 +537,8 @@ void Daemon::handle_status(ClientSession& session)
         .ring_full_events = counters.ring_full_events,
         .rdma_errors = counters.rdma_errors,
         .protocol_violations = counters.protocol_violations,
+        .messages_copied_by_device = counters.messages_copied_by_device,
+        .bytes_copied_by_device = counters.bytes_copied_by_device,
     };
     response.view_count = static_cast<uint32_t>(view.members.size());
     std::copy_n(view.members.begin(), std::min<size_t>(view.members.size(), ipc::kStatusMaxNodes), response.view);
@@ -692,10 +694,15 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
     if (session.sub_head == start) {
         return false;
     }
-    if (node_->role() != Role::member) {
-        publish_sub_head(session, session.sub_head);
-    } else {
+    // What the device still reads (forwarded, or copied into the ring by the loopback) is
+    // released by its batch's completion, and so is everything after it.
+    const bool device_reads = node_->role() == Role::member || session.cluster.device_copied ||
+                              !session.cluster.pending_heads.empty();
+    session.cluster.device_copied = false;
+    if (device_reads) {
         note_forwarded(session);
+    } else {
+        publish_sub_head(session, session.sub_head);
     }
     return true;
 }
@@ -717,6 +724,14 @@ bool Daemon::submit_data(ClientSession& session, const ipc::SubmissionDescriptor
                                      : descriptor.length;
     if (node_->role() == Role::member) {
         return forward_data(session, descriptor, total_bytes);
+    }
+    if (session.cluster.arena && node_->copies_by_device(descriptor.length)) {
+        if (!node_->sequence_data_by_device(session.group_id, session.process(options_.nodeid), flags, total_bytes,
+                                            {session.cluster.arena.id(), descriptor.arena_offset, descriptor.length})) {
+            return false;
+        }
+        session.cluster.device_copied = true;
+        return true;
     }
     return node_->sequence_data(session.group_id, session.process(options_.nodeid), flags, total_bytes,
                          {session.arena_map.bytes() + descriptor.arena_offset, descriptor.length});
@@ -759,7 +774,7 @@ void Daemon::publish_and_wake()
     }
     // Publishing is a seq_cst store and `waiting` is read seq_cst: with the client's seq_cst
     // store of `waiting` and load of the tail, either it sees the new tail or we see its flag.
-    ring_->publish();
+    ring_->publish(node_->publishable_tail());
     std::vector<qb_ipcs_connection_t*> to_wake;
     for (auto& [connection, session] : sessions_) {
         if (session->wake_group_id == 0 || session->control == nullptr) {
@@ -781,7 +796,9 @@ void Daemon::publish_and_wake()
             to_wake.push_back(connection);
         }
     }
-    batch_groups_.clear();
+    // Groups whose entries are not all published yet (device copies in flight) wake later.
+    std::erase_if(batch_groups_,
+                  [&](const BatchGroup& group) { return group.end_position <= ring_->published_tail(); });
     // Sent after the walk: a failed send may make libqb drop the connection, which
     // destroys its session.
     for (qb_ipcs_connection_t* connection : to_wake) {

@@ -72,7 +72,7 @@ private:
     bool start_node(std::string& error);
     bool submit_data(ClientSession& session, const ipc::SubmissionDescriptor& descriptor, uint16_t flags);
     bool forward_data(ClientSession& session, const ipc::SubmissionDescriptor& descriptor, uint32_t total_bytes);
-    bool register_for_forwarding(ClientSession& session, uint64_t arena_bytes);
+    bool register_arena(ClientSession& session, uint64_t arena_bytes);
     void publish_sub_head(ClientSession& session, uint64_t sub_head);
     void note_forwarded(ClientSession& session);
     bool request_change(ClientSession& session, const ordering::GroupName& name, cpg_reason_t reason);
@@ -89,7 +89,7 @@ private:
     void on_own_join(const ordering::GroupName& group, uint32_t pid, uint32_t group_id, uint64_t position,
                      uint64_t seq) override;
     void on_own_removal(const ordering::GroupName& group, uint32_t pid) override;
-    void on_forwarded(uint64_t batch) override;
+    void on_batch_completed(uint64_t batch) override;
     void on_applied() override;
 
     // libqb service callbacks.

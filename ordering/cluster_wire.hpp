@@ -26,6 +26,7 @@ enum Tag : uint32_t {
     kTagInboundCredit = 3,  // node → sequencer: the credit word of the node's inbound writer
     kTagInboundRing = 4,    // sequencer → node: the node's inbound ring at the sequencer
     kTagDeliveryCredit = 5, // sequencer → node: where the node publishes its consumed position
+    kTagOwnRing = 6,        // sequencer → itself (loopback): its ring, target of device copies
 };
 
 // Record types in a node's inbound ring at the sequencer (transport RecordHeader.type).

@@ -1,5 +1,6 @@
 #include "ordering/delivery_ring.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -94,11 +95,14 @@ void DeliveryRing::adopt(uint64_t last_position, uint64_t tail, uint64_t next_se
     next_seq_ = next_seq;
 }
 
-void DeliveryRing::publish()
+void DeliveryRing::publish() { publish(tail_); }
+
+void DeliveryRing::publish(uint64_t up_to)
 {
-    if (tail_ != published_tail_) {
-        published_tail_ = tail_;
-        header().tail.store(tail_, std::memory_order_seq_cst);  // see Daemon::publish_and_wake
+    const uint64_t tail = std::min(up_to, tail_);
+    if (tail > published_tail_) {
+        published_tail_ = tail;
+        header().tail.store(tail, std::memory_order_seq_cst);  // see Daemon::publish_and_wake
     }
 }
 

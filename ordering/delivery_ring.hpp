@@ -47,8 +47,10 @@ public:
     uint64_t data_bytes() const { return data_bytes_; }
     bool has_unpublished() const { return tail_ != published_tail_; }
 
-    // Makes everything appended so far visible to readers.
+    // Makes everything appended so far visible to readers; or only what lies before
+    // `up_to` (an entry boundary: entries after it are not complete yet).
     void publish();
+    void publish(uint64_t up_to);
 
     // Multi-node, on a node that is not the sequencer: entries arrive by RDMA at the
     // sequencer's positions. start_at() places an empty ring at the position the node was

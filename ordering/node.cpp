@@ -64,6 +64,7 @@ std::unique_ptr<Node> Node::create(NodeConfig config, DeliveryRing& ring, LocalS
 Node::Node(NodeConfig config, DeliveryRing& ring, LocalSide& local, std::unique_ptr<transport::Transport> transport)
     : config_(std::move(config)), ring_(ring), local_(local), transport_(std::move(transport))
 {
+    staged_copies_.reserve(kMaxStagedCopies);
 }
 
 Node::~Node()
@@ -92,7 +93,9 @@ bool Node::start(std::string& error)
     sequencer_ = config_.sequencer;
     role_ = sequencer_ == config_.nodeid ? Role::sequencer : Role::member;
     view_.ring_nodeid = sequencer_;
-    const auto access = role_ == Role::member ? transport::RegionAccess::remote_write : transport::RegionAccess::local;
+    // Remote writes land in a member's ring from the sequencer, and in the sequencer's own
+    // ring from its loopback (device copies); it is exposed to nobody else.
+    const auto access = transport::RegionAccess::remote_write;
     auto ring_registration =
         transport::Registration::create(*transport_, ring_.mapping_address(), ring_.mapping_bytes(), access);
     if (!ring_registration) {
@@ -142,6 +145,15 @@ bool Node::start_sequencer(std::string& error)
     if (transport::Status listening = transport.listen(); !listening) {
         error = "cannot listen for the other nodes: " + listening.message();
         return false;
+    }
+    transport::Status loopback =
+        transport.expose(config_.nodeid, wire::kTagOwnRing, ring_registration_.id(), 0, ring_.mapping_bytes());
+    if (loopback) {
+        loopback = transport.connect(config_.nodeid);
+    }
+    if (!loopback) {
+        log(LogLevel::warning, "no loopback connection ({}); the sequencer copies payloads with the CPU",
+            loopback.message());
     }
     log(LogLevel::info, "node {} is the sequencer of {} configured nodes", config_.nodeid, config_.nodes.size());
     return true;
@@ -259,6 +271,36 @@ void Node::on_event(const transport::Event& event)
 void Node::on_sequencer_event(const transport::Event& event)
 {
     transport::Transport& transport = *transport_;
+    if (event.peer == config_.nodeid) {
+        switch (event.kind) {
+        case transport::EventKind::connected:
+            own_ring_ = transport.remote_region(config_.nodeid, wire::kTagOwnRing);
+            if (!own_ring_ || own_ring_->bytes != ring_.mapping_bytes()) {
+                own_ring_.reset();
+                log(LogLevel::warning, "the loopback does not reach the ring; the sequencer copies payloads with the CPU");
+                transport.disconnect(config_.nodeid);
+            } else {
+                log(LogLevel::info, "loopback up: the device copies payloads into the sequencer's ring");
+            }
+            return;
+        case transport::EventKind::disconnected:
+        case transport::EventKind::refused:
+            if (own_ring_) {
+                // Entries wait for copies that will never complete: nothing can be published.
+                log(LogLevel::error, "lost the loopback connection ({}: {}); this node cannot go on",
+                    transport::to_string(event.reason), event.detail.message());
+                failed_ = true;
+            }
+            return;
+        case transport::EventKind::write_completed:
+            on_batch_completed(event.wr_id);
+            return;
+        case transport::EventKind::read_completed:
+        case transport::EventKind::imm_received:
+            return;
+        }
+        return;
+    }
     auto found = remotes_.find(event.peer);
     switch (event.kind) {
     case transport::EventKind::connected: {
@@ -267,6 +309,12 @@ void Node::on_sequencer_event(const transport::Event& event)
             return;
         }
         Remote& node = found->second;
+        if (!node.held.empty() && node.held.back().first > completed_batch_) {
+            log(LogLevel::info, "node {} reconnects before copies from its old inbound ring completed; later", event.peer);
+            transport.disconnect(event.peer);
+            return;
+        }
+        node.held.clear();
         // The control block is zero here (fresh memory, or cleared when the previous
         // connection went): the node's hello may already have landed — it writes as
         // soon as its side is connected — so it must not be cleared now.
@@ -303,7 +351,10 @@ void Node::on_sequencer_event(const transport::Event& event)
         // cannot be set up before this event has been handled.
         std::memset(node.inbound_memory.data() + config_.inbound_ring_bytes, 0, transport::ring::kControlBytes);
         node.pending.reset();
+        // `held` stays: device copies may still read those bytes, so the node may not
+        // reconnect (and its new writer overwrite them) before they completed.
         node.stream.reset();
+        node.stream_end.reset();
         node.snapshot_memory.reset();
         if (node.state == RemoteStatus::State::member || node.state == RemoteStatus::State::leaving) {
             pending_removals_.push_back(node.nodeid);
@@ -373,8 +424,7 @@ void Node::on_member_event(const transport::Event& event)
         }
         return;
     case transport::EventKind::write_completed:
-        completed_batch_ = std::max(completed_batch_, event.wr_id);
-        local_.on_forwarded(completed_batch_);
+        on_batch_completed(event.wr_id);
         return;
     case transport::EventKind::read_completed:
     case transport::EventKind::imm_received:
@@ -423,6 +473,50 @@ bool Node::sequence_data(uint32_t group_id, ProcessId process, uint16_t flags, u
     ++counters_.messages_sequenced;
     counters_.bytes_sequenced += length;
     // Sequencing writes into this node's own ring: delivered here as on every other node.
+    ++counters_.messages_delivered;
+    counters_.bytes_delivered += length;
+    return true;
+}
+
+bool Node::sequence_data_by_device(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,
+                                   transport::LocalSlice source)
+{
+    if (staged_copies_.size() == kMaxStagedCopies) {
+        flush_device_copies();
+        if (staged_copies_.size() == kMaxStagedCopies) {
+            return false;  // the send queue is full: retry once copies completed
+        }
+    }
+    const uint32_t length = source.bytes;
+    if (length >= ipc::kInPlaceDeliveryMinBytes) {
+        flags |= ipc::kFlagPayloadOnPage;
+    }
+    EntryHeader* entry = ring_.append(EntryKind::data, flags, length, reclaim_limit_);
+    if (entry == nullptr) {
+        entry = ring_.append(EntryKind::data, flags, length, reclaim_limit());
+        if (entry == nullptr) {
+            ++counters_.ring_full_events;
+            return false;
+        }
+    }
+    entry->group_id = group_id;
+    entry->nodeid = process.nodeid;
+    entry->pid = process.pid;
+    entry->total_bytes = total_bytes;
+    if (staged_copies_.empty()) {
+        first_staged_position_ = ring_.last_position();
+    }
+    const auto payload_offset =
+        static_cast<uint64_t>(ring_.payload(entry) - static_cast<std::byte*>(ring_.mapping_address()));
+    staged_sources_[staged_copies_.size()] = source;
+    transport::WriteRequest& copy = staged_copies_.emplace_back();
+    copy.sources = {&staged_sources_[staged_copies_.size() - 1], 1};
+    copy.destination = own_ring_->at(payload_offset);
+    ++counters_.messages_copied_by_device;
+    counters_.bytes_copied_by_device += length;
+    local_.on_entry(group_id);
+    ++counters_.messages_sequenced;
+    counters_.bytes_sequenced += length;
     ++counters_.messages_delivered;
     counters_.bytes_delivered += length;
     return true;
@@ -528,19 +622,87 @@ std::vector<RemoteStatus> Node::remote_status()
 
 void Node::replicate()
 {
-    const uint64_t tail = ring_.unpublished_tail();
     replication_blocked_ = false;
+    flush_device_copies();
+    const uint64_t tail = publishable_tail();
     for (auto& [nodeid, node] : remotes_) {
-        if (!node.stream || node.stream->sent() == tail) {
+        if (!node.stream) {
             continue;
         }
-        transport::Status status = node.stream->replicate(tail);
-        if (status.code() == transport::Errc::try_again) {
-            replication_blocked_ = true;
-        } else if (!status) {
-            ++counters_.rdma_errors;
-            log(LogLevel::warning, "replicating to node {}: {}", nodeid, status.message());
+        if (tail > node.stream->sent()) {  // below it while copies before an admission are in flight
+            transport::Status status = node.stream->replicate(tail);
+            if (status.code() == transport::Errc::try_again) {
+                replication_blocked_ = true;
+            } else if (!status) {
+                ++counters_.rdma_errors;
+                log(LogLevel::warning, "replicating to node {}: {}", nodeid, status.message());
+            }
         }
+        // A cleanly leaving node got its own removal: its stream ends.
+        if (node.stream_end && node.stream->sent() >= *node.stream_end) {
+            node.stream.reset();
+            node.stream_end.reset();
+        }
+    }
+}
+
+uint64_t Node::publishable_tail() const
+{
+    if (!copies_in_flight_.empty()) {
+        return copies_in_flight_.front().first_position;
+    }
+    return staged_copies_.empty() ? ring_.unpublished_tail() : first_staged_position_;
+}
+
+bool Node::copies_by_device(uint64_t payload_bytes) const
+{
+    return own_ring_.has_value() && payload_bytes > transport_->max_inline_bytes();
+}
+
+void Node::flush_device_copies()
+{
+    if (staged_copies_.empty()) {
+        return;
+    }
+    // One post list; only the last is signalled: RC completes them in order.
+    staged_copies_.back().signaled = true;
+    staged_copies_.back().wr_id = next_batch_;
+    transport::Status status = transport_->post_writes(config_.nodeid, staged_copies_);
+    if (!status) {
+        staged_copies_.back().signaled = false;
+        if (status.code() == transport::Errc::try_again) {
+            replication_blocked_ = true;  // completions free the queue: look again soon
+        } else {
+            ++counters_.rdma_errors;
+            log(LogLevel::error, "device copy into the ring: {}; this node cannot go on", status.message());
+            failed_ = true;
+        }
+        return;
+    }
+    copies_in_flight_.push_back({next_batch_, first_staged_position_});
+    ++next_batch_;
+    staged_copies_.clear();
+}
+
+void Node::on_batch_completed(uint64_t batch)
+{
+    completed_batch_ = std::max(completed_batch_, batch);
+    while (!copies_in_flight_.empty() && copies_in_flight_.front().batch <= completed_batch_) {
+        copies_in_flight_.pop_front();
+    }
+    for (auto& [nodeid, node] : remotes_) {
+        release_held(node);
+    }
+    local_.on_batch_completed(completed_batch_);
+}
+
+void Node::release_held(Remote& node)
+{
+    while (!node.held.empty() && node.held.front().first <= completed_batch_) {
+        if (node.inbound) {
+            node.inbound->release(node.held.front().second);
+        }
+        node.held.pop_front();
     }
 }
 
@@ -580,10 +742,10 @@ bool Node::drain_inbound(bool& blocked)
         }
         pending_removals_.pop_front();
         worked = true;
-        // A cleanly leaving node gets its own removal, then its stream ends.
+        // A cleanly leaving node gets its own removal, then its stream ends (replicate()).
         if (auto found = remotes_.find(nodeid); found != remotes_.end() && found->second.stream) {
+            found->second.stream_end = ring_.unpublished_tail();
             replicate();
-            found->second.stream.reset();
         }
     }
     for (auto& [nodeid, node] : remotes_) {
@@ -615,13 +777,17 @@ bool Node::drain_inbound(bool& blocked)
                 transport_->disconnect(nodeid);
                 break;
             }
+            record_copied_by_device_ = false;
             if (!sequence_inbound(node, *decoded)) {
                 node.pending = record;
                 ring_was_blocked_ = true;
                 break;
             }
             node.pending.reset();
-            if (node.inbound) {
+            if (record_copied_by_device_ || !node.held.empty()) {
+                // In order behind a record whose payload the device still reads.
+                node.held.emplace_back(record_copied_by_device_ ? next_batch_ : 0, record);
+            } else if (node.inbound) {
                 node.inbound->release(record);
             }
             worked = true;
@@ -647,6 +813,15 @@ bool Node::sequence_inbound(Remote& node, const wire::InboundRecord& record)
         if (!member || name == nullptr || !groups_.is_member(*name, process) ||
             (data.prefix.flags & ~ipc::kSubmissionFlags) != 0) {
             return true;  // sent while not a member: dropped, as corosync does
+        }
+        if (copies_by_device(data.payload.size())) {
+            const auto offset = static_cast<uint64_t>(data.payload.data() - node.inbound_memory.data());
+            if (!sequence_data_by_device(data.prefix.group_id, process, data.prefix.flags, data.prefix.total_bytes,
+                                         node.inbound_memory.slice(offset, static_cast<uint32_t>(data.payload.size())))) {
+                return false;
+            }
+            record_copied_by_device_ = true;
+            return true;
         }
         return sequence_data(data.prefix.group_id, process, data.prefix.flags, data.prefix.total_bytes, data.payload);
     }

@@ -23,6 +23,7 @@
 #include <corosync/cpg.h>
 #include <fmt/format.h>
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -53,6 +54,8 @@ struct NodeCounters {
     uint64_t bytes_forwarded = 0;
     uint64_t flow_control_events = 0;  // times flow control was raised
     uint64_t rdma_errors = 0;          // connections lost, refused, failed posts
+    uint64_t messages_copied_by_device = 0;  // sequencer: payloads the loopback copied into the ring
+    uint64_t bytes_copied_by_device = 0;
 };
 
 // The totem view: the nodes of the cluster and the ring id (sequencer, ring_seq).
@@ -87,8 +90,9 @@ public:
                              uint64_t seq) = 0;
     // Member: this node's process `pid` left `group` (leave or process down).
     virtual void on_own_removal(const GroupName& group, uint32_t pid) = 0;
-    // Member: every forwarded batch up to `batch` was written; its source memory is free.
-    virtual void on_forwarded(uint64_t batch) = 0;
+    // Every batch up to `batch` was carried out by the device, so the local memory it read
+    // is free again (member: forwarded records; sequencer: payloads copied into the ring).
+    virtual void on_batch_completed(uint64_t batch) = 0;
     // Member: entries were applied; publish them to the readers.
     virtual void on_applied() = 0;
 };
@@ -151,12 +155,24 @@ public:
     // changed; retry once readers moved on).
     bool sequence_data(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,
                        std::span<const std::byte> payload);
+    // Sequencer: the same, but the device copies the payload from registered local memory
+    // into the ring (loopback), so no CPU touches it. `source` stays untouched until
+    // on_batch_completed(next_batch() as it was now). Only when copies_by_device().
+    bool sequence_data_by_device(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,
+                                 transport::LocalSlice source);
+    // Whether a payload of this size goes by device copy: the loopback is up and the
+    // payload is above the inline limit (below it, a CPU copy is what a NIC would do too).
+    bool copies_by_device(uint64_t payload_bytes) const;
+    // Where the complete entries end: device copies in flight hold publication and
+    // replication back to the first entry they fill.
+    uint64_t publishable_tail() const;
     // A join, leave or process down; a removal of a non-member announces nothing.
     bool sequence_change(const GroupName& name, ProcessId process, cpg_reason_t reason);
     // Sequencer: takes the other nodes' records and pending node removals. `blocked` is
     // set when the ring had no room for something.
     bool drain_inbound(bool& blocked);
-    // Sequencer: posts [sent, tail) of the ring to every member.
+    // Sequencer: posts the staged device copies, then [sent, publishable tail) of the
+    // ring to every member.
     void replicate();
     std::vector<RemoteStatus> remote_status();
 
@@ -166,7 +182,8 @@ public:
     bool forward_data(std::span<const transport::LocalSlice> parts, uint32_t payload_bytes);
     // Member: a join, leave or process down of this node's process `pid`.
     bool forward_group_op(uint32_t pid, const GroupName& name, cpg_reason_t reason);
-    // Member: the batch number the records appended now will be committed with.
+    // The batch the device work staged now goes with (member: forwarded records;
+    // sequencer: device copies); on_batch_completed reports it.
     uint64_t next_batch() const { return next_batch_; }
     // Member: commits the appended records (one signalled tail write); false when the
     // send queue is full (retry on the next turn).
@@ -189,6 +206,10 @@ private:
         std::optional<transport::RingReader> inbound;
         std::optional<transport::RingReader::Record> pending;  // read, waits for ring room
         std::optional<DeliveryStream> stream;
+        std::optional<uint64_t> stream_end;  // leaving: the stream ends once this much was sent
+        // Records whose payload a device copy still reads, or that follow one: released in
+        // order once their batch (0: none) completed.
+        std::deque<std::pair<uint64_t, transport::RingReader::Record>> held;
         transport::RegisteredMemory snapshot_memory;  // source of its admission snapshot write
         uint64_t* credit_word = nullptr;              // where it publishes its consumed position
     };
@@ -210,6 +231,9 @@ private:
     bool sequence_totem();
     bool sequence_inbound(Remote& node, const wire::InboundRecord& record);
     bool admit(Remote& node, const wire::Hello& hello);
+    void flush_device_copies();
+    void release_held(Remote& node);
+    void on_batch_completed(uint64_t batch);
 
     // Member.
     bool apply_delivered();
@@ -238,6 +262,18 @@ private:
     std::deque<uint32_t> pending_removals_;  // nodes whose NODEDOWN waits for ring room
     bool replication_blocked_ = false;       // a send queue was full: retry after completions
     bool ring_was_blocked_ = false;          // the last drain found the ring full: ask for credit
+    bool record_copied_by_device_ = false;   // the inbound record just sequenced
+    // Device copies into this node's own ring over the loopback connection.
+    static constexpr size_t kMaxStagedCopies = 64;
+    std::optional<transport::RemoteRegion> own_ring_;  // set once the loopback is up
+    std::vector<transport::WriteRequest> staged_copies_;
+    std::array<transport::LocalSlice, kMaxStagedCopies> staged_sources_{};
+    uint64_t first_staged_position_ = 0;
+    struct CopyBatch {
+        uint64_t batch;
+        uint64_t first_position;  // of the first entry it fills
+    };
+    std::deque<CopyBatch> copies_in_flight_;
 
     // Member.
     bool connected_ = false;

@@ -54,7 +54,8 @@ Options:
                  control, and the counters since the daemon started: messages and bytes
                  sequenced, delivered into this node's ring and forwarded to the
                  sequencer, confchgs sequenced, flow-control and ring-full events, RDMA
-                 errors, protocol violations
+                 errors, protocol violations, payloads the sequencer's device copied
+                 into its ring
                  (with none of --nodes, --groups, --counters: all three)
   --kv           machine-readable output: one key=value line each, blocks separated by
                  an empty line, each starting with ipc=NAME; sizes in bytes; in group
@@ -273,6 +274,8 @@ std::vector<CounterRow> counter_rows(const ipc::StatusCounters& counters)
         {"ring_full_events", "ring-full events", counters.ring_full_events},
         {"rdma_errors", "RDMA errors", counters.rdma_errors},
         {"protocol_violations", "protocol violations", counters.protocol_violations},
+        {"messages_copied_by_device", "device-copied messages", counters.messages_copied_by_device},
+        {"bytes_copied_by_device", "device-copied bytes", counters.bytes_copied_by_device},
     };
 }
 

@@ -153,8 +153,10 @@ struct StatusCounters {  // daemon::Counters, since the daemon started
     uint64_t ring_full_events;
     uint64_t rdma_errors;
     uint64_t protocol_violations;
+    uint64_t messages_copied_by_device;  // sequencer: payloads its loopback copied into its ring
+    uint64_t bytes_copied_by_device;
 };
-static_assert(sizeof(StatusCounters) == 11 * sizeof(uint64_t));
+static_assert(sizeof(StatusCounters) == 13 * sizeof(uint64_t));
 
 // At the sequencer, one per other configured node. Positions are the shared ring's.
 struct StatusRemote {
@@ -195,10 +197,10 @@ static_assert(sizeof(qb_ipc_response_header) == 24);
 static_assert(offsetof(StatusResponse, nodeid) == 24);
 static_assert(offsetof(StatusResponse, ring_seq) == 40);
 static_assert(offsetof(StatusResponse, counters) == 64);
-static_assert(offsetof(StatusResponse, view_count) == 152);
-static_assert(offsetof(StatusResponse, view) == 160);
-static_assert(offsetof(StatusResponse, remotes) == 160 + 4 * kStatusMaxNodes);
-static_assert(sizeof(StatusResponse) == 160 + 44 * kStatusMaxNodes);
+static_assert(offsetof(StatusResponse, view_count) == 168);
+static_assert(offsetof(StatusResponse, view) == 176);
+static_assert(offsetof(StatusResponse, remotes) == 176 + 4 * kStatusMaxNodes);
+static_assert(sizeof(StatusResponse) == 176 + 44 * kStatusMaxNodes);
 
 struct WakeEvent {
     qb_ipc_response_header header;

@@ -20,7 +20,9 @@
 #          the role sequencer with nodes 2 and 3 as members, nodes 2 and 3 the role
 #          member; during phase order every node delivered C x 3 x M messages into its
 #          ring and the same bytes, which node 1 sequenced; nodes 2 and 3 each forwarded
-#          their clients' C x M; no node counted a protocol violation.
+#          their clients' C x M; node 1's device (its loopback) copied every payload
+#          above the 128-byte inline limit into its ring; no node counted a protocol
+#          violation.
 #   down   all three nodes: C clients on each join; once all are members, node 2's rcpgd
 #          gets SIGTERM while its clients are idle members. The clients on nodes 1 and 3
 #          wait for the NODEDOWN confchg, then send M each.
@@ -462,6 +464,13 @@ ring_id_1="$(status_value after 1 sequencer).$(status_value after 1 ring_seq)"
 sequenced_bytes=$(status_growth 1 bytes_sequenced)
 if [ "$(status_growth 1 messages_sequenced)" != "$sent" ]; then
     error "node 1 sequenced $(status_growth 1 messages_sequenced) messages during phase order, expected $sent"
+fi
+# Payloads above the 128-byte inline limit reach node 1's ring by its loopback (the
+# device), not by a CPU copy: one device copy per such message of the phase.
+large=$(awk '$1 == "M" && $5 > 128' "$work/order/${everyone[0]}.out" | wc -l)
+if [ "$large" -eq 0 ] || [ "$(status_growth 1 messages_copied_by_device)" != "$large" ]; then
+    error "node 1 copied $(status_growth 1 messages_copied_by_device) payloads by device during phase order;" \
+        "$large messages were above the inline limit"
 fi
 if [ "$(grep -c '^remote\.[0-9]*\.state=member$' "$work/status/after.node1" 2>/dev/null)" != 2 ] ||
     [ "$(status_value after 1 remote.2.state)" != member ] || [ "$(status_value after 1 remote.3.state)" != member ]; then
