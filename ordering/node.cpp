@@ -309,7 +309,8 @@ void Node::on_sequencer_event(const transport::Event& event)
             return;
         }
         Remote& node = found->second;
-        if (!node.held.empty() && node.held.back().first > completed_batch_) {
+        if (std::any_of(node.held.begin(), node.held.end(),
+                        [&](const auto& held) { return held.first > completed_batch_; })) {
             log(LogLevel::info, "node {} reconnects before copies from its old inbound ring completed; later", event.peer);
             transport.disconnect(event.peer);
             return;
