@@ -236,23 +236,30 @@ Status VerbsTransport::connect_loopback()
     QueueConfig responder_queues = queues;
     responder_queues.send_queue_depth = 1;
     responder_queues.recv_queue_depth = 1;
-    auto qp = QueuePair::create_unmanaged(pd_.get(), conn->cq.get(), queues);
-    auto responder = qp ? QueuePair::create_unmanaged(pd_.get(), conn->cq.get(), responder_queues) : qp.status();
-    if (!responder) {
-        return responder.status();
-    }
-    conn->qp = std::move(qp).value();
-    conn->loopback_responder = std::move(responder).value();
     const auto [own, gid_index] = *gid;
     const uint8_t port_num = listen_id_->port_num;
-    if (Status status = conn->qp.connect_to(conn->loopback_responder.get()->qp_num, port_num, own, gid_index, port.active_mtu);
-        !status) {
-        return status;
+    // Loopback packets never reach the wire, so the largest MTU the port supports is
+    // worth trying first: fewer packets per copy (rxe copies packet by packet). A device
+    // that holds a path to its active MTU refuses it; then that one.
+    Status connected;
+    for (const ibv_mtu mtu : {port.max_mtu, port.active_mtu}) {
+        auto qp = QueuePair::create_unmanaged(pd_.get(), conn->cq.get(), queues);
+        auto responder = qp ? QueuePair::create_unmanaged(pd_.get(), conn->cq.get(), responder_queues) : qp.status();
+        if (!responder) {
+            return responder.status();
+        }
+        conn->qp = std::move(qp).value();
+        conn->loopback_responder = std::move(responder).value();
+        connected = conn->qp.connect_to(conn->loopback_responder.get()->qp_num, port_num, own, gid_index, mtu);
+        if (connected) {
+            connected = conn->loopback_responder.connect_to(conn->qp.get()->qp_num, port_num, own, gid_index, mtu);
+        }
+        if (connected || port.max_mtu == port.active_mtu) {
+            break;
+        }
     }
-    if (Status status =
-            conn->loopback_responder.connect_to(conn->qp.get()->qp_num, port_num, own, gid_index, port.active_mtu);
-        !status) {
-        return status;
+    if (!connected) {
+        return connected;
     }
     // What this node exposed to itself, as a peer would learn it from a hello.
     if (auto it = exposures_.find(config_.self); it != exposures_.end()) {
