@@ -64,6 +64,10 @@ bool Daemon::start_node(std::string& error)
             error = "RDMA transport: " + created.status().message();
             return false;
         }
+        const std::string& device = (*created)->device().name;
+        const bool software_device = device.starts_with("rxe") || device.starts_with("siw");
+        config.device_copies = cluster.sequencer_copy == SequencerCopy::device ||
+                               (cluster.sequencer_copy == SequencerCopy::automatic && !software_device);
         transport = std::move(*created);
     }
     node_ = ordering::Node::create(std::move(config), *ring_, *this, std::move(transport), error);

@@ -397,7 +397,8 @@ std::string read_nodelist(const std::string& path, const Section& root, std::vec
 
 const std::vector<std::string_view> kRcpgKeys = {
     "device",           "port",          "sequencer_order", "ring_mib",     "inbound_ring_mib",
-    "cluster_key_file", "allowed_users", "allowed_groups",  "busy_poll_us", "connect_timeout_ms"};
+    "cluster_key_file", "allowed_users", "allowed_groups",  "busy_poll_us", "connect_timeout_ms",
+    "sequencer_copy"};
 
 std::string join(const std::vector<std::string_view>& words)
 {
@@ -549,6 +550,16 @@ std::string read_rcpg(const std::string& path, const Section& root, const std::v
                                            kMinInboundRingMib, kMaxInboundRingMib, value));
             }
             options.cluster.inbound_ring_bytes = number << 20;
+        } else if (key == "sequencer_copy") {
+            if (value == "auto") {
+                options.cluster.sequencer_copy = SequencerCopy::automatic;
+            } else if (value == "device") {
+                options.cluster.sequencer_copy = SequencerCopy::device;
+            } else if (value == "cpu") {
+                options.cluster.sequencer_copy = SequencerCopy::cpu;
+            } else {
+                return problem(fmt::format("sequencer_copy needs auto, device or cpu, not '{}'", value));
+            }
         } else if (key == "busy_poll_us") {
             if (!parse_in_range(value, 0, kMaxBusyPollUs, number)) {
                 return problem(
@@ -850,6 +861,10 @@ std::string describe(const Options& options)
     line(fmt::format("inbound ring per sending node: {} MiB", cluster.inbound_ring_bytes >> 20));
     line(fmt::format("connect timeout: {} ms", cluster.connect_timeout_ms));
     line(fmt::format("busy poll: {} us", options.busy_poll_us));
+    line(fmt::format("sequencer copies payloads by: {}",
+                     cluster.sequencer_copy == SequencerCopy::device ? "device"
+                     : cluster.sequencer_copy == SequencerCopy::cpu  ? "cpu"
+                                                                     : "auto (the device, unless it is rxe or siw)"));
 
     if (cluster.cluster_key.empty()) {
         line("cluster key: none");

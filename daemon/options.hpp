@@ -21,6 +21,11 @@ struct ClusterNode {
 };
 
 // Empty `nodes` (or a single node) is the one-node cluster: no RDMA device is needed.
+// Who copies a payload into the sequencer's ring: its RDMA device over a loopback
+// connection, or the CPU. `automatic`: the device, unless it is a software one (rxe,
+// siw), where the "device" copy is the same CPUs' copy plus packet processing.
+enum class SequencerCopy : uint8_t { automatic, device, cpu };
+
 struct ClusterOptions {
     std::vector<ClusterNode> nodes;             // sorted by nodeid
     std::vector<uint32_t> sequencer_order;      // node ids; the first one sequences
@@ -28,6 +33,7 @@ struct ClusterOptions {
     std::vector<std::byte> cluster_key;         // shared secret, at least 16 bytes
     uint64_t inbound_ring_bytes = 16ull << 20;  // per sending node, at the sequencer
     uint32_t connect_timeout_ms = 5000;
+    SequencerCopy sequencer_copy = SequencerCopy::automatic;
     bool multi_node() const { return nodes.size() > 1; }
 };
 

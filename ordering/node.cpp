@@ -146,6 +146,11 @@ bool Node::start_sequencer(std::string& error)
         error = "cannot listen for the other nodes: " + listening.message();
         return false;
     }
+    if (!config_.device_copies) {
+        log(LogLevel::info, "node {} is the sequencer of {} configured nodes; it copies payloads with the CPU",
+            config_.nodeid, config_.nodes.size());
+        return true;
+    }
     transport::Status loopback =
         transport.expose(config_.nodeid, wire::kTagOwnRing, ring_registration_.id(), 0, ring_.mapping_bytes());
     if (loopback) {
@@ -448,10 +453,9 @@ uint64_t Node::reclaim_limit()
     return limit;
 }
 
-bool Node::sequence_data(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,
-                         std::span<const std::byte> payload)
+EntryHeader* Node::append_data(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,
+                               uint32_t length)
 {
-    const auto length = static_cast<uint32_t>(payload.size());
     if (length >= ipc::kInPlaceDeliveryMinBytes) {
         flags |= ipc::kFlagPayloadOnPage;
     }
@@ -462,20 +466,30 @@ bool Node::sequence_data(uint32_t group_id, ProcessId process, uint16_t flags, u
         entry = ring_.append(EntryKind::data, flags, length, reclaim_limit());
         if (entry == nullptr) {
             ++counters_.ring_full_events;
-            return false;
+            return nullptr;
         }
     }
     entry->group_id = group_id;
     entry->nodeid = process.nodeid;
     entry->pid = process.pid;
     entry->total_bytes = total_bytes;
-    std::memcpy(ring_.payload(entry), payload.data(), length);
-    local_.on_entry(group_id);
     ++counters_.messages_sequenced;
     counters_.bytes_sequenced += length;
     // Sequencing writes into this node's own ring: delivered here as on every other node.
     ++counters_.messages_delivered;
     counters_.bytes_delivered += length;
+    return entry;
+}
+
+bool Node::sequence_data(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,
+                         std::span<const std::byte> payload)
+{
+    EntryHeader* entry = append_data(group_id, process, flags, total_bytes, static_cast<uint32_t>(payload.size()));
+    if (entry == nullptr) {
+        return false;
+    }
+    std::memcpy(ring_.payload(entry), payload.data(), payload.size());
+    local_.on_entry(group_id);
     return true;
 }
 
@@ -488,22 +502,10 @@ bool Node::sequence_data_by_device(uint32_t group_id, ProcessId process, uint16_
             return false;  // the send queue is full: retry once copies completed
         }
     }
-    const uint32_t length = source.bytes;
-    if (length >= ipc::kInPlaceDeliveryMinBytes) {
-        flags |= ipc::kFlagPayloadOnPage;
-    }
-    EntryHeader* entry = ring_.append(EntryKind::data, flags, length, reclaim_limit_);
+    EntryHeader* entry = append_data(group_id, process, flags, total_bytes, source.bytes);
     if (entry == nullptr) {
-        entry = ring_.append(EntryKind::data, flags, length, reclaim_limit());
-        if (entry == nullptr) {
-            ++counters_.ring_full_events;
-            return false;
-        }
+        return false;
     }
-    entry->group_id = group_id;
-    entry->nodeid = process.nodeid;
-    entry->pid = process.pid;
-    entry->total_bytes = total_bytes;
     if (staged_copies_.empty()) {
         first_staged_position_ = ring_.last_position();
     }
@@ -514,12 +516,8 @@ bool Node::sequence_data_by_device(uint32_t group_id, ProcessId process, uint16_
     copy.sources = {&staged_sources_[staged_copies_.size() - 1], 1};
     copy.destination = own_ring_->at(payload_offset);
     ++counters_.messages_copied_by_device;
-    counters_.bytes_copied_by_device += length;
+    counters_.bytes_copied_by_device += source.bytes;
     local_.on_entry(group_id);
-    ++counters_.messages_sequenced;
-    counters_.bytes_sequenced += length;
-    ++counters_.messages_delivered;
-    counters_.bytes_delivered += length;
     return true;
 }
 

@@ -71,6 +71,9 @@ struct NodeConfig {
     std::vector<uint32_t> nodes;
     uint32_t sequencer = 0;  // one of `nodes`
     uint64_t inbound_ring_bytes = 0;
+    // Sequencer: copy payloads above the inline limit into the ring with the device, over
+    // a loopback connection; otherwise (or if the loopback cannot be set up) the CPU.
+    bool device_copies = true;
     LogSink log;
 };
 
@@ -226,6 +229,10 @@ private:
     void on_member_event(const transport::Event& event);
 
     // Sequencer.
+    // Appends a data entry with its header filled (payload still to come); nullptr when
+    // the ring has no room.
+    ipc::EntryHeader* append_data(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,
+                                  uint32_t length);
     bool sequence_removal(const GroupName& name, const std::vector<ProcessId>& processes, cpg_reason_t reason);
     void write_confchg(const GroupChange& change, ProcessId process, uint64_t limit);
     bool sequence_totem();

@@ -40,6 +40,9 @@ Options:
   --late K         do not start node K (2..N) with the others: COMMAND starts it
                    with "$RCPG_CLUSTER_CTL" start K; repeatable
   --ring-mib M     delivery ring size (default 64)
+  --sequencer-copy auto|device|cpu
+                   who copies payloads into the sequencer's ring (rcpg.conf
+                   sequencer_copy; default auto, which on rxe is cpu)
   --dir DIR        where configuration and logs go (default: a new directory
                    under ${TMPDIR:-/tmp}; kept after the run)
   --bin DIR        where rcpgd is (default: build/bin)
@@ -53,6 +56,7 @@ EOF
 
 nodes=3
 ring_mib=64
+sequencer_copy=auto
 dir=
 bin=$ROOT/build/bin
 port=7401
@@ -70,6 +74,7 @@ while [ $# -gt 0 ]; do
     --nodes) nodes=$2; shift 2 ;;
     --late) late+=("$2"); shift 2 ;;
     --ring-mib) ring_mib=$2; shift 2 ;;
+    --sequencer-copy) sequencer_copy=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
@@ -91,6 +96,10 @@ esac
 case $log_level in
 info | debug) ;;
 *) echo "cluster.sh: --log-level must be info or debug (readiness is read from rcpgd's log)" >&2; exit 2 ;;
+esac
+case $sequencer_copy in
+auto | device | cpu) ;;
+*) echo "cluster.sh: --sequencer-copy must be auto, device or cpu" >&2; exit 2 ;;
 esac
 if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 16 ]; then
     echo "cluster.sh: --nodes must be from 1 to 16" >&2
@@ -123,7 +132,7 @@ if [ "$inside" -eq 0 ] && [ "$ctl" -eq 0 ]; then
     done
     exec "$ROOT/scripts/softroce.sh" run --timeout-s "$timeout_s" --rw "$dir" --rw "$PWD" -- \
         "$SELF" --inside --nodes "$nodes" "${late_args[@]}" --ring-mib "$ring_mib" --dir "$dir" --bin "$bin" \
-        --port "$port" --log-level "$log_level" -- "$@"
+        --sequencer-copy "$sequencer_copy" --port "$port" --log-level "$log_level" -- "$@"
 fi
 
 # ------------------------------------------------------------ one node's daemon
@@ -291,6 +300,7 @@ is_late() {
     [ -n "$device" ] && echo "    device: $device"
     echo "    cluster_key_file: authkey"
     echo "    ring_mib: $ring_mib"
+    echo "    sequencer_copy: $sequencer_copy"
     for ((k = 1; k <= nodes; k++)); do
         echo "    node {"
         echo "        nodeid: $k"

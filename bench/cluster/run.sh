@@ -30,6 +30,8 @@ Options:
   --corosync-no-rr         run corosync without its real-time scheduling (sched_rr: no);
                            by default it runs as installed, SCHED_RR, which on few CPUs
                            takes CPU from its own clients
+  --sequencer-copy MODE    auto, device or cpu: who copies payloads into rcpg's
+                           sequencer ring (rcpg.conf sequencer_copy; auto is cpu on rxe)
   --sizes "B..."           message sizes in bytes (default "64 1024 4096 65536 1048576")
   --workloads "W..."       of flood-1 flood-all latency (default: all three)
   --seconds S              how long each sender sends (default 2)
@@ -50,6 +52,7 @@ EOF
 nodes_list="2 3 4 8"
 corosync_nodes_list="3"
 corosync_args=
+sequencer_copy=auto
 sizes="64 1024 4096 65536 1048576"
 workloads="flood-1 flood-all latency"
 seconds=2
@@ -144,6 +147,7 @@ while [ $# -gt 0 ]; do
     --nodes) nodes_list=$2; shift 2 ;;
     --corosync-nodes) corosync_nodes_list=$2; shift 2 ;;
     --corosync-no-rr) corosync_args=--no-rr; shift ;;
+    --sequencer-copy) sequencer_copy=$2; shift 2 ;;
     --sizes) sizes=$2; shift 2 ;;
     --workloads) workloads=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
@@ -183,6 +187,7 @@ if [ -z "${inside:-}" ]; then
         --env NODES_LIST="$nodes_list" --env COROSYNC_NODES_LIST="$corosync_nodes_list" --env SIZES="$sizes" \
         --env WORKLOADS="$workloads" --env SECONDS_EACH="$seconds" --env ROUNDS="$rounds" --env OUT="$out" \
         --env SENDER_NODE="$sender_node" --env COROSYNC_ARGS="$corosync_args" \
+        --env SEQUENCER_COPY="$sequencer_copy" \
         --env BUILD="$build" -- "$SELF" --inside || status=$?
     if [ -s "$out/raw.csv" ]; then
         "$ROOT/bench/cluster/report.sh" "$out" >"$out/report.md"
@@ -193,7 +198,8 @@ if [ -z "${inside:-}" ]; then
 fi
 
 # ------------------------------------------------------------------ inside the device
-export NODES_LIST COROSYNC_NODES_LIST SIZES WORKLOADS SECONDS_EACH ROUNDS OUT BUILD SENDER_NODE COROSYNC_ARGS
+export NODES_LIST COROSYNC_NODES_LIST SIZES WORKLOADS SECONDS_EACH ROUNDS OUT BUILD SENDER_NODE COROSYNC_ARGS \
+    SEQUENCER_COPY
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 # shellcheck disable=SC2034 # perftest_pair's first port; it advances it
@@ -203,6 +209,7 @@ source "$ROOT/bench/perftest.sh"
 echo "device $RCPG_RDMA_DEV ($RCPG_SOFTROCE) on $RCPG_RDMA_ADDR, kernel $(uname -r), $(nproc) cpus" | tee -a "$OUT/context.txt"
 echo "sender of flood-1 and latency: node $SENDER_NODE" >>"$OUT/context.txt"
 [ -z "$COROSYNC_ARGS" ] || echo "corosync: $COROSYNC_ARGS" >>"$OUT/context.txt"
+echo "rcpg sequencer_copy: $SEQUENCER_COPY" >>"$OUT/context.txt"
 echo "system,nodes,workload,size,round,sender,nodeid,msgs_per_s,mb_per_s,p50_us,p99_us,p999_us,max_us,order_digest,complete,fifo_errors" >"$OUT/raw.csv"
 echo "tool,size,round,value" >"$OUT/perftest.csv"
 mkdir -p "$OUT/logs"
@@ -219,7 +226,7 @@ for round in $(seq "$ROUNDS"); do
     echo "ib_write_lat,64,$round,$lat" >>"$OUT/perftest.csv"
     echo "  round $round ib_write_lat -R 64 B: $lat us"
     for nodes in $NODES_LIST; do
-        "$ROOT/scripts/cluster.sh" --inside --nodes "$nodes" --ring-mib 32 --bin "$BUILD/bin" \
+        "$ROOT/scripts/cluster.sh" --inside --nodes "$nodes" --ring-mib 32 --sequencer-copy "$SEQUENCER_COPY" --bin "$BUILD/bin" \
             --dir "$OUT/logs/rcpg-$nodes-$round" -- "$SELF" --cells rcpg "$nodes" "$round" >/dev/null ||
             echo "  rcpg cluster of $nodes nodes failed (logs in $OUT/logs/rcpg-$nodes-$round)" >&2
     done

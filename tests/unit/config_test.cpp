@@ -186,6 +186,7 @@ TEST_F(ConfigTest, CorosyncConfOfThreeNodesPlusAKeyReadsWithRcpgDefaults)
     EXPECT_EQ(options_.busy_poll_us, defaults.busy_poll_us);
     EXPECT_EQ(options_.cluster.inbound_ring_bytes, defaults.cluster.inbound_ring_bytes);
     EXPECT_EQ(options_.cluster.connect_timeout_ms, defaults.cluster.connect_timeout_ms);
+    EXPECT_EQ(options_.cluster.sequencer_copy, SequencerCopy::automatic);
     EXPECT_EQ(options_.ipc_name, defaults.ipc_name);
     EXPECT_EQ(options_.nodeid, defaults.nodeid);
     EXPECT_TRUE(options_.allowed_uids.empty());
@@ -296,6 +297,7 @@ TEST_F(ConfigTest, RcpgSectionValuesLandInOptions)
   allowed_groups: root,4242
   busy_poll_us: 0
   connect_timeout_ms: 2000
+  sequencer_copy: device
 )")),
               "");
     EXPECT_EQ(options_.cluster.device, "rxe0");
@@ -309,6 +311,7 @@ TEST_F(ConfigTest, RcpgSectionValuesLandInOptions)
     EXPECT_EQ(options_.allowed_gids, (std::vector<gid_t>{0, 4242}));
     EXPECT_EQ(options_.busy_poll_us, 0u);
     EXPECT_EQ(options_.cluster.connect_timeout_ms, 2000u);
+    EXPECT_EQ(options_.cluster.sequencer_copy, SequencerCopy::device);
     const std::vector<std::byte> expected_key(reinterpret_cast<const std::byte*>(kKeyText.data()),
                                               reinterpret_cast<const std::byte*>(kKeyText.data()) + kKeyText.size());
     EXPECT_EQ(options_.cluster.cluster_key, expected_key);
@@ -437,6 +440,8 @@ TEST_F(ConfigTest, NumbersOutOfRangeOrNotNumbersAreRefused)
     EXPECT_TRUE(ErrorAt(load(three_nodes("  port: 0\n")), path_, kRcpgBodyLine, "from 1 to 65535"));
     EXPECT_TRUE(ErrorAt(load(three_nodes("  busy_poll_us: -1\n")), path_, kRcpgBodyLine, "from 0 to 1000000"));
     EXPECT_TRUE(ErrorAt(load(three_nodes("  busy_poll_us: 10us\n")), path_, kRcpgBodyLine, "not '10us'"));
+    EXPECT_TRUE(ErrorAt(load(three_nodes("  sequencer_copy: dma\n")), path_, kRcpgBodyLine,
+                        "sequencer_copy needs auto, device or cpu, not 'dma'"));
     EXPECT_TRUE(ErrorAt(load(three_nodes("  connect_timeout_ms: 99\n")), path_, kRcpgBodyLine, "from 100 to 600000"));
     EXPECT_TRUE(ErrorAt(load(three_nodes("  device:\n")), path_, kRcpgBodyLine, "device name"));
 }
