@@ -84,11 +84,12 @@ t_write_bw() {
         cat "$WORK/bw-server"
         return 1
     fi
-    # The result row: #bytes #iterations BW-peak BW-average MsgRate.
+    # The result row: #bytes #iterations BW-peak BW-average MsgRate. Both sides exited 0
+    # and the row is there: all 200 writes completed. The rate is perftest's cycle-counter
+    # arithmetic, which under TCG can read no time at all ("r^2 < 0.9"): shown, not judged.
     bw=$(awk '$1 == 65536 && $2 == 200 { print $4 }' "$WORK/bw-client")
     [[ -n $bw ]] || return 1
-    echo "smoke: ib_write_bw -R 64 KiB x 200: average $bw MB/s ($RCPG_SOFTROCE)"
-    awk -v b="$bw" 'BEGIN { exit !(b > 0) }'
+    echo "smoke: ib_write_bw -R 64 KiB x 200 completed: average $bw MB/s as perftest timed it ($RCPG_SOFTROCE)"
 }
 
 t_shm() {
