@@ -274,7 +274,7 @@ std::vector<CounterRow> counter_rows(const ipc::StatusCounters& counters)
         {"ring_full_events", "ring-full events", counters.ring_full_events},
         {"rdma_errors", "RDMA errors", counters.rdma_errors},
         {"protocol_violations", "protocol violations", counters.protocol_violations},
-        {"messages_copied_by_device", "device-copied messages", counters.messages_copied_by_device},
+        {"messages_copied_by_device", "device copies", counters.messages_copied_by_device},
         {"bytes_copied_by_device", "device-copied bytes", counters.bytes_copied_by_device},
     };
 }
