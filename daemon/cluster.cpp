@@ -130,14 +130,22 @@ bool Daemon::forward_data(ClientSession& session, const ipc::SubmissionDescripto
 void Daemon::note_forwarded(ClientSession& session)
 {
     auto& heads = session.cluster.pending_heads;
-    const uint64_t batch = node_->next_batch();
+    const uint64_t batch = node_->releasing_batch();
+    if (batch <= node_->completed_batch()) {
+        // Sequencer: what the device read for this client is copied already, and no
+        // later completion would report it.
+        publish_sub_head(session, session.sub_head);
+        return;
+    }
     if (!heads.empty() && heads.back().first == batch) {
         heads.back().second = session.sub_head;
     } else {
         heads.emplace_back(batch, session.sub_head);
     }
-    // Also when everything taken was dropped: the heads are released by a completion.
-    node_->request_commit();
+    if (node_->role() == Role::member) {
+        // Also when everything taken was dropped: the heads are released by a completion.
+        node_->request_commit();
+    }
 }
 
 bool Daemon::request_change(ClientSession& session, const ordering::GroupName& name, cpg_reason_t reason)

@@ -126,7 +126,6 @@ public:
     Node& operator=(const Node&) = delete;
 
     Role role() const { return role_; }
-    uint32_t nodeid() const { return config_.nodeid; }
     uint32_t sequencer() const { return sequencer_; }
     // The node cannot go on (lost the sequencer, or it broke the protocol).
     bool failed() const { return failed_; }
@@ -160,7 +159,8 @@ public:
                        std::span<const std::byte> payload);
     // Sequencer: the same, but the device copies the payload from registered local memory
     // into the ring (loopback), so no CPU touches it. `source` stays untouched until
-    // on_batch_completed(next_batch() as it was now). Only when copies_by_device().
+    // on_batch_completed(releasing_batch() as it is after this call). Only when
+    // copies_by_device().
     bool sequence_data_by_device(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,
                                  transport::LocalSlice source);
     // Whether a payload of this size goes by device copy: the loopback is up and the
@@ -185,13 +185,18 @@ public:
     bool forward_data(std::span<const transport::LocalSlice> parts, uint32_t payload_bytes);
     // Member: a join, leave or process down of this node's process `pid`.
     bool forward_group_op(uint32_t pid, const GroupName& name, cpg_reason_t reason);
-    // The batch the device work staged now goes with (member: forwarded records;
-    // sequencer: device copies); on_batch_completed reports it.
-    uint64_t next_batch() const { return next_batch_; }
+    // The batch whose completion frees the local memory of everything handed to the node
+    // so far: a member's next commit (request_commit() makes sure there is one); at the
+    // sequencer the staged device copies, or with none staged the last batch posted
+    // (possibly completed already: see completed_batch()). on_batch_completed reports it.
+    uint64_t releasing_batch() const
+    {
+        return role_ == Role::member || !staged_copies_.empty() ? next_batch_ : next_batch_ - 1;
+    }
+    uint64_t completed_batch() const { return completed_batch_; }
     // Member: commits the appended records (one signalled tail write); false when the
     // send queue is full (retry on the next turn).
     bool commit_forwarded();
-    bool has_uncommitted() const { return forwarded_uncommitted_; }
     // Member: the next commit must happen (and be signalled) even with nothing appended:
     // the caller waits for its completion to release something.
     void request_commit() { forwarded_uncommitted_ = true; }

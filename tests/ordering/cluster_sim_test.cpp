@@ -286,7 +286,7 @@ private:
     {
         next_slot_ = (next_slot_ + 1) % kStagingSlots;
         ++staging_used_;
-        const uint64_t batch = node_->next_batch();
+        const uint64_t batch = node_->releasing_batch();
         if (!in_flight_.empty() && in_flight_.back().first == batch) {
             ++in_flight_.back().second;
         } else {
