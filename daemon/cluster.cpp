@@ -48,7 +48,8 @@ bool Daemon::start_node(std::string& error)
         for (const ClusterNode& node : cluster.nodes) {
             config.nodes.push_back(node.nodeid);
         }
-        config.sequencer = cluster.sequencer_order.empty() ? cluster.nodes.front().nodeid : cluster.sequencer_order.front();
+        config.sequencer_order = cluster.sequencer_order;
+        config.failure_timeout_ms = cluster.failure_timeout_ms;
         config.inbound_ring_bytes = cluster.inbound_ring_bytes;
 
         transport::TransportConfig transport_config;

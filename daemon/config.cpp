@@ -43,6 +43,8 @@ constexpr uint64_t kMaxInboundRingMib = 1024;
 constexpr uint64_t kMaxBusyPollUs = 1'000'000;
 constexpr uint64_t kMinConnectTimeoutMs = 100;
 constexpr uint64_t kMaxConnectTimeoutMs = 600'000;
+constexpr uint64_t kMinFailureTimeoutMs = 20;
+constexpr uint64_t kMaxFailureTimeoutMs = 600'000;
 
 // ---------------------------------------------------------------------------------------
 // Syntax layer.
@@ -397,7 +399,7 @@ std::string read_nodelist(const std::string& path, const Section& root, std::vec
 
 const std::vector<std::string_view> kRcpgKeys = {
     "device",           "port",          "sequencer_order", "ring_mib",     "inbound_ring_mib",
-    "cluster_key_file", "allowed_users", "allowed_groups",  "busy_poll_us", "connect_timeout_ms",
+    "cluster_key_file", "allowed_users", "allowed_groups",  "busy_poll_us", "connect_timeout_ms", "failure_timeout_ms",
     "sequencer_copy"};
 
 std::string join(const std::vector<std::string_view>& words)
@@ -572,6 +574,12 @@ std::string read_rcpg(const std::string& path, const Section& root, const std::v
                                            kMinConnectTimeoutMs, kMaxConnectTimeoutMs, value));
             }
             options.cluster.connect_timeout_ms = static_cast<uint32_t>(number);
+        } else if (key == "failure_timeout_ms") {
+            if (!parse_in_range(value, kMinFailureTimeoutMs, kMaxFailureTimeoutMs, number)) {
+                return problem(fmt::format("failure_timeout_ms needs a number from {} to {}, not '{}'",
+                                           kMinFailureTimeoutMs, kMaxFailureTimeoutMs, value));
+            }
+            options.cluster.failure_timeout_ms = static_cast<uint32_t>(number);
         } else if (key == "allowed_users") {
             const std::vector<std::string> users = split_list(value);
             if (users.empty()) {
@@ -860,6 +868,7 @@ std::string describe(const Options& options)
     line(fmt::format("delivery ring: {} MiB", options.ring_bytes >> 20));
     line(fmt::format("inbound ring per sending node: {} MiB", cluster.inbound_ring_bytes >> 20));
     line(fmt::format("connect timeout: {} ms", cluster.connect_timeout_ms));
+    line(fmt::format("failure timeout: {} ms", cluster.failure_timeout_ms));
     line(fmt::format("busy poll: {} us", options.busy_poll_us));
     line(fmt::format("sequencer copies payloads by: {}",
                      cluster.sequencer_copy == SequencerCopy::device ? "device"

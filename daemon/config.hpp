@@ -34,6 +34,7 @@
 //     allowed_groups: wheel     likewise
 //     busy_poll_us: 50          0..1000000
 //     connect_timeout_ms: 5000  100..600000
+//     failure_timeout_ms: 3000  20..600000: a node silent this long is taken for failed
 //     node {                    repeatable: a port for one node, for nodes that share an
 //       nodeid: 2               address (one Soft-RoCE VM runs every node on one address)
 //       port: 7406

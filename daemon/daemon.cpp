@@ -941,6 +941,10 @@ void Daemon::run(const std::atomic<bool>& stop)
             if (sleep == ordering::Node::Sleep::poll_soon) {
                 timeout_ms = kBlockedRecheckMs;
             }
+            // Heartbeats go out and are checked on time, also when nothing else happens.
+            const uint64_t now_ms = coarse_clock_ms();
+            const uint64_t timer_ms = node_->next_timer_ms();
+            timeout_ms = std::min<int>(timeout_ms, timer_ms > now_ms ? static_cast<int>(std::min<uint64_t>(timer_ms - now_ms, kIdleWakeMs)) : 0);
         }
         loop_.run_once(timeout_ms);
         ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);

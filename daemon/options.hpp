@@ -33,6 +33,8 @@ struct ClusterOptions {
     std::vector<std::byte> cluster_key;         // shared secret, at least 16 bytes
     uint64_t inbound_ring_bytes = 16ull << 20;  // per sending node, at the sequencer
     uint32_t connect_timeout_ms = 5000;
+    // A node silent this long is taken for failed (a sequencer's failure is taken over).
+    uint32_t failure_timeout_ms = 3000;
     SequencerCopy sequencer_copy = SequencerCopy::automatic;
     bool multi_node() const { return nodes.size() > 1; }
 };

@@ -138,6 +138,7 @@ bool Handle::relevant(const EntryHeader& entry) const
     case EntryKind::totem_confchg:
         return model.cpg_totem_confchg_fn != nullptr;
     case EntryKind::pad:
+    case EntryKind::dropped:
         return false;
     }
     return false;
@@ -293,6 +294,7 @@ bool Handle::process_entry(bool& counted)
         break;
     }
     case EntryKind::pad:
+    case EntryKind::dropped:
         counted = false;
         break;
     }

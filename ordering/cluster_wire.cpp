@@ -139,6 +139,9 @@ std::vector<std::byte> encode_snapshot(const Snapshot& snapshot)
     for (uint32_t node : snapshot.members) {
         append(out, node);
     }
+    for (size_t i = 0; i < snapshot.members.size(); ++i) {
+        append(out, i < snapshot.last_origins.size() ? snapshot.last_origins[i] : uint64_t{0});
+    }
     for (const GroupTable::SnapshotGroup& group : snapshot.groups.groups) {
         SnapshotGroupHeader group_header{};
         group_header.id = group.id;
@@ -166,12 +169,16 @@ std::optional<Snapshot> decode_snapshot(std::span<const std::byte> bytes)
     snapshot.next_seq = header.next_seq;
     snapshot.ring_seq = header.ring_seq;
     snapshot.sequencer = header.sequencer;
-    if (reader.remaining() / sizeof(uint32_t) < header.member_count) {
+    if (reader.remaining() / (sizeof(uint32_t) + sizeof(uint64_t)) < header.member_count) {
         return std::nullopt;
     }
     snapshot.members.resize(header.member_count);
     for (uint32_t& node : snapshot.members) {
         reader.read(node);
+    }
+    snapshot.last_origins.resize(header.member_count);
+    for (uint64_t& origin : snapshot.last_origins) {
+        reader.read(origin);
     }
     snapshot.groups.next_group_id = header.next_group_id;
     if (reader.remaining() / sizeof(SnapshotGroupHeader) < header.group_count) {
@@ -225,7 +232,7 @@ std::optional<ipc::EntryHeader> check_entry(std::span<const std::byte> at_positi
     }
     std::memcpy(&entry, at_position.data(), sizeof(entry));
     if (entry.kind != ipc::EntryKind::data && entry.kind != ipc::EntryKind::confchg &&
-        entry.kind != ipc::EntryKind::totem_confchg) {
+        entry.kind != ipc::EntryKind::totem_confchg && entry.kind != ipc::EntryKind::dropped) {
         return std::nullopt;
     }
     if (entry.payload_offset < sizeof(ipc::EntryHeader) || entry.payload_offset % ipc::kEntryAlignBytes != 0 ||

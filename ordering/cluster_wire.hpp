@@ -17,7 +17,7 @@
 
 namespace rcpg::ordering::wire {
 
-inline constexpr uint32_t kClusterProtocolVersion = 1;
+inline constexpr uint32_t kClusterProtocolVersion = 2;
 
 // Tags of the regions nodes expose to each other at connection set-up.
 enum Tag : uint32_t {
@@ -27,6 +27,7 @@ enum Tag : uint32_t {
     kTagInboundRing = 4,    // sequencer → node: the node's inbound ring at the sequencer
     kTagDeliveryCredit = 5, // sequencer → node: where the node publishes its consumed position
     kTagOwnRing = 6,        // sequencer → itself (loopback): its ring, target of device copies
+    kTagHeartbeat = 7,      // both ways: the word the other side's heartbeat counter goes to
 };
 
 // Record types in a node's inbound ring at the sequencer (transport RecordHeader.type).
@@ -43,8 +44,14 @@ struct Hello {
     uint32_t protocol_version;
     uint32_t nodeid;
     uint64_t ring_bytes;  // every node's delivery ring must have the sequencer's size
+    // A node of the view that lost its sequencer and continues under a new one fills in
+    // where its ring stands; a node asking to be admitted leaves them 0.
+    uint64_t ring_seq;         // ring id of the last view it applied
+    uint64_t tail;             // its ring is complete and checked up to here
+    uint64_t next_seq;         // sequence number of the entry at `tail`
+    uint64_t reclaim_limit;    // the lowest position its readers still need
 };
-static_assert(sizeof(Hello) == 16);
+static_assert(sizeof(Hello) == 48);
 
 struct DataPrefix {
     uint32_t pid;
@@ -90,7 +97,8 @@ std::vector<std::byte> encode_group_op(uint32_t pid, const GroupName& group);
 // Admission snapshot: the sequencer's state at the position where the node's ring starts.
 //
 //   snapshot region: [ ready word: uint64 byte count of the snapshot, 0 until written |
-//                      SnapshotHeader | member node ids | groups ]
+//                      SnapshotHeader | member node ids | their last origins (uint64) |
+//                      groups ]
 // The sequencer writes the snapshot, then the ready word, on the same queue pair.
 
 inline constexpr uint32_t kSnapshotMagic = 0x72637073;  // "rcps"
@@ -125,6 +133,9 @@ struct Snapshot {
     uint64_t ring_seq = 0;
     uint32_t sequencer = 0;
     std::vector<uint32_t> members;
+    // Per member: the number of its last forwarded record in the ring before the start
+    // (a node that comes to sequence numbers the survivors' records on from there).
+    std::vector<uint64_t> last_origins;
     GroupTable::Snapshot groups;
 };
 

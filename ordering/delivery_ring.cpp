@@ -75,6 +75,7 @@ EntryHeader* DeliveryRing::append(ipc::EntryKind kind, uint16_t flags, uint32_t 
     entry->payload_bytes = payload_bytes;
     entry->payload_offset = placement.payload_offset;
     entry->total_bytes = payload_bytes;
+    entry->origin_seq = 0;
     last_position_ = position;
     tail_ = position + placement.entry_bytes;
     return entry;

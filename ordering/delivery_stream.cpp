@@ -24,7 +24,8 @@ constexpr uint32_t kTailImmediate = 1;
 transport::Result<DeliveryStream> DeliveryStream::create(transport::Transport& transport, transport::NodeId node,
                                                          transport::RemoteRegion remote_ring,
                                                          transport::RegionId local_ring, uint64_t ring_bytes,
-                                                         const uint64_t* credit_word, uint64_t start_position)
+                                                         const uint64_t* credit_word, uint64_t start_position,
+                                                         std::optional<uint64_t> start_credit)
 {
     // Positions map to offsets by masking: a ring of another size would scatter entries.
     if (!std::has_single_bit(ring_bytes) || ring_bytes < ipc::kPageBytes) {
@@ -39,12 +40,17 @@ transport::Result<DeliveryStream> DeliveryStream::create(transport::Transport& t
     if (credit_word == nullptr || start_position % ipc::kEntryAlignBytes != 0) {
         return Status{Errc::invalid_argument, Layer::ring, "credit word missing or start position misaligned"};
     }
-    return DeliveryStream(transport, node, remote_ring, local_ring, ring_bytes, credit_word, start_position);
+    const uint64_t credit = start_credit.value_or(start_position);
+    if (credit > start_position || start_position - credit > ring_bytes) {
+        return Status{Errc::invalid_argument, Layer::ring, "start credit outside the ring before the start position"};
+    }
+    return DeliveryStream(transport, node, remote_ring, local_ring, ring_bytes, credit_word, start_position, credit);
 }
 
 DeliveryStream::DeliveryStream(transport::Transport& transport, transport::NodeId node,
                                transport::RemoteRegion remote_ring, transport::RegionId local_ring,
-                               uint64_t ring_bytes, const uint64_t* credit_word, uint64_t start_position)
+                               uint64_t ring_bytes, const uint64_t* credit_word, uint64_t start_position,
+                               uint64_t start_credit)
     : transport_(&transport),
       node_(node),
       remote_ring_(remote_ring),
@@ -52,7 +58,7 @@ DeliveryStream::DeliveryStream(transport::Transport& transport, transport::NodeI
       ring_bytes_(ring_bytes),
       credit_word_(credit_word),
       sent_(start_position),
-      credit_(start_position)
+      credit_(start_credit)
 {
 }
 

@@ -17,6 +17,7 @@
 #include "transport/transport.hpp"
 
 #include <cstdint>
+#include <optional>
 
 namespace rcpg::ordering {
 
@@ -25,10 +26,13 @@ public:
     // `remote_ring`: the node's exposed ring region (header page, then `ring_bytes` of
     // data); `local_ring`: the sequencer's own registered ring region, same layout;
     // `credit_word`: registered memory the node writes its consumed position into.
+    // `start_credit`: what the node's readers still need, if below `start_position` (a
+    // node that continues under a new sequencer); by default `start_position`.
     static transport::Result<DeliveryStream> create(transport::Transport& transport, transport::NodeId node,
                                                     transport::RemoteRegion remote_ring, transport::RegionId local_ring,
                                                     uint64_t ring_bytes, const uint64_t* credit_word,
-                                                    uint64_t start_position);
+                                                    uint64_t start_position,
+                                                    std::optional<uint64_t> start_credit = std::nullopt);
 
     // Posts ring bytes [sent(), tail) and then `tail` itself. Errc::try_again when the
     // send queue is full (nothing posted; call again after poll()).
@@ -46,7 +50,7 @@ public:
 private:
     DeliveryStream(transport::Transport& transport, transport::NodeId node, transport::RemoteRegion remote_ring,
                    transport::RegionId local_ring, uint64_t ring_bytes, const uint64_t* credit_word,
-                   uint64_t start_position);
+                   uint64_t start_position, uint64_t start_credit);
 
     transport::Transport* transport_;
     transport::NodeId node_;

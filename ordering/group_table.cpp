@@ -1,5 +1,7 @@
 #include "ordering/group_table.hpp"
 
+#include <algorithm>
+
 namespace rcpg::ordering {
 
 JoinCheck GroupTable::check_join(const GroupName& group, ProcessId process) const
@@ -90,12 +92,19 @@ const GroupName* GroupTable::name_of(uint32_t group_id) const
 
 std::vector<std::pair<GroupName, std::vector<ProcessId>>> GroupTable::processes_of_node(uint32_t nodeid) const
 {
+    return processes_of_nodes({&nodeid, 1});
+}
+
+std::vector<std::pair<GroupName, std::vector<ProcessId>>> GroupTable::processes_of_nodes(
+    std::span<const uint32_t> nodeids) const
+{
     std::vector<std::pair<GroupName, std::vector<ProcessId>>> result;
     for (const auto& [name, group] : groups_) {
         std::vector<ProcessId> processes;
-        for (auto it = group.members.lower_bound({nodeid, 0}); it != group.members.end() && it->nodeid == nodeid;
-             ++it) {
-            processes.push_back(*it);
+        for (const ProcessId& process : group.members) {
+            if (std::find(nodeids.begin(), nodeids.end(), process.nodeid) != nodeids.end()) {
+                processes.push_back(process);
+            }
         }
         if (!processes.empty()) {
             result.emplace_back(name, std::move(processes));

@@ -14,6 +14,7 @@
 #include <optional>
 #include <utility>
 #include <set>
+#include <span>
 #include <vector>
 
 namespace rcpg::ordering {
@@ -83,6 +84,8 @@ public:
     const GroupName* name_of(uint32_t group_id) const;
     // Every group that has processes of `nodeid`, with those processes.
     std::vector<std::pair<GroupName, std::vector<ProcessId>>> processes_of_node(uint32_t nodeid) const;
+    // The same for several nodes at once: per group, their processes in (nodeid, pid) order.
+    std::vector<std::pair<GroupName, std::vector<ProcessId>>> processes_of_nodes(std::span<const uint32_t> nodeids) const;
 
     // The whole table, for a node that joins a running cluster: applying the same later
     // changes to a table rebuilt from it gives the same confchgs and group ids.

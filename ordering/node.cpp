@@ -18,6 +18,13 @@ using ipc::EntryKind;
 namespace {
 
 constexpr uint64_t kReconnectIntervalMs = 500;
+// Heartbeats go out this many times per failure timeout, so one or two lost to a busy
+// peer do not fail it.
+constexpr uint64_t kHeartbeatsPerTimeout = 4;
+// A member that lost its sequencer waits this many failure timeouts for the next one's
+// view: that node may need one timeout to notice the failure itself and one to collect
+// the survivors' tails.
+constexpr uint64_t kFailoverWaitTimeouts = 3;
 constexpr size_t kCreditLineBytes = 64;  // one credit word per node, each on its own line
 constexpr uint32_t kInboundBudgetPerNode = 256;
 // A member publishes its consumed position when it moved this fraction of the ring (or
@@ -85,17 +92,36 @@ bool Node::start(std::string& error)
         return true;
     }
     if (config_.nodes.size() < 2 ||
-        std::find(config_.nodes.begin(), config_.nodes.end(), config_.sequencer) == config_.nodes.end() ||
         std::find(config_.nodes.begin(), config_.nodes.end(), config_.nodeid) == config_.nodes.end()) {
-        error = "a cluster needs at least two configured nodes, this one and the sequencer among them";
+        error = "a cluster needs at least two configured nodes, this one among them";
         return false;
     }
-    sequencer_ = config_.sequencer;
+    for (uint32_t nodeid : config_.sequencer_order) {
+        if (std::find(config_.nodes.begin(), config_.nodes.end(), nodeid) == config_.nodes.end() ||
+            std::find(order_.begin(), order_.end(), nodeid) != order_.end()) {
+            error = fmt::format("the sequencer order names node {}, which is not configured or named twice", nodeid);
+            return false;
+        }
+        order_.push_back(nodeid);
+    }
+    std::vector<uint32_t> by_id = config_.nodes;
+    std::sort(by_id.begin(), by_id.end());
+    for (uint32_t nodeid : by_id) {
+        if (std::find(order_.begin(), order_.end(), nodeid) == order_.end()) {
+            order_.push_back(nodeid);
+        }
+    }
+    if (config_.failure_timeout_ms < kHeartbeatsPerTimeout) {
+        error = fmt::format("a failure timeout of {} ms is too short", config_.failure_timeout_ms);
+        return false;
+    }
+    sequencer_ = order_.front();
     role_ = sequencer_ == config_.nodeid ? Role::sequencer : Role::member;
     view_.ring_nodeid = sequencer_;
     // Remote writes land in a member's ring from the sequencer, and in the sequencer's own
-    // ring from its loopback (device copies); it is exposed to nobody else.
-    const auto access = transport::RegionAccess::remote_write;
+    // ring from its loopback (device copies). A new sequencer reads the missing end of
+    // its ring from the survivor that has it (failover).
+    const auto access = transport::RegionAccess::remote_read_write;
     auto ring_registration =
         transport::Registration::create(*transport_, ring_.mapping_address(), ring_.mapping_bytes(), access);
     if (!ring_registration) {
@@ -103,12 +129,25 @@ bool Node::start(std::string& error)
         return false;
     }
     ring_registration_ = std::move(*ring_registration);
-    return role_ == Role::sequencer ? start_sequencer(error) : start_member(error);
+    // Any node may have to take over sequencing: every node is ready for both roles.
+    return prepare_sequencing(error) && start_member(error) && start_sequencer(error);
 }
 
-bool Node::start_sequencer(std::string& error)
+size_t Node::node_index(uint32_t nodeid) const
+{
+    return static_cast<size_t>(std::find(config_.nodes.begin(), config_.nodes.end(), nodeid) - config_.nodes.begin());
+}
+
+bool Node::prepare_sequencing(std::string& error)
 {
     transport::Transport& transport = *transport_;
+    auto heartbeat_memory = transport::RegisteredMemory::create(transport, config_.nodes.size() * kCreditLineBytes,
+                                                                transport::RegionAccess::remote_write);
+    if (!heartbeat_memory) {
+        error = "cannot register the heartbeat words: " + heartbeat_memory.status().message();
+        return false;
+    }
+    heartbeat_memory_ = std::move(*heartbeat_memory);
     auto credit_memory = transport::RegisteredMemory::create(transport, config_.nodes.size() * kCreditLineBytes,
                                                              transport::RegionAccess::remote_write);
     if (!credit_memory) {
@@ -125,6 +164,7 @@ bool Node::start_sequencer(std::string& error)
         Remote& node = remotes_[nodeid];
         node.nodeid = nodeid;
         node.credit_word = reinterpret_cast<uint64_t*>(credit_memory_.data() + index * kCreditLineBytes);
+        node.heartbeat_word = reinterpret_cast<const uint64_t*>(heartbeat_memory_.data() + index * kCreditLineBytes);
         auto inbound = transport::RegisteredMemory::create(transport, inbound_bytes, transport::RegionAccess::remote_write);
         if (!inbound) {
             error = "cannot register an inbound ring: " + inbound.status().message();
@@ -137,18 +177,32 @@ bool Node::start_sequencer(std::string& error)
             exposed = transport.expose(nodeid, wire::kTagDeliveryCredit, credit_memory_.region(),
                                        index * kCreditLineBytes, sizeof(uint64_t));
         }
+        if (exposed) {
+            exposed = transport.expose(nodeid, wire::kTagHeartbeat, heartbeat_memory_.region(),
+                                       index * kCreditLineBytes, sizeof(uint64_t));
+        }
         if (!exposed) {
             error = exposed.message();
             return false;
         }
     }
+    // Every node listens: the survivors connect to whichever node takes over.
     if (transport::Status listening = transport.listen(); !listening) {
         error = "cannot listen for the other nodes: " + listening.message();
         return false;
     }
+    return true;
+}
+
+bool Node::start_sequencer(std::string& error)
+{
+    (void)error;
+    transport::Transport& transport = *transport_;
     if (!config_.device_copies) {
-        log(LogLevel::info, "node {} is the sequencer of {} configured nodes; it copies payloads with the CPU",
-            config_.nodeid, config_.nodes.size());
+        if (role_ == Role::sequencer) {
+            log(LogLevel::info, "node {} is the sequencer of {} configured nodes; it copies payloads with the CPU",
+                config_.nodeid, config_.nodes.size());
+        }
         return true;
     }
     transport::Status loopback =
@@ -160,7 +214,9 @@ bool Node::start_sequencer(std::string& error)
         log(LogLevel::warning, "no loopback connection ({}); the sequencer copies payloads with the CPU",
             loopback.message());
     }
-    log(LogLevel::info, "node {} is the sequencer of {} configured nodes", config_.nodeid, config_.nodes.size());
+    if (role_ == Role::sequencer) {
+        log(LogLevel::info, "node {} is the sequencer of {} configured nodes", config_.nodeid, config_.nodes.size());
+    }
     return true;
 }
 
@@ -174,21 +230,29 @@ bool Node::start_member(std::string& error)
         return false;
     }
     member_memory_ = std::move(*member_memory);
-    transport::Status exposed =
-        transport.expose(sequencer_, wire::kTagDeliveryRing, ring_registration_.id(), 0, ring_.mapping_bytes());
-    if (exposed) {
-        exposed = transport.expose(sequencer_, wire::kTagSnapshot, member_memory_.region(), ipc::kPageBytes,
-                                   wire::kSnapshotRegionBytes);
+    // Whoever sequences writes into these; any other node may come to sequence.
+    for (uint32_t nodeid : config_.nodes) {
+        if (nodeid == config_.nodeid) {
+            continue;
+        }
+        transport::Status exposed =
+            transport.expose(nodeid, wire::kTagDeliveryRing, ring_registration_.id(), 0, ring_.mapping_bytes());
+        if (exposed) {
+            exposed = transport.expose(nodeid, wire::kTagSnapshot, member_memory_.region(), ipc::kPageBytes,
+                                       wire::kSnapshotRegionBytes);
+        }
+        if (exposed) {
+            exposed = transport.expose(nodeid, wire::kTagInboundCredit, member_memory_.region(), 0, sizeof(uint64_t));
+        }
+        if (!exposed) {
+            error = exposed.message();
+            return false;
+        }
     }
-    if (exposed) {
-        exposed = transport.expose(sequencer_, wire::kTagInboundCredit, member_memory_.region(), 0, sizeof(uint64_t));
+    if (role_ == Role::member) {
+        log(LogLevel::info, "node {} joins the cluster through sequencer {}; clients are served once it is admitted",
+            config_.nodeid, sequencer_);
     }
-    if (!exposed) {
-        error = exposed.message();
-        return false;
-    }
-    log(LogLevel::info, "node {} joins the cluster through sequencer {}; clients are served once it is admitted",
-        config_.nodeid, sequencer_);
     return true;
 }
 
@@ -205,7 +269,8 @@ Node::Sleep Node::prepare_sleep(uint64_t now_ms)
     }
     // Connection set-up has deadlines only poll() checks; replication held back by a
     // full send queue waits for completions we would sleep through otherwise.
-    if ((role_ == Role::member && (!connected_ || !admitted_ || forwarded_uncommitted_)) || replication_blocked_) {
+    if ((role_ == Role::member && (!connected_ || !admitted_ || forwarded_uncommitted_)) || replication_blocked_ ||
+        in_failover()) {
         return Sleep::poll_soon;
     }
     // The sequencer waits for credit this node could not give yet: its clients free ring
@@ -221,6 +286,11 @@ Node::Sleep Node::prepare_sleep(uint64_t now_ms)
     return step(now_ms) ? Sleep::busy : Sleep::sleep;
 }
 
+uint64_t Node::next_timer_ms() const
+{
+    return next_heartbeat_ms_;
+}
+
 bool Node::step(uint64_t now_ms)
 {
     if (!transport_) {
@@ -233,7 +303,26 @@ bool Node::step(uint64_t now_ms)
     for (const transport::Event& event : events_) {
         on_event(event);
     }
+    if (failed_) {
+        return worked;
+    }
+    check_heartbeats(now_ms);
+    if (now_ms >= next_heartbeat_ms_) {
+        send_heartbeats(now_ms);
+    }
     if (role_ == Role::member) {
+        if (failover_ && now_ms >= failover_deadline_ms_) {
+            log(LogLevel::warning, "node {} did not take over within {} ms; trying the next", sequencer_,
+                kFailoverWaitTimeouts * config_.failure_timeout_ms);
+            suspects_.insert(sequencer_);
+            transport_->disconnect(sequencer_);
+            connected_ = connecting_ = false;
+            writer_.reset();
+            next_candidate();
+            if (role_ != Role::member || failed_) {
+                return true;
+            }
+        }
         if (!connected_ && !connecting_ && !leaving_ && now_ms >= next_connect_ms_) {
             if (transport_->connect(sequencer_)) {
                 connecting_ = true;
@@ -242,10 +331,14 @@ bool Node::step(uint64_t now_ms)
             }
         }
         worked |= apply_delivered();
-        if (admitted_) {
+        if (admitted_ && !failover_) {
+            resend_unsequenced();
             publish_member_credit();
         }
         return worked;
+    }
+    if (election_) {
+        return election_step(now_ms) || worked;
     }
     // Sequencer: retry what a full send queue held back; ask for credits when blocked.
     replicate();
@@ -266,10 +359,12 @@ void Node::on_event(const transport::Event& event)
         event.reason != transport::DisconnectReason::local_close) {
         ++counters_.rdma_errors;
     }
-    if (role_ == Role::sequencer) {
-        on_sequencer_event(event);
-    } else {
+    // A member also accepts connections from the other nodes: they come to it when they
+    // take it for the next sequencer, maybe before it noticed the failure itself.
+    if (role_ == Role::member && event.peer == sequencer_) {
         on_member_event(event);
+    } else {
+        on_sequencer_event(event);
     }
 }
 
@@ -306,6 +401,10 @@ void Node::on_sequencer_event(const transport::Event& event)
         }
         return;
     }
+    if (event.kind == transport::EventKind::read_completed && election_ && election_->reads_pending > 0) {
+        --election_->reads_pending;  // a piece of the repair landed
+        return;
+    }
     auto found = remotes_.find(event.peer);
     switch (event.kind) {
     case transport::EventKind::connected: {
@@ -340,6 +439,11 @@ void Node::on_sequencer_event(const transport::Event& event)
         }
         node.inbound.emplace(std::move(*reader));
         node.state = RemoteStatus::State::connected;
+        if (auto heartbeat = transport.remote_region(event.peer, wire::kTagHeartbeat)) {
+            node.heartbeat_target = heartbeat->at(0);
+        }
+        node.heartbeat_seen = load_word(node.heartbeat_word);
+        node.heard_ms = now_ms_;
         log(LogLevel::info, "node {} connected", event.peer);
         return;
     }
@@ -362,8 +466,21 @@ void Node::on_sequencer_event(const transport::Event& event)
         node.stream.reset();
         node.stream_end.reset();
         node.snapshot_memory.reset();
+        node.heartbeat_target.reset();
         if (node.state == RemoteStatus::State::member || node.state == RemoteStatus::State::leaving) {
+            if (node.state == RemoteStatus::State::member) {
+                ++counters_.nodes_failed;
+                removals_failed_.insert(node.nodeid);
+            }
             pending_removals_.push_back(node.nodeid);
+        }
+        if (election_) {
+            election_->rejoined.erase(node.nodeid);
+            if (election_->target && election_->holder == node.nodeid) {
+                // It had the longest tail and its reads will never complete: choose again.
+                election_->target.reset();
+                election_->reads_pending = 0;
+            }
         }
         node.state = RemoteStatus::State::absent;
         return;
@@ -386,6 +503,11 @@ void Node::on_member_event(const transport::Event& event)
         connecting_ = false;
         auto* credit_word = reinterpret_cast<uint64_t*>(member_memory_.data());
         store_word(credit_word, 0);
+        if (auto heartbeat = transport.remote_region(sequencer_, wire::kTagHeartbeat)) {
+            sequencer_heartbeat_ = heartbeat->at(0);
+        }
+        sequencer_heartbeat_seen_ = load_word(heartbeat_memory_.data() + node_index(sequencer_) * kCreditLineBytes);
+        sequencer_heard_ms_ = now_ms_;
         auto inbound = transport.remote_region(sequencer_, wire::kTagInboundRing);
         delivery_credit_ = transport.remote_region(sequencer_, wire::kTagDeliveryCredit);
         if (!inbound || !delivery_credit_) {
@@ -402,14 +524,27 @@ void Node::on_member_event(const transport::Event& event)
         writer_.emplace(std::move(*writer));
         writer_->wake_reader_for_credits(kWakeImmediate);
         connected_ = true;
-        const wire::Hello hello{wire::kClusterProtocolVersion, config_.nodeid, ring_.data_bytes()};
+        wire::Hello hello{wire::kClusterProtocolVersion, config_.nodeid, ring_.data_bytes(), 0, 0, 0, 0};
+        if (failover_) {
+            // Continue under this node: where this ring stands, so it can repair the rest.
+            hello.ring_seq = view_.ring_seq;
+            hello.tail = processed_;
+            hello.next_seq = ring_.next_seq();
+            hello.reclaim_limit = std::min(reclaim_limit(), processed_);
+            published_credit_ = hello.reclaim_limit;
+        }
         if (!writer_->append_copy(static_cast<uint32_t>(wire::InboundType::hello), std::as_bytes(std::span(&hello, 1))) ||
             !writer_->commit(false, 0, kWakeImmediate)) {
             log(LogLevel::error, "cannot send the hello to the sequencer");
             failed_ = true;
             return;
         }
-        log(LogLevel::info, "connected to sequencer {}; asking to be admitted", sequencer_);
+        if (failover_) {
+            log(LogLevel::info, "connected to node {}; asking it to continue from ring position {}", sequencer_,
+                processed_);
+        } else {
+            log(LogLevel::info, "connected to sequencer {}; asking to be admitted", sequencer_);
+        }
         return;
     }
     case transport::EventKind::disconnected:
@@ -419,10 +554,13 @@ void Node::on_member_event(const transport::Event& event)
         writer_.reset();
         if (leaving_) {
             left_ = true;
+        } else if (failover_) {
+            log(LogLevel::warning, "node {} cannot take over ({}: {})", sequencer_, transport::to_string(event.reason),
+                event.detail.message());
+            suspects_.insert(sequencer_);
+            next_candidate();
         } else if (admitted_) {
-            log(LogLevel::error, "lost the sequencer (node {}): {} {}; this node cannot go on", sequencer_,
-                transport::to_string(event.reason), event.detail.message());
-            failed_ = true;
+            lose_sequencer(fmt::format("{} {}", transport::to_string(event.reason), event.detail.message()));
         } else {
             log(LogLevel::debug, "sequencer {} not reachable yet ({}); retrying", sequencer_,
                 transport::to_string(event.reason));
@@ -473,6 +611,7 @@ EntryHeader* Node::append_data(uint32_t group_id, ProcessId process, uint16_t fl
     entry->nodeid = process.nodeid;
     entry->pid = process.pid;
     entry->total_bytes = total_bytes;
+    entry->origin_seq = current_origin_;
     ++counters_.messages_sequenced;
     counters_.bytes_sequenced += length;
     // Sequencing writes into this node's own ring: delivered here as on every other node.
@@ -481,9 +620,22 @@ EntryHeader* Node::append_data(uint32_t group_id, ProcessId process, uint16_t fl
     return entry;
 }
 
+bool Node::local_sequencing_blocked() const
+{
+    // A new sequencer first repairs its ring, announces the nodes that are gone, and
+    // sequences what its own clients had forwarded to the failed one: their later
+    // submissions belong after the new view and must not overtake those. A node removal
+    // comes before anything new as well.
+    return !resequencing_ && current_origin_ == 0 &&
+           (election_.has_value() || !unsequenced_.empty() || !pending_removals_.empty());
+}
+
 bool Node::sequence_data(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,
                          std::span<const std::byte> payload)
 {
+    if (local_sequencing_blocked()) {
+        return false;
+    }
     EntryHeader* entry = append_data(group_id, process, flags, total_bytes, static_cast<uint32_t>(payload.size()));
     if (entry == nullptr) {
         return false;
@@ -496,6 +648,9 @@ bool Node::sequence_data(uint32_t group_id, ProcessId process, uint16_t flags, u
 bool Node::sequence_data_by_device(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,
                                    transport::LocalSlice source)
 {
+    if (local_sequencing_blocked()) {
+        return false;
+    }
     if (staged_copies_.size() == kMaxStagedCopies) {
         flush_device_copies();
         if (staged_copies_.size() == kMaxStagedCopies) {
@@ -523,6 +678,9 @@ bool Node::sequence_data_by_device(uint32_t group_id, ProcessId process, uint16_
 
 bool Node::sequence_change(const GroupName& name, ProcessId process, cpg_reason_t reason)
 {
+    if (local_sequencing_blocked()) {
+        return false;
+    }
     if (reason != CPG_REASON_JOIN) {
         return sequence_removal(name, {process}, reason);
     }
@@ -563,6 +721,7 @@ void Node::write_confchg(const GroupChange& change, ProcessId process, uint64_t 
     entry->group_id = change.group_id;
     entry->nodeid = process.nodeid;
     entry->pid = process.pid;
+    entry->origin_seq = current_origin_;
     ConfchgPayload header{};
     header.left_count = static_cast<uint32_t>(change.left.size());
     header.joined_count = static_cast<uint32_t>(change.joined.size());
@@ -686,6 +845,10 @@ void Node::flush_device_copies()
 void Node::on_batch_completed(uint64_t batch)
 {
     completed_batch_ = std::max(completed_batch_, batch);
+    if (role_ == Role::member) {
+        report_released();
+        return;
+    }
     while (!copies_in_flight_.empty() && copies_in_flight_.front().batch <= completed_batch_) {
         copies_in_flight_.pop_front();
     }
@@ -705,46 +868,72 @@ void Node::release_held(Remote& node)
     }
 }
 
-bool Node::drain_inbound(bool& blocked)
+bool Node::sequence_removals()
 {
-    ring_was_blocked_ = false;
-    if (role_ != Role::sequencer) {
+    // One membership change for every node gone since the last: per group one NODEDOWN
+    // confchg listing all their processes, then one totem confchg (corosync's order).
+    std::vector<uint32_t> gone(pending_removals_.begin(), pending_removals_.end());
+    for (const auto& [name, lost] : groups_.processes_of_nodes(gone)) {
+        if (!sequence_removal(name, lost, CPG_REASON_NODEDOWN)) {
+            return false;  // the ring is full: the groups not done yet follow next time
+        }
+    }
+    std::vector<uint32_t> members = view_.members;
+    std::erase_if(members, [&](uint32_t nodeid) { return std::find(gone.begin(), gone.end(), nodeid) != gone.end(); });
+    if (!removals_failed_.empty() && !has_quorum(members)) {
+        // The failed nodes may be alive on the other side of a partition, and the side
+        // with the majority goes on there: this one must not, or the order splits.
+        log(LogLevel::error, "only nodes {} of {} configured remain: no majority; this node stops sequencing",
+            fmt::join(members, " "), config_.nodes.size());
+        failed_ = true;
         return false;
     }
-    bool worked = false;
-    // Nodes that left or failed: NODEDOWN for their processes, then the new view.
-    while (!pending_removals_.empty()) {
-        const uint32_t nodeid = pending_removals_.front();
-        bool done = true;
-        for (auto& [name, processes] : groups_.processes_of_node(nodeid)) {
-            if (!sequence_removal(name, processes, CPG_REASON_NODEDOWN)) {
-                done = false;
-                break;
-            }
-        }
-        if (!done) {
-            ring_was_blocked_ = true;
-            break;
-        }
-        std::vector<uint32_t> members = view_.members;
-        std::erase(members, nodeid);
-        if (members != view_.members) {
+    if (members != view_.members) {
+        std::swap(members, view_.members);
+        const uint32_t ring_nodeid = view_.ring_nodeid;
+        ++view_.ring_seq;
+        view_.ring_nodeid = config_.nodeid;
+        if (!sequence_totem()) {
             std::swap(members, view_.members);
-            ++view_.ring_seq;
-            if (!sequence_totem()) {
-                std::swap(members, view_.members);
-                --view_.ring_seq;
-                ring_was_blocked_ = true;
-                break;
-            }
-            log(LogLevel::info, "node {} left the view; members now {}", nodeid, fmt::join(view_.members, " "));
+            --view_.ring_seq;
+            view_.ring_nodeid = ring_nodeid;
+            return false;
         }
-        pending_removals_.pop_front();
-        worked = true;
+        log(LogLevel::info, "node{} {} left the view; members now {}", gone.size() > 1 ? "s" : "", fmt::join(gone, " "),
+            fmt::join(view_.members, " "));
+    }
+    pending_removals_.clear();
+    removals_failed_.clear();
+    for (uint32_t nodeid : gone) {
+        last_origin_.erase(nodeid);
         // A cleanly leaving node gets its own removal, then its stream ends (replicate()).
         if (auto found = remotes_.find(nodeid); found != remotes_.end() && found->second.stream) {
             found->second.stream_end = ring_.unpublished_tail();
-            replicate();
+        }
+    }
+    replicate();
+    return true;
+}
+
+bool Node::drain_inbound(bool& blocked)
+{
+    ring_was_blocked_ = false;
+    if (role_ != Role::sequencer || failed_) {
+        return false;
+    }
+    bool worked = false;
+    if (!election_) {
+        // Nodes that left or failed: NODEDOWN for their processes, then the new view.
+        if (!pending_removals_.empty()) {
+            if (sequence_removals()) {
+                worked = true;
+            } else {
+                ring_was_blocked_ = true;
+            }
+        }
+        // After a failover: what this node had forwarded to the failed sequencer.
+        if (!unsequenced_.empty() && !ring_was_blocked_) {
+            worked |= resequence_own();
         }
     }
     for (auto& [nodeid, node] : remotes_) {
@@ -779,7 +968,8 @@ bool Node::drain_inbound(bool& blocked)
             record_copied_by_device_ = false;
             if (!sequence_inbound(node, *decoded)) {
                 node.pending = record;
-                ring_was_blocked_ = true;
+                // While collecting tails, records wait for the new view, not for room.
+                ring_was_blocked_ |= !election_.has_value();
                 break;
             }
             node.pending.reset();
@@ -802,15 +992,64 @@ bool Node::drain_inbound(bool& blocked)
 bool Node::sequence_inbound(Remote& node, const wire::InboundRecord& record)
 {
     const bool member = node.state == RemoteStatus::State::member;
+    if (election_) {
+        // Only the survivors' requests to continue count now; everything else waits.
+        return record.type == wire::InboundType::hello && take_rejoin(node, std::get<wire::Hello>(record.body));
+    }
     switch (record.type) {
     case wire::InboundType::hello:
         return admit(node, std::get<wire::Hello>(record.body));
+    case wire::InboundType::node_leave:
+        if (member) {
+            node.state = RemoteStatus::State::leaving;
+            pending_removals_.push_back(node.nodeid);
+        }
+        return true;
+    case wire::InboundType::data:
+    case wire::InboundType::join:
+    case wire::InboundType::leave:
+    case wire::InboundType::procdown:
+        if (!member) {
+            return true;  // sent before admission or after removal: no number, no effect
+        }
+        break;
+    }
+    // A forwarded record: every one gets an entry with its number, so its sender learns
+    // which of its records the ring holds (and resends the rest to a new sequencer).
+    current_origin_ = node.next_origin;
+    const uint64_t tail_before = ring_.unpublished_tail();
+    bool done = sequence_counted(node, record);
+    if (done && ring_.unpublished_tail() == tail_before) {
+        done = append_dropped(node.nodeid);
+    }
+    current_origin_ = 0;
+    if (!done) {
+        return false;  // nothing changed: the same record comes again
+    }
+    last_origin_[node.nodeid] = node.next_origin++;
+    return true;
+}
+
+bool Node::append_dropped(uint32_t nodeid)
+{
+    EntryHeader* entry = ring_.append(EntryKind::dropped, 0, 0, reclaim_limit());
+    if (entry == nullptr) {
+        ++counters_.ring_full_events;
+        return false;
+    }
+    entry->nodeid = nodeid;
+    entry->origin_seq = current_origin_;
+    return true;
+}
+
+bool Node::sequence_counted(Remote& node, const wire::InboundRecord& record)
+{
+    switch (record.type) {
     case wire::InboundType::data: {
         const auto& data = std::get<wire::Data>(record.body);
         const ProcessId process{node.nodeid, data.prefix.pid};
         const GroupName* name = groups_.name_of(data.prefix.group_id);
-        if (!member || name == nullptr || !groups_.is_member(*name, process) ||
-            (data.prefix.flags & ~ipc::kSubmissionFlags) != 0) {
+        if (name == nullptr || !groups_.is_member(*name, process) || (data.prefix.flags & ~ipc::kSubmissionFlags) != 0) {
             return true;  // sent while not a member: dropped, as corosync does
         }
         if (copies_by_device(data.payload.size())) {
@@ -829,9 +1068,6 @@ bool Node::sequence_inbound(Remote& node, const wire::InboundRecord& record)
     case wire::InboundType::procdown: {
         const auto& op = std::get<wire::GroupOp>(record.body);
         const ProcessId process{node.nodeid, op.pid};
-        if (!member) {
-            return true;
-        }
         if (record.type == wire::InboundType::join) {
             if (groups_.check_join(op.group, process) == JoinCheck::already_member) {
                 return true;
@@ -841,12 +1077,9 @@ bool Node::sequence_inbound(Remote& node, const wire::InboundRecord& record)
         return sequence_removal(op.group, {process},
                                 record.type == wire::InboundType::leave ? CPG_REASON_LEAVE : CPG_REASON_PROCDOWN);
     }
+    case wire::InboundType::hello:
     case wire::InboundType::node_leave:
-        if (member) {
-            node.state = RemoteStatus::State::leaving;
-            pending_removals_.push_back(node.nodeid);
-        }
-        return true;
+        break;
     }
     return true;
 }
@@ -854,6 +1087,12 @@ bool Node::sequence_inbound(Remote& node, const wire::InboundRecord& record)
 bool Node::admit(Remote& node, const wire::Hello& hello)
 {
     transport::Transport& transport = *transport_;
+    if (hello.ring_seq != 0 || hello.tail != 0 || hello.next_seq != 0 || hello.reclaim_limit != 0) {
+        // It lost a sequencer, but this one did not take over from it (or did without it).
+        log(LogLevel::warning, "node {} asks to continue a view this node does not continue; refused", node.nodeid);
+        transport.disconnect(node.nodeid);
+        return true;
+    }
     if (node.state != RemoteStatus::State::connected || hello.nodeid != node.nodeid ||
         hello.protocol_version != wire::kClusterProtocolVersion || hello.ring_bytes != ring_.data_bytes()) {
         log(LogLevel::error, "node {} cannot be admitted: protocol {} (need {}), ring {} bytes (need {})", node.nodeid,
@@ -871,6 +1110,10 @@ bool Node::admit(Remote& node, const wire::Hello& hello)
     snapshot.ring_seq = view_.ring_seq;
     snapshot.sequencer = config_.nodeid;
     snapshot.members = view_.members;
+    for (uint32_t member : view_.members) {
+        auto found = last_origin_.find(member);
+        snapshot.last_origins.push_back(found == last_origin_.end() ? 0 : found->second);
+    }
     snapshot.groups = groups_.snapshot();
     const std::vector<std::byte> bytes = wire::encode_snapshot(snapshot);
     auto remote_snapshot = transport.remote_region(node.nodeid, wire::kTagSnapshot);
@@ -910,8 +1153,12 @@ bool Node::admit(Remote& node, const wire::Hello& hello)
     }
     node.stream.emplace(std::move(*stream));
     node.state = RemoteStatus::State::member;
+    node.next_origin = 1;
+    node.heard_ms = now_ms_;
+    last_origin_[node.nodeid] = 0;
     view_.members.insert(std::upper_bound(view_.members.begin(), view_.members.end(), node.nodeid), node.nodeid);
     ++view_.ring_seq;
+    view_.ring_nodeid = config_.nodeid;
     if (!sequence_totem()) {
         // has_room said yes and nothing was appended since: cannot happen.
         log(LogLevel::error, "no room for the totem confchg that admits node {}", node.nodeid);
@@ -926,7 +1173,7 @@ bool Node::admit(Remote& node, const wire::Hello& hello)
 
 bool Node::forward_data(std::span<const transport::LocalSlice> parts, uint32_t payload_bytes)
 {
-    if (!writer_) {
+    if (!writer_ || failover_ || resend_next_ != 0 || parts.size() > transport::kMaxSourcesPerWrite) {
         return false;
     }
     transport::Status status = writer_->append(static_cast<uint32_t>(wire::InboundType::data), parts);
@@ -940,21 +1187,32 @@ bool Node::forward_data(std::span<const transport::LocalSlice> parts, uint32_t p
     ++counters_.messages_forwarded;
     counters_.bytes_forwarded += payload_bytes;
     forwarded_uncommitted_ = true;
+    Forwarded& forwarded = unsequenced_.emplace_back();
+    forwarded.origin_seq = next_origin_seq_++;
+    forwarded.batch = next_batch_;
+    forwarded.type = wire::InboundType::data;
+    std::copy(parts.begin(), parts.end(), forwarded.parts.begin());
+    forwarded.part_count = parts.size();
     return true;
 }
 
 bool Node::forward_group_op(uint32_t pid, const GroupName& name, cpg_reason_t reason)
 {
-    if (!writer_) {
+    if (!writer_ || failover_ || resend_next_ != 0) {
         return false;
     }
     const wire::InboundType type = reason == CPG_REASON_JOIN    ? wire::InboundType::join
                                    : reason == CPG_REASON_LEAVE ? wire::InboundType::leave
                                                                 : wire::InboundType::procdown;
-    const std::vector<std::byte> record = wire::encode_group_op(pid, name);
+    std::vector<std::byte> record = wire::encode_group_op(pid, name);
     if (!writer_->append_copy(static_cast<uint32_t>(type), record)) {
         return false;
     }
+    Forwarded& forwarded = unsequenced_.emplace_back();
+    forwarded.origin_seq = next_origin_seq_++;
+    forwarded.batch = next_batch_;
+    forwarded.type = type;
+    forwarded.bytes = std::move(record);
     forwarded_uncommitted_ = true;
     commit_forwarded();
     return true;
@@ -962,7 +1220,7 @@ bool Node::forward_group_op(uint32_t pid, const GroupName& name, cpg_reason_t re
 
 bool Node::commit_forwarded()
 {
-    if (!forwarded_uncommitted_ || !writer_) {
+    if (!forwarded_uncommitted_ || !writer_ || failover_) {
         return true;
     }
     // Signalled: its completion says the device has read every source byte of the batch.
@@ -976,7 +1234,7 @@ bool Node::commit_forwarded()
 
 bool Node::begin_leave()
 {
-    if (role_ != Role::member || !connected_ || !admitted_ || !writer_) {
+    if (role_ != Role::member || !connected_ || !admitted_ || !writer_ || failover_) {
         return false;
     }
     leaving_ = true;
@@ -1016,6 +1274,11 @@ bool Node::apply_snapshot()
     ring_.start_at(snapshot->start_position, snapshot->next_seq);
     processed_ = published_credit_ = snapshot->start_position;
     view_ = {snapshot->members, snapshot->ring_seq, snapshot->sequencer};
+    last_origin_.clear();
+    for (size_t index = 0; index < snapshot->members.size(); ++index) {
+        last_origin_[snapshot->members[index]] = snapshot->last_origins[index];
+    }
+    last_origin_[config_.nodeid] = 0;
     reclaim_limit_ = snapshot->start_position;
     admitted_ = true;
     if (!local_.on_admitted()) {
@@ -1063,6 +1326,12 @@ bool Node::apply_delivered()
             continue;
         }
         ring_.adopt(position, processed_, entry->seq + 1);
+        if (entry->origin_seq != 0) {
+            note_origin(entry->nodeid, entry->origin_seq);
+            if (failed_) {
+                return false;
+            }
+        }
         const std::span<const std::byte> payload(at + entry->payload_offset, entry->payload_bytes);
         switch (entry->kind) {
         case EntryKind::data:
@@ -1083,14 +1352,34 @@ bool Node::apply_delivered()
                 failed_ = true;
                 return false;
             }
+            for (uint32_t member : totem->members) {
+                if (!std::binary_search(view_.members.begin(), view_.members.end(), member)) {
+                    last_origin_[member] = 0;  // admitted: numbers its records from 1
+                }
+            }
             view_ = {totem->members, totem->ring_seq, totem->ring_nodeid};
             if (std::find(view_.members.begin(), view_.members.end(), config_.nodeid) == view_.members.end() &&
                 leaving_) {
                 left_ = true;
             }
+            if (failover_ && role_ == Role::member && totem->ring_nodeid == sequencer_) {
+                // The new sequencer's view: everything the failed one wrote that any
+                // survivor had is here now; what is not, this node sends again.
+                failover_ = false;
+                suspects_.clear();
+                sequencer_heard_ms_ = now_ms_;
+                counters_.last_failover_ms = now_ms_ - failover_started_ms_;
+                ++counters_.failovers;
+                resend_next_ = unsequenced_.empty() ? 0 : unsequenced_.front().origin_seq;
+                forwarded_uncommitted_ = true;  // releases what waited for the lost commits
+                log(LogLevel::info, "node {} continues under sequencer {} after {} ms; {} record{} to send again",
+                    config_.nodeid, sequencer_, counters_.last_failover_ms, unsequenced_.size(),
+                    unsequenced_.size() == 1 ? "" : "s");
+            }
             break;
         }
         case EntryKind::pad:
+        case EntryKind::dropped:
             break;
         }
     }
@@ -1163,6 +1452,435 @@ void Node::publish_member_credit()
     write.destination = delivery_credit_->at(0);
     if (transport_->post_write(sequencer_, write)) {
         published_credit_ = limit;
+    }
+}
+
+
+
+// ---------------------------------------------------------------------------------------
+// Failure detection: every node writes a rising counter into a word at the nodes it
+// depends on (members at the sequencer, the sequencer at every member); a word that did
+// not change for the failure timeout means the writer is gone, even where its device
+// still acknowledges (a hung or stopped process). A closed or broken connection is
+// noticed at once, from the transport.
+
+void Node::write_heartbeat(uint32_t peer, transport::RemoteAddr target)
+{
+    const uint64_t word = heartbeats_sent_;
+    transport::WriteRequest write;
+    write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
+    write.destination = target;
+    // A full send queue skips one: the next goes a quarter of the timeout later.
+    (void)transport_->post_write(peer, write);
+}
+
+void Node::send_heartbeats(uint64_t now_ms)
+{
+    ++heartbeats_sent_;
+    next_heartbeat_ms_ = now_ms + config_.failure_timeout_ms / kHeartbeatsPerTimeout;
+    if (role_ == Role::member) {
+        if (connected_ && sequencer_heartbeat_) {
+            write_heartbeat(sequencer_, *sequencer_heartbeat_);
+        }
+        return;
+    }
+    for (auto& [nodeid, node] : remotes_) {
+        if (node.stream && node.heartbeat_target) {
+            write_heartbeat(nodeid, *node.heartbeat_target);
+        }
+    }
+}
+
+void Node::check_heartbeats(uint64_t now_ms)
+{
+    const uint64_t timeout_ms = config_.failure_timeout_ms;
+    if (role_ == Role::member) {
+        if (!connected_ || !admitted_ || failover_) {
+            return;
+        }
+        const uint64_t seen = load_word(heartbeat_memory_.data() + node_index(sequencer_) * kCreditLineBytes);
+        if (seen != sequencer_heartbeat_seen_) {
+            sequencer_heartbeat_seen_ = seen;
+            sequencer_heard_ms_ = now_ms;
+        } else if (now_ms - sequencer_heard_ms_ > timeout_ms) {
+            lose_sequencer(fmt::format("no heartbeat for {} ms", now_ms - sequencer_heard_ms_));
+        }
+        return;
+    }
+    if (election_) {
+        return;
+    }
+    for (auto& [nodeid, node] : remotes_) {
+        if (!node.stream) {
+            continue;
+        }
+        const uint64_t seen = load_word(node.heartbeat_word);
+        if (seen != node.heartbeat_seen) {
+            node.heartbeat_seen = seen;
+            node.heard_ms = now_ms;
+        } else if (now_ms - node.heard_ms > timeout_ms) {
+            log(LogLevel::warning, "node {} sent no heartbeat for {} ms; removing it", nodeid, now_ms - node.heard_ms);
+            transport_->disconnect(nodeid);  // its disconnected event removes it from the view
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Failover. A member that loses its sequencer fences it (tears its queue pair down, so
+// nothing the old sequencer still sends can land), applies what it had committed, and
+// asks the next node of the view in the sequencer order to continue, telling it where
+// its ring ends. That node collects the survivors' tails, repairs its own ring from the
+// survivor with the longest one, removes the nodes that did not answer (the failed
+// sequencer first) and continues: it writes each survivor the part of the ring it
+// misses, then the new view. The survivors send again what they had forwarded and do not
+// find in the ring. Invariants: ordering/NOTES.md, "Failover".
+
+void Node::lose_sequencer(const std::string& why)
+{
+    if (leaving_) {
+        left_ = true;
+        return;
+    }
+    const uint32_t lost = sequencer_;
+    log(LogLevel::warning, "lost sequencer {} ({}); the next node of the view takes over", lost, why);
+    suspects_.insert(lost);
+    transport_->disconnect(lost);
+    writer_.reset();
+    connected_ = connecting_ = false;
+    delivery_credit_.reset();
+    sequencer_heartbeat_.reset();
+    failover_ = true;
+    failover_started_ms_ = now_ms_;
+    apply_delivered();  // everything it committed before the fence
+    if (!failed_) {
+        next_candidate();
+    }
+}
+
+void Node::next_candidate()
+{
+    for (uint32_t nodeid : order_) {
+        if (!std::binary_search(view_.members.begin(), view_.members.end(), nodeid) || suspects_.contains(nodeid)) {
+            continue;
+        }
+        if (nodeid == config_.nodeid) {
+            promote();
+            return;
+        }
+        sequencer_ = nodeid;
+        failover_deadline_ms_ = now_ms_ + kFailoverWaitTimeouts * config_.failure_timeout_ms;
+        next_connect_ms_ = now_ms_;
+        log(LogLevel::info, "node {} asks node {} to take over", config_.nodeid, nodeid);
+        return;
+    }
+    log(LogLevel::error, "no node of the view is left to take over; this node cannot go on");
+    failed_ = true;
+}
+
+void Node::promote()
+{
+    role_ = Role::sequencer;
+    sequencer_ = config_.nodeid;
+    failover_ = false;
+    // Member-era batches end here: once its own forwarded records are sequenced, all of
+    // them are released together (resequence_own).
+    ++next_batch_;
+    forwarded_uncommitted_ = false;
+    Election election;
+    election.started_ms = failover_started_ms_;
+    election.deadline_ms = now_ms_ + config_.failure_timeout_ms;
+    election.view = view_;
+    election.rejoined[config_.nodeid] = {processed_, ring_.next_seq(), std::min(reclaim_limit(), processed_)};
+    election_ = std::move(election);
+    log(LogLevel::info, "node {} takes over sequencing at ring position {}; collecting the survivors' tails",
+        config_.nodeid, processed_);
+}
+
+bool Node::take_rejoin(Remote& node, const wire::Hello& hello)
+{
+    if (hello.ring_seq == 0) {
+        return false;  // asks to be admitted: after the new view
+    }
+    const uint64_t ring_bytes = ring_.data_bytes();
+    const bool of_view = std::binary_search(election_->view.members.begin(), election_->view.members.end(), node.nodeid);
+    if (hello.protocol_version != wire::kClusterProtocolVersion || hello.nodeid != node.nodeid ||
+        hello.ring_bytes != ring_bytes || !of_view || suspects_.contains(node.nodeid) ||
+        hello.tail % ipc::kEntryAlignBytes != 0 || hello.reclaim_limit > hello.tail ||
+        hello.tail - hello.reclaim_limit > ring_bytes || election_->target) {
+        log(LogLevel::warning, "node {} cannot continue here (not of the view, late, or a ring that does not fit)",
+            node.nodeid);
+        transport_->disconnect(node.nodeid);
+        return true;
+    }
+    election_->rejoined[node.nodeid] = {hello.tail, hello.next_seq, hello.reclaim_limit};
+    log(LogLevel::info, "node {} continues from ring position {}", node.nodeid, hello.tail);
+    return true;
+}
+
+bool Node::election_step(uint64_t now_ms)
+{
+    Election& election = *election_;
+    if (!election.target) {
+        bool complete = true;
+        for (uint32_t nodeid : election.view.members) {
+            if (nodeid != config_.nodeid && !suspects_.contains(nodeid) && !election.rejoined.contains(nodeid)) {
+                complete = false;
+            }
+        }
+        if (!complete && now_ms < election.deadline_ms) {
+            return false;
+        }
+        finish_election();
+        return true;
+    }
+    if (election.reads_pending > 0) {
+        return false;
+    }
+    install_after_failover();
+    return true;
+}
+
+bool Node::has_quorum(std::span<const uint32_t> members) const
+{
+    // More than half of the configured nodes; exactly half only with the first node of
+    // the sequencer order, so that two disjoint halves never both go on.
+    const size_t configured = config_.nodes.size();
+    if (2 * members.size() > configured) {
+        return true;
+    }
+    return 2 * members.size() == configured &&
+           std::find(members.begin(), members.end(), order_.front()) != members.end();
+}
+
+void Node::finish_election()
+{
+    Election& election = *election_;
+    std::vector<uint32_t> survivors;
+    for (const auto& [nodeid, rejoin] : election.rejoined) {
+        survivors.push_back(nodeid);
+    }
+    if (!has_quorum(survivors)) {
+        log(LogLevel::error, "only nodes {} of {} configured answered: no majority; this node does not take over",
+            fmt::join(survivors, " "), config_.nodes.size());
+        failed_ = true;
+        return;
+    }
+    uint64_t target = processed_;
+    uint32_t holder = config_.nodeid;
+    for (const auto& [nodeid, rejoin] : election.rejoined) {
+        if (rejoin.tail > target) {
+            target = rejoin.tail;
+            holder = nodeid;
+        }
+    }
+    election.target = target;
+    election.holder = holder;
+    if (holder == config_.nodeid) {
+        return;
+    }
+    // The end of the ring this node misses, read from the survivor that has it, into the
+    // same positions: every ring holds the same entries at the same positions.
+    auto remote = transport_->remote_region(holder, wire::kTagDeliveryRing);
+    if (!remote || remote->bytes != ring_.mapping_bytes()) {
+        log(LogLevel::error, "node {} does not expose its ring for the repair", holder);
+        election.rejoined.erase(holder);
+        election.target.reset();
+        transport_->disconnect(holder);
+        return;
+    }
+    const uint64_t ring_bytes = ring_.data_bytes();
+    for (uint64_t from = processed_; from < target;) {
+        const uint64_t offset = from & (ring_bytes - 1);
+        const uint64_t piece = std::min(target - from, ring_bytes - offset);
+        const transport::LocalSlice destination{ring_registration_.id(), ipc::kPageBytes + offset,
+                                                static_cast<uint32_t>(piece)};
+        if (transport::Status read = transport_->post_read(holder, destination, remote->at(ipc::kPageBytes + offset), 0);
+            !read) {
+            log(LogLevel::error, "cannot read the ring's end from node {}: {}", holder, read.message());
+            election.rejoined.erase(holder);
+            election.target.reset();
+            election.reads_pending = 0;
+            transport_->disconnect(holder);
+            return;
+        }
+        ++election.reads_pending;
+        from += piece;
+    }
+    log(LogLevel::info, "repairing ring positions {}..{} from node {}", processed_, target, holder);
+}
+
+void Node::install_after_failover()
+{
+    Election& election = *election_;
+    const uint64_t target = *election.target;
+    if (processed_ < target) {
+        // Checked and applied as any member checks what a sequencer wrote.
+        store_word(&ring_.header().cluster_tail, target);
+        apply_delivered();
+        if (failed_ || processed_ != target) {
+            log(LogLevel::error, "the repaired ring end does not check out; this node cannot go on");
+            failed_ = true;
+            return;
+        }
+    }
+    transport::Transport& transport = *transport_;
+    for (const auto& [nodeid, rejoin] : election.rejoined) {
+        auto found = remotes_.find(nodeid);
+        if (nodeid == config_.nodeid || found == remotes_.end() || !found->second.inbound) {
+            continue;
+        }
+        Remote& node = found->second;
+        auto remote_ring = transport.remote_region(nodeid, wire::kTagDeliveryRing);
+        store_word(node.credit_word, rejoin.reclaim_limit);
+        auto stream = remote_ring ? DeliveryStream::create(transport, nodeid, *remote_ring, ring_registration_.id(),
+                                                           ring_.data_bytes(), node.credit_word, rejoin.tail,
+                                                           rejoin.reclaim_limit)
+                                  : transport::Result<DeliveryStream>(transport::Status{
+                                        transport::Errc::not_found, transport::Layer::api, "no ring exposed"});
+        if (!stream) {
+            log(LogLevel::error, "node {} cannot continue: {}", nodeid, stream.status().message());
+            transport.disconnect(nodeid);
+            continue;
+        }
+        node.stream.emplace(std::move(*stream));
+        node.state = RemoteStatus::State::member;
+        node.next_origin = last_origin_[nodeid] + 1;
+        node.heard_ms = now_ms_;
+        node.heartbeat_seen = load_word(node.heartbeat_word);
+    }
+    for (uint32_t nodeid : election.view.members) {
+        auto found = remotes_.find(nodeid);
+        const bool continues = found != remotes_.end() && found->second.state == RemoteStatus::State::member;
+        if (nodeid != config_.nodeid && !continues) {
+            pending_removals_.push_back(nodeid);
+            removals_failed_.insert(nodeid);
+            ++counters_.nodes_failed;
+        }
+    }
+    counters_.last_failover_ms = now_ms_ - election.started_ms;
+    ++counters_.failovers;
+    log(LogLevel::info, "node {} sequences from ring position {} after {} ms; {} of {} nodes continue", config_.nodeid,
+        target, counters_.last_failover_ms, view_.members.size() - pending_removals_.size(),
+        election.view.members.size());
+    election_.reset();
+    reclaim_limit();
+    suspects_.clear();
+    next_heartbeat_ms_ = now_ms_;
+}
+
+bool Node::resequence_own()
+{
+    resequencing_ = true;
+    bool worked = false;
+    while (!unsequenced_.empty()) {
+        const Forwarded& forwarded = unsequenced_.front();
+        if (forwarded.type == wire::InboundType::data) {
+            // The prefix and the payload are still where the caller put them.
+            std::vector<std::byte> record;
+            for (size_t index = 0; index < forwarded.part_count; ++index) {
+                const transport::LocalSlice& part = forwarded.parts[index];
+                const std::span<const std::byte> bytes = transport_->region_bytes(part.region).subspan(part.offset, part.bytes);
+                record.insert(record.end(), bytes.begin(), bytes.end());
+            }
+            auto decoded = wire::decode_inbound(static_cast<uint32_t>(forwarded.type), record);
+            if (decoded) {
+                const auto& data = std::get<wire::Data>(decoded->body);
+                const ProcessId process{config_.nodeid, data.prefix.pid};
+                const GroupName* name = groups_.name_of(data.prefix.group_id);
+                if (name != nullptr && groups_.is_member(*name, process) &&
+                    !sequence_data(data.prefix.group_id, process, data.prefix.flags, data.prefix.total_bytes,
+                                   data.payload)) {
+                    break;
+                }
+            }
+        } else if (auto decoded = wire::decode_inbound(static_cast<uint32_t>(forwarded.type), forwarded.bytes)) {
+            const auto& op = std::get<wire::GroupOp>(decoded->body);
+            const ProcessId process{config_.nodeid, op.pid};
+            if (forwarded.type == wire::InboundType::join) {
+                if (groups_.check_join(op.group, process) != JoinCheck::already_member) {
+                    if (!sequence_change(op.group, process, CPG_REASON_JOIN)) {
+                        break;
+                    }
+                    local_.on_own_join(op.group, op.pid, *groups_.group_id(op.group), ring_.last_position(),
+                                       ring_.next_seq() - 1);
+                }
+            } else if (groups_.is_member(op.group, process)) {
+                const cpg_reason_t reason =
+                    forwarded.type == wire::InboundType::leave ? CPG_REASON_LEAVE : CPG_REASON_PROCDOWN;
+                if (!sequence_removal(op.group, {process}, reason)) {
+                    break;
+                }
+                local_.on_own_removal(op.group, op.pid);
+            }
+        }
+        unsequenced_.pop_front();
+        ++counters_.records_resent;
+        worked = true;
+    }
+    resequencing_ = false;
+    if (unsequenced_.empty()) {
+        // Everything handed over as a member is in the ring: release it all.
+        completed_batch_ = std::max(completed_batch_, next_batch_ - 1);
+        local_.on_batch_completed(completed_batch_);
+    }
+    return worked;
+}
+
+void Node::resend_unsequenced()
+{
+    while (resend_next_ != 0 && writer_) {
+        if (unsequenced_.empty() || resend_next_ > unsequenced_.back().origin_seq) {
+            resend_next_ = 0;
+            break;
+        }
+        resend_next_ = std::max(resend_next_, unsequenced_.front().origin_seq);
+        const Forwarded& forwarded = unsequenced_[resend_next_ - unsequenced_.front().origin_seq];
+        const bool appended =
+            forwarded.type == wire::InboundType::data
+                ? writer_->append(static_cast<uint32_t>(forwarded.type), {forwarded.parts.data(), forwarded.part_count})
+                      .ok()
+                : writer_->append_copy(static_cast<uint32_t>(forwarded.type), forwarded.bytes).ok();
+        if (!appended) {
+            break;  // the inbound ring or the send queue is full: the next turn goes on
+        }
+        ++counters_.records_resent;
+        ++resend_next_;
+        forwarded_uncommitted_ = true;
+    }
+    commit_forwarded();
+}
+
+void Node::note_origin(uint32_t nodeid, uint64_t origin_seq)
+{
+    uint64_t& last = last_origin_[nodeid];
+    if (nodeid == config_.nodeid) {
+        if (origin_seq != last + 1) {
+            ++counters_.protocol_violations;
+            log(LogLevel::error, "the sequencer wrote this node's record {} after record {}; leaving", origin_seq, last);
+            failed_ = true;
+            return;
+        }
+        while (!unsequenced_.empty() && unsequenced_.front().origin_seq <= origin_seq) {
+            unsequenced_.pop_front();
+        }
+        report_released();
+    }
+    last = origin_seq;
+}
+
+void Node::report_released()
+{
+    if (role_ != Role::member) {
+        return;
+    }
+    // Released only once in the ring: until then the next sequencer may need it again.
+    uint64_t released = completed_batch_;
+    if (!unsequenced_.empty()) {
+        released = std::min(released, unsequenced_.front().batch - 1);
+    }
+    if (released > reported_batch_) {
+        reported_batch_ = released;
+        local_.on_batch_completed(released);
     }
 }
 

@@ -6,9 +6,11 @@
 // clusters of them over the memory transport with simulated clients, from a seed.
 //
 // Roles: a node without a transport is `single` and sequences locally. In a cluster the
-// configured sequencer sequences its own clients' work and every other node's, and
-// replicates its ring into theirs; the others are members that forward to it and check
-// and apply what it writes. The protocol and its invariants: ordering/NOTES.md.
+// first node of the sequencer order sequences its own clients' work and every other
+// node's, and replicates its ring into theirs; the others are members that forward to it
+// and check and apply what it writes. When the sequencer fails, the next node of the
+// view in that order takes over (failover). The protocol and its invariants:
+// ordering/NOTES.md.
 #pragma once
 
 #include "ordering/cluster_wire.hpp"
@@ -28,6 +30,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <span>
@@ -56,6 +59,10 @@ struct NodeCounters {
     uint64_t rdma_errors = 0;          // connections lost, refused, failed posts
     uint64_t messages_copied_by_device = 0;  // sequencer: payloads the loopback copied into the ring
     uint64_t bytes_copied_by_device = 0;
+    uint64_t nodes_failed = 0;       // sequencer: nodes removed from the view for failing
+    uint64_t failovers = 0;          // times this node continued under a new sequencer
+    uint64_t last_failover_ms = 0;   // from losing the sequencer to the new view, at this node
+    uint64_t records_resent = 0;     // forwarded records sent again to a new sequencer
 };
 
 // The totem view: the nodes of the cluster and the ring id (sequencer, ring_seq).
@@ -69,8 +76,13 @@ struct NodeConfig {
     uint32_t nodeid = 0;
     // Every configured node, this one included. One node (or none): `single`.
     std::vector<uint32_t> nodes;
-    uint32_t sequencer = 0;  // one of `nodes`
+    // Who sequences: the first of these; when it fails, the next one in the view. Nodes
+    // missing here follow by id; empty means by id.
+    std::vector<uint32_t> sequencer_order;
     uint64_t inbound_ring_bytes = 0;
+    // A node whose heartbeats stopped this long ago is taken for failed (a closed or
+    // broken connection is noticed at once).
+    uint32_t failure_timeout_ms = 3000;
     // Sequencer: copy payloads above the inline limit into the ring with the device, over
     // a loopback connection; otherwise (or if the loopback cannot be set up) the CPU.
     bool device_copies = true;
@@ -127,6 +139,9 @@ public:
 
     Role role() const { return role_; }
     uint32_t sequencer() const { return sequencer_; }
+    // Member: the sequencer was lost and the node waits for the next one's view;
+    // sequencer: collecting the survivors' tails. Forwarding waits meanwhile.
+    bool in_failover() const { return failover_ || election_.has_value(); }
     // The node cannot go on (lost the sequencer, or it broke the protocol).
     bool failed() const { return failed_; }
     // Member: admitted, serving clients.
@@ -146,6 +161,8 @@ public:
     // not sleep; `poll_soon`: something only a step notices is under way.
     enum class Sleep : uint8_t { sleep, poll_soon, busy };
     Sleep prepare_sleep(uint64_t now_ms);
+    // The latest time the next step must run at: heartbeats to send or check, deadlines.
+    uint64_t next_timer_ms() const;
 
     // The lowest ring position anyone still needs (local readers and, at the sequencer,
     // every member's credit). reclaim_limit() recomputes and caches; the cached value
@@ -220,6 +237,40 @@ private:
         std::deque<std::pair<uint64_t, transport::RingReader::Record>> held;
         transport::RegisteredMemory snapshot_memory;  // source of its admission snapshot write
         uint64_t* credit_word = nullptr;              // where it publishes its consumed position
+        const uint64_t* heartbeat_word = nullptr;     // where it writes its heartbeat counter
+        std::optional<transport::RemoteAddr> heartbeat_target;  // where ours go
+        uint64_t heartbeat_seen = 0;
+        uint64_t heard_ms = 0;
+        uint64_t next_origin = 1;  // the number its next forwarded record gets
+    };
+
+    // A member's record sent to the sequencer and not yet seen in the ring: sent again
+    // to the next sequencer if this one fails. Its memory stays the caller's until then.
+    struct Forwarded {
+        uint64_t origin_seq = 0;
+        uint64_t batch = 0;  // the commit that first carried it
+        wire::InboundType type = wire::InboundType::data;
+        std::array<transport::LocalSlice, transport::kMaxSourcesPerWrite> parts{};
+        size_t part_count = 0;
+        std::vector<std::byte> bytes;  // group operations: the record, copied
+    };
+
+    // Where a surviving node's ring stood when it asked the new sequencer to continue.
+    struct Rejoin {
+        uint64_t tail = 0;
+        uint64_t next_seq = 0;
+        uint64_t reclaim_limit = 0;
+    };
+
+    // A new sequencer collecting the survivors' tails, then repairing its own.
+    struct Election {
+        uint64_t started_ms = 0;
+        uint64_t deadline_ms = 0;
+        View view;  // the view the failed sequencer left behind
+        std::map<uint32_t, Rejoin> rejoined;
+        std::optional<uint64_t> target;  // the longest tail, once every answer is in
+        uint32_t holder = 0;             // the node that has it
+        uint32_t reads_pending = 0;      // repair reads in flight
     };
 
     Node(NodeConfig config, DeliveryRing& ring, LocalSide& local, std::unique_ptr<transport::Transport> transport);
@@ -232,6 +283,28 @@ private:
     void on_event(const transport::Event& event);
     void on_sequencer_event(const transport::Event& event);
     void on_member_event(const transport::Event& event);
+    bool prepare_sequencing(std::string& error);
+    size_t node_index(uint32_t nodeid) const;
+
+    // Failure detection.
+    void send_heartbeats(uint64_t now_ms);
+    void check_heartbeats(uint64_t now_ms);
+    void write_heartbeat(uint32_t peer, transport::RemoteAddr target);
+
+    // Failover.
+    void lose_sequencer(const std::string& why);
+    void next_candidate();
+    void promote();
+    bool election_step(uint64_t now_ms);
+    void finish_election();
+    void install_after_failover();
+    bool take_rejoin(Remote& node, const wire::Hello& hello);
+    bool resequence_own();
+    void resend_unsequenced();
+    void note_origin(uint32_t nodeid, uint64_t origin_seq);
+    bool local_sequencing_blocked() const;
+    bool has_quorum(std::span<const uint32_t> members) const;
+    void report_released();
 
     // Sequencer.
     // Appends a data entry with its header filled (payload still to come); nullptr when
@@ -242,6 +315,9 @@ private:
     void write_confchg(const GroupChange& change, ProcessId process, uint64_t limit);
     bool sequence_totem();
     bool sequence_inbound(Remote& node, const wire::InboundRecord& record);
+    bool sequence_counted(Remote& node, const wire::InboundRecord& record);
+    bool append_dropped(uint32_t nodeid);
+    bool sequence_removals();
     bool admit(Remote& node, const wire::Hello& hello);
     void flush_device_copies();
     void release_held(Remote& node);
@@ -262,6 +338,13 @@ private:
     bool failed_ = false;
     GroupTable groups_;
     View view_;
+    std::vector<uint32_t> order_;  // sequencer order, complete
+    std::set<uint32_t> suspects_;  // sequencers (or candidates) this node gave up on
+    // Per node: the last of its forwarded records the ring holds (sequenced or dropped).
+    std::map<uint32_t, uint64_t> last_origin_;
+    transport::RegisteredMemory heartbeat_memory_;  // one line per node: its counter lands there
+    uint64_t heartbeats_sent_ = 0;
+    uint64_t next_heartbeat_ms_ = 0;
     NodeCounters counters_;
     uint64_t reclaim_limit_ = 0;
     uint64_t now_ms_ = 0;
@@ -272,9 +355,13 @@ private:
     transport::RegisteredMemory credit_memory_;  // one cache line per node: its delivery credit word
     std::map<uint32_t, Remote> remotes_;
     std::deque<uint32_t> pending_removals_;  // nodes whose NODEDOWN waits for ring room
+    std::set<uint32_t> removals_failed_;     // of those, the ones that failed (not left)
     bool replication_blocked_ = false;       // a send queue was full: retry after completions
     bool ring_was_blocked_ = false;          // the last drain found the ring full: ask for credit
     bool record_copied_by_device_ = false;   // the inbound record just sequenced
+    uint64_t current_origin_ = 0;            // origin of the record being sequenced (0: none)
+    bool resequencing_ = false;              // sequencing this node's own forwarded records
+    std::optional<Election> election_;
     // Device copies into this node's own ring over the loopback connection.
     static constexpr size_t kMaxStagedCopies = 64;
     std::optional<transport::RemoteRegion> own_ring_;  // set once the loopback is up
@@ -297,6 +384,16 @@ private:
     transport::RegisteredMemory member_memory_;  // inbound credit word, then the snapshot region
     std::optional<transport::RingWriter> writer_;
     std::optional<transport::RemoteRegion> delivery_credit_;  // at the sequencer
+    std::optional<transport::RemoteAddr> sequencer_heartbeat_;  // where ours go
+    uint64_t sequencer_heartbeat_seen_ = 0;
+    uint64_t sequencer_heard_ms_ = 0;
+    bool failover_ = false;  // lost the sequencer; waits for the next one's view
+    uint64_t failover_started_ms_ = 0;
+    uint64_t failover_deadline_ms_ = 0;
+    std::deque<Forwarded> unsequenced_;
+    uint64_t next_origin_seq_ = 1;
+    uint64_t resend_next_ = 0;  // origin of the next record to send again; 0: none
+    uint64_t reported_batch_ = 0;
     uint64_t processed_ = 0;         // ring position checked and applied up to
     uint64_t published_credit_ = 0;  // last consumed position written to the sequencer
     uint64_t next_batch_ = 1;

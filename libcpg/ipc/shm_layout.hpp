@@ -23,7 +23,7 @@ namespace rcpg::ipc {
 
 inline constexpr uint32_t kRingMagic = 0x72637067;  // "rcpg"
 inline constexpr uint32_t kControlMagic = 0x72637063;
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 
 inline constexpr size_t kPageBytes = 4096;
 inline constexpr size_t kCacheLineBytes = 64;
@@ -42,7 +42,9 @@ enum class EntryKind : uint16_t {
     pad = 0,          // filler up to the end of the ring; skip it
     data = 1,         // a message (or a fragment of one)
     confchg = 2,      // a group membership change
-    totem_confchg = 3 // a cluster membership change
+    totem_confchg = 3, // a cluster membership change
+    dropped = 4       // a node's record the sequencer did not deliver (its sender was no
+                      // member); tells that node its record is done. Skip it
 };
 
 // Flags of a data entry (and of the submission that produced it).
@@ -69,8 +71,12 @@ struct EntryHeader {
     uint32_t payload_bytes;
     uint32_t payload_offset;  // from the start of the entry
     uint32_t total_bytes;     // whole message size, for fragments
+    // Entries made from another node's forwarded record: that record's number in the
+    // node's forwarding stream (1, 2, ...), by which it learns after a sequencer failover
+    // which of its records were sequenced and resends the rest. 0 otherwise.
+    uint64_t origin_seq;
 };
-static_assert(sizeof(EntryHeader) == 40);
+static_assert(sizeof(EntryHeader) == 48);
 static_assert(sizeof(EntryHeader) % kEntryAlignBytes == 0);
 static_assert(offsetof(EntryHeader, kind) == 4, "pad entries are recognised from 8 bytes");
 

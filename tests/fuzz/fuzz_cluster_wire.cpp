@@ -111,7 +111,8 @@ void fuzz_snapshot(std::span<const std::byte> bytes)
     check(again.has_value());
     check(again->start_position == snapshot->start_position && again->next_seq == snapshot->next_seq &&
           again->ring_seq == snapshot->ring_seq && again->sequencer == snapshot->sequencer &&
-          again->members == snapshot->members && same_groups(again->groups, snapshot->groups));
+          again->members == snapshot->members && again->last_origins == snapshot->last_origins &&
+          same_groups(again->groups, snapshot->groups));
     check(wire::encode_snapshot(*again) == encoded);
 
     // What the admitted node does next: rebuild its group table from it.

@@ -42,8 +42,21 @@ constexpr uint32_t kSequencer = 1;
 constexpr uint32_t kStagingSlotBytes = 4096;
 constexpr uint32_t kStagingSlots = 256;
 
+// A node that fails at `at_ms`: it crashes (its connections close, as a dead process's
+// do) or hangs (stops without a word: only the heartbeats tell). Node 0: whichever node
+// sequences (or takes over) then.
+struct Failure {
+    uint64_t at_ms = 0;
+    uint32_t nodeid = 0;
+    bool hang = false;
+};
+
 struct Scenario {
     uint64_t seed = 1;
+    bool late_join = true;         // node `nodes` starts late
+    bool clean_leave = true;       // node 2 leaves cleanly (with 3+ nodes)
+    std::vector<Failure> failures;
+    uint32_t failure_timeout_ms = 40;
     int nodes = 3;                 // node `nodes` starts late, node 2 leaves (with 3+ nodes)
     int clients_per_node = 3;
     uint32_t min_payload = 1;
@@ -115,8 +128,13 @@ public:
         for (int node = 1; node <= scenario.nodes; ++node) {
             config.nodes.push_back(static_cast<uint32_t>(node));
         }
-        config.sequencer = kSequencer;
-        config.inbound_ring_bytes = kInboundRingBytes;
+        config.inbound_ring_bytes = kInboundRingBytes;  // the sequencer order: by id
+        config.failure_timeout_ms = scenario.failure_timeout_ms;
+        if (std::getenv("RCPG_SIM_LOG") != nullptr) {  // the nodes' own account of a replayed seed
+            config.log = [nodeid](LogLevel, std::string_view text) {
+                std::fprintf(stderr, "node %u: %.*s\n", nodeid, static_cast<int>(text.size()), text.data());
+            };
+        }
         auto transport = std::make_unique<MemoryTransport>(fabric, transport::testing::make_config(nodeid, scenario.nodes));
         std::string error;
         node_ = Node::create(std::move(config), ring_, *this, std::move(transport), error);
@@ -135,12 +153,20 @@ public:
     }
 
     Node& node() { return *node_; }
+    const Node& node() const { return *node_; }
     DeliveryRing& ring() { return ring_; }
     const std::map<uint64_t, Delivered>& delivered() const { return delivered_; }
     std::vector<Client>& clients() { return clients_; }
     uint64_t first_seq() const { return delivered_.empty() ? 0 : delivered_.begin()->first; }
     bool stopped() const { return stopped_; }
     void stop() { stopped_ = true; }
+    // Failed (crashed or hung): stepped no more; what it delivered before stays checkable.
+    bool failed_here() const { return failed_here_; }
+    void fail_here()
+    {
+        failed_here_ = true;
+        stopped_ = true;
+    }
 
     // One turn: the node, then the clients, then what the node owes the others, then the reader.
     void turn(uint64_t now_ms, bool clients_send, bool clients_leave)
@@ -160,7 +186,7 @@ public:
         } else {
             node_->commit_forwarded();
         }
-        read();
+        read(clients_send);
     }
 
     // LocalSide.
@@ -294,10 +320,11 @@ private:
         }
     }
 
-    void read()
+    // Node 2's reader may be slow while clients send; it catches up once they stop.
+    void read(bool clients_send)
     {
         const uint64_t ring_bytes = ring_.data_bytes();
-        uint32_t budget = nodeid_ == 2 && scenario_.slow_reader_entries_per_tick != 0
+        uint32_t budget = nodeid_ == 2 && scenario_.slow_reader_entries_per_tick != 0 && clients_send
                               ? scenario_.slow_reader_entries_per_tick
                               : UINT32_MAX;
         while (read_position_ < ring_.published_tail() && budget-- > 0) {
@@ -331,6 +358,7 @@ private:
     uint32_t staging_used_ = 0;
     std::deque<std::pair<uint64_t, uint32_t>> in_flight_;  // (batch, slots)
     bool stopped_ = false;
+    bool failed_here_ = false;
 };
 
 std::string describe(const Scenario& scenario)
@@ -343,11 +371,34 @@ public:
     explicit Cluster(const Scenario& scenario)
         : scenario_(scenario), fabric_(scenario.seed, FaultConfig{0, scenario.max_delay_ms, 0.0}), random_(scenario.seed)
     {
-        // Node `nodes` (a member) starts late; the others now.
-        for (int node = 1; node < scenario.nodes; ++node) {
-            start(static_cast<uint32_t>(node));
+        // Node `nodes` (a member) starts late, if the scenario says so; the others now.
+        for (int node = 1; node <= scenario.nodes; ++node) {
+            if (node < scenario.nodes || !scenario.late_join) {
+                start(static_cast<uint32_t>(node));
+            }
         }
     }
+
+    // The node that sequences now (none while a failover is under way).
+    SimNode* sequencer()
+    {
+        for (auto& [nodeid, sim] : nodes_) {
+            if (!sim->stopped() && sim->node().role() == Role::sequencer && !sim->node().in_failover()) {
+                return sim.get();
+            }
+        }
+        return nullptr;
+    }
+    uint32_t sequencer_id()
+    {
+        for (auto& [nodeid, sim] : nodes_) {
+            if (sim.get() == sequencer()) {
+                return nodeid;
+            }
+        }
+        return 0;
+    }
+    MemoryFabric& fabric() { return fabric_; }
 
     SimNode& node(uint32_t nodeid) { return *nodes_.at(nodeid); }
     bool has(uint32_t nodeid) const { return nodes_.count(nodeid) != 0; }
@@ -356,11 +407,16 @@ public:
     void run()
     {
         const auto late = static_cast<uint32_t>(scenario_.nodes);
-        const uint32_t leaver = scenario_.nodes >= 3 ? 2 : 0;
+        const uint32_t leaver = scenario_.nodes >= 3 && scenario_.clean_leave ? 2 : 0;
         uint64_t now = 0;
         for (; now < scenario_.run_ms; ++now) {
-            if (now == scenario_.late_start_ms) {
+            if (now == scenario_.late_start_ms && scenario_.late_join) {
                 start(late);
+            }
+            for (const Failure& failure : scenario_.failures) {
+                if (failure.at_ms == now) {
+                    fail(failure);
+                }
             }
             if (leaver != 0 && now >= scenario_.leave_at_ms && !leave_begun_) {
                 // The leaver's clients leave their groups first, except one: its
@@ -380,32 +436,83 @@ public:
                 node(leaver).node().disconnect_from_sequencer();
                 node(leaver).stop();
             }
-            if (caught_up()) {
+            if (caught_up() || all_live_failed()) {
                 break;
             }
         }
     }
 
+    // Live: not made to fail by the scenario (a node that stopped for want of a majority
+    // is live here: it has to notice and stop by itself).
+    std::vector<uint32_t> live() const
+    {
+        std::vector<uint32_t> ids;
+        for (const auto& [nodeid, sim] : nodes_) {
+            if (!sim->failed_here() && !(sim->stopped() && sim->node().left())) {
+                ids.push_back(nodeid);
+            }
+        }
+        return ids;
+    }
+    bool all_live_failed() const
+    {
+        for (uint32_t nodeid : live()) {
+            if (!nodes_.at(nodeid)->node().failed()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     bool caught_up()
     {
-        const auto& reference = node(kSequencer).delivered();
+        SimNode* sequencer = this->sequencer();
+        if (sequencer == nullptr) {
+            return false;
+        }
+        const auto& reference = sequencer->delivered();
         // Nothing on the wire, and nothing appended at the sequencer that is not yet
         // published (a device copy whose completion is not processed yet).
-        SimNode& sequencer = node(kSequencer);
         if (reference.empty() || fabric_.in_flight() != 0 ||
-            sequencer.ring().published_tail() != sequencer.ring().unpublished_tail()) {
+            sequencer->ring().published_tail() != sequencer->ring().unpublished_tail()) {
             return false;
         }
         for (auto& [nodeid, sim] : nodes_) {
             if (sim->stopped()) {
                 continue;
             }
-            if (sim->delivered().empty() || sim->delivered().rbegin()->first != reference.rbegin()->first) {
+            if (sim->node().in_failover() || sim->delivered().empty() ||
+                sim->delivered().rbegin()->first != reference.rbegin()->first) {
                 return false;
             }
         }
         return true;
     }
+
+private:
+    void fail(const Failure& failure)
+    {
+        uint32_t nodeid = failure.nodeid;
+        if (nodeid == 0) {
+            // Whoever sequences, or (during a failover) the first live node by id: the one
+            // taking over.
+            nodeid = sequencer_id();
+            for (auto it = nodes_.begin(); nodeid == 0 && it != nodes_.end(); ++it) {
+                nodeid = it->second->stopped() ? 0 : it->first;
+            }
+        }
+        if (nodeid == 0 || !has(nodeid) || node(nodeid).stopped()) {
+            return;
+        }
+        if (!failure.hang) {
+            fabric_.crash(nodeid);
+        }
+        node(nodeid).fail_here();
+        failed_.push_back(nodeid);
+    }
+
+public:
+    const std::vector<uint32_t>& failed_nodes() const { return failed_; }
 
 private:
     void start(uint32_t nodeid) { nodes_[nodeid] = std::make_unique<SimNode>(fabric_, scenario_, nodeid, random_); }
@@ -420,7 +527,8 @@ private:
         std::shuffle(order.begin(), order.end(), random_);
         for (uint32_t nodeid : order) {
             SimNode& sim = *nodes_[nodeid];
-            const bool leaving = nodeid == 2 && scenario_.nodes >= 3 && now + 30 >= scenario_.leave_at_ms;
+            const bool leaving =
+                nodeid == 2 && scenario_.nodes >= 3 && scenario_.clean_leave && now + 30 >= scenario_.leave_at_ms;
             sim.turn(now, send && !leaving, leaving && send && now + 30 == scenario_.leave_at_ms);
         }
     }
@@ -429,36 +537,125 @@ private:
     MemoryFabric fabric_;
     std::mt19937_64 random_;
     std::map<uint32_t, std::unique_ptr<SimNode>> nodes_;
+    std::vector<uint32_t> failed_;
     bool leave_begun_ = false;
 };
+
+// The position from which a failed node's deliveries may differ from the survivors':
+// the first entry that removes it from the view. Before it, the node held a prefix of
+// the one order; after it (it was sequencing or had the longest tail when it failed
+// with the sequencer) what only it saw is not part of the order.
+uint64_t removal_seq(const std::map<uint64_t, Delivered>& order, uint32_t nodeid, uint64_t after_seq)
+{
+    for (const auto& [seq, entry] : order) {
+        if (seq < after_seq) {
+            continue;
+        }
+        if (entry.kind == EntryKind::totem_confchg) {
+            auto view = wire::decode_totem(entry.payload);
+            if (view && std::find(view->members.begin(), view->members.end(), nodeid) == view->members.end()) {
+                return seq;
+            }
+        } else if (entry.kind == EntryKind::confchg) {
+            auto confchg = wire::decode_confchg(entry.payload);
+            if (confchg && !confchg->left.empty() && confchg->left[0].nodeid == nodeid &&
+                confchg->left[0].reason == CPG_REASON_NODEDOWN) {
+                return seq;
+            }
+        }
+    }
+    return UINT64_MAX;
+}
+
+// The rule the nodes follow: more than half of the configured nodes, or exactly half
+// with the first of the sequencer order (node 1 here).
+bool majority(const std::vector<uint32_t>& nodes, int configured)
+{
+    const auto present = static_cast<int>(nodes.size());
+    return 2 * present > configured ||
+           (2 * present == configured && std::find(nodes.begin(), nodes.end(), 1u) != nodes.end());
+}
+
+// A minority is left: every live node must have stopped (no second order may start),
+// and what the nodes delivered before never contradicts itself.
+void check_minority(Cluster& cluster)
+{
+    std::map<uint64_t, std::pair<uint32_t, Delivered>> seen;
+    for (uint32_t nodeid : cluster.live()) {
+        const SimNode& sim = cluster.node(nodeid);
+        EXPECT_TRUE(sim.node().failed()) << "node " << nodeid << " went on without a majority";
+        for (const auto& [seq, entry] : sim.delivered()) {
+            auto [at, fresh] = seen.emplace(seq, std::make_pair(nodeid, entry));
+            ASSERT_TRUE(at->second.second == entry) << "nodes " << at->second.first << " and " << nodeid
+                                                    << " differ at seq " << seq;
+            (void)fresh;
+        }
+    }
+}
 
 // Every check of a finished run.
 void check(Cluster& cluster, const Scenario& scenario)
 {
     SCOPED_TRACE(describe(scenario));
-    const auto& reference = cluster.node(kSequencer).delivered();
-        ASSERT_FALSE(reference.empty());
+    if (!majority(cluster.live(), scenario.nodes)) {
+        std::printf("%s: %zu failed, no majority left: every live node stopped\n", describe(scenario).c_str(),
+                    cluster.failed_nodes().size());
+        check_minority(cluster);
+        return;
+    }
     ASSERT_TRUE(cluster.caught_up()) << "the live nodes did not all reach the sequencer's tail";
+    SimNode& final_sequencer = *cluster.sequencer();
+    const auto& reference = final_sequencer.delivered();
+    ASSERT_FALSE(reference.empty());
+    const auto failed = cluster.failed_nodes();
+    auto is_failed = [&](uint32_t nodeid) { return std::find(failed.begin(), failed.end(), nodeid) != failed.end(); };
 
-    // One order: every node's entries are the sequencer's, at the same sequence numbers,
-    // consecutive from the first it saw.
+    // One order: every live node's entries are the sequencer's, at the same sequence
+    // numbers, consecutive from the first it saw, up to the same end. The order is the
+    // union of what they saw; a failed node saw a prefix of it (up to its removal).
+    std::map<uint64_t, Delivered> order;
     for (const auto& [nodeid, sim] : cluster.nodes()) {
+        if (sim->failed_here()) {
+            continue;
+        }
         EXPECT_FALSE(sim->node().failed()) << "node " << nodeid;
         EXPECT_EQ(sim->node().counters().protocol_violations, 0u) << "node " << nodeid;
         uint64_t expected_seq = sim->first_seq();
         for (const auto& [seq, entry] : sim->delivered()) {
             ASSERT_EQ(seq, expected_seq) << "node " << nodeid << " has a gap";
             ++expected_seq;
-            auto found = reference.find(seq);
-            ASSERT_NE(found, reference.end()) << "node " << nodeid << " seq " << seq;
-            ASSERT_TRUE(found->second == entry) << "node " << nodeid << " differs at seq " << seq;
+            auto [at, fresh] = order.emplace(seq, entry);
+            ASSERT_TRUE(at->second == entry) << "node " << nodeid << " differs at seq " << seq;
+            (void)fresh;
         }
+        if (!sim->stopped()) {
+            ASSERT_EQ(sim->delivered().rbegin()->first, reference.rbegin()->first) << "node " << nodeid << " behind";
+        }
+    }
+    for (uint32_t nodeid : failed) {
+        const SimNode& sim = cluster.node(nodeid);
+        const uint64_t removed_at = removal_seq(order, nodeid, sim.first_seq());
+        EXPECT_NE(removed_at, UINT64_MAX) << "failed node " << nodeid << " was never removed";
+        for (const auto& [seq, entry] : sim.delivered()) {
+            if (seq >= removed_at) {
+                break;
+            }
+            auto [at, fresh] = order.emplace(seq, entry);
+            ASSERT_TRUE(at->second == entry) << "failed node " << nodeid << " differs at seq " << seq
+                                             << " before its removal at " << removed_at;
+            (void)fresh;
+        }
+    }
+    uint64_t expected_seq = 1;
+    for (const auto& [seq, entry] : order) {
+        ASSERT_EQ(seq, expected_seq) << "no node saw seq " << expected_seq;
+        ++expected_seq;
     }
 
     // No loss, no duplicates, per-sender FIFO, intact payloads: each sender's messages
-    // appear in the order as 0, 1, 2, ... up to what its node accepted.
+    // appear in the order as 0, 1, 2, ... — all it handed over if its node lives on.
     std::map<std::pair<uint32_t, uint32_t>, uint64_t> next;
-    for (const auto& [seq, entry] : reference) {
+    for (const auto& [seq, entry] : order) {
         if (entry.kind != EntryKind::data) {
             continue;
         }
@@ -477,49 +674,73 @@ void check(Cluster& cluster, const Scenario& scenario)
         ASSERT_TRUE(entry.payload == make_payload(nodeid, pid, counter, static_cast<uint32_t>(entry.payload.size())))
             << "payload of seq " << seq;
     }
-    // Payloads above the inline limit reach the sequencer's ring by device copy (its
-    // loopback), from a member's inbound ring or a local client's memory; only the
-    // sequencer's own clients' first messages, sent before the loopback was up, were
-    // copied by the CPU. No member is admitted before that.
-    uint64_t above_inline = 0;
-    uint64_t from_members_above_inline = 0;
-    for (const auto& [seq, entry] : reference) {
-        if (entry.kind == EntryKind::data && entry.payload.size() > 128) {
-            ++above_inline;
-            from_members_above_inline += entry.nodeid != kSequencer ? 1 : 0;
-        }
-    }
-    const uint64_t copied = cluster.node(kSequencer).node().counters().messages_copied_by_device;
-    EXPECT_LE(copied, above_inline);
-    EXPECT_GE(copied, from_members_above_inline);
-    if (from_members_above_inline > 0) {
-        EXPECT_GT(copied, from_members_above_inline) << "the sequencer's own clients' payloads went by device too";
-    }
     uint64_t total_sent = 0;
     for (const auto& [nodeid, sim] : cluster.nodes()) {
         for (Client& client : sim->clients()) {
             const uint64_t delivered = next[{nodeid, client.pid}];
-            EXPECT_EQ(delivered, client.sent) << "sender " << nodeid << "/" << client.pid;
-            EXPECT_GT(client.sent, 0u) << "client " << nodeid << "/" << client.pid << " never got to send";
+            if (sim->failed_here()) {
+                EXPECT_LE(delivered, client.sent) << "sender " << nodeid << "/" << client.pid;
+            } else {
+                EXPECT_EQ(delivered, client.sent) << "sender " << nodeid << "/" << client.pid;
+                EXPECT_GT(client.sent, 0u) << "client " << nodeid << "/" << client.pid << " never got to send";
+            }
             total_sent += client.sent;
         }
     }
-    std::printf("%s: %llu messages, %zu entries\n", describe(scenario).c_str(),
-                static_cast<unsigned long long>(total_sent), reference.size());
+    uint64_t failover_ms = 0;
+    for (const auto& [nodeid, sim] : cluster.nodes()) {
+        if (!sim->stopped()) {
+            failover_ms = std::max(failover_ms, sim->node().counters().last_failover_ms);
+        }
+    }
+    std::printf("%s: %llu messages, %zu entries, %zu failed, sequencer %u, failover %llu ms\n",
+                describe(scenario).c_str(), static_cast<unsigned long long>(total_sent), order.size(), failed.size(),
+                cluster.sequencer_id(), static_cast<unsigned long long>(failover_ms));
 
-    // Same group table and view on every live node.
-    const Node& sequencer = cluster.node(kSequencer).node();
+    if (failed.empty()) {
+        // Payloads above the inline limit reach the sequencer's ring by device copy (its
+        // loopback), from a member's inbound ring or a local client's memory; only the
+        // sequencer's own clients' first messages, sent before the loopback was up, were
+        // copied by the CPU. No member is admitted before that.
+        uint64_t above_inline = 0;
+        uint64_t from_members_above_inline = 0;
+        for (const auto& [seq, entry] : reference) {
+            if (entry.kind == EntryKind::data && entry.payload.size() > 128) {
+                ++above_inline;
+                from_members_above_inline += entry.nodeid != kSequencer ? 1 : 0;
+            }
+        }
+        const uint64_t copied = cluster.node(kSequencer).node().counters().messages_copied_by_device;
+        EXPECT_LE(copied, above_inline);
+        EXPECT_GE(copied, from_members_above_inline);
+        if (from_members_above_inline > 0) {
+            EXPECT_GT(copied, from_members_above_inline) << "the sequencer's own clients' payloads went by device too";
+        }
+    }
+
+    // Same group table and view on every live node; the view is the live nodes, and no
+    // process of a failed node is left in a group.
+    const Node& sequencer = final_sequencer.node();
+    std::vector<uint32_t> live;
     for (const auto& [nodeid, sim] : cluster.nodes()) {
         if (sim->stopped()) {
             continue;
         }
+        live.push_back(nodeid);
         EXPECT_TRUE(same_rows(sim->node().groups().rows(), sequencer.groups().rows())) << "node " << nodeid;
         EXPECT_EQ(sim->node().view().members, sequencer.view().members) << "node " << nodeid;
         EXPECT_EQ(sim->node().view().ring_seq, sequencer.view().ring_seq) << "node " << nodeid;
-        EXPECT_EQ(sim->node().view().ring_nodeid, kSequencer) << "node " << nodeid;
+        EXPECT_EQ(sim->node().view().ring_nodeid, cluster.sequencer_id()) << "node " << nodeid;
     }
+    EXPECT_EQ(sequencer.view().members, live);
+    for (const GroupTable::Row& row : sequencer.groups().rows()) {
+        EXPECT_FALSE(is_failed(row.process.nodeid)) << "a process of failed node " << row.process.nodeid
+                                                    << " is still in " << text_of(row.group);
+    }
+    // The sequencer is the first live node in the sequencer order (by id here).
+    EXPECT_EQ(cluster.sequencer_id(), live.front());
 
-    if (scenario.nodes < 3) {
+    if (scenario.nodes < 3 || !scenario.late_join || !scenario.clean_leave) {
         return;
     }
     // The late node's first entry is the view that admits it.
@@ -537,7 +758,7 @@ void check(Cluster& cluster, const Scenario& scenario)
     EXPECT_EQ(std::count(sequencer.view().members.begin(), sequencer.view().members.end(), 2u), 0);
     std::optional<uint64_t> nodedown_seq;
     std::optional<uint64_t> view_without_seq;
-    for (const auto& [seq, entry] : reference) {
+    for (const auto& [seq, entry] : order) {
         if (entry.kind == EntryKind::confchg) {
             auto confchg = wire::decode_confchg(entry.payload);
             ASSERT_TRUE(confchg);
@@ -593,6 +814,63 @@ TEST(ClusterSim, ManySeedsOneOrderNoLossLateJoinAndCleanLeave)
         check(cluster, scenario);
         if (::testing::Test::HasFailure()) {
             FAIL() << "replay with: RCPG_SIM_SEED=" << seed << " " << ::testing::internal::GetArgvs()[0];
+        }
+    }
+}
+
+// Nodes fail while clients send: a member, the sequencer, the sequencer and then the
+// node taking over from it (during the failover), a member and later the sequencer;
+// each by crashing (its connections close) or hanging (only heartbeats tell).
+Scenario failure_scenario_for(uint64_t seed)
+{
+    Scenario scenario;
+    scenario.seed = seed;
+    std::mt19937_64 random(seed * 0xbf58476d1ce4e5b9ull);
+    scenario.late_join = false;
+    scenario.clean_leave = false;
+    scenario.nodes = 3 + static_cast<int>(random() % 5);  // 3..7
+    scenario.clients_per_node = 1 + static_cast<int>(random() % 3);
+    scenario.max_delay_ms = static_cast<uint32_t>(random() % 5);
+    scenario.max_payload = random() % 2 == 0 ? 120 : 3000;
+    scenario.slow_reader_entries_per_tick = random() % 3 == 0 ? 2 : 0;
+    scenario.run_ms = 500;
+    const uint64_t first_at = 60 + random() % 200;
+    auto hang = [&] { return random() % 3 == 0; };
+    auto member = [&] { return 2 + static_cast<uint32_t>(random() % static_cast<uint64_t>(scenario.nodes - 1)); };
+    switch (random() % 4) {
+    case 0:
+        scenario.failures = {{first_at, member(), hang()}};
+        break;
+    case 1:
+        scenario.failures = {{first_at, 0, hang()}};
+        break;
+    case 2:
+        // The second while the first failover is still under way.
+        scenario.failures = {{first_at, 0, hang()}, {first_at + 1 + random() % (2 * scenario.failure_timeout_ms), 0, hang()}};
+        break;
+    default:
+        scenario.failures = {{first_at, member(), hang()}, {first_at + 100 + random() % 100, 0, hang()}};
+        break;
+    }
+    return scenario;
+}
+
+TEST(ClusterSim, ManySeedsNodeAndSequencerFailuresLoseNothing)
+{
+    // RCPG_SIM_SEED=N replays one seed; RCPG_SIM_SEEDS=K runs K seeds (a longer soak).
+    const char* one = std::getenv("RCPG_SIM_SEED");
+    const char* many = std::getenv("RCPG_SIM_SEEDS");
+    const uint64_t first = one != nullptr ? std::strtoull(one, nullptr, 10) : 1;
+    const uint64_t seeds = one != nullptr ? 1 : many != nullptr ? std::strtoull(many, nullptr, 10) : 40;
+    for (uint64_t seed = first; seed < first + seeds; ++seed) {
+        const Scenario scenario = failure_scenario_for(seed);
+        Cluster cluster(scenario);
+        cluster.run();
+        check(cluster, scenario);
+        if (::testing::Test::HasFailure()) {
+            FAIL() << "replay with: RCPG_SIM_SEED=" << seed << " " << ::testing::internal::GetArgvs()[0]
+                   << " --gtest_filter=" << ::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name()
+                   << "." << ::testing::UnitTest::GetInstance()->current_test_info()->name();
         }
     }
 }

@@ -99,9 +99,9 @@ TEST(ClusterWireInbound, GroupOpWithTheLongestNameRoundTrips)
     EXPECT_EQ(std::get<GroupOp>(record->body).group, group);
 }
 
-TEST(ClusterWireInbound, HelloDecodesItsSixteenBytes)
+TEST(ClusterWireInbound, HelloDecodesItsFortyEightBytes)
 {
-    const std::vector<std::byte> body = bytes_of(Hello{kClusterProtocolVersion, 3, 65536});
+    const std::vector<std::byte> body = bytes_of(Hello{kClusterProtocolVersion, 3, 65536, 4, 8192, 77, 4096});
     auto record = decode_inbound(kType(InboundType::hello), body);
     ASSERT_TRUE(record.has_value());
     EXPECT_EQ(record->type, InboundType::hello);
@@ -109,6 +109,10 @@ TEST(ClusterWireInbound, HelloDecodesItsSixteenBytes)
     EXPECT_EQ(hello.protocol_version, kClusterProtocolVersion);
     EXPECT_EQ(hello.nodeid, 3u);
     EXPECT_EQ(hello.ring_bytes, 65536u);
+    EXPECT_EQ(hello.ring_seq, 4u);
+    EXPECT_EQ(hello.tail, 8192u);
+    EXPECT_EQ(hello.next_seq, 77u);
+    EXPECT_EQ(hello.reclaim_limit, 4096u);
 }
 
 TEST(ClusterWireInbound, DataPayloadStaysInTheRing)
@@ -148,11 +152,11 @@ TEST(ClusterWireInbound, UnknownTypeIsRejected)
 
 TEST(ClusterWireInbound, TruncatedOrOverlongHelloIsRejected)
 {
-    std::vector<std::byte> body = bytes_of(Hello{kClusterProtocolVersion, 3, 65536});
+    std::vector<std::byte> body = bytes_of(Hello{kClusterProtocolVersion, 3, 65536, 4, 8192, 77, 4096});
     body.pop_back();
-    EXPECT_FALSE(decode_inbound(kType(InboundType::hello), body).has_value()) << "15 bytes";
+    EXPECT_FALSE(decode_inbound(kType(InboundType::hello), body).has_value()) << "47 bytes";
     body.resize(sizeof(Hello) + 1);
-    EXPECT_FALSE(decode_inbound(kType(InboundType::hello), body).has_value()) << "17 bytes";
+    EXPECT_FALSE(decode_inbound(kType(InboundType::hello), body).has_value()) << "49 bytes";
     EXPECT_FALSE(decode_inbound(kType(InboundType::hello), {}).has_value()) << "no bytes";
 }
 
@@ -229,6 +233,7 @@ Snapshot sample_snapshot()
     snapshot.ring_seq = 5;
     snapshot.sequencer = 1;
     snapshot.members = {1, 2, 3};
+    snapshot.last_origins = {0, 41, 7};
     snapshot.groups.next_group_id = 9;
     snapshot.groups.groups.push_back({3, group_named("alpha"), {{1, 10}, {2, 20}}});
     snapshot.groups.groups.push_back({8, group_named(std::string(CPG_MAX_NAME_LENGTH, 'z')), {{3, 30}}});
@@ -242,6 +247,7 @@ void expect_same_snapshot(const Snapshot& actual, const Snapshot& expected)
     EXPECT_EQ(actual.ring_seq, expected.ring_seq);
     EXPECT_EQ(actual.sequencer, expected.sequencer);
     EXPECT_EQ(actual.members, expected.members);
+    EXPECT_EQ(actual.last_origins, expected.last_origins);
     EXPECT_EQ(actual.groups.next_group_id, expected.groups.next_group_id);
     ASSERT_EQ(actual.groups.groups.size(), expected.groups.groups.size());
     for (size_t i = 0; i < expected.groups.groups.size(); ++i) {
@@ -251,8 +257,9 @@ void expect_same_snapshot(const Snapshot& actual, const Snapshot& expected)
     }
 }
 
-// Where the groups start in sample_snapshot()'s encoding.
-constexpr size_t kSampleGroupsAt = sizeof(SnapshotHeader) + 3 * sizeof(uint32_t);
+// Where the last origins and the groups start in sample_snapshot()'s encoding.
+constexpr size_t kSampleOriginsAt = sizeof(SnapshotHeader) + 3 * sizeof(uint32_t);
+constexpr size_t kSampleGroupsAt = kSampleOriginsAt + 3 * sizeof(uint64_t);
 
 TEST(ClusterWireSnapshot, RoundTripsGroupsAndMembers)
 {
@@ -262,6 +269,24 @@ TEST(ClusterWireSnapshot, RoundTripsGroupsAndMembers)
     auto decoded = decode_snapshot(bytes);
     ASSERT_TRUE(decoded.has_value());
     expect_same_snapshot(*decoded, snapshot);
+}
+
+TEST(ClusterWireSnapshot, LastOriginsFollowTheMemberIdsInMemberOrder)
+{
+    // A node that comes to sequence resumes each survivor's forwarding stream from these
+    // numbers, so each must stay paired with its member and keep all 64 bits.
+    Snapshot snapshot = sample_snapshot();
+    snapshot.last_origins = {0, 41, 0xfedcba9876543210};
+    const std::vector<std::byte> bytes = encode_snapshot(snapshot);
+    for (size_t i = 0; i < snapshot.members.size(); ++i) {
+        uint64_t origin = 0;
+        std::memcpy(&origin, bytes.data() + kSampleOriginsAt + i * sizeof(uint64_t), sizeof origin);
+        EXPECT_EQ(origin, snapshot.last_origins[i]) << "member " << i;
+    }
+    auto decoded = decode_snapshot(bytes);
+    ASSERT_TRUE(decoded.has_value());
+    EXPECT_EQ(decoded->members, snapshot.members);
+    EXPECT_EQ(decoded->last_origins, snapshot.last_origins);
 }
 
 TEST(ClusterWireSnapshot, EmptyClusterRoundTrips)
@@ -305,6 +330,8 @@ TEST(ClusterWireSnapshot, TruncatedSnapshotIsRejected)
     EXPECT_FALSE(first(bytes.size() - sizeof(ProcessId)).has_value()) << "last member missing";
     EXPECT_FALSE(first(kSampleGroupsAt + sizeof(SnapshotGroupHeader) - 1).has_value()) << "group header cut short";
     EXPECT_FALSE(first(kSampleGroupsAt).has_value()) << "groups missing";
+    EXPECT_FALSE(first(kSampleGroupsAt - 1).has_value()) << "last origins cut short";
+    EXPECT_FALSE(first(kSampleOriginsAt).has_value()) << "last origins missing";
     EXPECT_FALSE(first(sizeof(SnapshotHeader) + 4).has_value()) << "node ids cut short";
     EXPECT_FALSE(first(sizeof(SnapshotHeader) - 1).has_value()) << "header cut short";
     EXPECT_FALSE(first(0).has_value()) << "nothing";
@@ -321,6 +348,17 @@ TEST(ClusterWireSnapshot, CountsBeyondTheBytesAreRejected)
     bytes = encode_snapshot(sample_snapshot());
     poke<uint32_t>(bytes, kSampleGroupsAt + offsetof(SnapshotGroupHeader, member_count), 0x20000000);
     EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "group member_count 2^29";
+
+    // Without groups the member ids and their origins are all the bytes there are: one
+    // member more fits as a node id but not with its origin.
+    Snapshot no_groups = sample_snapshot();
+    no_groups.groups.groups.clear();
+    bytes = encode_snapshot(no_groups);
+    ASSERT_EQ(bytes.size(), kSampleGroupsAt);
+    ASSERT_TRUE(decode_snapshot(bytes).has_value());
+    poke<uint32_t>(bytes, offsetof(SnapshotHeader, member_count), 4);
+    ASSERT_LE(4 * sizeof(uint32_t), bytes.size() - sizeof(SnapshotHeader));
+    EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "member_count 4 of 3";
 }
 
 TEST(ClusterWireSnapshot, GroupNameLongerThanTheLimitIsRejected)
@@ -373,6 +411,9 @@ private:
 };
 
 constexpr uint64_t kRingBytes = 4096;
+constexpr uint32_t kHeaderBytes = sizeof(EntryHeader);
+// data_entry(_, 1 to 8): the header and one word of payload.
+constexpr uint32_t kSmallEntryBytes = kHeaderBytes + 8;
 
 EntryHeader data_entry(uint64_t seq, uint32_t payload_bytes)
 {
@@ -411,17 +452,19 @@ EntryHeader pad_entry(uint32_t entry_bytes)
 TEST(ClusterWireEntry, WellFormedDataEntryIsAcceptedInAnyLap)
 {
     TestRing ring(kRingBytes);
-    const EntryHeader entry = data_entry(9, 5);  // 40 + 5 → 48 bytes
+    EntryHeader entry = data_entry(9, 5);  // 5 payload bytes padded to 8: kSmallEntryBytes
+    entry.origin_seq = 12;                  // the last header field is copied too
     for (uint64_t position : {uint64_t{64}, 5 * kRingBytes + 64}) {
         ring.put_entry(position, entry);
         auto checked = ring.check(position, entry.entry_bytes);
         ASSERT_TRUE(checked.has_value()) << "position " << position;
-        EXPECT_EQ(checked->entry_bytes, 48u);
+        EXPECT_EQ(checked->entry_bytes, kSmallEntryBytes);
         EXPECT_EQ(checked->kind, EntryKind::data);
         EXPECT_EQ(checked->seq, 9u);
         EXPECT_EQ(checked->group_id, 1u);
         EXPECT_EQ(checked->pid, 100u);
         EXPECT_EQ(checked->payload_bytes, 5u);
+        EXPECT_EQ(checked->origin_seq, 12u);
     }
 }
 
@@ -441,21 +484,59 @@ TEST(ClusterWireEntry, WellFormedConfchgAndTotemEntriesAreAccepted)
     EXPECT_EQ(checked->kind, EntryKind::totem_confchg);
 }
 
+TEST(ClusterWireEntry, DroppedEntryIsItsHeaderAlone)
+{
+    // What the sequencer writes for a record it consumed without delivering: no group, no
+    // process, only the node and the record's number in its forwarding stream.
+    TestRing ring(kRingBytes);
+    EntryHeader entry = entry_of_kind(EntryKind::dropped, kHeaderBytes);
+    entry.nodeid = 2;
+    entry.origin_seq = 41;
+    ring.put_entry(64, entry);
+    auto checked = ring.check(64, kHeaderBytes);
+    ASSERT_TRUE(checked.has_value());
+    EXPECT_EQ(checked->kind, EntryKind::dropped);
+    EXPECT_EQ(checked->entry_bytes, kHeaderBytes);
+    EXPECT_EQ(checked->payload_bytes, 0u);
+    EXPECT_EQ(checked->nodeid, 2u);
+    EXPECT_EQ(checked->origin_seq, 41u);
+}
+
+TEST(ClusterWireEntry, DroppedEntryWithAPayloadOutsideItIsRejected)
+{
+    TestRing ring(kRingBytes);
+    const EntryHeader dropped = entry_of_kind(EntryKind::dropped, kHeaderBytes);
+    ring.put_entry(64, dropped);
+    ASSERT_TRUE(ring.check(64, kHeaderBytes).has_value());
+
+    EntryHeader entry = dropped;
+    entry.payload_bytes = 1;
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, kHeaderBytes).has_value()) << "1 payload byte after the header's end";
+    entry = dropped;
+    entry.payload_offset = kHeaderBytes + 8;
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, kHeaderBytes).has_value()) << "payload_offset a word past the entry";
+    entry = dropped;
+    entry.payload_offset = kHeaderBytes - 8;
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, kHeaderBytes).has_value()) << "payload in the header's last word";
+}
+
 TEST(ClusterWireEntry, EntryEndingExactlyAtTheRingEndIsAccepted)
 {
     TestRing ring(kRingBytes);
-    const EntryHeader entry = data_entry(1, 8);  // 48 bytes
-    ring.put_entry(kRingBytes - 48, entry);
-    EXPECT_TRUE(ring.check(kRingBytes - 48, 48).has_value());
+    ring.put_entry(kRingBytes - kSmallEntryBytes, data_entry(1, 8));
+    EXPECT_TRUE(ring.check(kRingBytes - kSmallEntryBytes, kSmallEntryBytes).has_value());
 }
 
 TEST(ClusterWireEntry, MisalignedPositionIsRejected)
 {
     TestRing ring(kRingBytes);
     ring.put_entry(68, data_entry(1, 8));
-    EXPECT_FALSE(ring.check(68, 48).has_value()) << "position 68";
+    EXPECT_FALSE(ring.check(68, kSmallEntryBytes).has_value()) << "position 68";
     ring.put_entry(72, data_entry(1, 8));
-    EXPECT_TRUE(ring.check(72, 48).has_value()) << "position 72";
+    EXPECT_TRUE(ring.check(72, kSmallEntryBytes).has_value()) << "position 72";
 }
 
 TEST(ClusterWireEntry, EntrySmallerThanEightBytesIsRejected)
@@ -464,7 +545,7 @@ TEST(ClusterWireEntry, EntrySmallerThanEightBytesIsRejected)
     EntryHeader entry = data_entry(1, 0);
     entry.entry_bytes = 0;
     ring.put_entry(64, entry);
-    EXPECT_FALSE(ring.check(64, 48).has_value()) << "entry_bytes 0 (a reader would never advance)";
+    EXPECT_FALSE(ring.check(64, kHeaderBytes).has_value()) << "entry_bytes 0 (a reader would never advance)";
     const EntryHeader pad = pad_entry(0);
     ring.put(kRingBytes - 8, &pad, 8);  // size and kind: all that fits before the end
     EXPECT_FALSE(ring.check(kRingBytes - 8, 8).has_value()) << "a pad of 0 bytes";
@@ -474,28 +555,30 @@ TEST(ClusterWireEntry, EntrySizeNotAMultipleOfEightIsRejected)
 {
     TestRing ring(kRingBytes);
     EntryHeader entry = data_entry(1, 4);
-    ASSERT_EQ(entry.entry_bytes, 48u);
-    entry.entry_bytes = 44;  // the 4-byte payload fits, the size is unaligned
+    ASSERT_EQ(entry.entry_bytes, kSmallEntryBytes);
     ring.put_entry(64, entry);
-    EXPECT_FALSE(ring.check(64, 48).has_value());
+    ASSERT_TRUE(ring.check(64, kSmallEntryBytes).has_value());
+    entry.entry_bytes = kHeaderBytes + 4;  // the 4-byte payload fits, the size is unaligned
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, kSmallEntryBytes).has_value());
 }
 
 TEST(ClusterWireEntry, EntryBeyondTheCommittedBytesIsRejected)
 {
     TestRing ring(kRingBytes);
-    ring.put_entry(64, data_entry(1, 8));  // 48 bytes
-    EXPECT_FALSE(ring.check(64, 40).has_value()) << "40 of 48 bytes committed";
+    ring.put_entry(64, data_entry(1, 8));
+    EXPECT_FALSE(ring.check(64, kSmallEntryBytes - 8).has_value()) << "all but the last word committed";
     EXPECT_FALSE(ring.check(64, 7).has_value()) << "not even the size committed";
-    EXPECT_TRUE(ring.check(64, 48).has_value()) << "all 48 committed";
+    EXPECT_TRUE(ring.check(64, kSmallEntryBytes).has_value()) << "all committed";
 }
 
 TEST(ClusterWireEntry, EntryCrossingTheRingEndIsRejected)
 {
     TestRing ring(kRingBytes);
-    // 40 bytes of room: the header fits, the 48-byte entry does not (entries never wrap).
-    ring.put_entry(kRingBytes - 40, data_entry(1, 8));
-    EXPECT_FALSE(ring.check(kRingBytes - 40, 1024).has_value());
-    EXPECT_FALSE(ring.check(3 * kRingBytes - 40, 1024).has_value()) << "the same offset in a later lap";
+    // Room for the header only: the entry's payload word does not fit (entries never wrap).
+    ring.put_entry(kRingBytes - kHeaderBytes, data_entry(1, 8));
+    EXPECT_FALSE(ring.check(kRingBytes - kHeaderBytes, 1024).has_value());
+    EXPECT_FALSE(ring.check(3 * kRingBytes - kHeaderBytes, 1024).has_value()) << "the same offset in a later lap";
 }
 
 TEST(ClusterWireEntry, PadMustFillTheRingToItsEnd)
@@ -527,57 +610,64 @@ TEST(ClusterWireEntry, EightBytePadAtTheVeryEndIsAccepted)
 TEST(ClusterWireEntry, UnknownKindIsRejected)
 {
     TestRing ring(kRingBytes);
-    for (uint16_t kind : {uint16_t{4}, uint16_t{0x100}, uint16_t{0xffff}}) {
+    ring.put_entry(64, data_entry(1, 8));
+    ASSERT_TRUE(ring.check(64, kSmallEntryBytes).has_value());
+    // 5: the first kind after the last one defined (dropped).
+    for (uint16_t kind : {uint16_t{5}, uint16_t{0x100}, uint16_t{0xffff}}) {
         EntryHeader entry = data_entry(1, 8);
         entry.kind = static_cast<EntryKind>(kind);
         ring.put_entry(64, entry);
-        EXPECT_FALSE(ring.check(64, 48).has_value()) << "kind " << kind;
+        EXPECT_FALSE(ring.check(64, kSmallEntryBytes).has_value()) << "kind " << kind;
     }
 }
 
 TEST(ClusterWireEntry, PayloadOutsideTheEntryIsRejected)
 {
     TestRing ring(kRingBytes);
-    EntryHeader entry = data_entry(1, 8);  // 48 bytes, payload [40, 48)
-    entry.payload_offset = 32;
+    EntryHeader entry = data_entry(1, 8);  // payload in the last word
     ring.put_entry(64, entry);
-    EXPECT_FALSE(ring.check(64, 48).has_value()) << "payload_offset 32: inside the header";
+    ASSERT_TRUE(ring.check(64, kSmallEntryBytes).has_value());
+    entry.payload_offset = kHeaderBytes - 8;
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, kSmallEntryBytes).has_value()) << "payload in the header's last word";
     entry.payload_offset = 0;
     ring.put_entry(64, entry);
-    EXPECT_FALSE(ring.check(64, 48).has_value()) << "payload_offset 0";
+    EXPECT_FALSE(ring.check(64, kSmallEntryBytes).has_value()) << "payload_offset 0";
 
     entry = data_entry(1, 0);
-    entry.entry_bytes = 48;
-    entry.payload_offset = 56;
+    ASSERT_EQ(entry.entry_bytes, kHeaderBytes);
+    entry.payload_offset = kHeaderBytes + 8;
     ring.put_entry(64, entry);
-    EXPECT_FALSE(ring.check(64, 48).has_value()) << "payload_offset 56 of a 48-byte entry";
+    EXPECT_FALSE(ring.check(64, kHeaderBytes).has_value()) << "payload_offset a word past an entry of only its header";
 
     entry = data_entry(1, 8);
     entry.payload_bytes = 9;
     ring.put_entry(64, entry);
-    EXPECT_FALSE(ring.check(64, 48).has_value()) << "9 payload bytes from offset 40 of a 48-byte entry";
+    EXPECT_FALSE(ring.check(64, kSmallEntryBytes).has_value()) << "9 payload bytes in the entry's last word";
     entry.payload_bytes = 0xffffffff;
     ring.put_entry(64, entry);
-    EXPECT_FALSE(ring.check(64, 48).has_value()) << "payload_bytes 2^32-1";
+    EXPECT_FALSE(ring.check(64, kSmallEntryBytes).has_value()) << "payload_bytes 2^32-1";
 
     entry = data_entry(1, 8);
-    entry.entry_bytes = 56;
-    entry.payload_offset = 44;
+    entry.entry_bytes = kHeaderBytes + 16;
+    entry.payload_offset = kHeaderBytes + 4;  // the 8 payload bytes still fit
     ring.put_entry(64, entry);
-    EXPECT_FALSE(ring.check(64, 56).has_value()) << "payload_offset 44: not 8-byte aligned";
+    EXPECT_FALSE(ring.check(64, entry.entry_bytes).has_value()) << "payload_offset not 8-byte aligned";
 }
 
 TEST(ClusterWireEntry, DataEntryOfGroupZeroOrPidZeroIsRejected)
 {
     TestRing ring(kRingBytes);
     EntryHeader entry = data_entry(1, 8);
+    ring.put_entry(64, entry);
+    ASSERT_TRUE(ring.check(64, kSmallEntryBytes).has_value());
     entry.group_id = 0;
     ring.put_entry(64, entry);
-    EXPECT_FALSE(ring.check(64, 48).has_value()) << "group 0";
+    EXPECT_FALSE(ring.check(64, kSmallEntryBytes).has_value()) << "group 0";
     entry = data_entry(1, 8);
     entry.pid = 0;
     ring.put_entry(64, entry);
-    EXPECT_FALSE(ring.check(64, 48).has_value()) << "pid 0";
+    EXPECT_FALSE(ring.check(64, kSmallEntryBytes).has_value()) << "pid 0";
 }
 
 TEST(ClusterWireEntry, DataPayloadAboveOneMiBIsRejected)
