@@ -15,7 +15,7 @@
  * A sender ends with an end marker; everybody stops once every sender's marker came.
  *
  * Prints one line per process:
- *   RESULT mode=.. api=.. size=.. sender=0|1 nodeid=.. sent=.. try_again=..
+ *   RESULT mode=.. api=.. guarantee=.. size=.. sender=0|1 nodeid=.. sent=.. try_again=..
  *          delivered=.. seconds=.. msgs_per_s=.. mb_per_s=.. lat_p50_us=.. lat_p99_us=..
  *          lat_p999_us=.. lat_max_us=.. fifo_errors=.. order_digest=..
  * `seconds` runs from the first to the last data message this process delivered;
@@ -194,6 +194,7 @@ static void usage(FILE *out)
           "  --size BYTES    message size (default 64, at least 24)\n"
           "  --seconds S     how long a sender sends (default 3)\n"
           "  --zcb           send with cpg_zcb_alloc/cpg_zcb_mcast_joined\n"
+          "  --guarantee G   agreed (default) or safe: CPG_TYPE_AGREED or CPG_TYPE_SAFE\n"
           "  --group NAME    group name (default cpg_cluster_bench)\n"
           "  --timeout-s S   give up (exit 1) after S seconds in all (default 120)\n",
           out);
@@ -208,13 +209,15 @@ static cs_error_t dispatch_or_wait(cpg_handle_t handle, int fd, int wait_ms)
     return cpg_dispatch(handle, CS_DISPATCH_ALL);
 }
 
+static cpg_guarantee_t guarantee = CPG_TYPE_AGREED;
+
 static cs_error_t send_one(cpg_handle_t handle, void *buffer, size_t size, int use_zcb)
 {
     if (use_zcb) {
-        return cpg_zcb_mcast_joined(handle, CPG_TYPE_AGREED, buffer, size);
+        return cpg_zcb_mcast_joined(handle, guarantee, buffer, size);
     }
     struct iovec iov = {buffer, size};
-    return cpg_mcast_joined(handle, CPG_TYPE_AGREED, &iov, 1);
+    return cpg_mcast_joined(handle, guarantee, &iov, 1);
 }
 
 int main(int argc, char **argv)
@@ -225,6 +228,7 @@ int main(int argc, char **argv)
         {"size", required_argument, NULL, 's'},    {"seconds", required_argument, NULL, 't'},
         {"zcb", no_argument, NULL, 'z'},           {"group", required_argument, NULL, 'g'},
         {"timeout-s", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
+        {"guarantee", required_argument, NULL, 'G'},
         {NULL, 0, NULL, 0}};
     size_t members = 0, sender_total = 1, size = 64;
     double seconds = 3.0, timeout_s = 120.0;
@@ -249,6 +253,14 @@ int main(int argc, char **argv)
         case 'z': use_zcb = 1; break;
         case 'g': group_text = optarg; break;
         case 'T': timeout_s = atof(optarg); break;
+        case 'G':
+            if (strcmp(optarg, "safe") == 0) {
+                guarantee = CPG_TYPE_SAFE;
+            } else if (strcmp(optarg, "agreed") != 0) {
+                fprintf(stderr, "cpg_cluster_bench: unknown guarantee '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -358,10 +370,11 @@ int main(int argc, char **argv)
     qsort(latencies_ns, latency_count, sizeof(*latencies_ns), compare_u64);
     const double elapsed_s =
         delivered_messages > 1 ? (double)(last_delivery_ns - first_delivery_ns) / 1e9 : 0.0;
-    printf("RESULT mode=%s api=%s size=%zu sender=%d nodeid=%u sent=%llu try_again=%llu delivered=%llu "
+    printf("RESULT mode=%s api=%s guarantee=%s size=%zu sender=%d nodeid=%u sent=%llu try_again=%llu delivered=%llu "
            "seconds=%.3f msgs_per_s=%.0f mb_per_s=%.2f lat_p50_us=%.1f lat_p99_us=%.1f lat_p999_us=%.1f "
            "lat_max_us=%.1f fifo_errors=%llu order_digest=%016llx complete=%d\n",
-           latency_mode ? "latency" : "flood", use_zcb ? "zcb" : "copy", size, is_sender, own_nodeid,
+           latency_mode ? "latency" : "flood", use_zcb ? "zcb" : "copy",
+           guarantee == CPG_TYPE_SAFE ? "safe" : "agreed", size, is_sender, own_nodeid,
            (unsigned long long)sent, (unsigned long long)try_again, (unsigned long long)delivered_messages,
            elapsed_s, elapsed_s > 0 ? (double)delivered_messages / elapsed_s : 0.0,
            elapsed_s > 0 ? (double)delivered_bytes / elapsed_s / 1e6 : 0.0, percentile_us(0.50),

@@ -539,6 +539,10 @@ void Daemon::handle_status(ClientSession& session)
         .protocol_violations = counters.protocol_violations,
         .messages_copied_by_device = counters.messages_copied_by_device,
         .bytes_copied_by_device = counters.bytes_copied_by_device,
+        .nodes_failed = counters.nodes_failed,
+        .failovers = counters.failovers,
+        .last_failover_ms = counters.last_failover_ms,
+        .records_resent = counters.records_resent,
     };
     response.view_count = static_cast<uint32_t>(view.members.size());
     std::copy_n(view.members.begin(), std::min<size_t>(view.members.size(), ipc::kStatusMaxNodes), response.view);

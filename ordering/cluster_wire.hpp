@@ -25,7 +25,8 @@ enum Tag : uint32_t {
     kTagSnapshot = 2,       // node → sequencer: where its admission snapshot goes
     kTagInboundCredit = 3,  // node → sequencer: the credit word of the node's inbound writer
     kTagInboundRing = 4,    // sequencer → node: the node's inbound ring at the sequencer
-    kTagDeliveryCredit = 5, // sequencer → node: where the node publishes its consumed position
+    kTagDeliveryCredit = 5, // sequencer → node: where the node publishes its consumed position,
+                            // then how far its ring is complete (SAFE)
     kTagOwnRing = 6,        // sequencer → itself (loopback): its ring, target of device copies
     kTagHeartbeat = 7,      // both ways: the word the other side's heartbeat counter goes to
 };

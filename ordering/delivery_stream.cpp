@@ -114,6 +114,24 @@ void DeliveryStream::request_credit(uint64_t position)
     }
 }
 
+Status DeliveryStream::publish_stable(uint64_t stable)
+{
+    stable = std::min(stable, sent_);
+    if (stable <= stable_sent_) {
+        return {};
+    }
+    const uint64_t word = stable;
+    transport::WriteRequest write;
+    write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
+    write.destination = remote_ring_.at(ipc::kStableTailOffset);
+    write.imm = kTailImmediate;  // its clients wait for it: wake the node
+    Status status = transport_->post_write(node_, write);
+    if (status) {
+        stable_sent_ = stable;
+    }
+    return status;
+}
+
 uint64_t DeliveryStream::credit()
 {
     const uint64_t value =

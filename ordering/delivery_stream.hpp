@@ -40,6 +40,9 @@ public:
     // Asks the node to publish its consumed position up to `position` (a sequencer short
     // of room); once per position.
     void request_credit(uint64_t position);
+    // Tells the node that every node of the view holds the entries before `stable` (at
+    // most what was sent), so it may deliver SAFE messages there; only when it grew.
+    transport::Status publish_stable(uint64_t stable);
 
     // The lowest position the node still needs, as it last published it (never beyond
     // what was sent; a value outside [last credit, sent] is ignored as corrupt).
@@ -61,6 +64,7 @@ private:
     uint64_t sent_;
     uint64_t credit_;
     uint64_t requested_ = 0;
+    uint64_t stable_sent_ = 0;
 };
 
 }  // namespace rcpg::ordering

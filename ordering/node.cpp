@@ -165,6 +165,7 @@ bool Node::prepare_sequencing(std::string& error)
         node.nodeid = nodeid;
         node.credit_word = reinterpret_cast<uint64_t*>(credit_memory_.data() + index * kCreditLineBytes);
         node.heartbeat_word = reinterpret_cast<const uint64_t*>(heartbeat_memory_.data() + index * kCreditLineBytes);
+        node.held_word = node.credit_word + 1;
         auto inbound = transport::RegisteredMemory::create(transport, inbound_bytes, transport::RegionAccess::remote_write);
         if (!inbound) {
             error = "cannot register an inbound ring: " + inbound.status().message();
@@ -174,8 +175,9 @@ bool Node::prepare_sequencing(std::string& error)
         transport::Status exposed =
             transport.expose(nodeid, wire::kTagInboundRing, node.inbound_memory.region(), 0, inbound_bytes);
         if (exposed) {
+            // Its credit word, then the word it says how far its ring is complete in.
             exposed = transport.expose(nodeid, wire::kTagDeliveryCredit, credit_memory_.region(),
-                                       index * kCreditLineBytes, sizeof(uint64_t));
+                                       index * kCreditLineBytes, 2 * sizeof(uint64_t));
         }
         if (exposed) {
             exposed = transport.expose(nodeid, wire::kTagHeartbeat, heartbeat_memory_.region(),
@@ -334,6 +336,7 @@ bool Node::step(uint64_t now_ms)
         if (admitted_ && !failover_) {
             resend_unsequenced();
             publish_member_credit();
+            follow_stable();
         }
         return worked;
     }
@@ -342,6 +345,7 @@ bool Node::step(uint64_t now_ms)
     }
     // Sequencer: retry what a full send queue held back; ask for credits when blocked.
     replicate();
+    update_stable();
     for (auto& [nodeid, node] : remotes_) {
         if (node.stream && ring_was_blocked_) {
             node.stream->request_credit(node.stream->sent());
@@ -510,15 +514,16 @@ void Node::on_member_event(const transport::Event& event)
         sequencer_heard_ms_ = now_ms_;
         auto inbound = transport.remote_region(sequencer_, wire::kTagInboundRing);
         delivery_credit_ = transport.remote_region(sequencer_, wire::kTagDeliveryCredit);
+        // Missing when the connection broke as it came up: handled as the disconnect.
         if (!inbound || !delivery_credit_) {
-            log(LogLevel::error, "the sequencer did not expose its rings to node {}", config_.nodeid);
-            failed_ = true;
+            log(LogLevel::warning, "node {} did not expose its rings to node {}", sequencer_, config_.nodeid);
+            transport.disconnect(sequencer_);
             return;
         }
         auto writer = transport::RingWriter::create(transport, sequencer_, *inbound, credit_word);
         if (!writer) {
-            log(LogLevel::error, "inbound ring: {}", writer.status().message());
-            failed_ = true;
+            log(LogLevel::error, "inbound ring at node {}: {}", sequencer_, writer.status().message());
+            transport.disconnect(sequencer_);
             return;
         }
         writer_.emplace(std::move(*writer));
@@ -612,6 +617,7 @@ EntryHeader* Node::append_data(uint32_t group_id, ProcessId process, uint16_t fl
     entry->pid = process.pid;
     entry->total_bytes = total_bytes;
     entry->origin_seq = current_origin_;
+    note_safe(ring_.last_position(), ring_.unpublished_tail(), flags);
     ++counters_.messages_sequenced;
     counters_.bytes_sequenced += length;
     // Sequencing writes into this node's own ring: delivered here as on every other node.
@@ -782,7 +788,7 @@ void Node::replicate()
 {
     replication_blocked_ = false;
     flush_device_copies();
-    const uint64_t tail = publishable_tail();
+    const uint64_t tail = complete_tail();
     for (auto& [nodeid, node] : remotes_) {
         if (!node.stream) {
             continue;
@@ -804,12 +810,21 @@ void Node::replicate()
     }
 }
 
-uint64_t Node::publishable_tail() const
+uint64_t Node::complete_tail() const
 {
     if (!copies_in_flight_.empty()) {
         return copies_in_flight_.front().first_position;
     }
     return staged_copies_.empty() ? ring_.unpublished_tail() : first_staged_position_;
+}
+
+uint64_t Node::publishable_tail()
+{
+    while (!safe_entries_.empty() && safe_entries_.front().second <= stable_) {
+        safe_entries_.pop_front();
+    }
+    const uint64_t complete = role_ == Role::member ? processed_ : complete_tail();
+    return safe_entries_.empty() ? complete : std::min(complete, safe_entries_.front().first);
 }
 
 bool Node::copies_by_device(uint64_t payload_bytes) const
@@ -1143,6 +1158,7 @@ bool Node::admit(Remote& node, const wire::Hello& hello)
     writes[1].sources = {&ready_word, 1};
     writes[1].destination = remote_snapshot->at(0);
     store_word(node.credit_word, snapshot.start_position);
+    store_word(const_cast<uint64_t*>(node.held_word), snapshot.start_position);  // nothing before it is its to hold
     auto stream = DeliveryStream::create(transport, node.nodeid, *remote_ring, ring_registration_.id(),
                                          ring_.data_bytes(), node.credit_word, snapshot.start_position);
     transport::Status posted = stream ? transport.post_writes(node.nodeid, writes) : stream.status();
@@ -1337,6 +1353,7 @@ bool Node::apply_delivered()
         case EntryKind::data:
             ++counters_.messages_delivered;
             counters_.bytes_delivered += entry->payload_bytes;
+            note_safe(position, processed_, entry->flags);
             local_.on_entry(entry->group_id);
             break;
         case EntryKind::confchg:
@@ -1732,6 +1749,7 @@ void Node::install_after_failover()
         Remote& node = found->second;
         auto remote_ring = transport.remote_region(nodeid, wire::kTagDeliveryRing);
         store_word(node.credit_word, rejoin.reclaim_limit);
+        store_word(const_cast<uint64_t*>(node.held_word), rejoin.tail);
         auto stream = remote_ring ? DeliveryStream::create(transport, nodeid, *remote_ring, ring_registration_.id(),
                                                            ring_.data_bytes(), node.credit_word, rejoin.tail,
                                                            rejoin.reclaim_limit)
@@ -1881,6 +1899,71 @@ void Node::report_released()
     if (released > reported_batch_) {
         reported_batch_ = released;
         local_.on_batch_completed(released);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// SAFE delivery: a SAFE message reaches the applications of any node only once every node
+// of the view holds it in its ring. Members tell the sequencer how far their ring is
+// complete (while a SAFE message waits), the sequencer takes the lowest of those and its
+// own, and writes it into every member's ring header. Until a SAFE message is stable,
+// neither it nor anything after it is published to the node's clients (total order).
+// In a one-node cluster every message is held by every node when it is sequenced.
+
+void Node::note_safe(uint64_t position, uint64_t end, uint16_t flags)
+{
+    if (role_ != Role::single && (flags & ipc::kFlagSafe) != 0 && end > stable_) {
+        safe_entries_.emplace_back(position, end);
+    }
+}
+
+void Node::update_stable()
+{
+    if (safe_entries_.empty()) {
+        return;
+    }
+    uint64_t held = complete_tail();
+    for (auto& [nodeid, node] : remotes_) {
+        const bool in_view = node.state == RemoteStatus::State::member || node.state == RemoteStatus::State::leaving;
+        if (in_view && node.stream) {
+            held = std::min(held, std::min(load_word(node.held_word), node.stream->sent()));
+        }
+    }
+    if (held <= stable_) {
+        return;
+    }
+    stable_ = held;
+    for (auto& [nodeid, node] : remotes_) {
+        if (node.stream) {
+            if (transport::Status status = node.stream->publish_stable(stable_);
+                !status && status.code() != transport::Errc::try_again) {
+                log(LogLevel::warning, "telling node {} what every node holds: {}", nodeid, status.message());
+            }
+        }
+    }
+}
+
+void Node::follow_stable()
+{
+    // Never beyond what this node holds itself; never backwards (a new sequencer may
+    // know less than the old one did, and what was stable stays stable).
+    const uint64_t stable = std::min(load_word(&ring_.header().stable_tail), processed_);
+    const bool waiting = !safe_entries_.empty();
+    if (stable > stable_) {
+        stable_ = stable;
+        if (waiting) {
+            local_.on_applied();  // publishes what the SAFE message held back
+        }
+    }
+    if (waiting && processed_ > held_sent_ && delivery_credit_ && connected_) {
+        const uint64_t word = processed_;
+        transport::WriteRequest write;
+        write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
+        write.destination = delivery_credit_->at(sizeof(uint64_t));
+        write.imm = kWakeImmediate;
+        if (transport_->post_write(sequencer_, write)) {
+            held_sent_ = processed_;
+        }
     }
 }
 

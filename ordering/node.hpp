@@ -185,7 +185,10 @@ public:
     bool copies_by_device(uint64_t payload_bytes) const;
     // Where the complete entries end: device copies in flight hold publication and
     // replication back to the first entry they fill.
-    uint64_t publishable_tail() const;
+    uint64_t complete_tail() const;
+    // What this node's clients may read: the complete entries, up to the first SAFE
+    // message that not every node of the view holds yet.
+    uint64_t publishable_tail();
     // A join, leave or process down; a removal of a non-member announces nothing.
     bool sequence_change(const GroupName& name, ProcessId process, cpg_reason_t reason);
     // Sequencer: takes the other nodes' records and pending node removals. `blocked` is
@@ -238,6 +241,7 @@ private:
         transport::RegisteredMemory snapshot_memory;  // source of its admission snapshot write
         uint64_t* credit_word = nullptr;              // where it publishes its consumed position
         const uint64_t* heartbeat_word = nullptr;     // where it writes its heartbeat counter
+        const uint64_t* held_word = nullptr;          // how far its ring is complete (SAFE)
         std::optional<transport::RemoteAddr> heartbeat_target;  // where ours go
         uint64_t heartbeat_seen = 0;
         uint64_t heard_ms = 0;
@@ -306,6 +310,11 @@ private:
     bool has_quorum(std::span<const uint32_t> members) const;
     void report_released();
 
+    // SAFE delivery.
+    void note_safe(uint64_t position, uint64_t end, uint16_t flags);
+    void update_stable();
+    void follow_stable();
+
     // Sequencer.
     // Appends a data entry with its header filled (payload still to come); nullptr when
     // the ring has no room.
@@ -345,6 +354,11 @@ private:
     transport::RegisteredMemory heartbeat_memory_;  // one line per node: its counter lands there
     uint64_t heartbeats_sent_ = 0;
     uint64_t next_heartbeat_ms_ = 0;
+    // SAFE messages in this node's ring not yet held by every node of the view
+    // (position, end), and the position up to which every node holds the ring.
+    std::deque<std::pair<uint64_t, uint64_t>> safe_entries_;
+    uint64_t stable_ = 0;
+    uint64_t held_sent_ = 0;  // member: what it last told the sequencer it holds
     NodeCounters counters_;
     uint64_t reclaim_limit_ = 0;
     uint64_t now_ms_ = 0;

@@ -276,6 +276,10 @@ std::vector<CounterRow> counter_rows(const ipc::StatusCounters& counters)
         {"protocol_violations", "protocol violations", counters.protocol_violations},
         {"messages_copied_by_device", "device copies", counters.messages_copied_by_device},
         {"bytes_copied_by_device", "device-copied bytes", counters.bytes_copied_by_device},
+        {"nodes_failed", "nodes failed", counters.nodes_failed},
+        {"failovers", "failovers", counters.failovers},
+        {"last_failover_ms", "last failover (ms)", counters.last_failover_ms},
+        {"records_resent", "records resent", counters.records_resent},
     };
 }
 

@@ -37,6 +37,8 @@ Options:
   --seconds S              how long each sender sends (default 2)
   --sender-node K          the node that sends in flood-1 and latency (default 2, a member
                            for rcpg; 1 is rcpg's sequencer)
+  --guarantee G            agreed (default) or safe: what every message is sent as
+                           (corosync never implemented SAFE: it delivers it as AGREED)
   --rounds R               rounds over everything, medians reported (default 3)
   --quick                  --nodes 3 --sizes "64 65536" --rounds 1 --seconds 1
   --out DIR                where results go (default bench-results/cluster-<time>)
@@ -53,6 +55,7 @@ nodes_list="2 3 4 8"
 corosync_nodes_list="3"
 corosync_args=
 sequencer_copy=auto
+guarantee=agreed
 sizes="64 1024 4096 65536 1048576"
 workloads="flood-1 flood-all latency"
 seconds=2
@@ -80,7 +83,7 @@ run_cells() {
             [ "$workload" = latency ] && mode=latency
             for k in $(seq "$nodes"); do
                 args=(--members "$nodes" --senders "$senders" --mode "$mode" --size "$size" --seconds "$SECONDS_EACH"
-                      --group "b$tag" --timeout-s $((SECONDS_EACH + 90)))
+                      --group "b$tag" --timeout-s $((SECONDS_EACH + 90)) --guarantee "$GUARANTEE")
                 if [ "$workload" = flood-all ] || [ "$k" -eq "$sender_node" ]; then
                     args+=(--send)
                 fi
@@ -152,6 +155,7 @@ while [ $# -gt 0 ]; do
     --workloads) workloads=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
+    --guarantee) guarantee=$2; shift 2 ;;
     --sender-node) sender_node=$2; shift 2 ;;
     --quick) nodes_list=3; sizes="64 65536"; rounds=1; seconds=1; shift ;;
     --out) out=$2; shift 2 ;;
@@ -165,6 +169,7 @@ if [ -z "${inside:-}" ]; then
     for w in $workloads; do
         case $w in flood-1 | flood-all | latency) ;; *) echo "run.sh: unknown workload '$w'" >&2; exit 2 ;; esac
     done
+    case $guarantee in agreed | safe) ;; *) echo "run.sh: --guarantee must be agreed or safe" >&2; exit 2 ;; esac
     build=$(cd "$build" && pwd -P)
     for program in rcpgd cpg_cluster_bench cpg_cluster_bench_corosync; do
         [ -x "$build/bin/$program" ] || { echo "run.sh: $build/bin/$program missing: build first (scripts/build.sh)" >&2; exit 1; }
@@ -187,7 +192,7 @@ if [ -z "${inside:-}" ]; then
         --env NODES_LIST="$nodes_list" --env COROSYNC_NODES_LIST="$corosync_nodes_list" --env SIZES="$sizes" \
         --env WORKLOADS="$workloads" --env SECONDS_EACH="$seconds" --env ROUNDS="$rounds" --env OUT="$out" \
         --env SENDER_NODE="$sender_node" --env COROSYNC_ARGS="$corosync_args" \
-        --env SEQUENCER_COPY="$sequencer_copy" \
+        --env SEQUENCER_COPY="$sequencer_copy" --env GUARANTEE="$guarantee" \
         --env BUILD="$build" -- "$SELF" --inside || status=$?
     if [ -s "$out/raw.csv" ]; then
         "$ROOT/bench/cluster/report.sh" "$out" >"$out/report.md"
@@ -199,7 +204,7 @@ fi
 
 # ------------------------------------------------------------------ inside the device
 export NODES_LIST COROSYNC_NODES_LIST SIZES WORKLOADS SECONDS_EACH ROUNDS OUT BUILD SENDER_NODE COROSYNC_ARGS \
-    SEQUENCER_COPY
+    SEQUENCER_COPY GUARANTEE
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 # shellcheck disable=SC2034 # perftest_pair's first port; it advances it
@@ -210,6 +215,7 @@ echo "device $RCPG_RDMA_DEV ($RCPG_SOFTROCE) on $RCPG_RDMA_ADDR, kernel $(uname 
 echo "sender of flood-1 and latency: node $SENDER_NODE" >>"$OUT/context.txt"
 [ -z "$COROSYNC_ARGS" ] || echo "corosync: $COROSYNC_ARGS" >>"$OUT/context.txt"
 echo "rcpg sequencer_copy: $SEQUENCER_COPY" >>"$OUT/context.txt"
+echo "messages sent as: CPG_TYPE_${GUARANTEE^^}" >>"$OUT/context.txt"
 echo "system,nodes,workload,size,round,sender,nodeid,msgs_per_s,mb_per_s,p50_us,p99_us,p999_us,max_us,order_digest,complete,fifo_errors" >"$OUT/raw.csv"
 echo "tool,size,round,value" >"$OUT/perftest.csv"
 mkdir -p "$OUT/logs"

@@ -155,8 +155,12 @@ struct StatusCounters {  // daemon::Counters, since the daemon started
     uint64_t protocol_violations;
     uint64_t messages_copied_by_device;  // sequencer: payloads its loopback copied into its ring
     uint64_t bytes_copied_by_device;
+    uint64_t nodes_failed;      // sequencer: nodes it removed from the view for failing
+    uint64_t failovers;         // times this node went on under a new sequencer
+    uint64_t last_failover_ms;  // the last one, from losing the sequencer to the new view
+    uint64_t records_resent;    // forwarded records sent again to a new sequencer
 };
-static_assert(sizeof(StatusCounters) == 13 * sizeof(uint64_t));
+static_assert(sizeof(StatusCounters) == 17 * sizeof(uint64_t));
 
 // At the sequencer, one per other configured node. Positions are the shared ring's.
 struct StatusRemote {
@@ -197,10 +201,10 @@ static_assert(sizeof(qb_ipc_response_header) == 24);
 static_assert(offsetof(StatusResponse, nodeid) == 24);
 static_assert(offsetof(StatusResponse, ring_seq) == 40);
 static_assert(offsetof(StatusResponse, counters) == 64);
-static_assert(offsetof(StatusResponse, view_count) == 168);
-static_assert(offsetof(StatusResponse, view) == 176);
-static_assert(offsetof(StatusResponse, remotes) == 176 + 4 * kStatusMaxNodes);
-static_assert(sizeof(StatusResponse) == 176 + 44 * kStatusMaxNodes);
+static_assert(offsetof(StatusResponse, view_count) == 200);
+static_assert(offsetof(StatusResponse, view) == 208);
+static_assert(offsetof(StatusResponse, remotes) == 208 + 4 * kStatusMaxNodes);
+static_assert(sizeof(StatusResponse) == 208 + 44 * kStatusMaxNodes);
 
 struct WakeEvent {
     qb_ipc_response_header header;

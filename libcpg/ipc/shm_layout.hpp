@@ -113,14 +113,18 @@ struct alignas(kCacheLineBytes) RingHeader {
     alignas(kCacheLineBytes) std::atomic<uint32_t> flow_control;
     // Multi-node only, written by the sequencer's RDMA writes (clients never read them):
     // the position up to which entries have landed in the data area (written after them
-    // on the same queue pair), and the position the sequencer asks to be credited when it
-    // is short of room. The daemon checks what landed and then publishes `tail`.
+    // on the same queue pair), the position the sequencer asks to be credited when it is
+    // short of room, and the position up to which every node of the view holds the
+    // entries (SAFE delivery waits for it). The daemon checks what landed and then
+    // publishes `tail`.
     alignas(kCacheLineBytes) std::atomic<uint64_t> cluster_tail;
     std::atomic<uint64_t> credit_request;
+    std::atomic<uint64_t> stable_tail;
 };
 static_assert(sizeof(RingHeader) <= kPageBytes);
 inline constexpr size_t kClusterTailOffset = offsetof(RingHeader, cluster_tail);
 inline constexpr size_t kCreditRequestOffset = offsetof(RingHeader, credit_request);
+inline constexpr size_t kStableTailOffset = offsetof(RingHeader, stable_tail);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 
 // One message handed from a client to the daemon: `length` bytes at `arena_offset`.

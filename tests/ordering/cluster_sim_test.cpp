@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -67,6 +68,7 @@ struct Scenario {
     uint32_t max_delay_ms = 3;
     uint32_t sends_per_tick = 4;   // per client, at most
     uint32_t slow_reader_entries_per_tick = 0;  // node 2's reader (0: reads everything)
+    uint32_t safe_one_in = 0;      // every this many messages is sent SAFE (0: none)
 };
 
 // What a node's reader saw at one sequence number.
@@ -76,6 +78,7 @@ struct Delivered {
     uint32_t nodeid;
     uint32_t pid;
     std::vector<std::byte> payload;
+    uint16_t flags;
     bool operator==(const Delivered&) const = default;
 };
 
@@ -194,7 +197,7 @@ public:
     void on_entry(uint32_t) override {}
     bool on_admitted() override
     {
-        read_position_ = ring_.published_tail();
+        read_position_ = ring_start_ = ring_.published_tail();
         return true;
     }
     void on_own_join(const GroupName& group, uint32_t pid, uint32_t group_id, uint64_t, uint64_t) override
@@ -221,7 +224,12 @@ public:
             in_flight_.pop_front();
         }
     }
-    void on_applied() override { ring_.publish(); }
+    void on_applied() override { ring_.publish(node_->publishable_tail()); }
+
+    // Where this node's ring starts (its admission); what it must hold of a SAFE message.
+    uint64_t ring_start() const { return ring_start_; }
+    // Called for every SAFE message a reader is handed: (reader, position, end).
+    std::function<void(uint32_t, uint64_t, uint64_t)> on_safe_read;
 
 private:
     void run_clients(bool clients_send, bool clients_leave)
@@ -267,8 +275,10 @@ private:
         std::uniform_int_distribution<uint32_t> size(scenario_.min_payload, scenario_.max_payload);
         for (uint32_t n = count(random_); n > 0; --n) {
             const std::vector<std::byte> payload = make_payload(nodeid_, client.pid, client.sent, size(random_));
+            const uint16_t flags =
+                scenario_.safe_one_in != 0 && client.sent % scenario_.safe_one_in == 0 ? ipc::kFlagSafe : 0;
             if (node_->role() != Role::member && !node_->copies_by_device(payload.size())) {
-                if (!node_->sequence_data(client.group_id, {nodeid_, client.pid}, 0,
+                if (!node_->sequence_data(client.group_id, {nodeid_, client.pid}, flags,
                                           static_cast<uint32_t>(payload.size()), payload)) {
                     return;  // ring full: the client tries again later
                 }
@@ -279,7 +289,7 @@ private:
                 }
                 const uint64_t offset = uint64_t{next_slot_} * kStagingSlotBytes;
                 std::memcpy(staging_.data() + offset, payload.data(), payload.size());
-                if (!node_->sequence_data_by_device(client.group_id, {nodeid_, client.pid}, 0,
+                if (!node_->sequence_data_by_device(client.group_id, {nodeid_, client.pid}, flags,
                                                     static_cast<uint32_t>(payload.size()),
                                                     staging_.slice(offset, static_cast<uint32_t>(payload.size())))) {
                     return;
@@ -291,7 +301,8 @@ private:
                     return;
                 }
                 const uint64_t offset = uint64_t{next_slot_} * kStagingSlotBytes;
-                const wire::DataPrefix prefix{client.pid, client.group_id, 0, 0, static_cast<uint32_t>(payload.size())};
+                const wire::DataPrefix prefix{client.pid, client.group_id, flags, 0,
+                                              static_cast<uint32_t>(payload.size())};
                 std::memcpy(staging_.data() + offset, &prefix, sizeof prefix);
                 std::memcpy(staging_.data() + offset + sizeof prefix, payload.data(), payload.size());
                 const transport::LocalSlice parts[2] = {
@@ -337,9 +348,13 @@ private:
             if (entry->kind == EntryKind::pad) {
                 continue;
             }
+            if (entry->kind == EntryKind::data && (entry->flags & ipc::kFlagSafe) != 0 && on_safe_read) {
+                on_safe_read(nodeid_, read_position_ - entry->entry_bytes, read_position_);
+            }
             Delivered delivered{entry->kind, entry->group_id, entry->nodeid, entry->pid,
                                 std::vector<std::byte>(at + entry->payload_offset,
-                                                       at + entry->payload_offset + entry->payload_bytes)};
+                                                       at + entry->payload_offset + entry->payload_bytes),
+                                entry->flags};
             const bool fresh = delivered_.emplace(entry->seq, std::move(delivered)).second;
             EXPECT_TRUE(fresh) << "node " << nodeid_ << " read seq " << entry->seq << " twice";
         }
@@ -352,6 +367,7 @@ private:
     std::unique_ptr<Node> node_;
     std::vector<Client> clients_;
     uint64_t read_position_ = 0;
+    uint64_t ring_start_ = 0;
     std::map<uint64_t, Delivered> delivered_;
     transport::RegisteredMemory staging_;
     uint32_t next_slot_ = 0;
@@ -515,7 +531,35 @@ public:
     const std::vector<uint32_t>& failed_nodes() const { return failed_; }
 
 private:
-    void start(uint32_t nodeid) { nodes_[nodeid] = std::make_unique<SimNode>(fabric_, scenario_, nodeid, random_); }
+    void start(uint32_t nodeid)
+    {
+        auto sim = std::make_unique<SimNode>(fabric_, scenario_, nodeid, random_);
+        // SAFE: a reader gets the message only once every live node whose ring it
+        // belongs in holds it.
+        sim->on_safe_read = [this](uint32_t reader, uint64_t position, uint64_t end) {
+            ++safe_reads_;
+            // The view as the sequencer has it now (the reader's own while a failover
+            // is under way): a node removed before the message never gets it.
+            SimNode* now_sequencing = sequencer();
+            const std::vector<uint32_t> view = now_sequencing != nullptr ? now_sequencing->node().view().members
+                                                                         : node(reader).node().view().members;
+            for (auto& [holder, other] : nodes_) {
+                if (other->stopped() || !other->node().admitted() || other->ring_start() > position ||
+                    std::find(view.begin(), view.end(), holder) == view.end()) {
+                    continue;
+                }
+                EXPECT_GE(other->ring().unpublished_tail(), end)
+                    << "node " << reader << " was handed the SAFE message at " << position << " before node "
+                    << holder << " held it";
+            }
+        };
+        nodes_[nodeid] = std::move(sim);
+    }
+
+public:
+    uint64_t safe_reads() const { return safe_reads_; }
+
+private:
 
     void step_all(uint64_t now, bool send)
     {
@@ -539,6 +583,7 @@ private:
     std::map<uint32_t, std::unique_ptr<SimNode>> nodes_;
     std::vector<uint32_t> failed_;
     bool leave_begun_ = false;
+    uint64_t safe_reads_ = 0;
 };
 
 // The position from which a failed node's deliveries may differ from the survivors':
@@ -557,9 +602,11 @@ uint64_t removal_seq(const std::map<uint64_t, Delivered>& order, uint32_t nodeid
                 return seq;
             }
         } else if (entry.kind == EntryKind::confchg) {
+            // One confchg per group lists every process of every node lost at once.
             auto confchg = wire::decode_confchg(entry.payload);
-            if (confchg && !confchg->left.empty() && confchg->left[0].nodeid == nodeid &&
-                confchg->left[0].reason == CPG_REASON_NODEDOWN) {
+            if (confchg && std::any_of(confchg->left.begin(), confchg->left.end(), [&](const cpg_address& left) {
+                    return left.nodeid == nodeid && left.reason == CPG_REASON_NODEDOWN;
+                })) {
                 return seq;
             }
         }
@@ -693,9 +740,10 @@ void check(Cluster& cluster, const Scenario& scenario)
             failover_ms = std::max(failover_ms, sim->node().counters().last_failover_ms);
         }
     }
-    std::printf("%s: %llu messages, %zu entries, %zu failed, sequencer %u, failover %llu ms\n",
-                describe(scenario).c_str(), static_cast<unsigned long long>(total_sent), order.size(), failed.size(),
-                cluster.sequencer_id(), static_cast<unsigned long long>(failover_ms));
+    std::printf("%s: %llu messages, %zu entries, %llu SAFE reads, %zu failed, sequencer %u, failover %llu ms\n",
+                describe(scenario).c_str(), static_cast<unsigned long long>(total_sent), order.size(),
+                static_cast<unsigned long long>(cluster.safe_reads()), failed.size(), cluster.sequencer_id(),
+                static_cast<unsigned long long>(failover_ms));
 
     if (failed.empty()) {
         // Payloads above the inline limit reach the sequencer's ring by device copy (its
@@ -797,6 +845,7 @@ Scenario scenario_for(uint64_t seed)
     scenario.max_delay_ms = static_cast<uint32_t>(random() % 5);
     scenario.max_payload = random() % 2 == 0 ? 120 : 3000;     // below and above the inline limit
     scenario.slow_reader_entries_per_tick = random() % 3 == 0 ? 2 : 0;
+    scenario.safe_one_in = random() % 2 == 0 ? 0 : 1 + static_cast<uint32_t>(random() % 8);
     return scenario;
 }
 
@@ -834,6 +883,7 @@ Scenario failure_scenario_for(uint64_t seed)
     scenario.max_payload = random() % 2 == 0 ? 120 : 3000;
     scenario.slow_reader_entries_per_tick = random() % 3 == 0 ? 2 : 0;
     scenario.run_ms = 500;
+    scenario.safe_one_in = random() % 2 == 0 ? 0 : 1 + static_cast<uint32_t>(random() % 8);
     const uint64_t first_at = 60 + random() % 200;
     auto hang = [&] { return random() % 3 == 0; };
     auto member = [&] { return 2 + static_cast<uint32_t>(random() % static_cast<uint64_t>(scenario.nodes - 1)); };
