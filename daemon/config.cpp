@@ -45,6 +45,7 @@ constexpr uint64_t kMinConnectTimeoutMs = 100;
 constexpr uint64_t kMaxConnectTimeoutMs = 600'000;
 constexpr uint64_t kMinFailureTimeoutMs = 20;
 constexpr uint64_t kMaxFailureTimeoutMs = 600'000;
+constexpr uint64_t kMaxStuckClientTimeoutMs = 3'600'000;
 
 // ---------------------------------------------------------------------------------------
 // Syntax layer.
@@ -399,7 +400,7 @@ std::string read_nodelist(const std::string& path, const Section& root, std::vec
 
 const std::vector<std::string_view> kRcpgKeys = {
     "device",           "port",          "sequencer_order", "ring_mib",     "inbound_ring_mib",
-    "cluster_key_file", "allowed_users", "allowed_groups",  "busy_poll_us", "connect_timeout_ms", "failure_timeout_ms",
+    "cluster_key_file", "allowed_users", "allowed_groups",  "busy_poll_us", "connect_timeout_ms", "failure_timeout_ms", "stuck_client_timeout_ms",
     "sequencer_copy"};
 
 std::string join(const std::vector<std::string_view>& words)
@@ -568,6 +569,12 @@ std::string read_rcpg(const std::string& path, const Section& root, const std::v
                     fmt::format("busy_poll_us needs a number from 0 to {}, not '{}'", kMaxBusyPollUs, value));
             }
             options.busy_poll_us = static_cast<uint32_t>(number);
+        } else if (key == "stuck_client_timeout_ms") {
+            if (!parse_in_range(value, 0, kMaxStuckClientTimeoutMs, number)) {
+                return problem(fmt::format("stuck_client_timeout_ms needs a number from 0 to {}, not '{}'",
+                                           kMaxStuckClientTimeoutMs, value));
+            }
+            options.stuck_client_timeout_ms = static_cast<uint32_t>(number);
         } else if (key == "connect_timeout_ms") {
             if (!parse_in_range(value, kMinConnectTimeoutMs, kMaxConnectTimeoutMs, number)) {
                 return problem(fmt::format("connect_timeout_ms needs a number from {} to {}, not '{}'",
@@ -870,6 +877,9 @@ std::string describe(const Options& options)
     line(fmt::format("connect timeout: {} ms", cluster.connect_timeout_ms));
     line(fmt::format("failure timeout: {} ms", cluster.failure_timeout_ms));
     line(fmt::format("busy poll: {} us", options.busy_poll_us));
+    line(options.stuck_client_timeout_ms == 0
+             ? std::string("stuck clients: never disconnected")
+             : fmt::format("stuck clients: disconnected after {} ms", options.stuck_client_timeout_ms));
     line(fmt::format("sequencer copies payloads by: {}",
                      cluster.sequencer_copy == SequencerCopy::device ? "device"
                      : cluster.sequencer_copy == SequencerCopy::cpu  ? "cpu"

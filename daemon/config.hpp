@@ -33,6 +33,7 @@
 //     allowed_users: alice 1001 names or ids, spaces or commas; repeatable, adds up
 //     allowed_groups: wheel     likewise
 //     busy_poll_us: 50          0..1000000
+//     stuck_client_timeout_ms: 10000  0..3600000; 0: never disconnect a stuck client
 //     connect_timeout_ms: 5000  100..600000
 //     failure_timeout_ms: 3000  20..600000: a node silent this long is taken for failed
 //     node {                    repeatable: a port for one node, for nodes that share an

@@ -543,6 +543,7 @@ void Daemon::handle_status(ClientSession& session)
         .failovers = counters.failovers,
         .last_failover_ms = counters.last_failover_ms,
         .records_resent = counters.records_resent,
+        .stuck_clients_disconnected = counters.stuck_clients_disconnected,
     };
     response.view_count = static_cast<uint32_t>(view.members.size());
     std::copy_n(view.members.begin(), std::min<size_t>(view.members.size(), ipc::kStatusMaxNodes), response.view);
@@ -844,8 +845,48 @@ void Daemon::update_flow_control()
             ++node_->counters().flow_control_events;
         }
         flag.store(1, std::memory_order_relaxed);
+        disconnect_stuck_clients();
     } else if (used * 10 <= capacity * 7) {
         flag.store(0, std::memory_order_relaxed);
+        for (auto& [connection, session] : sessions_) {
+            session->stuck_since_ms = 0;
+        }
+    }
+}
+
+void Daemon::disconnect_stuck_clients()
+{
+    if (options_.stuck_client_timeout_ms == 0) {
+        return;
+    }
+    // The ring is full: the client at the oldest position holds every sender back (at the
+    // sequencer, unless another node's credit is older still). One that does not move
+    // for the timeout is taken for stuck; corosync would let it stall everybody.
+    const uint64_t limit = node_->reclaim_limit();
+    const uint64_t tail = ring_->published_tail();
+    const uint64_t now_ms = coarse_clock_ms();
+    for (auto& [connection, session] : sessions_) {
+        if (!session->pinning || session->violated) {
+            continue;
+        }
+        uint64_t consumed = session->control->consumed.load(std::memory_order_acquire);
+        consumed = std::clamp(consumed, std::min(session->pin_floor, tail), tail);
+        if (consumed > limit) {
+            session->stuck_since_ms = 0;
+            continue;
+        }
+        if (session->stuck_since_ms == 0 || consumed != session->stuck_at) {
+            session->stuck_at = consumed;
+            session->stuck_since_ms = now_ms;
+            continue;
+        }
+        if (now_ms - session->stuck_since_ms >= options_.stuck_client_timeout_ms) {
+            RCPG_LOG_WARN("pid {} read nothing for {} ms while the ring was full because of it; disconnecting it",
+                          session->pid, now_ms - session->stuck_since_ms);
+            ++node_->counters().stuck_clients_disconnected;
+            session->violated = true;
+            disconnect_later(*session);
+        }
     }
 }
 

@@ -117,6 +117,7 @@ private:
     bool drain_session(ClientSession& session, uint32_t budget);
     void publish_and_wake();
     void update_flow_control();
+    void disconnect_stuck_clients();
     void finish_closing_sessions();
     bool submissions_pending() const;
     void release_pins();

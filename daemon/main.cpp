@@ -44,6 +44,10 @@ Options:
   --allow-group NAME    let members of this primary group (name or gid) connect;
                         repeatable, and added to the configuration's allowed_groups
   --busy-poll-us N      keep polling this long after work before sleeping (default 50)
+  --stuck-client-timeout-ms N
+                        disconnect a client that read nothing for N ms while the ring is
+                        full because of it; its groups see PROCDOWN (default 10000; 0:
+                        never, senders get CS_ERR_TRY_AGAIN as long as it stays stuck)
   --log-level LEVEL     error, warning, info or debug (default info)
   --syslog              also log to syslog
   -h, --help            show this text and exit
@@ -116,6 +120,7 @@ int main(int argc, char** argv)
         opt_version,
         opt_config,
         opt_check_config,
+        opt_stuck,
     };
     static const option long_options[] = {
         {"config", required_argument, nullptr, opt_config},
@@ -126,6 +131,7 @@ int main(int argc, char** argv)
         {"allow-user", required_argument, nullptr, opt_user},
         {"allow-group", required_argument, nullptr, opt_group},
         {"busy-poll-us", required_argument, nullptr, opt_busy},
+        {"stuck-client-timeout-ms", required_argument, nullptr, opt_stuck},
         {"log-level", required_argument, nullptr, opt_level},
         {"syslog", no_argument, nullptr, opt_syslog},
         {"help", no_argument, nullptr, 'h'},
@@ -233,6 +239,12 @@ int main(int argc, char** argv)
         case opt_busy:
             if (!parse_number(value, options.busy_poll_us) || options.busy_poll_us > 1'000'000) {
                 return fail("--busy-poll-us needs a number from 0 to 1000000");
+            }
+            break;
+        case opt_stuck:
+            if (!parse_number(value, options.stuck_client_timeout_ms) ||
+                options.stuck_client_timeout_ms > 3'600'000) {
+                return fail("--stuck-client-timeout-ms needs a number from 0 to 3600000");
             }
             break;
         case opt_level:

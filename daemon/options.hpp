@@ -47,6 +47,9 @@ struct Options {
     uint64_t arena_copy_bytes = 8ull << 20;    // per client, for copied sends
     uint64_t arena_zcb_bytes = 24ull << 20;    // per client, for cpg_zcb_alloc buffers
     uint32_t busy_poll_us = 50;                // spin this long after work before sleeping
+    // A client that read nothing this long while it holds a full ring back is
+    // disconnected (its groups see PROCDOWN); 0: never, senders wait as long as it does.
+    uint32_t stuck_client_timeout_ms = 10000;
     std::vector<uid_t> allowed_uids;           // besides root
     std::vector<gid_t> allowed_gids;
     std::string config_path;                   // the file `cluster` came from, if any

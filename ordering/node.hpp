@@ -63,6 +63,7 @@ struct NodeCounters {
     uint64_t failovers = 0;          // times this node continued under a new sequencer
     uint64_t last_failover_ms = 0;   // from losing the sequencer to the new view, at this node
     uint64_t records_resent = 0;     // forwarded records sent again to a new sequencer
+    uint64_t stuck_clients_disconnected = 0;  // read nothing while holding a full ring back
 };
 
 // The totem view: the nodes of the cluster and the ring id (sequencer, ring_seq).

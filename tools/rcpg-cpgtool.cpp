@@ -280,6 +280,7 @@ std::vector<CounterRow> counter_rows(const ipc::StatusCounters& counters)
         {"failovers", "failovers", counters.failovers},
         {"last_failover_ms", "last failover (ms)", counters.last_failover_ms},
         {"records_resent", "records resent", counters.records_resent},
+        {"stuck_clients_disconnected", "stuck clients cut off", counters.stuck_clients_disconnected},
     };
 }
 

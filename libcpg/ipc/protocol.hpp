@@ -159,8 +159,9 @@ struct StatusCounters {  // daemon::Counters, since the daemon started
     uint64_t failovers;         // times this node went on under a new sequencer
     uint64_t last_failover_ms;  // the last one, from losing the sequencer to the new view
     uint64_t records_resent;    // forwarded records sent again to a new sequencer
+    uint64_t stuck_clients_disconnected;  // read nothing while they held a full ring back
 };
-static_assert(sizeof(StatusCounters) == 17 * sizeof(uint64_t));
+static_assert(sizeof(StatusCounters) == 18 * sizeof(uint64_t));
 
 // At the sequencer, one per other configured node. Positions are the shared ring's.
 struct StatusRemote {
@@ -201,10 +202,10 @@ static_assert(sizeof(qb_ipc_response_header) == 24);
 static_assert(offsetof(StatusResponse, nodeid) == 24);
 static_assert(offsetof(StatusResponse, ring_seq) == 40);
 static_assert(offsetof(StatusResponse, counters) == 64);
-static_assert(offsetof(StatusResponse, view_count) == 200);
-static_assert(offsetof(StatusResponse, view) == 208);
-static_assert(offsetof(StatusResponse, remotes) == 208 + 4 * kStatusMaxNodes);
-static_assert(sizeof(StatusResponse) == 208 + 44 * kStatusMaxNodes);
+static_assert(offsetof(StatusResponse, view_count) == 208);
+static_assert(offsetof(StatusResponse, view) == 216);
+static_assert(offsetof(StatusResponse, remotes) == 216 + 4 * kStatusMaxNodes);
+static_assert(sizeof(StatusResponse) == 216 + 44 * kStatusMaxNodes);
 
 struct WakeEvent {
     qb_ipc_response_header header;
