@@ -115,9 +115,16 @@ bool Node::start(std::string& error)
         error = fmt::format("a failure timeout of {} ms is too short", config_.failure_timeout_ms);
         return false;
     }
-    sequencer_ = order_.front();
-    role_ = sequencer_ == config_.nodeid ? Role::sequencer : Role::member;
-    view_.ring_nodeid = sequencer_;
+    // Every node starts by looking for a running cluster (after a failover its sequencer
+    // is not the first of the order); the first of the order starts one if it finds none.
+    for (uint32_t nodeid : order_) {
+        if (nodeid != config_.nodeid) {
+            join_order_.push_back(nodeid);
+        }
+    }
+    role_ = Role::member;
+    sequencer_ = join_order_.front();
+    view_.ring_nodeid = order_.front();
     // Remote writes land in a member's ring from the sequencer, and in the sequencer's own
     // ring from its loopback (device copies). A new sequencer reads the missing end of
     // its ring from the survivor that has it (failover).
@@ -328,9 +335,20 @@ bool Node::step(uint64_t now_ms)
         if (!connected_ && !connecting_ && !leaving_ && now_ms >= next_connect_ms_) {
             if (transport_->connect(sequencer_)) {
                 connecting_ = true;
-            } else {
+            } else if (admitted_) {
                 next_connect_ms_ = now_ms + kReconnectIntervalMs;
+            } else {
+                next_join_candidate();
             }
+        }
+        if (connected_ && !admitted_ && now_ms >= join_deadline_ms_) {
+            log(LogLevel::info, "node {} neither admitted nor refused node {}; asking the next", sequencer_,
+                config_.nodeid);
+            transport_->disconnect(sequencer_);
+        }
+        refuse_admission_requests();
+        if (role_ != Role::member) {
+            return true;
         }
         worked |= apply_delivered();
         if (admitted_ && !failover_) {
@@ -366,6 +384,12 @@ void Node::on_event(const transport::Event& event)
     // A member also accepts connections from the other nodes: they come to it when they
     // take it for the next sequencer, maybe before it noticed the failure itself.
     if (role_ == Role::member && event.peer == sequencer_) {
+        // The same connection also carries what the peer asks of this node (two nodes
+        // looking for the sequencer may have reached each other): its inbound ring here.
+        if (event.kind != transport::EventKind::write_completed && event.kind != transport::EventKind::imm_received &&
+            event.kind != transport::EventKind::read_completed) {
+            on_sequencer_event(event);
+        }
         on_member_event(event);
     } else {
         on_sequencer_event(event);
@@ -548,7 +572,8 @@ void Node::on_member_event(const transport::Event& event)
             log(LogLevel::info, "connected to node {}; asking it to continue from ring position {}", sequencer_,
                 processed_);
         } else {
-            log(LogLevel::info, "connected to sequencer {}; asking to be admitted", sequencer_);
+            join_deadline_ms_ = now_ms_ + std::max<uint64_t>(config_.failure_timeout_ms, 1000);
+            log(LogLevel::debug, "connected to node {}; asking to be admitted", sequencer_);
         }
         return;
     }
@@ -567,9 +592,9 @@ void Node::on_member_event(const transport::Event& event)
         } else if (admitted_) {
             lose_sequencer(fmt::format("{} {}", transport::to_string(event.reason), event.detail.message()));
         } else {
-            log(LogLevel::debug, "sequencer {} not reachable yet ({}); retrying", sequencer_,
+            log(LogLevel::debug, "node {} did not admit node {} ({})", sequencer_, config_.nodeid,
                 transport::to_string(event.reason));
-            next_connect_ms_ = now_ms_ + kReconnectIntervalMs;
+            next_join_candidate();
         }
         return;
     case transport::EventKind::write_completed:
@@ -1551,6 +1576,64 @@ void Node::check_heartbeats(uint64_t now_ms)
 // sequencer first) and continues: it writes each survivor the part of the ring it
 // misses, then the new view. The survivors send again what they had forwarded and do not
 // find in the ring. Invariants: ordering/NOTES.md, "Failover".
+
+void Node::next_join_candidate()
+{
+    join_next_ = (join_next_ + 1) % join_order_.size();
+    if (join_next_ == 0) {
+        ++join_rounds_;
+        // Two rounds in which every other node was unreachable or refused: no cluster
+        // runs that this node can reach. The first of the order starts one; the others
+        // wait for it.
+        if (order_.front() == config_.nodeid && join_rounds_ >= 2) {
+            start_cluster();
+            return;
+        }
+        next_connect_ms_ = now_ms_ + std::min<uint64_t>(kReconnectIntervalMs, config_.failure_timeout_ms);
+    } else {
+        next_connect_ms_ = now_ms_;
+    }
+    sequencer_ = join_order_[join_next_];
+}
+
+void Node::start_cluster()
+{
+    role_ = Role::sequencer;
+    sequencer_ = config_.nodeid;
+    view_ = {{config_.nodeid}, 1, config_.nodeid};
+    log(LogLevel::info, "node {} found no running cluster; it sequences for the {} configured nodes", config_.nodeid,
+        config_.nodes.size());
+    if (!local_.on_admitted()) {
+        failed_ = true;
+    }
+}
+
+void Node::refuse_admission_requests()
+{
+    // Only the sequencer admits: a node asking this one is told no (its connection
+    // closes) and asks the next. A request to continue after a failover is kept, in case
+    // this node is about to take over.
+    for (auto& [nodeid, node] : remotes_) {
+        if (!node.inbound || node.pending) {
+            continue;
+        }
+        auto next = node.inbound->next();
+        if (!next || !*next) {
+            if (!next) {
+                transport_->disconnect(nodeid);
+            }
+            continue;
+        }
+        auto decoded = wire::decode_inbound((**next).type, (**next).payload);
+        if (!decoded || (decoded->type == wire::InboundType::hello &&
+                         std::get<wire::Hello>(decoded->body).ring_seq == 0)) {
+            log(LogLevel::debug, "node {} asks to be admitted, but node {} does not sequence", nodeid, config_.nodeid);
+            transport_->disconnect(nodeid);
+            continue;
+        }
+        node.pending = **next;
+    }
+}
 
 void Node::lose_sequencer(const std::string& why)
 {

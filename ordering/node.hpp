@@ -297,6 +297,9 @@ private:
     void write_heartbeat(uint32_t peer, transport::RemoteAddr target);
 
     // Failover.
+    void next_join_candidate();
+    void start_cluster();
+    void refuse_admission_requests();
     void lose_sequencer(const std::string& why);
     void next_candidate();
     void promote();
@@ -409,6 +412,13 @@ private:
     uint64_t next_origin_seq_ = 1;
     uint64_t resend_next_ = 0;  // origin of the next record to send again; 0: none
     uint64_t reported_batch_ = 0;
+    // Joining: every other node in the sequencer order is asked in turn; the one that
+    // sequences admits, the others refuse. The first node of the order starts a cluster
+    // after two rounds without one.
+    std::vector<uint32_t> join_order_;
+    size_t join_next_ = 0;
+    uint32_t join_rounds_ = 0;
+    uint64_t join_deadline_ms_ = 0;
     uint64_t processed_ = 0;         // ring position checked and applied up to
     uint64_t published_credit_ = 0;  // last consumed position written to the sequencer
     uint64_t next_batch_ = 1;

@@ -10,7 +10,7 @@ usage() {
     cat <<'EOF'
 Usage:
   cluster.sh run [OPTIONS] -- COMMAND [ARGS...]
-  "$RCPG_CLUSTER_CTL" start|stop K      (from COMMAND, see below)
+  "$RCPG_CLUSTER_CTL" start|stop|kill K (from COMMAND, see below)
 
 Starts an N-node rcpg cluster on this host and runs COMMAND while it is up, then stops
 every daemon it started (also when COMMAND fails or the run is interrupted) and exits
@@ -23,17 +23,30 @@ COMMAND reaches node k (1..N) with RCPG_IPC=rcpg-node<k>; the cluster.sh prints 
 lines before it starts COMMAND, and exports:
   RCPG_CLUSTER_NODES  the number of nodes
   RCPG_CLUSTER_DIR    the directory with rcpg.conf, the key and node<k>.log
-  RCPG_CLUSTER_CTL    a program COMMAND runs to start or stop one node while the
-                      cluster is up: "$RCPG_CLUSTER_CTL" start K starts node K (one
-                      given to --late, or one stopped before) and returns once it
-                      serves clients (status 1 if it did not come up); stop K sends
-                      node K's rcpgd SIGTERM, so it leaves the cluster cleanly, and
-                      returns once it exited: status 0 if rcpgd exited with 0, else
-                      1 and a message (it needed SIGKILL after 5 s, or failed or
-                      crashed). Node 1 sequences: stopping it ends the cluster.
+  RCPG_CLUSTER_CTL    a program COMMAND runs to start, stop or kill one node while
+                      the cluster is up: "$RCPG_CLUSTER_CTL" start K starts node K
+                      (one given to --late, or one stopped or killed before) and
+                      returns once it serves clients (status 1 if it did not come
+                      up); stop K sends node K's rcpgd SIGTERM, so a member leaves
+                      the cluster cleanly, and returns once it exited: status 0 if
+                      rcpgd exited with 0, else 1 and a message (it needed SIGKILL
+                      after 5 s, or failed or crashed); kill K sends it SIGKILL (a
+                      failure: no clean leave), returns once it is gone, prints
+                      "node K: killed" and leaves in node<K>.killed the time of the
+                      signal and, on a second line, the time rcpgd was gone (both
+                      ns since the epoch, CLOCK_REALTIME).
+                      Node 1 sequences at the start. The sequencer has no clean
+                      leave: stopped or killed, the others take it for failed and
+                      the next node of the sequencer order (node id order) takes
+                      over, as long as a majority of the configured nodes is left;
+                      a killed member is removed from the view the same way. A
+                      node killed or stopped can be started again: it finds the
+                      node that sequences now and rejoins as a member.
                       Every start of node k appends to node<k>.log; an rcpgd that
-                      exits with a status other than 0 gets a line there saying so,
-                      also when the cluster stops at the end.
+                      exits with a status other than 0 gets a line there saying so
+                      (after kill K, that it was killed), also when the cluster
+                      stops at the end. A killed node is not stopped again at the
+                      end, and its status does not count.
 
 Options:
   --nodes N        number of nodes (default 3; 1..16)
@@ -164,14 +177,22 @@ serving_count() {
 # no descriptor of its starter's (ctl's output may be a pipe its caller reads to the end).
 start_node() {
     local k=$1
-    rm -f "$dir/node$k.pid" "$dir/node$k.status"
+    rm -f "$dir/node$k.pid" "$dir/node$k.status" "$dir/node$k.killed"
     (
         "$bin/rcpgd" --config "$dir/rcpg.conf" --nodeid "$k" --ipc "rcpg-node$k" --log-level "$log_level" \
             >>"$dir/node$k.log" 2>&1 </dev/null &
         echo $! >"$dir/node$k.pid"
         status=0
         wait $! 2>/dev/null || status=$?
-        [ "$status" -ne 0 ] && echo "cluster.sh: rcpgd of node $k exited with status $status"
+        if [ -e "$dir/node$k.killed" ]; then
+            gone_us=$EPOCHREALTIME
+            echo "${gone_us//[.,]/}000" >>"$dir/node$k.killed"
+        fi
+        if [ "$status" -ne 0 ]; then
+            # kill_node writes node<k>.killed before it sends the signal.
+            [ -e "$dir/node$k.killed" ] && cause=" (killed by \"ctl kill $k\", as asked)" || cause=
+            echo "cluster.sh: rcpgd of node $k exited with status $status$cause"
+        fi
         echo "$status" >"$dir/node$k.status"
     ) </dev/null >>"$dir/node$k.log" 2>&1 &
     for _ in $(seq 100); do
@@ -226,10 +247,40 @@ stop_node() {
     return "$status"
 }
 
+# SIGKILL: the node fails, it does not leave. Returns once rcpgd is gone and its exit
+# status was recorded, so a restart cannot race with the old waiter's files; the pid file
+# goes, so the end-of-run cleanup does not stop the node again or count its status.
+kill_node() {
+    local k=$1 pid killed_at_us
+    pid=$(node_pid "$k")
+    if [ -z "$pid" ] || ! alive "$pid"; then
+        echo "cluster.sh ctl: node $k is not running" >&2
+        return 2
+    fi
+    killed_at_us=$EPOCHREALTIME
+    echo "${killed_at_us//[.,]/}000" >"$dir/node$k.killed"
+    kill -KILL "$pid" 2>/dev/null || true
+    # The kernel tears the RDMA resources down before the process is gone.
+    for _ in $(seq 100); do
+        alive "$pid" || break
+        sleep 0.1
+    done
+    if alive "$pid"; then
+        echo "cluster.sh ctl: node $k still there 10 s after SIGKILL" >&2
+        return 1
+    fi
+    for _ in $(seq 50); do
+        [ -s "$dir/node$k.status" ] && break
+        sleep 0.1
+    done
+    rm -f "$dir/node$k.pid"
+    return 0
+}
+
 if [ "$ctl" -eq 1 ]; then
     action=$1 k=${2:-}
     case $k in
-    '' | *[!0-9]*) echo "cluster.sh ctl: usage: start|stop K" >&2; exit 2 ;;
+    '' | *[!0-9]*) echo "cluster.sh ctl: usage: start|stop|kill K" >&2; exit 2 ;;
     esac
     if [ "$k" -lt 1 ] || [ "$k" -gt "$nodes" ]; then
         echo "cluster.sh ctl: no node $k (the cluster has $nodes)" >&2
@@ -259,7 +310,13 @@ if [ "$ctl" -eq 1 ]; then
         fi
         exit 1
         ;;
-    *) echo "cluster.sh ctl: usage: start|stop K" >&2; exit 2 ;;
+    kill)
+        status=0
+        kill_node "$k" || status=$?
+        [ "$status" -eq 0 ] && echo "node $k: killed"
+        exit "$status"
+        ;;
+    *) echo "cluster.sh ctl: usage: start|stop|kill K" >&2; exit 2 ;;
     esac
 fi
 
@@ -268,7 +325,8 @@ address=${RCPG_RDMA_ADDR:?cluster.sh: RCPG_RDMA_ADDR not set (run through script
 device=${RCPG_RDMA_DEV:-}
 
 stop_all() {
-    # Members first, so each leaves the running cluster cleanly; the sequencer last.
+    # Members first, so each leaves the running cluster cleanly; the sequencer (the lowest
+    # running node id, also after a failover) last.
     for ((k = nodes; k >= 1; k--)); do
         stop_node "$k" || true
     done
@@ -312,7 +370,7 @@ is_late() {
 # The program COMMAND runs to start and stop nodes.
 {
     echo "#!/usr/bin/env bash"
-    echo "# written by scripts/cluster.sh: start|stop K"
+    echo "# written by scripts/cluster.sh: start|stop|kill K"
     printf 'exec %q ctl --nodes %q --dir %q --bin %q --log-level %q -- "$@"\n' "$SELF" "$nodes" "$dir" "$bin" \
         "$log_level"
 } >"$dir/ctl"

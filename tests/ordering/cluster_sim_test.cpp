@@ -1,15 +1,21 @@
 // Whole clusters of ordering::Node on the memory transport, stepped with an injected
-// clock from a seed: a sequencer and members, each with simulated clients that join
-// groups, send, and leave, and one reader per node that consumes its delivery ring (some
-// slowly, so credits and a full ring are exercised). A member that starts late joins the
-// running cluster; one leaves cleanly. The fabric delays every operation by a seeded
-// amount, so operations of different connections interleave differently in every run.
+// clock from a seed: nodes that find each other (the first of the order starts the
+// cluster), each with simulated clients that join groups, send (some messages SAFE), and
+// leave, and one reader per node that consumes its delivery ring (some slowly, so credits
+// and a full ring are exercised). A member that starts late joins the running cluster;
+// one leaves cleanly. In the failure runs nodes crash or hang — members, the sequencer,
+// the node taking over from it — and some start again and rejoin. The fabric delays every
+// operation by a seeded amount, so operations of different connections interleave
+// differently in every run.
 //
-// Checked for every run: every node delivered the sequencer's entries, byte for byte, at
-// the same sequence numbers, with no gap; nothing a client handed over is lost or
-// duplicated, per sender in order, payload intact; every node ends with the same group
-// table and view; the late node's first entry is the view that admits it; the leaver's
-// processes get NODEDOWN, then the view without it.
+// Checked for every run: every node delivered entries of one order, byte for byte, at
+// the same sequence numbers, with no gap, the live ones up to the same end; a failed node
+// a prefix of it up to its removal; nothing a live client handed over is lost or
+// duplicated, per sender in order, payload intact; every live node ends with the same
+// group table and view, of the live nodes; a SAFE message reaches a reader only once
+// every live node it belongs to holds it; without a majority left every node stops; the
+// late node's first entry is the view that admits it; the leaver's processes get
+// NODEDOWN, then the view without it.
 #include "ordering/node.hpp"
 #include "tests/transport/transport_test_support.hpp"
 #include "transport/memory_transport.hpp"
@@ -42,6 +48,7 @@ constexpr uint64_t kInboundRingBytes = 64 * 1024;
 constexpr uint32_t kSequencer = 1;
 constexpr uint32_t kStagingSlotBytes = 4096;
 constexpr uint32_t kStagingSlots = 256;
+constexpr uint64_t kFormingLimitMs = 5000;
 
 // A node that fails at `at_ms`: it crashes (its connections close, as a dead process's
 // do) or hangs (stops without a word: only the heartbeats tell). Node 0: whichever node
@@ -50,6 +57,7 @@ struct Failure {
     uint64_t at_ms = 0;
     uint32_t nodeid = 0;
     bool hang = false;
+    uint64_t restart_after_ms = 0;  // then it starts again, a new process (0: never)
 };
 
 struct Scenario {
@@ -122,7 +130,9 @@ struct Client {
 
 class SimNode final : public LocalSide {
 public:
-    SimNode(MemoryFabric& fabric, const Scenario& scenario, uint32_t nodeid, std::mt19937_64& random)
+    // A restarted node is a new incarnation: new processes (pids), a fresh ring.
+    SimNode(MemoryFabric& fabric, const Scenario& scenario, uint32_t nodeid, std::mt19937_64& random,
+            uint32_t incarnation = 0)
         : nodeid_(nodeid), scenario_(scenario), random_(random), ring_(kRingBytes, nodeid)
     {
         EXPECT_TRUE(ring_.valid());
@@ -150,7 +160,7 @@ public:
         }
         for (int i = 0; i < scenario.clients_per_node; ++i) {
             Client& client = clients_.emplace_back();
-            client.pid = 1000 + static_cast<uint32_t>(i);
+            client.pid = 1000 + 100 * incarnation + static_cast<uint32_t>(i);
             client.group = group_named(i % 2 == 0 ? "even" : "odd");
         }
     }
@@ -162,6 +172,9 @@ public:
     std::vector<Client>& clients() { return clients_; }
     uint64_t first_seq() const { return delivered_.empty() ? 0 : delivered_.begin()->first; }
     bool stopped() const { return stopped_; }
+    // Messages its clients handed over that the node has not released yet (a member's
+    // until they are in its ring, the sequencer's until the device copied them).
+    uint32_t unreleased() const { return staging_used_; }
     void stop() { stopped_ = true; }
     // Failed (crashed or hung): stepped no more; what it delivered before stays checkable.
     bool failed_here() const { return failed_here_; }
@@ -424,22 +437,37 @@ public:
     {
         const auto late = static_cast<uint32_t>(scenario_.nodes);
         const uint32_t leaver = scenario_.nodes >= 3 && scenario_.clean_leave ? 2 : 0;
+        // The nodes first find each other: the first of the sequencer order starts the
+        // cluster once it found none running, the others are admitted. The scenario's
+        // times count from when every node started so far is in.
         uint64_t now = 0;
-        for (; now < scenario_.run_ms; ++now) {
-            if (now == scenario_.late_start_ms && scenario_.late_join) {
+        for (; now < kFormingLimitMs && !formed(); ++now) {
+            step_all(now, true);
+        }
+        ASSERT_TRUE(formed()) << "the cluster did not form within " << kFormingLimitMs << " ms";
+        const uint64_t formed_at = now;
+        for (; now < formed_at + scenario_.run_ms; ++now) {
+            const uint64_t at = now - formed_at;
+            now_at_ = at;
+            if (at == scenario_.late_start_ms && scenario_.late_join) {
                 start(late);
             }
+            for (const auto& [restart_at, nodeid] : restarts_) {
+                if (restart_at == at) {
+                    restart(nodeid);
+                }
+            }
             for (const Failure& failure : scenario_.failures) {
-                if (failure.at_ms == now) {
+                if (failure.at_ms == at) {
                     fail(failure);
                 }
             }
-            if (leaver != 0 && now >= scenario_.leave_at_ms && !leave_begun_) {
+            if (leaver != 0 && at >= scenario_.leave_at_ms && !leave_begun_) {
                 // The leaver's clients leave their groups first, except one: its
                 // process goes with the node (NODEDOWN).
                 leave_begun_ = node(leaver).node().begin_leave();
             }
-            step_all(now, true);
+            step_all(now, true, at);
             if (leave_begun_ && node(leaver).node().left() && !node(leaver).stopped()) {
                 node(leaver).node().disconnect_from_sequencer();
                 node(leaver).stop();
@@ -456,6 +484,16 @@ public:
                 break;
             }
         }
+    }
+
+    bool formed() const
+    {
+        for (const auto& [nodeid, sim] : nodes_) {
+            if (!sim->node().admitted()) {
+                return false;
+            }
+        }
+        return true;
     }
 
     // Live: not made to fail by the scenario (a node that stopped for want of a majority
@@ -493,11 +531,18 @@ public:
             sequencer->ring().published_tail() != sequencer->ring().unpublished_tail()) {
             return false;
         }
+        // Nothing waits in the sequencer's inbound rings either (a turn that found its ring
+        // full leaves records there with every tail equal).
+        for (const RemoteStatus& remote : sequencer->node().remote_status()) {
+            if (remote.inbound_used_bytes != 0) {
+                return false;
+            }
+        }
         for (auto& [nodeid, sim] : nodes_) {
             if (sim->stopped()) {
                 continue;
             }
-            if (sim->node().in_failover() || sim->delivered().empty() ||
+            if (sim->node().in_failover() || sim->unreleased() != 0 || sim->delivered().empty() ||
                 sim->delivered().rbegin()->first != reference.rbegin()->first) {
                 return false;
             }
@@ -524,16 +569,31 @@ private:
             fabric_.crash(nodeid);
         }
         node(nodeid).fail_here();
-        failed_.push_back(nodeid);
+        failed_.emplace_back(nodeid, &node(nodeid));
+        if (failure.restart_after_ms != 0) {
+            restarts_.emplace_back(now_at_ + failure.restart_after_ms, nodeid);
+        }
+    }
+
+    // The failed process is gone for good (a hung one is killed now); a new one starts
+    // with the node's id and asks the running cluster to admit it.
+    void restart(uint32_t nodeid)
+    {
+        fabric_.crash(nodeid);
+        retired_.push_back(std::move(nodes_.at(nodeid)));
+        start(nodeid, ++incarnations_[nodeid]);
     }
 
 public:
-    const std::vector<uint32_t>& failed_nodes() const { return failed_; }
+    // Every failed incarnation, with the id of its node.
+    const std::vector<std::pair<uint32_t, SimNode*>>& failed_nodes() const { return failed_; }
+    const std::vector<std::unique_ptr<SimNode>>& retired() const { return retired_; }
+    bool restarted(uint32_t nodeid) const { return incarnations_.contains(nodeid); }
 
 private:
-    void start(uint32_t nodeid)
+    void start(uint32_t nodeid, uint32_t incarnation = 0)
     {
-        auto sim = std::make_unique<SimNode>(fabric_, scenario_, nodeid, random_);
+        auto sim = std::make_unique<SimNode>(fabric_, scenario_, nodeid, random_, incarnation);
         // SAFE: a reader gets the message only once every live node whose ring it
         // belongs in holds it.
         sim->on_safe_read = [this](uint32_t reader, uint64_t position, uint64_t end) {
@@ -561,7 +621,7 @@ public:
 
 private:
 
-    void step_all(uint64_t now, bool send)
+    void step_all(uint64_t now, bool send, uint64_t at = 0)
     {
         // The order nodes take their turns in differs per tick, from the seed.
         std::vector<uint32_t> order;
@@ -572,8 +632,8 @@ private:
         for (uint32_t nodeid : order) {
             SimNode& sim = *nodes_[nodeid];
             const bool leaving =
-                nodeid == 2 && scenario_.nodes >= 3 && scenario_.clean_leave && now + 30 >= scenario_.leave_at_ms;
-            sim.turn(now, send && !leaving, leaving && send && now + 30 == scenario_.leave_at_ms);
+                nodeid == 2 && scenario_.nodes >= 3 && scenario_.clean_leave && at + 30 >= scenario_.leave_at_ms;
+            sim.turn(now, send && !leaving, leaving && send && at + 30 == scenario_.leave_at_ms);
         }
     }
 
@@ -581,7 +641,11 @@ private:
     MemoryFabric fabric_;
     std::mt19937_64 random_;
     std::map<uint32_t, std::unique_ptr<SimNode>> nodes_;
-    std::vector<uint32_t> failed_;
+    std::vector<std::pair<uint32_t, SimNode*>> failed_;
+    std::vector<std::pair<uint64_t, uint32_t>> restarts_;  // (scenario time, node)
+    std::vector<std::unique_ptr<SimNode>> retired_;        // failed incarnations, kept for the checks
+    std::map<uint32_t, uint32_t> incarnations_;
+    uint64_t now_at_ = 0;
     bool leave_begun_ = false;
     uint64_t safe_reads_ = 0;
 };
@@ -654,8 +718,7 @@ void check(Cluster& cluster, const Scenario& scenario)
     SimNode& final_sequencer = *cluster.sequencer();
     const auto& reference = final_sequencer.delivered();
     ASSERT_FALSE(reference.empty());
-    const auto failed = cluster.failed_nodes();
-    auto is_failed = [&](uint32_t nodeid) { return std::find(failed.begin(), failed.end(), nodeid) != failed.end(); };
+    const auto& failed = cluster.failed_nodes();
 
     // One order: every live node's entries are the sequencer's, at the same sequence
     // numbers, consecutive from the first it saw, up to the same end. The order is the
@@ -679,8 +742,8 @@ void check(Cluster& cluster, const Scenario& scenario)
             ASSERT_EQ(sim->delivered().rbegin()->first, reference.rbegin()->first) << "node " << nodeid << " behind";
         }
     }
-    for (uint32_t nodeid : failed) {
-        const SimNode& sim = cluster.node(nodeid);
+    for (const auto& [nodeid, incarnation] : failed) {
+        const SimNode& sim = *incarnation;
         const uint64_t removed_at = removal_seq(order, nodeid, sim.first_seq());
         EXPECT_NE(removed_at, UINT64_MAX) << "failed node " << nodeid << " was never removed";
         for (const auto& [seq, entry] : sim.delivered()) {
@@ -722,15 +785,19 @@ void check(Cluster& cluster, const Scenario& scenario)
             << "payload of seq " << seq;
     }
     uint64_t total_sent = 0;
+    for (const auto& [nodeid, incarnation] : failed) {
+        for (Client& client : incarnation->clients()) {
+            EXPECT_LE(next[std::make_pair(nodeid, client.pid)], client.sent) << "sender " << nodeid << "/" << client.pid;
+            total_sent += client.sent;
+        }
+    }
     for (const auto& [nodeid, sim] : cluster.nodes()) {
+        if (sim->failed_here()) {
+            continue;  // counted above
+        }
         for (Client& client : sim->clients()) {
-            const uint64_t delivered = next[{nodeid, client.pid}];
-            if (sim->failed_here()) {
-                EXPECT_LE(delivered, client.sent) << "sender " << nodeid << "/" << client.pid;
-            } else {
-                EXPECT_EQ(delivered, client.sent) << "sender " << nodeid << "/" << client.pid;
-                EXPECT_GT(client.sent, 0u) << "client " << nodeid << "/" << client.pid << " never got to send";
-            }
+            EXPECT_EQ(next[std::make_pair(nodeid, client.pid)], client.sent) << "sender " << nodeid << "/" << client.pid;
+            EXPECT_GT(client.sent, 0u) << "client " << nodeid << "/" << client.pid << " never got to send";
             total_sent += client.sent;
         }
     }
@@ -740,10 +807,11 @@ void check(Cluster& cluster, const Scenario& scenario)
             failover_ms = std::max(failover_ms, sim->node().counters().last_failover_ms);
         }
     }
-    std::printf("%s: %llu messages, %zu entries, %llu SAFE reads, %zu failed, sequencer %u, failover %llu ms\n",
+    std::printf("%s: %llu messages, %zu entries, %llu SAFE reads, %zu failed, %zu restarted, sequencer %u, "
+                "failover %llu ms\n",
                 describe(scenario).c_str(), static_cast<unsigned long long>(total_sent), order.size(),
-                static_cast<unsigned long long>(cluster.safe_reads()), failed.size(), cluster.sequencer_id(),
-                static_cast<unsigned long long>(failover_ms));
+                static_cast<unsigned long long>(cluster.safe_reads()), failed.size(), cluster.retired().size(),
+                cluster.sequencer_id(), static_cast<unsigned long long>(failover_ms));
 
     if (failed.empty()) {
         // Payloads above the inline limit reach the sequencer's ring by device copy (its
@@ -782,11 +850,21 @@ void check(Cluster& cluster, const Scenario& scenario)
     }
     EXPECT_EQ(sequencer.view().members, live);
     for (const GroupTable::Row& row : sequencer.groups().rows()) {
-        EXPECT_FALSE(is_failed(row.process.nodeid)) << "a process of failed node " << row.process.nodeid
-                                                    << " is still in " << text_of(row.group);
+        for (const auto& [nodeid, incarnation] : failed) {
+            for (Client& client : incarnation->clients()) {
+                EXPECT_FALSE(row.process == (ProcessId{nodeid, client.pid}))
+                    << "a process of failed node " << nodeid << " is still in " << text_of(row.group);
+            }
+        }
     }
-    // The sequencer is the first live node in the sequencer order (by id here).
-    EXPECT_EQ(cluster.sequencer_id(), live.front());
+    // The sequencer is the first live node in the sequencer order (by id here) that has
+    // been there all along: a node that failed and came back joins as a member.
+    for (uint32_t nodeid : live) {
+        if (nodeid < cluster.sequencer_id()) {
+            EXPECT_TRUE(cluster.restarted(nodeid)) << "node " << nodeid << " comes before sequencer "
+                                                   << cluster.sequencer_id() << " in the order";
+        }
+    }
 
     if (scenario.nodes < 3 || !scenario.late_join || !scenario.clean_leave) {
         return;
@@ -869,7 +947,8 @@ TEST(ClusterSim, ManySeedsOneOrderNoLossLateJoinAndCleanLeave)
 
 // Nodes fail while clients send: a member, the sequencer, the sequencer and then the
 // node taking over from it (during the failover), a member and later the sequencer;
-// each by crashing (its connections close) or hanging (only heartbeats tell).
+// each by crashing (its connections close) or hanging (only heartbeats tell), and some
+// start again and rejoin.
 Scenario failure_scenario_for(uint64_t seed)
 {
     Scenario scenario;
@@ -887,13 +966,18 @@ Scenario failure_scenario_for(uint64_t seed)
     const uint64_t first_at = 60 + random() % 200;
     auto hang = [&] { return random() % 3 == 0; };
     auto member = [&] { return 2 + static_cast<uint32_t>(random() % static_cast<uint64_t>(scenario.nodes - 1)); };
+    // Half of the single failed nodes come back (a new process), into a cluster that may
+    // have another sequencer by then: they have to find it.
+    auto restart_after = [&] { return random() % 2 == 0 ? 0 : 30 + random() % 120; };
     switch (random() % 4) {
     case 0:
-        scenario.failures = {{first_at, member(), hang()}};
+        scenario.failures = {{first_at, member(), hang(), restart_after()}};
         break;
     case 1:
-        scenario.failures = {{first_at, 0, hang()}};
+        scenario.failures = {{first_at, 0, hang(), restart_after()}};
         break;
+    // Two failures come back to nobody: whether a majority is left must not depend on
+    // how soon a restarted node is in again.
     case 2:
         // The second while the first failover is still under way.
         scenario.failures = {{first_at, 0, hang()}, {first_at + 1 + random() % (2 * scenario.failure_timeout_ms), 0, hang()}};

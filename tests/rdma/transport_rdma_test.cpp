@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -348,6 +349,66 @@ TEST(TransportRdma, WriteWithImmWakesThePeerAndReadFetches)
     ASSERT_TRUE(setup.reader->post_read(1, {landing_region, 0, 8}, setup.reader->remote_region(1, kCreditTag)->at(0), 9).ok());
     ASSERT_TRUE(setup.pump.until([&] { return setup.pump.saw(2, EventKind::read_completed, 1); }));
     EXPECT_EQ(landing[0], 0xabcdefu);
+}
+
+// Peer security: a peer can write only into what was registered for remote writes (the
+// rings and control words), never into the memory around it — not even with the key of
+// a region it was given, one byte past its end. The device refuses the write, the writer's
+// connection fails, and the memory stays as it was.
+TEST(TransportRdma, RemoteWritesReachOnlyTheExposedRegionNeverTheMemoryAround)
+{
+    SKIP_WITHOUT_DEVICE();
+    auto writer = open(config_for(1, 2, 20300));
+    auto target = open(config_for(2, 2, 20300));
+    ASSERT_TRUE(writer && target);
+    constexpr size_t kPage = 4096;
+    // Three pages: the middle one is a ring; around it private memory (an arena, say),
+    // registered for local use only.
+    alignas(kPage) static std::array<std::byte, 3 * kPage> memory;
+    std::memset(memory.data(), 0x5a, memory.size());
+    const RegionId before = *target->register_region(memory.data(), kPage, RegionAccess::local);
+    const RegionId ring = *target->register_region(memory.data() + kPage, kPage, RegionAccess::remote_write);
+    const RegionId after = *target->register_region(memory.data() + 2 * kPage, kPage, RegionAccess::local);
+    ASSERT_TRUE(target->expose(1, kRingTag, ring, 0, kPage).ok());
+    ASSERT_TRUE(target->listen().ok());
+    Pump pump;
+    pump.endpoints = {writer.get(), target.get()};
+    auto connect = [&] {
+        pump.events.clear();
+        return writer->connect(2).ok() &&
+               pump.until([&] { return writer->is_connected(2) && target->is_connected(1); });
+    };
+    auto write_at = [&](uint64_t address, const std::string& text) {
+        WriteRequest write;
+        write.inline_bytes = std::as_bytes(std::span(text));
+        write.destination = {address, writer->remote_region(2, kRingTag)->rkey};
+        write.signaled = true;
+        write.wr_id = 7;
+        return writer->post_write(2, write).ok();
+    };
+    ASSERT_TRUE(connect());
+    const uint64_t ring_address = writer->remote_region(2, kRingTag)->addr;
+    ASSERT_EQ(ring_address, reinterpret_cast<uint64_t>(memory.data() + kPage));
+
+    ASSERT_TRUE(write_at(ring_address + 16, "inside"));
+    ASSERT_TRUE(pump.until([&] { return pump.saw(1, EventKind::write_completed, 2); }));
+    EXPECT_EQ(std::memcmp(memory.data() + kPage + 16, "inside", 6), 0);
+
+    for (const uint64_t outside : {ring_address + kPage, ring_address + kPage - 2, ring_address - 8}) {
+        if (!writer->is_connected(2)) {
+            ASSERT_TRUE(connect());
+        }
+        pump.events.clear();
+        ASSERT_TRUE(write_at(outside, "outside"));
+        EXPECT_TRUE(pump.until([&] { return pump.saw(1, EventKind::disconnected, 2); }))
+            << "a write at ring + " << static_cast<int64_t>(outside - ring_address) << " was not refused";
+        EXPECT_FALSE(pump.saw(1, EventKind::write_completed, 2));
+    }
+    for (size_t index : {size_t{0}, kPage - 1, 2 * kPage, 3 * kPage - 1}) {
+        EXPECT_EQ(memory[index], std::byte{0x5a}) << "byte " << index << " outside the ring changed";
+    }
+    EXPECT_TRUE(target->deregister_region(before).ok());
+    EXPECT_TRUE(target->deregister_region(after).ok());
 }
 
 TEST(TransportRdma, WaitFdWakesASleeperForImmAndDisconnect)
