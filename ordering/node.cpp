@@ -975,6 +975,7 @@ bool Node::drain_inbound(bool& blocked)
         if (!unsequenced_.empty() && !ring_was_blocked_) {
             worked |= resequence_own();
         }
+        release_member_batches();
     }
     for (auto& [nodeid, node] : remotes_) {
         if (!node.inbound) {
@@ -1682,8 +1683,9 @@ void Node::promote()
     role_ = Role::sequencer;
     sequencer_ = config_.nodeid;
     failover_ = false;
-    // Member-era batches end here: once its own forwarded records are sequenced, all of
-    // them are released together (resequence_own).
+    // Member-era batches end here: once its own forwarded records are in its ring, all of
+    // them are released together; device copies number on after them.
+    member_batches_end_ = next_batch_;
     ++next_batch_;
     forwarded_uncommitted_ = false;
     Election election;
@@ -1919,12 +1921,19 @@ bool Node::resequence_own()
         worked = true;
     }
     resequencing_ = false;
-    if (unsequenced_.empty()) {
-        // Everything handed over as a member is in the ring: release it all.
-        completed_batch_ = std::max(completed_batch_, next_batch_ - 1);
-        local_.on_batch_completed(completed_batch_);
-    }
     return worked;
+}
+
+void Node::release_member_batches()
+{
+    if (member_batches_end_ == 0 || !unsequenced_.empty()) {
+        return;
+    }
+    // Everything handed over as a member is in the ring (the repair brought some, the
+    // rest was sequenced here). Device copies have later numbers: none is covered.
+    completed_batch_ = std::max(completed_batch_, member_batches_end_);
+    member_batches_end_ = 0;
+    local_.on_batch_completed(completed_batch_);
 }
 
 void Node::resend_unsequenced()

@@ -308,6 +308,7 @@ private:
     void install_after_failover();
     bool take_rejoin(Remote& node, const wire::Hello& hello);
     bool resequence_own();
+    void release_member_batches();
     void resend_unsequenced();
     void note_origin(uint32_t nodeid, uint64_t origin_seq);
     bool local_sequencing_blocked() const;
@@ -379,6 +380,9 @@ private:
     bool record_copied_by_device_ = false;   // the inbound record just sequenced
     uint64_t current_origin_ = 0;            // origin of the record being sequenced (0: none)
     bool resequencing_ = false;              // sequencing this node's own forwarded records
+    // A node that took over: the last batch number of its time as a member, released once
+    // everything it had forwarded is in its ring (0: nothing to release).
+    uint64_t member_batches_end_ = 0;
     std::optional<Election> election_;
     // Device copies into this node's own ring over the loopback connection.
     static constexpr size_t kMaxStagedCopies = 64;
