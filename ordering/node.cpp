@@ -333,7 +333,9 @@ bool Node::step(uint64_t now_ms)
             }
         }
         if (!connected_ && !connecting_ && !leaving_ && now_ms >= next_connect_ms_) {
-            if (transport_->connect(sequencer_)) {
+            if (transport_->is_connected(sequencer_)) {
+                begin_session();  // over the mesh connection: no set-up to wait for
+            } else if (transport_->connect(sequencer_)) {
                 connecting_ = true;
             } else if (admitted_) {
                 next_connect_ms_ = now_ms + kReconnectIntervalMs;
@@ -355,6 +357,7 @@ bool Node::step(uint64_t now_ms)
             resend_unsequenced();
             publish_member_credit();
             follow_stable();
+            keep_mesh(now_ms);
         }
         return worked;
     }
@@ -520,63 +523,67 @@ void Node::on_sequencer_event(const transport::Event& event)
     }
 }
 
-void Node::on_member_event(const transport::Event& event)
+void Node::begin_session()
 {
     transport::Transport& transport = *transport_;
+    auto* credit_word = reinterpret_cast<uint64_t*>(member_memory_.data());
+    store_word(credit_word, 0);
+    if (auto heartbeat = transport.remote_region(sequencer_, wire::kTagHeartbeat)) {
+        sequencer_heartbeat_ = heartbeat->at(0);
+    }
+    sequencer_heartbeat_seen_ = load_word(heartbeat_memory_.data() + node_index(sequencer_) * kCreditLineBytes);
+    sequencer_heard_ms_ = now_ms_;
+    auto inbound = transport.remote_region(sequencer_, wire::kTagInboundRing);
+    delivery_credit_ = transport.remote_region(sequencer_, wire::kTagDeliveryCredit);
+    // Missing when the connection broke as it came up: handled as the disconnect.
+    if (!inbound || !delivery_credit_) {
+        log(LogLevel::warning, "node {} did not expose its rings to node {}", sequencer_, config_.nodeid);
+        transport.disconnect(sequencer_);
+        return;
+    }
+    auto writer = transport::RingWriter::create(transport, sequencer_, *inbound, credit_word);
+    if (!writer) {
+        log(LogLevel::error, "inbound ring at node {}: {}", sequencer_, writer.status().message());
+        transport.disconnect(sequencer_);
+        return;
+    }
+    writer_.emplace(std::move(*writer));
+    writer_->wake_reader_for_credits(kWakeImmediate);
+    connected_ = true;
+    wire::Hello hello{wire::kClusterProtocolVersion, config_.nodeid, ring_.data_bytes(), 0, 0, 0, 0};
+    if (failover_) {
+        // Continue under this node: where this ring stands, so it can repair the rest.
+        hello.ring_seq = view_.ring_seq;
+        hello.tail = processed_;
+        hello.next_seq = ring_.next_seq();
+        hello.reclaim_limit = std::min(reclaim_limit(), processed_);
+        published_credit_ = hello.reclaim_limit;
+    }
+    if (!writer_->append_copy(static_cast<uint32_t>(wire::InboundType::hello), std::as_bytes(std::span(&hello, 1))) ||
+        !writer_->commit(false, 0, kWakeImmediate)) {
+        log(LogLevel::error, "cannot send the hello to the sequencer");
+        failed_ = true;
+        return;
+    }
+    if (failover_) {
+        log(LogLevel::info, "connected to node {}; asking it to continue from ring position {}", sequencer_,
+            processed_);
+    } else {
+        join_deadline_ms_ = now_ms_ + std::max<uint64_t>(config_.failure_timeout_ms, 1000);
+        log(LogLevel::debug, "connected to node {}; asking to be admitted", sequencer_);
+    }
+}
+
+void Node::on_member_event(const transport::Event& event)
+{
     if (event.peer != sequencer_) {
         return;
     }
     switch (event.kind) {
-    case transport::EventKind::connected: {
+    case transport::EventKind::connected:
         connecting_ = false;
-        auto* credit_word = reinterpret_cast<uint64_t*>(member_memory_.data());
-        store_word(credit_word, 0);
-        if (auto heartbeat = transport.remote_region(sequencer_, wire::kTagHeartbeat)) {
-            sequencer_heartbeat_ = heartbeat->at(0);
-        }
-        sequencer_heartbeat_seen_ = load_word(heartbeat_memory_.data() + node_index(sequencer_) * kCreditLineBytes);
-        sequencer_heard_ms_ = now_ms_;
-        auto inbound = transport.remote_region(sequencer_, wire::kTagInboundRing);
-        delivery_credit_ = transport.remote_region(sequencer_, wire::kTagDeliveryCredit);
-        // Missing when the connection broke as it came up: handled as the disconnect.
-        if (!inbound || !delivery_credit_) {
-            log(LogLevel::warning, "node {} did not expose its rings to node {}", sequencer_, config_.nodeid);
-            transport.disconnect(sequencer_);
-            return;
-        }
-        auto writer = transport::RingWriter::create(transport, sequencer_, *inbound, credit_word);
-        if (!writer) {
-            log(LogLevel::error, "inbound ring at node {}: {}", sequencer_, writer.status().message());
-            transport.disconnect(sequencer_);
-            return;
-        }
-        writer_.emplace(std::move(*writer));
-        writer_->wake_reader_for_credits(kWakeImmediate);
-        connected_ = true;
-        wire::Hello hello{wire::kClusterProtocolVersion, config_.nodeid, ring_.data_bytes(), 0, 0, 0, 0};
-        if (failover_) {
-            // Continue under this node: where this ring stands, so it can repair the rest.
-            hello.ring_seq = view_.ring_seq;
-            hello.tail = processed_;
-            hello.next_seq = ring_.next_seq();
-            hello.reclaim_limit = std::min(reclaim_limit(), processed_);
-            published_credit_ = hello.reclaim_limit;
-        }
-        if (!writer_->append_copy(static_cast<uint32_t>(wire::InboundType::hello), std::as_bytes(std::span(&hello, 1))) ||
-            !writer_->commit(false, 0, kWakeImmediate)) {
-            log(LogLevel::error, "cannot send the hello to the sequencer");
-            failed_ = true;
-            return;
-        }
-        if (failover_) {
-            log(LogLevel::info, "connected to node {}; asking it to continue from ring position {}", sequencer_,
-                processed_);
-        } else {
-            join_deadline_ms_ = now_ms_ + std::max<uint64_t>(config_.failure_timeout_ms, 1000);
-            log(LogLevel::debug, "connected to node {}; asking to be admitted", sequencer_);
-        }
+        begin_session();
         return;
-    }
     case transport::EventKind::disconnected:
     case transport::EventKind::refused:
         connecting_ = false;
@@ -1578,6 +1585,21 @@ void Node::check_heartbeats(uint64_t now_ms)
 // misses, then the new view. The survivors send again what they had forwarded and do not
 // find in the ring. Invariants: ordering/NOTES.md, "Failover".
 
+void Node::keep_mesh(uint64_t now_ms)
+{
+    for (uint32_t peer : view_.members) {
+        if (peer <= config_.nodeid || peer == sequencer_ || transport_->is_connected(peer)) {
+            continue;
+        }
+        uint64_t& next_ms = mesh_next_ms_[peer];
+        if (now_ms < next_ms) {
+            continue;
+        }
+        next_ms = now_ms + kReconnectIntervalMs;
+        (void)transport_->connect(peer);  // one already under way or up: refused, and fine
+    }
+}
+
 void Node::next_join_candidate()
 {
     join_next_ = (join_next_ + 1) % join_order_.size();
@@ -2014,12 +2036,18 @@ void Node::update_stable()
     if (safe_entries_.empty()) {
         return;
     }
+    // Every node of the view counts until its removal is sequenced, also one whose
+    // connection is gone (with what it last said it held): a sequencer cut off from the
+    // others must not take their silence for agreement.
     uint64_t held = complete_tail();
-    for (auto& [nodeid, node] : remotes_) {
-        const bool in_view = node.state == RemoteStatus::State::member || node.state == RemoteStatus::State::leaving;
-        if (in_view && node.stream) {
-            held = std::min(held, std::min(load_word(node.held_word), node.stream->sent()));
+    for (uint32_t member : view_.members) {
+        auto found = remotes_.find(member);
+        if (member == config_.nodeid || found == remotes_.end()) {
+            continue;
         }
+        const Remote& node = found->second;
+        const uint64_t said = load_word(node.held_word);
+        held = std::min(held, node.stream ? std::min(said, node.stream->sent()) : said);
     }
     if (held <= stable_) {
         return;

@@ -298,6 +298,8 @@ private:
 
     // Failover.
     void next_join_candidate();
+    void begin_session();
+    void keep_mesh(uint64_t now_ms);
     void start_cluster();
     void refuse_admission_requests();
     void lose_sequencer(const std::string& why);
@@ -423,6 +425,9 @@ private:
     size_t join_next_ = 0;
     uint32_t join_rounds_ = 0;
     uint64_t join_deadline_ms_ = 0;
+    // Admitted members keep a connection to every other member of the view (the higher
+    // id connects), so that the one taking over after a failure needs no set-up.
+    std::map<uint32_t, uint64_t> mesh_next_ms_;
     uint64_t processed_ = 0;         // ring position checked and applied up to
     uint64_t published_credit_ = 0;  // last consumed position written to the sequencer
     uint64_t next_batch_ = 1;

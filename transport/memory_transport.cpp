@@ -63,6 +63,17 @@ void MemoryFabric::crash(NodeId node)
     }
 }
 
+void MemoryFabric::partition(const std::set<NodeId>& side)
+{
+    partition_side_ = side;
+    for (auto& [pair, link] : links_) {
+        if (link.up && across(pair.first, pair.second)) {
+            break_link(pair.first, pair.second, DisconnectReason::retry_exceeded, DisconnectReason::retry_exceeded,
+                       "partitioned");
+        }
+    }
+}
+
 void MemoryFabric::disconnect(NodeId a, NodeId b)
 {
     break_link(a, b, DisconnectReason::retry_exceeded, DisconnectReason::retry_exceeded, "injected disconnect");
@@ -140,7 +151,8 @@ void MemoryFabric::deliver_connect(Op& op)
         return;  // withdrawn or replaced meanwhile
     }
     auto to = endpoints_.find(op.to);
-    if (to == endpoints_.end() || to->second->dead_ || (!to->second->listening_ && op.from != op.to)) {
+    if (to == endpoints_.end() || to->second->dead_ || (!to->second->listening_ && op.from != op.to) ||
+        across(op.from, op.to)) {
         a.peers_.erase(attempt);
         a.push(make_event(EventKind::disconnected, op.to, DisconnectReason::unreachable,
                           {Errc::not_connected, Layer::cm, "nothing listens at " + node_text(op.to)}));

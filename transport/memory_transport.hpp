@@ -9,7 +9,7 @@
 //  - with disconnect_probability, a posted operation instead breaks its connection when
 //    it would have been delivered (both ends get `disconnected`, later operations are
 //    lost, as a queue pair error would);
-//  - disconnect(a, b) and crash(node) inject failures on demand.
+//  - disconnect(a, b), crash(node) and partition(side) inject failures on demand.
 // Delivery happens inside poll(now_ms) of any endpoint: the fabric runs every operation
 // due at or before now_ms in (time, post order), so a run replays exactly from its seed.
 //
@@ -56,6 +56,11 @@ public:
     void disconnect(NodeId a, NodeId b);
     // The node vanishes: its peers see disconnected(remote_close); its endpoint is dead.
     void crash(NodeId node);
+    // The network splits between `side` and every other node: connections across break
+    // (both ends see disconnected(retry_exceeded), as when retries run out) and new ones
+    // across are unreachable, until heal().
+    void partition(const std::set<NodeId>& side);
+    void heal() { partition_side_.clear(); }
     // Operations posted but not yet delivered (for tests that drain the fabric).
     size_t in_flight() const { return queue_.size(); }
     // When the next operation is due, if any is in flight.
@@ -108,6 +113,11 @@ private:
     uint64_t next_epoch_ = 1;
     uint32_t next_rkey_ = 1;
     std::map<NodeId, MemoryTransport*> endpoints_;
+    std::set<NodeId> partition_side_;  // empty: no partition
+    bool across(NodeId a, NodeId b) const
+    {
+        return !partition_side_.empty() && partition_side_.contains(a) != partition_side_.contains(b);
+    }
     std::map<std::pair<NodeId, NodeId>, Link> links_;
     std::map<std::pair<uint64_t, uint64_t>, Op> queue_;  // (deliver_at_ms, seq) → op
 };

@@ -32,6 +32,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,11 +61,21 @@ struct Failure {
     uint64_t restart_after_ms = 0;  // then it starts again, a new process (0: never)
 };
 
+// The network splits `side` from the other nodes at `at_ms` and heals `heal_after_ms`
+// later; then every node that stopped for want of a majority starts again (as a service
+// manager would restart it) and rejoins.
+struct Partition {
+    uint64_t at_ms = 0;
+    std::set<uint32_t> side;
+    uint64_t heal_after_ms = 0;
+};
+
 struct Scenario {
     uint64_t seed = 1;
     bool late_join = true;         // node `nodes` starts late
     bool clean_leave = true;       // node 2 leaves cleanly (with 3+ nodes)
     std::vector<Failure> failures;
+    std::optional<Partition> partition;
     uint32_t failure_timeout_ms = 40;
     int nodes = 3;                 // node `nodes` starts late, node 2 leaves (with 3+ nodes)
     int clients_per_node = 3;
@@ -457,6 +468,16 @@ public:
                     restart(nodeid);
                 }
             }
+            if (scenario_.partition && at == scenario_.partition->at_ms) {
+                fabric_.partition(scenario_.partition->side);
+            }
+            if (scenario_.partition && at == scenario_.partition->at_ms + scenario_.partition->heal_after_ms) {
+                fabric_.heal();
+                for (uint32_t nodeid : stopped_themselves_) {
+                    restart(nodeid);
+                }
+                stopped_themselves_.clear();
+            }
             for (const Failure& failure : scenario_.failures) {
                 if (failure.at_ms == at) {
                     fail(failure);
@@ -634,6 +655,13 @@ private:
             const bool leaving =
                 nodeid == 2 && scenario_.nodes >= 3 && scenario_.clean_leave && at + 30 >= scenario_.leave_at_ms;
             sim.turn(now, send && !leaving, leaving && send && at + 30 == scenario_.leave_at_ms);
+            if (!sim.stopped() && sim.node().failed()) {
+                // It stopped itself (no majority): its process ends, as rcpgd exits.
+                fabric_.crash(nodeid);
+                sim.fail_here();
+                failed_.emplace_back(nodeid, &sim);
+                stopped_themselves_.push_back(nodeid);
+            }
         }
     }
 
@@ -642,6 +670,7 @@ private:
     std::mt19937_64 random_;
     std::map<uint32_t, std::unique_ptr<SimNode>> nodes_;
     std::vector<std::pair<uint32_t, SimNode*>> failed_;
+    std::vector<uint32_t> stopped_themselves_;
     std::vector<std::pair<uint64_t, uint32_t>> restarts_;  // (scenario time, node)
     std::vector<std::unique_ptr<SimNode>> retired_;        // failed incarnations, kept for the checks
     std::map<uint32_t, uint32_t> incarnations_;
@@ -687,15 +716,25 @@ bool majority(const std::vector<uint32_t>& nodes, int configured)
            (2 * present == configured && std::find(nodes.begin(), nodes.end(), 1u) != nodes.end());
 }
 
-// A minority is left: every live node must have stopped (no second order may start),
-// and what the nodes delivered before never contradicts itself.
+// A minority is left: every node must have stopped (no second order may start), and what
+// the nodes delivered before never contradicts itself.
 void check_minority(Cluster& cluster)
 {
-    std::map<uint64_t, std::pair<uint32_t, Delivered>> seen;
+    std::vector<std::pair<uint32_t, const SimNode*>> nodes;
     for (uint32_t nodeid : cluster.live()) {
-        const SimNode& sim = cluster.node(nodeid);
-        EXPECT_TRUE(sim.node().failed()) << "node " << nodeid << " went on without a majority";
-        for (const auto& [seq, entry] : sim.delivered()) {
+        EXPECT_TRUE(cluster.node(nodeid).node().failed()) << "node " << nodeid << " went on without a majority";
+        nodes.emplace_back(nodeid, &cluster.node(nodeid));
+    }
+    // Those that stopped themselves too (a crashed sequencer's newest entries were never
+    // part of any order, and a node taking over after it may have used those numbers).
+    for (const auto& [nodeid, incarnation] : cluster.failed_nodes()) {
+        if (incarnation->node().failed()) {
+            nodes.emplace_back(nodeid, incarnation);
+        }
+    }
+    std::map<uint64_t, std::pair<uint32_t, Delivered>> seen;
+    for (const auto& [nodeid, sim] : nodes) {
+        for (const auto& [seq, entry] : sim->delivered()) {
             auto [at, fresh] = seen.emplace(seq, std::make_pair(nodeid, entry));
             ASSERT_TRUE(at->second.second == entry) << "nodes " << at->second.first << " and " << nodeid
                                                     << " differ at seq " << seq;
@@ -927,28 +966,34 @@ Scenario scenario_for(uint64_t seed)
     return scenario;
 }
 
-TEST(ClusterSim, ManySeedsOneOrderNoLossLateJoinAndCleanLeave)
+// Runs the seeds the environment asks for: RCPG_SIM_SEED=N replays one, RCPG_SIM_SEEDS=K
+// runs K (a longer soak); by default the first 40. A failing seed prints how to replay it.
+void run_seeds(Scenario (*scenario_for_seed)(uint64_t))
 {
-    // RCPG_SIM_SEED=N replays one seed; RCPG_SIM_SEEDS=K runs K seeds (a longer soak).
     const char* one = std::getenv("RCPG_SIM_SEED");
     const char* many = std::getenv("RCPG_SIM_SEEDS");
     const uint64_t first = one != nullptr ? std::strtoull(one, nullptr, 10) : 1;
     const uint64_t seeds = one != nullptr ? 1 : many != nullptr ? std::strtoull(many, nullptr, 10) : 40;
     for (uint64_t seed = first; seed < first + seeds; ++seed) {
-        const Scenario scenario = scenario_for(seed);
+        const Scenario scenario = scenario_for_seed(seed);
         Cluster cluster(scenario);
         cluster.run();
         check(cluster, scenario);
         if (::testing::Test::HasFailure()) {
-            FAIL() << "replay with: RCPG_SIM_SEED=" << seed << " " << ::testing::internal::GetArgvs()[0];
+            const ::testing::TestInfo& test = *::testing::UnitTest::GetInstance()->current_test_info();
+            FAIL() << "replay with: RCPG_SIM_SEED=" << seed << " " << ::testing::internal::GetArgvs()[0]
+                   << " --gtest_filter=" << test.test_suite_name() << "." << test.name();
         }
     }
 }
 
+TEST(ClusterSim, ManySeedsOneOrderNoLossLateJoinAndCleanLeave) { run_seeds(scenario_for); }
+
 // Nodes fail while clients send: a member, the sequencer, the sequencer and then the
 // node taking over from it (during the failover), a member and later the sequencer;
 // each by crashing (its connections close) or hanging (only heartbeats tell), and some
-// start again and rejoin.
+// start again and rejoin. Or the network splits and heals: the side without a majority
+// stops, and its nodes start again and rejoin.
 Scenario failure_scenario_for(uint64_t seed)
 {
     Scenario scenario;
@@ -956,8 +1001,9 @@ Scenario failure_scenario_for(uint64_t seed)
     std::mt19937_64 random(seed * 0xbf58476d1ce4e5b9ull);
     scenario.late_join = false;
     scenario.clean_leave = false;
-    scenario.nodes = 3 + static_cast<int>(random() % 5);  // 3..7
-    scenario.clients_per_node = 1 + static_cast<int>(random() % 3);
+    // 3..16 nodes: larger clusters a quarter of the time (and fewer clients each there).
+    scenario.nodes = random() % 4 == 0 ? 8 + static_cast<int>(random() % 9) : 3 + static_cast<int>(random() % 5);
+    scenario.clients_per_node = 1 + static_cast<int>(random() % (scenario.nodes > 7 ? 2 : 3));
     scenario.max_delay_ms = static_cast<uint32_t>(random() % 5);
     scenario.max_payload = random() % 2 == 0 ? 120 : 3000;
     scenario.slow_reader_entries_per_tick = random() % 3 == 0 ? 2 : 0;
@@ -969,7 +1015,22 @@ Scenario failure_scenario_for(uint64_t seed)
     // Half of the single failed nodes come back (a new process), into a cluster that may
     // have another sequencer by then: they have to find it.
     auto restart_after = [&] { return random() % 2 == 0 ? 0 : 30 + random() % 120; };
-    switch (random() % 4) {
+    switch (random() % 5) {
+    case 4: {
+        // A partition: either side may hold the sequencer, and either may be the bigger.
+        Partition partition;
+        partition.at_ms = first_at;
+        partition.heal_after_ms = 60 + random() % 150;
+        const auto side_size = 1 + random() % static_cast<uint64_t>(scenario.nodes - 1);
+        std::vector<uint32_t> ids;
+        for (int node = 1; node <= scenario.nodes; ++node) {
+            ids.push_back(static_cast<uint32_t>(node));
+        }
+        std::shuffle(ids.begin(), ids.end(), random);
+        partition.side.insert(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(side_size));
+        scenario.partition = partition;
+        break;
+    }
     case 0:
         scenario.failures = {{first_at, member(), hang(), restart_after()}};
         break;
@@ -989,25 +1050,7 @@ Scenario failure_scenario_for(uint64_t seed)
     return scenario;
 }
 
-TEST(ClusterSim, ManySeedsNodeAndSequencerFailuresLoseNothing)
-{
-    // RCPG_SIM_SEED=N replays one seed; RCPG_SIM_SEEDS=K runs K seeds (a longer soak).
-    const char* one = std::getenv("RCPG_SIM_SEED");
-    const char* many = std::getenv("RCPG_SIM_SEEDS");
-    const uint64_t first = one != nullptr ? std::strtoull(one, nullptr, 10) : 1;
-    const uint64_t seeds = one != nullptr ? 1 : many != nullptr ? std::strtoull(many, nullptr, 10) : 40;
-    for (uint64_t seed = first; seed < first + seeds; ++seed) {
-        const Scenario scenario = failure_scenario_for(seed);
-        Cluster cluster(scenario);
-        cluster.run();
-        check(cluster, scenario);
-        if (::testing::Test::HasFailure()) {
-            FAIL() << "replay with: RCPG_SIM_SEED=" << seed << " " << ::testing::internal::GetArgvs()[0]
-                   << " --gtest_filter=" << ::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name()
-                   << "." << ::testing::UnitTest::GetInstance()->current_test_info()->name();
-        }
-    }
-}
+TEST(ClusterSim, ManySeedsNodeAndSequencerFailuresLoseNothing) { run_seeds(failure_scenario_for); }
 
 // Large messages with slow readers: the delivery rings wrap several times, and the
 // sequencer waits for credit from the slowest node instead of overwriting.

@@ -226,6 +226,28 @@ TEST(MemoryTransport, CrashedPeerIsReportedAndLaterWritesFail)
     EXPECT_FALSE(pair.a.is_connected(2));
 }
 
+TEST(MemoryTransport, PartitionBreaksAndBlocksConnectionsAcrossUntilHealed)
+{
+    Pair pair(11, {1, 3, 0});
+    ASSERT_TRUE(pair.a.connect(2).ok());
+    pair.run_until(10);
+    ASSERT_TRUE(pair.a.is_connected(2));
+    pair.fabric.partition({1});
+    pair.run_until(11);
+    ASSERT_TRUE(has_event(pair.events_a, EventKind::disconnected, 2));
+    ASSERT_TRUE(has_event(pair.events_b, EventKind::disconnected, 1));
+    EXPECT_EQ(pair.events_a.back().reason, DisconnectReason::retry_exceeded);
+    pair.events_a.clear();
+    ASSERT_TRUE(pair.a.connect(2).ok());
+    pair.run_until(20);
+    ASSERT_TRUE(has_event(pair.events_a, EventKind::disconnected, 2)) << "connected across the partition";
+    EXPECT_EQ(pair.events_a.back().reason, DisconnectReason::unreachable);
+    pair.fabric.heal();
+    ASSERT_TRUE(pair.a.connect(2).ok());
+    pair.run_until(30);
+    EXPECT_TRUE(pair.a.is_connected(2) && pair.b.is_connected(1));
+}
+
 TEST(MemoryTransport, WaitFdWakesOnDeliveryAndIsQuietOnceArmed)
 {
     Pair pair(10, {1, 1, 0});  // every operation lands 1 ms after its post
