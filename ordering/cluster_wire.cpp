@@ -243,6 +243,9 @@ std::optional<ipc::EntryHeader> check_entry(std::span<const std::byte> at_positi
         (entry.payload_bytes > ipc::kMaxAtomicMessageBytes || entry.group_id == 0 || entry.pid == 0)) {
         return std::nullopt;
     }
+    if (entry.kind == ipc::EntryKind::dropped && entry.payload_bytes != 0) {
+        return std::nullopt;  // it only says a record is done
+    }
     return entry;
 }
 

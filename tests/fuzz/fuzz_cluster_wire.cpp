@@ -191,13 +191,16 @@ void fuzz_entry(const uint8_t* data, size_t size)
         return;
     }
     check(entry->kind == ipc::EntryKind::data || entry->kind == ipc::EntryKind::confchg ||
-          entry->kind == ipc::EntryKind::totem_confchg);
+          entry->kind == ipc::EntryKind::totem_confchg || entry->kind == ipc::EntryKind::dropped);
     check(entry->entry_bytes >= sizeof(ipc::EntryHeader) && entry->entry_bytes <= ipc::kMaxEntryBytes);
     check(entry->payload_offset >= sizeof(ipc::EntryHeader) && entry->payload_offset % ipc::kEntryAlignBytes == 0);
     check(uint64_t{entry->payload_offset} + entry->payload_bytes <= entry->entry_bytes);
     check(std::memcmp(&*entry, at, sizeof(ipc::EntryHeader)) == 0);
     if (entry->kind == ipc::EntryKind::data) {
         check(entry->payload_bytes <= ipc::kMaxAtomicMessageBytes && entry->group_id != 0 && entry->pid != 0);
+    }
+    if (entry->kind == ipc::EntryKind::dropped) {
+        check(entry->payload_bytes == 0);
     }
     if (copied < entry->entry_bytes) {
         std::memset(at + copied, 0, entry->entry_bytes - copied);

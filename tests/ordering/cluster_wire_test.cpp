@@ -521,6 +521,11 @@ TEST(ClusterWireEntry, DroppedEntryWithAPayloadOutsideItIsRejected)
     entry.payload_offset = kHeaderBytes - 8;
     ring.put_entry(64, entry);
     EXPECT_FALSE(ring.check(64, kHeaderBytes).has_value()) << "payload in the header's last word";
+    // A payload inside a larger entry: still none allowed, it only says a record is done.
+    entry = entry_of_kind(EntryKind::dropped, kSmallEntryBytes);
+    entry.payload_bytes = 8;
+    ring.put_entry(64, entry);
+    EXPECT_FALSE(ring.check(64, kSmallEntryBytes).has_value()) << "a dropped entry with a payload";
 }
 
 TEST(ClusterWireEntry, EntryEndingExactlyAtTheRingEndIsAccepted)
