@@ -32,6 +32,10 @@ constexpr uint32_t kInboundBudgetPerNode = 256;
 constexpr uint64_t kCreditPublishDivisor = 8;
 // Commits to the sequencer carry an immediate: it wakes a sequencer asleep on wait_fd().
 constexpr uint32_t kWakeImmediate = 1;
+// A node taking over tells the other members at once: each may not have noticed the
+// failure yet (a dead process's connections close one after another), and the new view
+// waits for every survivor's tail.
+constexpr uint32_t kTakeOverImmediate = 2;
 
 uint64_t load_word(const void* address)
 {
@@ -79,6 +83,7 @@ Node::~Node()
     // Every registration goes before the transport that made it.
     remotes_.clear();
     writer_.reset();
+    spare_shadow_.reset();
     credit_memory_.reset();
     member_memory_.reset();
     ring_registration_.reset();
@@ -326,7 +331,7 @@ bool Node::step(uint64_t now_ms)
             suspects_.insert(sequencer_);
             transport_->disconnect(sequencer_);
             connected_ = connecting_ = false;
-            writer_.reset();
+            retire_writer();
             next_candidate();
             if (role_ != Role::member || failed_) {
                 return true;
@@ -386,6 +391,13 @@ void Node::on_event(const transport::Event& event)
     }
     // A member also accepts connections from the other nodes: they come to it when they
     // take it for the next sequencer, maybe before it noticed the failure itself.
+    if (event.kind == transport::EventKind::imm_received && event.imm == kTakeOverImmediate &&
+        role_ == Role::member && admitted_ && !failover_ && !leaving_ && event.peer != sequencer_) {
+        // Another member lost the sequencer and takes over: this one follows (if the
+        // sequencer is in fact alive, it loses its majority and stops: one order still).
+        lose_sequencer(fmt::format("node {} takes over", event.peer));
+        return;
+    }
     if (role_ == Role::member && event.peer == sequencer_) {
         // The same connection also carries what the peer asks of this node (two nodes
         // looking for the sequencer may have reached each other): its inbound ring here.
@@ -523,6 +535,15 @@ void Node::on_sequencer_event(const transport::Event& event)
     }
 }
 
+void Node::retire_writer()
+{
+    // Its connection is gone: nothing it posted reads the shadow any more.
+    if (writer_) {
+        spare_shadow_ = writer_->take_shadow();
+        writer_.reset();
+    }
+}
+
 void Node::begin_session()
 {
     transport::Transport& transport = *transport_;
@@ -541,7 +562,7 @@ void Node::begin_session()
         transport.disconnect(sequencer_);
         return;
     }
-    auto writer = transport::RingWriter::create(transport, sequencer_, *inbound, credit_word);
+    auto writer = transport::RingWriter::create(transport, sequencer_, *inbound, credit_word, std::move(spare_shadow_));
     if (!writer) {
         log(LogLevel::error, "inbound ring at node {}: {}", sequencer_, writer.status().message());
         transport.disconnect(sequencer_);
@@ -588,7 +609,7 @@ void Node::on_member_event(const transport::Event& event)
     case transport::EventKind::refused:
         connecting_ = false;
         connected_ = false;
-        writer_.reset();
+        retire_writer();
         if (leaving_) {
             left_ = true;
         } else if (failover_) {
@@ -1668,7 +1689,7 @@ void Node::lose_sequencer(const std::string& why)
     log(LogLevel::warning, "lost sequencer {} ({}); the next node of the view takes over", lost, why);
     suspects_.insert(lost);
     transport_->disconnect(lost);
-    writer_.reset();
+    retire_writer();
     connected_ = connecting_ = false;
     delivery_credit_.reset();
     sequencer_heartbeat_.reset();
@@ -1718,6 +1739,19 @@ void Node::promote()
     election_ = std::move(election);
     log(LogLevel::info, "node {} takes over sequencing at ring position {}; collecting the survivors' tails",
         config_.nodeid, processed_);
+    for (uint32_t peer : election_->view.members) {
+        auto found = remotes_.find(peer);
+        if (peer == config_.nodeid || suspects_.contains(peer) || found == remotes_.end() ||
+            !found->second.heartbeat_target) {
+            continue;
+        }
+        const uint64_t word = heartbeats_sent_;
+        transport::WriteRequest notice;
+        notice.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
+        notice.destination = *found->second.heartbeat_target;
+        notice.imm = kTakeOverImmediate;
+        (void)transport_->post_write(peer, notice);  // it still notices by itself otherwise
+    }
 }
 
 bool Node::take_rejoin(Remote& node, const wire::Hello& hello)

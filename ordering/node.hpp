@@ -299,6 +299,7 @@ private:
     // Failover.
     void next_join_candidate();
     void begin_session();
+    void retire_writer();
     void keep_mesh(uint64_t now_ms);
     void start_cluster();
     void refuse_admission_requests();
@@ -407,6 +408,7 @@ private:
     bool left_ = false;
     transport::RegisteredMemory member_memory_;  // inbound credit word, then the snapshot region
     std::optional<transport::RingWriter> writer_;
+    transport::RegisteredMemory spare_shadow_;  // of the last writer: the next one reuses it
     std::optional<transport::RemoteRegion> delivery_credit_;  // at the sequencer
     std::optional<transport::RemoteAddr> sequencer_heartbeat_;  // where ours go
     uint64_t sequencer_heartbeat_seen_ = 0;

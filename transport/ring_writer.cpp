@@ -14,7 +14,8 @@ Status ring_error(Errc code, const std::string& what) { return {code, Layer::rin
 
 }  // namespace
 
-Result<RingWriter> RingWriter::create(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word)
+Result<RingWriter> RingWriter::create(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word,
+                                      RegisteredMemory shadow)
 {
     if (ring.bytes <= ring::kControlBytes || !ring::valid_ring_bytes(ring.bytes - ring::kControlBytes)) {
         return ring_error(Errc::invalid_argument,
@@ -26,11 +27,14 @@ Result<RingWriter> RingWriter::create(Transport& transport, NodeId peer, RemoteR
     if (transport.max_inline_bytes() < ring::kHeaderBytes + ring::kTailWordBytes) {
         return ring_error(Errc::invalid_argument, "transport's inline limit is below a record header");
     }
-    auto shadow = RegisteredMemory::create(transport, ring.bytes - ring::kControlBytes, RegionAccess::local);
-    if (!shadow) {
-        return shadow.status();
+    if (shadow && shadow.size() == ring.bytes - ring::kControlBytes) {
+        return RingWriter(transport, peer, ring, credit_word, std::move(shadow));
     }
-    return RingWriter(transport, peer, ring, credit_word, std::move(*shadow));
+    auto fresh = RegisteredMemory::create(transport, ring.bytes - ring::kControlBytes, RegionAccess::local);
+    if (!fresh) {
+        return fresh.status();
+    }
+    return RingWriter(transport, peer, ring, credit_word, std::move(*fresh));
 }
 
 RingWriter::RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word,

@@ -42,7 +42,14 @@ public:
 
     // `ring` is what the reader exposed: ring_bytes of data then the control block.
     // `credit_word` is the registered, peer-writable word the reader publishes into.
-    static Result<RingWriter> create(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word);
+    // `shadow`: registered memory of a writer that is gone (take_shadow()), reused when it
+    // has the ring's size: registering a ring's worth of memory can take hundreds of
+    // milliseconds on a slow host, too long for a failover.
+    static Result<RingWriter> create(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word,
+                                     RegisteredMemory shadow = {});
+    // The shadow, for the next writer; only once nothing posted by this one can still
+    // read it (its connection is gone). The writer is unusable afterwards.
+    RegisteredMemory take_shadow() { return std::move(shadow_); }
 
     // Stages a record whose payload is gathered from registered memory (zero copy).
     // try_again when the ring lacks room: the writer has then asked the reader for
