@@ -16,6 +16,11 @@
 // every live node it belongs to holds it; without a majority left every node stops; the
 // late node's first entry is the view that admits it; the leaver's processes get
 // NODEDOWN, then the view without it.
+//
+// Some messages go out in fragments (as libcpg sends those above the atomic size), and
+// some clients die in the middle of one: every node reassembles as libcpg does, and the
+// order must hold only whole messages and, of a dead client, every fragment it handed
+// over, then its PROCDOWN (which discards the half message), then nothing more of it.
 #include "ordering/node.hpp"
 #include "tests/transport/transport_test_support.hpp"
 #include "transport/memory_transport.hpp"
@@ -88,6 +93,8 @@ struct Scenario {
     uint32_t sends_per_tick = 4;   // per client, at most
     uint32_t slow_reader_entries_per_tick = 0;  // node 2's reader (0: reads everything)
     uint32_t safe_one_in = 0;      // every this many messages is sent SAFE (0: none)
+    uint32_t fragmented_one_in = 0;  // every this many of a client's messages goes in fragments (0: none)
+    uint32_t client_deaths = 0;      // clients that die in the middle of a fragmented message
 };
 
 // What a node's reader saw at one sequence number.
@@ -98,6 +105,7 @@ struct Delivered {
     uint32_t pid;
     std::vector<std::byte> payload;
     uint16_t flags;
+    uint32_t total_bytes;
     bool operator==(const Delivered&) const = default;
 };
 
@@ -134,9 +142,15 @@ bool same_rows(const std::vector<GroupTable::Row>& a, const std::vector<GroupTab
 struct Client {
     uint32_t pid = 0;
     GroupName group;
-    enum class State : uint8_t { idle, joining, joined, leaving, left } state = State::idle;
+    // dying: killed, its PROCDOWN not yet accepted by the node; dead: nothing more of it.
+    enum class State : uint8_t { idle, joining, joined, leaving, left, dying, dead } state = State::idle;
     uint32_t group_id = 0;
-    uint64_t sent = 0;  // messages the node accepted
+    uint64_t sent = 0;  // whole messages the node accepted
+    // The message going out in fragments (number `sent`): its size and the bytes of it
+    // the node accepted so far.
+    bool fragmenting = false;
+    uint32_t fragmented_bytes = 0;
+    uint32_t fragmented_accepted = 0;
 };
 
 class SimNode final : public LocalSide {
@@ -273,7 +287,7 @@ private:
                 break;
             case Client::State::joined:
                 // The first client stays: its process goes with its node (NODEDOWN).
-                if (clients_leave && &client != &clients_.front()) {
+                if (clients_leave && &client != &clients_.front() && !client.fragmenting) {
                     if (!member && node_->sequence_change(client.group, process, CPG_REASON_LEAVE)) {
                         client.state = Client::State::left;
                     } else if (member && node_->forward_group_op(client.pid, client.group, CPG_REASON_LEAVE)) {
@@ -285,9 +299,18 @@ private:
                     send(client);
                 }
                 break;
+            case Client::State::dying:
+                // As rcpgd does for a session that ended: what it accepted goes first,
+                // then the PROCDOWN.
+                if (!member ? node_->sequence_change(client.group, process, CPG_REASON_PROCDOWN)
+                            : node_->forward_group_op(client.pid, client.group, CPG_REASON_PROCDOWN)) {
+                    client.state = Client::State::dead;
+                }
+                break;
             case Client::State::joining:
             case Client::State::leaving:
             case Client::State::left:
+            case Client::State::dead:
                 break;
             }
         }
@@ -298,48 +321,76 @@ private:
         std::uniform_int_distribution<uint32_t> count(0, scenario_.sends_per_tick);
         std::uniform_int_distribution<uint32_t> size(scenario_.min_payload, scenario_.max_payload);
         for (uint32_t n = count(random_); n > 0; --n) {
-            const std::vector<std::byte> payload = make_payload(nodeid_, client.pid, client.sent, size(random_));
             const uint16_t flags =
                 scenario_.safe_one_in != 0 && client.sent % scenario_.safe_one_in == 0 ? ipc::kFlagSafe : 0;
-            if (node_->role() != Role::member && !node_->copies_by_device(payload.size())) {
-                if (!node_->sequence_data(client.group_id, {nodeid_, client.pid}, flags,
-                                          static_cast<uint32_t>(payload.size()), payload)) {
-                    return;  // ring full: the client tries again later
-                }
-            } else if (node_->role() != Role::member) {
-                // The loopback copies it from registered memory, like a member's forwarding.
-                if (staging_used_ == kStagingSlots) {
-                    return;
-                }
-                const uint64_t offset = uint64_t{next_slot_} * kStagingSlotBytes;
-                std::memcpy(staging_.data() + offset, payload.data(), payload.size());
-                if (!node_->sequence_data_by_device(client.group_id, {nodeid_, client.pid}, flags,
-                                                    static_cast<uint32_t>(payload.size()),
-                                                    staging_.slice(offset, static_cast<uint32_t>(payload.size())))) {
-                    return;
-                }
-                take_slot();
-            } else {
-                // A slot per message, reused once the batch that carried it completed.
-                if (staging_used_ == kStagingSlots) {
-                    return;
-                }
-                const uint64_t offset = uint64_t{next_slot_} * kStagingSlotBytes;
-                const wire::DataPrefix prefix{client.pid, client.group_id, flags, 0,
-                                              static_cast<uint32_t>(payload.size())};
-                std::memcpy(staging_.data() + offset, &prefix, sizeof prefix);
-                std::memcpy(staging_.data() + offset + sizeof prefix, payload.data(), payload.size());
-                const transport::LocalSlice parts[2] = {
-                    staging_.slice(offset, sizeof prefix),
-                    staging_.slice(offset + sizeof prefix, static_cast<uint32_t>(payload.size())),
-                };
-                if (!node_->forward_data(parts, static_cast<uint32_t>(payload.size()))) {
-                    return;  // inbound ring or send queue full
-                }
-                take_slot();
+            if (!client.fragmenting && scenario_.fragmented_one_in != 0 &&
+                client.sent % scenario_.fragmented_one_in == scenario_.fragmented_one_in - 1) {
+                // Two to four fragments of up to max_payload bytes, the last one shorter.
+                client.fragmenting = true;
+                client.fragmented_bytes = scenario_.max_payload * (1 + random_() % 3) + 1 +
+                                          static_cast<uint32_t>(random_() % scenario_.max_payload);
+                client.fragmented_accepted = 0;
             }
-            ++client.sent;
+            if (!client.fragmenting) {
+                const std::vector<std::byte> payload = make_payload(nodeid_, client.pid, client.sent, size(random_));
+                if (!submit(client, payload, flags, static_cast<uint32_t>(payload.size()))) {
+                    return;  // full: the client tries again later
+                }
+                ++client.sent;
+                continue;
+            }
+            const std::vector<std::byte> whole =
+                make_payload(nodeid_, client.pid, client.sent, client.fragmented_bytes);
+            const uint32_t offset = client.fragmented_accepted;
+            const uint32_t piece = std::min(scenario_.max_payload, client.fragmented_bytes - offset);
+            uint16_t piece_flags = flags | ipc::kFlagFragment;
+            piece_flags |= offset == 0 ? ipc::kFlagFragmentFirst : 0;
+            piece_flags |= offset + piece == client.fragmented_bytes ? ipc::kFlagFragmentLast : 0;
+            if (!submit(client, std::span(whole).subspan(offset, piece), piece_flags, client.fragmented_bytes)) {
+                return;
+            }
+            client.fragmented_accepted += piece;
+            if (client.fragmented_accepted == client.fragmented_bytes) {
+                client.fragmenting = false;
+                ++client.sent;
+            }
         }
+    }
+
+    // Hands one entry's payload to the node the way rcpgd does for a local client; false
+    // when there is no room now.
+    bool submit(Client& client, std::span<const std::byte> payload, uint16_t flags, uint32_t total_bytes)
+    {
+        const auto payload_bytes = static_cast<uint32_t>(payload.size());
+        if (node_->role() != Role::member && !node_->copies_by_device(payload.size())) {
+            return node_->sequence_data(client.group_id, {nodeid_, client.pid}, flags, total_bytes, payload);
+        }
+        // A slot per message, reused once the batch that carried it completed.
+        if (staging_used_ == kStagingSlots) {
+            return false;
+        }
+        const uint64_t offset = uint64_t{next_slot_} * kStagingSlotBytes;
+        if (node_->role() != Role::member) {
+            // The loopback copies it from registered memory, like a member's forwarding.
+            std::memcpy(staging_.data() + offset, payload.data(), payload.size());
+            if (!node_->sequence_data_by_device(client.group_id, {nodeid_, client.pid}, flags, total_bytes,
+                                                staging_.slice(offset, payload_bytes))) {
+                return false;
+            }
+        } else {
+            const wire::DataPrefix prefix{client.pid, client.group_id, flags, 0, total_bytes};
+            std::memcpy(staging_.data() + offset, &prefix, sizeof prefix);
+            std::memcpy(staging_.data() + offset + sizeof prefix, payload.data(), payload.size());
+            const transport::LocalSlice parts[2] = {
+                staging_.slice(offset, sizeof prefix),
+                staging_.slice(offset + sizeof prefix, payload_bytes),
+            };
+            if (!node_->forward_data(parts, payload_bytes)) {
+                return false;  // inbound ring or send queue full
+            }
+        }
+        take_slot();
+        return true;
     }
 
     // A staging slot per message in flight, reused once the batch that read it completed.
@@ -378,7 +429,7 @@ private:
             Delivered delivered{entry->kind, entry->group_id, entry->nodeid, entry->pid,
                                 std::vector<std::byte>(at + entry->payload_offset,
                                                        at + entry->payload_offset + entry->payload_bytes),
-                                entry->flags};
+                                entry->flags, entry->total_bytes};
             const bool fresh = delivered_.emplace(entry->seq, std::move(delivered)).second;
             EXPECT_TRUE(fresh) << "node " << nodeid_ << " read seq " << entry->seq << " twice";
         }
@@ -482,6 +533,9 @@ public:
                 if (failure.at_ms == at) {
                     fail(failure);
                 }
+            }
+            if (deaths_ < scenario_.client_deaths && at >= next_death_at_ms_) {
+                kill_client_mid_message();
             }
             if (leaver != 0 && at >= scenario_.leave_at_ms && !leave_begun_) {
                 // The leaver's clients leave their groups first, except one: its
@@ -596,6 +650,31 @@ private:
         }
     }
 
+    // A client of a working node dies in the middle of a fragmented message (some of it
+    // accepted, not all); the first client of each node stays (its process goes with
+    // its node). None in the middle of one now: tried again at the next tick.
+    void kill_client_mid_message()
+    {
+        std::vector<Client*> candidates;
+        for (auto& [nodeid, sim] : nodes_) {
+            if (sim->stopped() || !sim->node().admitted() || sim->node().failed()) {
+                continue;
+            }
+            for (Client& client : sim->clients()) {
+                if (&client != &sim->clients().front() && client.state == Client::State::joined &&
+                    client.fragmenting && client.fragmented_accepted != 0) {
+                    candidates.push_back(&client);
+                }
+            }
+        }
+        if (candidates.empty()) {
+            return;
+        }
+        candidates[random_() % candidates.size()]->state = Client::State::dying;
+        ++deaths_;
+        next_death_at_ms_ = now_at_ + 20 + random_() % 100;
+    }
+
     // The failed process is gone for good (a hung one is killed now); a new one starts
     // with the node's id and asks the running cluster to admit it.
     void restart(uint32_t nodeid)
@@ -639,6 +718,7 @@ private:
 
 public:
     uint64_t safe_reads() const { return safe_reads_; }
+    uint32_t client_deaths() const { return deaths_; }
 
 private:
 
@@ -677,6 +757,8 @@ private:
     uint64_t now_at_ = 0;
     bool leave_begun_ = false;
     uint64_t safe_reads_ = 0;
+    uint32_t deaths_ = 0;
+    uint64_t next_death_at_ms_ = 40;
 };
 
 // The position from which a failed node's deliveries may differ from the survivors':
@@ -801,32 +883,81 @@ void check(Cluster& cluster, const Scenario& scenario)
         ++expected_seq;
     }
 
-    // No loss, no duplicates, per-sender FIFO, intact payloads: each sender's messages
-    // appear in the order as 0, 1, 2, ... — all it handed over if its node lives on.
-    std::map<std::pair<uint32_t, uint32_t>, uint64_t> next;
+    // No loss, no duplicates, per-sender FIFO, intact payloads, whole messages: each
+    // sender's messages appear in the order as 0, 1, 2, ... — all it handed over if its
+    // node lives on. Fragments are reassembled as libcpg does (a confchg that removes the
+    // sender discards its half message); after that confchg nothing more of it comes.
+    struct Sender {
+        uint64_t next = 0;                // whole messages so far
+        std::vector<std::byte> partial;   // of a message in fragments
+        uint32_t partial_total = 0;
+        bool in_message = false;
+        std::optional<uint32_t> removed_reason;
+        uint32_t discarded_bytes = 0;     // of the half message its removal discarded
+    };
+    std::map<std::pair<uint32_t, uint32_t>, Sender> senders;
     for (const auto& [seq, entry] : order) {
+        if (entry.kind == EntryKind::confchg) {
+            auto confchg = wire::decode_confchg(entry.payload);
+            ASSERT_TRUE(confchg) << "seq " << seq;
+            for (const cpg_address& left : confchg->left) {
+                Sender& sender = senders[{left.nodeid, left.pid}];
+                sender.removed_reason = left.reason;
+                sender.discarded_bytes = sender.in_message ? static_cast<uint32_t>(sender.partial.size()) : 0;
+                sender.in_message = false;
+                sender.partial.clear();
+            }
+            continue;
+        }
         if (entry.kind != EntryKind::data) {
             continue;
         }
-        ASSERT_GE(entry.payload.size(), 16u);
+        Sender& sender = senders[{entry.nodeid, entry.pid}];
+        ASSERT_FALSE(sender.removed_reason) << "sender " << entry.nodeid << "/" << entry.pid << " at seq " << seq
+                                            << ", after its removal";
+        const bool fragment = (entry.flags & ipc::kFlagFragment) != 0;
+        if (fragment && (entry.flags & ipc::kFlagFragmentFirst) == 0) {
+            ASSERT_TRUE(sender.in_message) << "seq " << seq << ": a fragment without the start of its message";
+            ASSERT_EQ(entry.total_bytes, sender.partial_total) << "seq " << seq;
+            sender.partial.insert(sender.partial.end(), entry.payload.begin(), entry.payload.end());
+            ASSERT_LE(sender.partial.size(), sender.partial_total) << "seq " << seq;
+        } else {
+            ASSERT_FALSE(sender.in_message) << "seq " << seq << ": a new message of " << entry.nodeid << "/"
+                                            << entry.pid << " before its half one ended";
+            if (fragment) {
+                sender.in_message = true;
+                sender.partial = entry.payload;
+                sender.partial_total = entry.total_bytes;
+            }
+        }
+        if (fragment && (entry.flags & ipc::kFlagFragmentLast) == 0) {
+            continue;
+        }
+        const std::vector<std::byte>& whole = fragment ? sender.partial : entry.payload;
+        ASSERT_GE(whole.size(), 16u);
+        if (fragment) {
+            ASSERT_EQ(whole.size(), sender.partial_total) << "message ending at seq " << seq;
+        }
         uint32_t nodeid;
         uint32_t pid;
         uint64_t counter;
-        std::memcpy(&nodeid, entry.payload.data(), 4);
-        std::memcpy(&pid, entry.payload.data() + 4, 4);
-        std::memcpy(&counter, entry.payload.data() + 8, 8);
+        std::memcpy(&nodeid, whole.data(), 4);
+        std::memcpy(&pid, whole.data() + 4, 4);
+        std::memcpy(&counter, whole.data() + 8, 8);
         ASSERT_EQ(nodeid, entry.nodeid) << "seq " << seq;
         ASSERT_EQ(pid, entry.pid) << "seq " << seq;
-        uint64_t& expected = next[{nodeid, pid}];
-        ASSERT_EQ(counter, expected) << "sender " << nodeid << "/" << pid << " at seq " << seq;
-        ++expected;
-        ASSERT_TRUE(entry.payload == make_payload(nodeid, pid, counter, static_cast<uint32_t>(entry.payload.size())))
-            << "payload of seq " << seq;
+        ASSERT_EQ(counter, sender.next) << "sender " << nodeid << "/" << pid << " at seq " << seq;
+        ++sender.next;
+        ASSERT_TRUE(whole == make_payload(nodeid, pid, counter, static_cast<uint32_t>(whole.size())))
+            << "payload of the message ending at seq " << seq;
+        sender.in_message = false;
+        sender.partial.clear();
     }
     uint64_t total_sent = 0;
     for (const auto& [nodeid, incarnation] : failed) {
         for (Client& client : incarnation->clients()) {
-            EXPECT_LE(next[std::make_pair(nodeid, client.pid)], client.sent) << "sender " << nodeid << "/" << client.pid;
+            EXPECT_LE(senders[std::make_pair(nodeid, client.pid)].next, client.sent)
+                << "sender " << nodeid << "/" << client.pid;
             total_sent += client.sent;
         }
     }
@@ -835,9 +966,30 @@ void check(Cluster& cluster, const Scenario& scenario)
             continue;  // counted above
         }
         for (Client& client : sim->clients()) {
-            EXPECT_EQ(next[std::make_pair(nodeid, client.pid)], client.sent) << "sender " << nodeid << "/" << client.pid;
+            const Sender& sender = senders[std::make_pair(nodeid, client.pid)];
+            EXPECT_EQ(sender.next, client.sent) << "sender " << nodeid << "/" << client.pid;
             EXPECT_GT(client.sent, 0u) << "client " << nodeid << "/" << client.pid << " never got to send";
             total_sent += client.sent;
+            if (client.state == Client::State::dead) {
+                // Every fragment it handed over is there, then its PROCDOWN discarded them.
+                EXPECT_EQ(sender.removed_reason, std::optional<uint32_t>(CPG_REASON_PROCDOWN))
+                    << "dead client " << nodeid << "/" << client.pid;
+                EXPECT_EQ(sender.discarded_bytes, client.fragmented_accepted)
+                    << "the half message of dead client " << nodeid << "/" << client.pid;
+            } else if (client.state == Client::State::left) {
+                EXPECT_EQ(sender.removed_reason, std::optional<uint32_t>(CPG_REASON_LEAVE))
+                    << "client " << nodeid << "/" << client.pid;
+            } else if (sim->stopped()) {
+                // Still in its group when its node left the cluster.
+                EXPECT_EQ(sender.removed_reason, std::optional<uint32_t>(CPG_REASON_NODEDOWN))
+                    << "client " << nodeid << "/" << client.pid;
+            } else {
+                // It may have stopped in the middle of a message when sending ended.
+                EXPECT_FALSE(sender.removed_reason) << "client " << nodeid << "/" << client.pid;
+                const uint32_t accepted = client.fragmenting ? client.fragmented_accepted : 0;
+                EXPECT_EQ(sender.in_message, accepted != 0) << "client " << nodeid << "/" << client.pid;
+                EXPECT_EQ(sender.partial.size(), accepted) << "client " << nodeid << "/" << client.pid;
+            }
         }
     }
     uint64_t failover_ms = 0;
@@ -846,10 +998,11 @@ void check(Cluster& cluster, const Scenario& scenario)
             failover_ms = std::max(failover_ms, sim->node().counters().last_failover_ms);
         }
     }
-    std::printf("%s: %llu messages, %zu entries, %llu SAFE reads, %zu failed, %zu restarted, sequencer %u, "
-                "failover %llu ms\n",
+    std::printf("%s: %llu messages, %zu entries, %llu SAFE reads, %u clients died mid-message, %zu failed, "
+                "%zu restarted, sequencer %u, failover %llu ms\n",
                 describe(scenario).c_str(), static_cast<unsigned long long>(total_sent), order.size(),
-                static_cast<unsigned long long>(cluster.safe_reads()), failed.size(), cluster.retired().size(),
+                static_cast<unsigned long long>(cluster.safe_reads()), cluster.client_deaths(), failed.size(),
+                cluster.retired().size(),
                 cluster.sequencer_id(), static_cast<unsigned long long>(failover_ms));
 
     if (failed.empty()) {
@@ -963,6 +1116,8 @@ Scenario scenario_for(uint64_t seed)
     scenario.max_payload = random() % 2 == 0 ? 120 : 3000;     // below and above the inline limit
     scenario.slow_reader_entries_per_tick = random() % 3 == 0 ? 2 : 0;
     scenario.safe_one_in = random() % 2 == 0 ? 0 : 1 + static_cast<uint32_t>(random() % 8);
+    scenario.fragmented_one_in = random() % 2 == 0 ? 0 : 2 + static_cast<uint32_t>(random() % 6);
+    scenario.client_deaths = scenario.fragmented_one_in == 0 ? 0 : static_cast<uint32_t>(random() % 3);
     return scenario;
 }
 
@@ -1047,6 +1202,8 @@ Scenario failure_scenario_for(uint64_t seed)
         scenario.failures = {{first_at, member(), hang()}, {first_at + 100 + random() % 100, 0, hang()}};
         break;
     }
+    scenario.fragmented_one_in = random() % 2 == 0 ? 0 : 2 + static_cast<uint32_t>(random() % 6);
+    scenario.client_deaths = scenario.fragmented_one_in == 0 ? 0 : static_cast<uint32_t>(random() % 3);
     return scenario;
 }
 
