@@ -302,7 +302,7 @@ Node::Sleep Node::prepare_sleep(uint64_t now_ms)
 
 uint64_t Node::next_timer_ms() const
 {
-    return next_heartbeat_ms_;
+    return heartbeats_owed_.empty() ? next_heartbeat_ms_ : now_ms_ + 1;
 }
 
 bool Node::step(uint64_t now_ms)
@@ -323,6 +323,8 @@ bool Node::step(uint64_t now_ms)
     check_heartbeats(now_ms);
     if (now_ms >= next_heartbeat_ms_) {
         send_heartbeats(now_ms);
+    } else if (!heartbeats_owed_.empty()) {
+        send_owed_heartbeats();
     }
     if (role_ == Role::member) {
         if (failover_ && now_ms >= failover_deadline_ms_) {
@@ -1533,33 +1535,51 @@ void Node::publish_member_credit()
 // depends on (members at the sequencer, the sequencer at every member); a word that did
 // not change for the failure timeout means the writer is gone, even where its device
 // still acknowledges (a hung or stopped process). A closed or broken connection is
-// noticed at once, from the transport.
+// noticed at once, from the transport. The words a peer writes anyway count as well (the
+// sequencer's cluster_tail at a member, a member's credit and held words at the
+// sequencer): a hung process writes none of them either, and a stream of data that keeps
+// the send queue full must never make a working peer look dead.
 
-void Node::write_heartbeat(uint32_t peer, transport::RemoteAddr target)
+bool Node::write_heartbeat(uint32_t peer, transport::RemoteAddr target)
 {
     const uint64_t word = heartbeats_sent_;
     transport::WriteRequest write;
     write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
     write.destination = target;
-    // A full send queue skips one: the next goes a quarter of the timeout later.
-    (void)transport_->post_write(peer, write);
+    const transport::Status posted = transport_->post_write(peer, write);
+    // Other failures are the connection's: its disconnected event follows.
+    return posted || posted.code() != transport::Errc::try_again;
 }
 
 void Node::send_heartbeats(uint64_t now_ms)
 {
     ++heartbeats_sent_;
     next_heartbeat_ms_ = now_ms + config_.failure_timeout_ms / kHeartbeatsPerTimeout;
+    heartbeats_owed_.clear();
     if (role_ == Role::member) {
-        if (connected_ && sequencer_heartbeat_) {
-            write_heartbeat(sequencer_, *sequencer_heartbeat_);
+        if (connected_ && sequencer_heartbeat_ && !write_heartbeat(sequencer_, *sequencer_heartbeat_)) {
+            heartbeats_owed_.push_back(sequencer_);
         }
         return;
     }
     for (auto& [nodeid, node] : remotes_) {
-        if (node.stream && node.heartbeat_target) {
-            write_heartbeat(nodeid, *node.heartbeat_target);
+        if (node.stream && node.heartbeat_target && !write_heartbeat(nodeid, *node.heartbeat_target)) {
+            heartbeats_owed_.push_back(nodeid);
         }
     }
+}
+
+void Node::send_owed_heartbeats()
+{
+    std::erase_if(heartbeats_owed_, [this](uint32_t peer) {
+        if (role_ == Role::member) {
+            return peer != sequencer_ || !connected_ || !sequencer_heartbeat_ ||
+                   write_heartbeat(peer, *sequencer_heartbeat_);
+        }
+        auto found = remotes_.find(peer);
+        return found == remotes_.end() || !found->second.stream || !found->second.heartbeat_target ||
+               write_heartbeat(peer, *found->second.heartbeat_target);
+    });
 }
 
 void Node::check_heartbeats(uint64_t now_ms)
@@ -1570,8 +1590,10 @@ void Node::check_heartbeats(uint64_t now_ms)
             return;
         }
         const uint64_t seen = load_word(heartbeat_memory_.data() + node_index(sequencer_) * kCreditLineBytes);
-        if (seen != sequencer_heartbeat_seen_) {
+        const uint64_t tail = load_word(&ring_.header().cluster_tail);
+        if (seen != sequencer_heartbeat_seen_ || tail != sequencer_tail_seen_) {
             sequencer_heartbeat_seen_ = seen;
+            sequencer_tail_seen_ = tail;
             sequencer_heard_ms_ = now_ms;
         } else if (now_ms - sequencer_heard_ms_ > timeout_ms) {
             lose_sequencer(fmt::format("no heartbeat for {} ms", now_ms - sequencer_heard_ms_));
@@ -1586,8 +1608,10 @@ void Node::check_heartbeats(uint64_t now_ms)
             continue;
         }
         const uint64_t seen = load_word(node.heartbeat_word);
-        if (seen != node.heartbeat_seen) {
+        const uint64_t progress = load_word(node.credit_word) + load_word(node.held_word);
+        if (seen != node.heartbeat_seen || progress != node.progress_seen) {
             node.heartbeat_seen = seen;
+            node.progress_seen = progress;
             node.heard_ms = now_ms;
         } else if (now_ms - node.heard_ms > timeout_ms) {
             log(LogLevel::warning, "node {} sent no heartbeat for {} ms; removing it", nodeid, now_ms - node.heard_ms);

@@ -245,6 +245,7 @@ private:
         const uint64_t* held_word = nullptr;          // how far its ring is complete (SAFE)
         std::optional<transport::RemoteAddr> heartbeat_target;  // where ours go
         uint64_t heartbeat_seen = 0;
+        uint64_t progress_seen = 0;  // its credit and held words, summed: they move while it works
         uint64_t heard_ms = 0;
         uint64_t next_origin = 1;  // the number its next forwarded record gets
     };
@@ -294,7 +295,9 @@ private:
     // Failure detection.
     void send_heartbeats(uint64_t now_ms);
     void check_heartbeats(uint64_t now_ms);
-    void write_heartbeat(uint32_t peer, transport::RemoteAddr target);
+    // False when the send queue is full (owed, sent again at the next step).
+    bool write_heartbeat(uint32_t peer, transport::RemoteAddr target);
+    void send_owed_heartbeats();
 
     // Failover.
     void next_join_candidate();
@@ -362,6 +365,9 @@ private:
     transport::RegisteredMemory heartbeat_memory_;  // one line per node: its counter lands there
     uint64_t heartbeats_sent_ = 0;
     uint64_t next_heartbeat_ms_ = 0;
+    // Nodes whose last heartbeat found the send queue full (data keeps it full while a
+    // node catches up): sent again at every step until one goes.
+    std::vector<uint32_t> heartbeats_owed_;
     // SAFE messages in this node's ring not yet held by every node of the view
     // (position, end), and the position up to which every node holds the ring.
     std::deque<std::pair<uint64_t, uint64_t>> safe_entries_;
@@ -412,6 +418,7 @@ private:
     std::optional<transport::RemoteRegion> delivery_credit_;  // at the sequencer
     std::optional<transport::RemoteAddr> sequencer_heartbeat_;  // where ours go
     uint64_t sequencer_heartbeat_seen_ = 0;
+    uint64_t sequencer_tail_seen_ = 0;  // the ring's cluster_tail: it moves while the sequencer works
     uint64_t sequencer_heard_ms_ = 0;
     bool failover_ = false;  // lost the sequencer; waits for the next one's view
     uint64_t failover_started_ms_ = 0;
