@@ -49,7 +49,8 @@
 # recorded) to the NODEDOWN confchg and the totem confchg at node 2's clients (the first
 # and the last of them; CLOCK_REALTIME of one machine), how long the killed rcpgd took to
 # be gone, and rcpgd's own last_failover_ms of nodes 2 and 3 (rcpg-cpgtool --kv; "n/a"
-# where the daemon does not report it). Times are reported, never asserted.
+# where the daemon does not report it); $RCPG_CLUSTER_DIR/failover/times.kv has them as
+# key=value lines. Times are reported, never asserted.
 #
 # Environment: RCPG_E2E_RATE_PER_S (R, default 200), RCPG_E2E_CLIENTS (C, default 2),
 # RCPG_E2E_FLOW_MESSAGES (F, default 300).
@@ -668,6 +669,28 @@ failover_ms() {
     done
     echo "$(ms_between "$since_ns" "$first")..$(ms_between "$since_ns" "$last")"
 }
+# The same figures as key=value lines for bench/failover/run.sh: *_ms from the SIGKILL.
+edge_ms() {  # key since_ns first|last
+    local span
+    span=$(failover_ms "$1" "$2")
+    case $span in
+    n/a) echo "n/a" ;;
+    *) if [ "$3" = first ]; then echo "${span%%..*}"; else echo "${span##*..}"; fi ;;
+    esac
+}
+{
+    echo "member_gone_ms=$(ms_between "$kill3_ns" "$gone3_ns")"
+    echo "member_nodedown_first_ms=$(edge_ms nodedown3 "$kill3_ns" first)"
+    echo "member_view_last_ms=$(edge_ms view3 "$kill3_ns" last)"
+    echo "sequencer_gone_ms=$(ms_between "$kill1_ns" "$gone1_ns")"
+    echo "sequencer_nodedown_first_ms=$(edge_ms nodedown1 "$kill1_ns" first)"
+    echo "sequencer_view_last_ms=$(edge_ms view1 "$kill1_ns" last)"
+    echo "rcpgd_failover_ms_node2=$(tool_value sequencer-failed 2 last_failover_ms)"
+    echo "rcpgd_failover_ms_node3=$(tool_value sequencer-failed 3 last_failover_ms)"
+    echo "records_resent_node2=$(tool_value sequencer-failed 2 records_resent)"
+    echo "records_resent_node3=$(tool_value sequencer-failed 3 records_resent)"
+    echo "phases_failed=$phases_failed"
+} >"$work/times.kv"
 times="node 3 killed (its rcpgd gone after $(ms_between "$kill3_ns" "$gone3_ns") ms) -> at node 2's clients"
 times+=" NODEDOWN after $(failover_ms nodedown3 "$kill3_ns") ms, view after $(failover_ms view3 "$kill3_ns") ms;"
 times+=" node 1, the sequencer, killed (gone after $(ms_between "$kill1_ns" "$gone1_ns") ms) ->"
