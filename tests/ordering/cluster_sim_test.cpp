@@ -762,29 +762,44 @@ private:
 };
 
 // The position from which a failed node's deliveries may differ from the survivors':
-// the first entry that removes it from the view. Before it, the node held a prefix of
-// the one order; after it (it was sequencing or had the longest tail when it failed
-// with the sequencer) what only it saw is not part of the order.
+// the first entry of the view change that removes it (the NODEDOWN confchgs of every
+// node lost at once, one per group, then the totem confchg; the first of them need not
+// name this node, which may have no process in that group). Before it, the node held a
+// prefix of the one order; after it (it was sequencing or had the longest tail when it
+// failed with the sequencer) what only it saw is not part of the order.
 uint64_t removal_seq(const std::map<uint64_t, Delivered>& order, uint32_t nodeid, uint64_t after_seq)
 {
-    for (const auto& [seq, entry] : order) {
-        if (seq < after_seq) {
-            continue;
+    auto nodedown_only = [](const Delivered& entry) {
+        if (entry.kind != EntryKind::confchg) {
+            return false;
         }
+        auto confchg = wire::decode_confchg(entry.payload);
+        return confchg && confchg->joined.empty() && !confchg->left.empty() &&
+               std::all_of(confchg->left.begin(), confchg->left.end(),
+                           [](const cpg_address& left) { return left.reason == CPG_REASON_NODEDOWN; });
+    };
+    for (auto it = order.lower_bound(after_seq); it != order.end(); ++it) {
+        const auto& [seq, entry] = *it;
+        bool removes = false;
         if (entry.kind == EntryKind::totem_confchg) {
             auto view = wire::decode_totem(entry.payload);
-            if (view && std::find(view->members.begin(), view->members.end(), nodeid) == view->members.end()) {
-                return seq;
-            }
+            removes = view && std::find(view->members.begin(), view->members.end(), nodeid) == view->members.end();
         } else if (entry.kind == EntryKind::confchg) {
-            // One confchg per group lists every process of every node lost at once.
             auto confchg = wire::decode_confchg(entry.payload);
-            if (confchg && std::any_of(confchg->left.begin(), confchg->left.end(), [&](const cpg_address& left) {
-                    return left.nodeid == nodeid && left.reason == CPG_REASON_NODEDOWN;
-                })) {
-                return seq;
-            }
+            removes = confchg && std::any_of(confchg->left.begin(), confchg->left.end(), [&](const cpg_address& left) {
+                          return left.nodeid == nodeid && left.reason == CPG_REASON_NODEDOWN;
+                      });
         }
+        if (!removes) {
+            continue;
+        }
+        uint64_t first = seq;
+        for (auto back = it; back != order.begin() && std::prev(back)->first == first - 1 &&
+                             std::prev(back)->first >= after_seq && nodedown_only(std::prev(back)->second);
+             --back) {
+            --first;
+        }
+        return first;
     }
     return UINT64_MAX;
 }
