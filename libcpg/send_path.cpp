@@ -24,8 +24,10 @@ constexpr uint64_t kCopyAlignBytes = 64;
 // A zero-copy sender spins this many times for the daemon to take its buffer before it
 // sleeps on the futex: the daemon polls while busy, so the wait is usually short.
 constexpr int kTakenSpinIterations = 4000;
-// Fragments of a large message wait this long in all for room, as corosync's library
-// retries for about a second, before the send gives up with CS_ERR_TRY_AGAIN.
+// A fragment of a large message waits this long for room, as corosync's library retries
+// for about a second, before the send gives up with CS_ERR_TRY_AGAIN. Counted from the
+// last fragment that went out: a message that keeps moving is never cut off, however
+// long it takes.
 constexpr auto kFragmentRoomTimeout = std::chrono::seconds(2);
 constexpr timespec kFutexWaitSlice{0, 10'000'000};
 // Fragments carry the whole message size in 32 bits.
@@ -226,7 +228,7 @@ cs_error_t Handle::send_fragmented(uint16_t flags, const iovec* iov, unsigned in
     if (!joined_.load(std::memory_order_acquire)) {
         return CS_ERR_NOT_EXIST;
     }
-    const auto deadline = std::chrono::steady_clock::now() + kFragmentRoomTimeout;
+    auto deadline = std::chrono::steady_clock::now() + kFragmentRoomTimeout;
     uint64_t sent = 0;
     while (sent < total_bytes) {
         const uint64_t piece = std::min<uint64_t>(total_bytes - sent, ipc::kMaxAtomicMessageBytes);
@@ -263,6 +265,7 @@ cs_error_t Handle::send_fragmented(uint16_t flags, const iovec* iov, unsigned in
         }
         publish(*offset, static_cast<uint32_t>(piece), piece_flags, total_bytes);
         sent += piece;
+        deadline = std::chrono::steady_clock::now() + kFragmentRoomTimeout;
     }
     return zcb_source != nullptr ? wait_taken(sub_tail_) : CS_OK;
 }

@@ -212,7 +212,8 @@ cs_error_t cpg_leave(cpg_handle_t handle, const struct cpg_name *group);
  * and CS_OK returned, as corosync does. Messages above the atomic size are fragmented
  * and delivered whole or not at all. `guarantee` selects SAFE delivery; the other values
  * give AGREED. Errors: CS_ERR_BAD_HANDLE, CS_ERR_TRY_AGAIN (flow control: nothing was
- * sent), CS_ERR_INVALID_PARAM (NULL iovec with a non-zero count, a NULL base with a
+ * sent; a fragmented message gives up after 2 s without room for its next fragment, and
+ * the receivers drop what they got of it), CS_ERR_INVALID_PARAM (NULL iovec with a non-zero count, a NULL base with a
  * non-zero length, or more than IOV_MAX iovecs), CS_ERR_TOO_BIG (4 GiB or more),
  * CS_ERR_NOT_EXIST (fragmented messages only: not joined), CS_ERR_LIBRARY.
  */
