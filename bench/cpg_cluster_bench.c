@@ -11,16 +11,24 @@
  * Modes:
  *   flood    senders send as fast as flow control allows for --seconds;
  *   latency  senders keep one message in flight: send, wait for their own delivery,
- *            send the next (the sender's figure is the ordered round trip).
+ *            send the next (the sender's figure is the ordered round trip);
+ *   churn    joins, and once the first data message came (the senders started, so
+ *            every process of --members is in), leaves and joins again and again for
+ *            --seconds: membership changes in the stream the others receive. Count it in
+ *            --members. Its figures: leave-and-join cycles per second (msgs_per_s) and
+ *            the join latency, from the call to its own join in a confchg (lat_*).
  * A sender ends with an end marker; everybody stops once every sender's marker came.
  *
  * Prints one line per process:
  *   RESULT mode=.. api=.. guarantee=.. size=.. sender=0|1 nodeid=.. sent=.. try_again=..
  *          delivered=.. seconds=.. msgs_per_s=.. mb_per_s=.. lat_p50_us=.. lat_p99_us=..
- *          lat_p999_us=.. lat_max_us=.. fifo_errors=.. order_digest=..
+ *          lat_p999_us=.. lat_max_us=.. fifo_errors=.. order_digest=.. complete=0|1
+ * (sender=2 for a churn process).
  * `seconds` runs from the first to the last data message this process delivered;
  * `order_digest` hashes the sequence of (sender, number) it delivered, so processes
- * that delivered one identical order print one identical digest.
+ * that delivered one identical order print one identical digest. --quantiles FILE writes
+ * the latency distribution: lines "fraction microseconds", 0 to 1 in steps of 0.005,
+ * then 0.999, 0.9999 and 1 (for plots).
  */
 #define _GNU_SOURCE
 #include <corosync/cpg.h>
@@ -70,6 +78,9 @@ static uint64_t order_digest = 1469598103934665603ull; /* FNV-1a offset basis */
 static uint64_t *latencies_ns;
 static size_t latency_count;
 static size_t latency_capacity;
+static int churn_mode;      /* latencies are its joins, not deliveries */
+static int own_join_seen;   /* churn: its own join came in a confchg */
+static int own_leave_seen;
 
 static uint64_t now_ns(void)
 {
@@ -157,7 +168,9 @@ static void on_deliver(cpg_handle_t handle, const struct cpg_name *group, uint32
     last_delivery_ns = delivered_at_ns;
     delivered_messages++;
     delivered_bytes += msg_len;
-    record_latency(delivered_at_ns - header.sent_ns);
+    if (!churn_mode) {
+        record_latency(delivered_at_ns - header.sent_ns);
+    }
 }
 
 static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const struct cpg_address *members,
@@ -165,8 +178,13 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
                        const struct cpg_address *joined, size_t n_joined)
 {
     (void)handle; (void)group; (void)members;
-    (void)left; (void)n_left; (void)joined; (void)n_joined;
     members_now = n_members;
+    for (size_t i = 0; i < n_joined; i++) {
+        own_join_seen |= joined[i].nodeid == own_nodeid && joined[i].pid == own_pid;
+    }
+    for (size_t i = 0; i < n_left; i++) {
+        own_leave_seen |= left[i].nodeid == own_nodeid && left[i].pid == own_pid;
+    }
 }
 
 static int compare_u64(const void *a, const void *b)
@@ -184,19 +202,37 @@ static double percentile_us(double fraction)
     return (double)latencies_ns[index] / 1e3;
 }
 
+/* The distribution for plots: "fraction microseconds" lines. */
+static int write_quantiles(const char *path)
+{
+    FILE *out = fopen(path, "w");
+    if (out == NULL) {
+        perror(path);
+        return -1;
+    }
+    for (int step = 0; step <= 200 && latency_count > 0; step++) {
+        fprintf(out, "%.3f %.1f\n", step / 200.0, percentile_us(step / 200.0));
+        if (step == 199) {
+            fprintf(out, "0.999 %.1f\n0.9999 %.1f\n", percentile_us(0.999), percentile_us(0.9999));
+        }
+    }
+    return fclose(out) == 0 ? 0 : -1;
+}
+
 static void usage(FILE *out)
 {
     fputs("Usage: cpg_cluster_bench --members N [--senders K] [--send] [OPTIONS]\n"
           "  --members N     start once the group has N processes (every process of the run)\n"
           "  --senders K     how many of them send (default 1): everybody stops after K end markers\n"
           "  --send          this process is one of the senders\n"
-          "  --mode MODE     flood (default) or latency\n"
+          "  --mode MODE     flood (default), latency or churn (join and leave over and over)\n"
           "  --size BYTES    message size (default 64, at least 24)\n"
           "  --seconds S     how long a sender sends (default 3)\n"
           "  --zcb           send with cpg_zcb_alloc/cpg_zcb_mcast_joined\n"
           "  --guarantee G   agreed (default) or safe: CPG_TYPE_AGREED or CPG_TYPE_SAFE\n"
           "  --group NAME    group name (default cpg_cluster_bench)\n"
-          "  --timeout-s S   give up (exit 1) after S seconds in all (default 120)\n",
+          "  --timeout-s S   give up (exit 1) after S seconds in all (default 120)\n"
+          "  --quantiles F   write the latency distribution to F (fraction, microseconds)\n",
           out);
 }
 
@@ -220,6 +256,72 @@ static cs_error_t send_one(cpg_handle_t handle, void *buffer, size_t size, int u
     return cpg_mcast_joined(handle, guarantee, &iov, 1);
 }
 
+/* Waits until `seen` is set by a confchg; 0 when it came before the deadline. */
+static int wait_for_own(cpg_handle_t handle, int fd, const int *seen, uint64_t deadline_ns)
+{
+    while (!*seen) {
+        if (now_ns() > deadline_ns || dispatch_or_wait(handle, fd, 100) != CS_OK) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Churn mode: in once the stream runs, then out and in again for `seconds`. */
+static int churn(cpg_handle_t handle, int fd, const struct cpg_name *group, double seconds, uint64_t deadline_ns,
+                 const char *quantiles_path)
+{
+    cs_error_t rc;
+    int failed = 0;
+    while ((rc = cpg_join(handle, group)) == CS_ERR_TRY_AGAIN && now_ns() < deadline_ns) {
+        usleep(1000);
+    }
+    failed = rc != CS_OK;
+    while (!failed && delivered_messages == 0 && now_ns() < deadline_ns) {
+        failed = dispatch_or_wait(handle, fd, 100) != CS_OK;
+    }
+    const uint64_t started_ns = now_ns();
+    const uint64_t stop_ns = started_ns + (uint64_t)(seconds * 1e9);
+    uint64_t cycles = 0;
+    while (!failed && delivered_messages > 0 && now_ns() < stop_ns) {
+        own_leave_seen = 0;
+        while ((rc = cpg_leave(handle, group)) == CS_ERR_TRY_AGAIN && now_ns() < deadline_ns) {
+            dispatch_or_wait(handle, fd, 1);
+        }
+        failed = rc != CS_OK || wait_for_own(handle, fd, &own_leave_seen, deadline_ns) != 0;
+        if (failed) {
+            break;
+        }
+        const uint64_t join_ns = now_ns();
+        own_join_seen = 0;
+        while ((rc = cpg_join(handle, group)) == CS_ERR_TRY_AGAIN && now_ns() < deadline_ns) {
+            dispatch_or_wait(handle, fd, 1);
+        }
+        failed = rc != CS_OK || wait_for_own(handle, fd, &own_join_seen, deadline_ns) != 0;
+        if (!failed) {
+            record_latency(now_ns() - join_ns);
+            cycles++;
+        }
+    }
+    const double elapsed_s = (double)(now_ns() - started_ns) / 1e9;
+    qsort(latencies_ns, latency_count, sizeof(*latencies_ns), compare_u64);
+    printf("RESULT mode=churn api=copy guarantee=agreed size=0 sender=2 nodeid=%u sent=0 try_again=0 delivered=%llu "
+           "seconds=%.3f msgs_per_s=%.1f mb_per_s=0 lat_p50_us=%.1f lat_p99_us=%.1f lat_p999_us=%.1f lat_max_us=%.1f "
+           "fifo_errors=0 order_digest=0 complete=%d\n",
+           own_nodeid, (unsigned long long)delivered_messages, elapsed_s, elapsed_s > 0 ? (double)cycles / elapsed_s : 0.0,
+           percentile_us(0.50), percentile_us(0.99), percentile_us(0.999),
+           latency_count ? (double)latencies_ns[latency_count - 1] / 1e3 : 0.0, !failed && cycles > 0);
+    if (failed) {
+        fprintf(stderr, "cpg_cluster_bench: churn stopped after %llu cycles: %d\n", (unsigned long long)cycles, rc);
+    }
+    cpg_finalize(handle);
+    if (quantiles_path != NULL && write_quantiles(quantiles_path) != 0) {
+        return 1;
+    }
+    free(latencies_ns);
+    return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -228,12 +330,13 @@ int main(int argc, char **argv)
         {"size", required_argument, NULL, 's'},    {"seconds", required_argument, NULL, 't'},
         {"zcb", no_argument, NULL, 'z'},           {"group", required_argument, NULL, 'g'},
         {"timeout-s", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
-        {"guarantee", required_argument, NULL, 'G'},
+        {"guarantee", required_argument, NULL, 'G'}, {"quantiles", required_argument, NULL, 'Q'},
         {NULL, 0, NULL, 0}};
     size_t members = 0, sender_total = 1, size = 64;
     double seconds = 3.0, timeout_s = 120.0;
     int is_sender = 0, use_zcb = 0, latency_mode = 0;
     const char *group_text = "cpg_cluster_bench";
+    const char *quantiles_path = NULL;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
@@ -243,6 +346,8 @@ int main(int argc, char **argv)
         case 'M':
             if (strcmp(optarg, "latency") == 0) {
                 latency_mode = 1;
+            } else if (strcmp(optarg, "churn") == 0) {
+                churn_mode = 1;
             } else if (strcmp(optarg, "flood") != 0) {
                 fprintf(stderr, "cpg_cluster_bench: unknown mode '%s'\n", optarg);
                 return 2;
@@ -253,6 +358,7 @@ int main(int argc, char **argv)
         case 'z': use_zcb = 1; break;
         case 'g': group_text = optarg; break;
         case 'T': timeout_s = atof(optarg); break;
+        case 'Q': quantiles_path = optarg; break;
         case 'G':
             if (strcmp(optarg, "safe") == 0) {
                 guarantee = CPG_TYPE_SAFE;
@@ -264,6 +370,10 @@ int main(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
+    }
+    if (churn_mode) {
+        members = 1; /* waits for the first data message instead */
+        is_sender = 0;
     }
     if (members == 0 || sender_total == 0 || sender_total > MAX_SENDERS || size < sizeof(struct message_header) ||
         seconds <= 0 || timeout_s <= 0 || strlen(group_text) >= CPG_MAX_NAME_LENGTH) {
@@ -286,6 +396,11 @@ int main(int argc, char **argv)
     struct cpg_name group;
     group.length = (uint32_t)strlen(group_text);
     memcpy(group.value, group_text, group.length);
+    int fd;
+    cpg_fd_get(handle, &fd);
+    if (churn_mode) {
+        return churn(handle, fd, &group, seconds, deadline_ns, quantiles_path);
+    }
     while ((rc = cpg_join(handle, &group)) == CS_ERR_TRY_AGAIN) {
         usleep(1000);
     }
@@ -293,8 +408,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "cpg_join: %d\n", rc);
         return 1;
     }
-    int fd;
-    cpg_fd_get(handle, &fd);
     while (members_now < members) {
         if (now_ns() > deadline_ns) {
             fprintf(stderr, "cpg_cluster_bench: the group has %zu of %zu members\n", members_now, members);
@@ -382,6 +495,9 @@ int main(int argc, char **argv)
            latency_count ? (double)latencies_ns[latency_count - 1] / 1e3 : 0.0,
            (unsigned long long)fifo_errors, (unsigned long long)order_digest, complete);
     cpg_finalize(handle);
+    if (quantiles_path != NULL && write_quantiles(quantiles_path) != 0) {
+        return 1;
+    }
     free(latencies_ns);
     if (!complete) {
         fprintf(stderr, "cpg_cluster_bench: %zu of %zu senders ended before the deadline\n", ended_count,
