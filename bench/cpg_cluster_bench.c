@@ -14,7 +14,9 @@
  *            send the next (the sender's figure is the ordered round trip);
  *   churn    joins, and once the first data message came (the senders started, so
  *            every process of --members is in), leaves and joins again and again for
- *            --seconds: membership changes in the stream the others receive. Count it in
+ *            --seconds (finalizing and joining on a new handle: in corosync 3.1.7 a
+ *            handle that left cannot join again): membership changes in the stream the
+ *            others receive. Count it in
  *            --members. Its figures: leave-and-join cycles per second (msgs_per_s) and
  *            the join latency, from the call to its own join in a confchg (lat_*).
  * A sender ends with an end marker; everybody stops once every sender's marker came.
@@ -256,6 +258,9 @@ static cs_error_t send_one(cpg_handle_t handle, void *buffer, size_t size, int u
     return cpg_mcast_joined(handle, guarantee, &iov, 1);
 }
 
+static cpg_callbacks_t callbacks = {on_deliver, on_confchg};
+static int churn_result(uint64_t cycles, uint64_t started_ns, int failed, cs_error_t rc, const char *quantiles_path);
+
 /* Waits until `seen` is set by a confchg; 0 when it came before the deadline. */
 static int wait_for_own(cpg_handle_t handle, int fd, const int *seen, uint64_t deadline_ns)
 {
@@ -267,7 +272,8 @@ static int wait_for_own(cpg_handle_t handle, int fd, const int *seen, uint64_t d
     return 0;
 }
 
-/* Churn mode: in once the stream runs, then out and in again for `seconds`. */
+/* Churn mode: in once the stream runs, then out and in again for `seconds`. Every join is
+ * on a new handle: in corosync 3.1.7 a handle that left can never join again. */
 static int churn(cpg_handle_t handle, int fd, const struct cpg_name *group, double seconds, uint64_t deadline_ns,
                  const char *quantiles_path)
 {
@@ -289,9 +295,17 @@ static int churn(cpg_handle_t handle, int fd, const struct cpg_name *group, doub
             dispatch_or_wait(handle, fd, 1);
         }
         failed = rc != CS_OK || wait_for_own(handle, fd, &own_leave_seen, deadline_ns) != 0;
+        cpg_finalize(handle);
         if (failed) {
-            break;
+            return churn_result(cycles, started_ns, 1, rc, quantiles_path);
         }
+        while ((rc = cpg_initialize(&handle, &callbacks)) == CS_ERR_TRY_AGAIN && now_ns() < deadline_ns) {
+            usleep(1000);
+        }
+        if (rc != CS_OK) {
+            return churn_result(cycles, started_ns, 1, rc, quantiles_path);
+        }
+        cpg_fd_get(handle, &fd);
         const uint64_t join_ns = now_ns();
         own_join_seen = 0;
         while ((rc = cpg_join(handle, group)) == CS_ERR_TRY_AGAIN && now_ns() < deadline_ns) {
@@ -303,6 +317,12 @@ static int churn(cpg_handle_t handle, int fd, const struct cpg_name *group, doub
             cycles++;
         }
     }
+    cpg_finalize(handle);
+    return churn_result(cycles, started_ns, failed, rc, quantiles_path);
+}
+
+static int churn_result(uint64_t cycles, uint64_t started_ns, int failed, cs_error_t rc, const char *quantiles_path)
+{
     const double elapsed_s = (double)(now_ns() - started_ns) / 1e9;
     qsort(latencies_ns, latency_count, sizeof(*latencies_ns), compare_u64);
     printf("RESULT mode=churn api=copy guarantee=agreed size=0 sender=2 nodeid=%u sent=0 try_again=0 delivered=%llu "
@@ -314,7 +334,6 @@ static int churn(cpg_handle_t handle, int fd, const struct cpg_name *group, doub
     if (failed) {
         fprintf(stderr, "cpg_cluster_bench: churn stopped after %llu cycles: %d\n", (unsigned long long)cycles, rc);
     }
-    cpg_finalize(handle);
     if (quantiles_path != NULL && write_quantiles(quantiles_path) != 0) {
         return 1;
     }
@@ -381,7 +400,6 @@ int main(int argc, char **argv)
         return 2;
     }
     const uint64_t deadline_ns = now_ns() + (uint64_t)(timeout_s * 1e9);
-    cpg_callbacks_t callbacks = {on_deliver, on_confchg};
     cpg_handle_t handle;
     cs_error_t rc;
     while ((rc = cpg_initialize(&handle, &callbacks)) == CS_ERR_TRY_AGAIN) {

@@ -9,6 +9,7 @@ packages=(
   libibverbs-dev librdmacm-dev
   clang libclang-rt-14-dev          # libFuzzer and the clang sanitizer runtimes
   libcpg-dev corosync               # drop-in tests and the side-by-side benchmark
+  gnuplot-nox                       # the benchmark report's plots
 )
 
 missing=()
