@@ -15,6 +15,8 @@ perf=$dir/perftest.csv
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "–"; else printf "%.2f", a / b }'; }
+# A small fraction, in two significant digits.
+fraction() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "–"; else printf "%.2g", a / b }'; }
 or_dash() { if [ -n "$1" ]; then printf '%s' "$1"; else printf '–'; fi; }
 rate() { if [ -n "$1" ]; then printf '%.0f' "$1"; else printf '–'; fi; }
 
@@ -26,7 +28,8 @@ echo
 sed 's/^/    /' "$dir/context.txt" 2>/dev/null || true
 echo
 echo "Medians over $rounds round(s). Every client is the same source (bench/cpg_cluster_bench.c) built"
-echo "against rcpg's libcpg and against corosync's; \"–\": not measured. rcpg's sequencer is node 1."
+echo "against rcpg's libcpg and against corosync's; \"–\": not measured (or, on one node, no RDMA to"
+echo "compare with). rcpg's sequencer is node 1."
 echo "Plots: plots/throughput-*.png (msg/s and MB/s against message size), plots/latency-*.png"
 echo "(distribution of the round trip)."
 
@@ -56,6 +59,7 @@ flood_table() {  # workload, title, what the extra column compares with (or "")
         c_rate=$(receiver_figure corosync "$nodes" "$workload" "$size" 8)
         c_mb=$(receiver_figure corosync "$nodes" "$workload" "$size" 9)
         gbps=$(perftest_figure ib_write_bw "$size")
+        [ "$nodes" -gt 1 ] || gbps=  # one node: no RDMA to compare with
         wire_mb=$(awk -v g="$gbps" 'BEGIN { if (g != "") printf "%.1f", g * 1000 / 8 }')
         crossings=$((nodes - 1))
         [ "$sender_node" -eq 1 ] || [ "$nodes" -lt "$sender_node" ] || crossings=$nodes
@@ -77,13 +81,16 @@ latency_table() {  # workload, title
     echo "sender on a node other than the sequencer includes the trip to it and back."
     echo "ib_write_lat -R 64 B: $(or_dash "$(perftest_figure ib_write_lat 64)") µs."
     echo
-    echo "| nodes | size B | rcpg p50 | rcpg p99 | rcpg p99.9 | rcpg max | corosync p50 | corosync p99 | corosync p99.9 | corosync max | corosync / rcpg (p50) |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    local nodes size r50 r99 r999 rmax c50 c99 c999 cmax
+    echo "\"ib_write_lat / rcpg\": the device's one-way latency as a fraction of rcpg's ordered round trip."
+    echo
+    echo "| nodes | size B | rcpg p50 | rcpg p99 | rcpg p99.9 | rcpg max | corosync p50 | corosync p99 | corosync p99.9 | corosync max | corosync / rcpg (p50) | ib_write_lat / rcpg (p50) |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    local nodes size r50 r99 r999 rmax c50 c99 c999 cmax device_lat
+    device_lat=$(perftest_figure ib_write_lat 64)
     while read -r nodes size; do
         read -r r50 r99 r999 rmax <<<"$(for column in 10 11 12 13; do or_dash "$(figure rcpg "$nodes" "$workload" "$size" 1 $column)"; printf ' '; done)"
         read -r c50 c99 c999 cmax <<<"$(for column in 10 11 12 13; do or_dash "$(figure corosync "$nodes" "$workload" "$size" 1 $column)"; printf ' '; done)"
-        echo "| $nodes | $size | $r50 | $r99 | $r999 | $rmax | $c50 | $c99 | $c999 | $cmax | $(ratio "${c50/–/}" "${r50/–/}") |"
+        echo "| $nodes | $size | $r50 | $r99 | $r999 | $rmax | $c50 | $c99 | $c999 | $cmax | $(ratio "${c50/–/}" "${r50/–/}") | $(fraction "$([ "$nodes" -eq 1 ] || echo "$device_lat")" "${r50/–/}") |"
     done < <(cells "$workload")
 }
 
@@ -95,14 +102,16 @@ if [ -n "$(cells flood-all)" ]; then
     echo
     echo "## Every node sends, every process receives everything (flood-all)"
     echo
-    echo "| nodes | size B | rcpg msg/s per process | rcpg MB/s | corosync msg/s per process | corosync MB/s | rcpg / corosync |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| nodes | size B | rcpg msg/s per process | rcpg MB/s | corosync msg/s per process | corosync MB/s | rcpg / corosync | rcpg / ib_write_bw |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
     while read -r nodes size; do
         r_rate=$(figure rcpg "$nodes" flood-all "$size" "" 8)
         r_mb=$(figure rcpg "$nodes" flood-all "$size" "" 9)
         c_rate=$(figure corosync "$nodes" flood-all "$size" "" 8)
         c_mb=$(figure corosync "$nodes" flood-all "$size" "" 9)
-        echo "| $nodes | $size | $(rate "$r_rate") | $(or_dash "$r_mb") | $(rate "$c_rate") | $(or_dash "$c_mb") | $(ratio "$r_rate" "$c_rate") |"
+        wire_mb=
+        [ "$nodes" -eq 1 ] || wire_mb=$(awk -v g="$(perftest_figure ib_write_bw "$size")" 'BEGIN { if (g != "") printf "%.1f", g * 1000 / 8 }')
+        echo "| $nodes | $size | $(rate "$r_rate") | $(or_dash "$r_mb") | $(rate "$c_rate") | $(or_dash "$c_mb") | $(ratio "$r_rate" "$c_rate") | $(ratio "$r_mb" "$wire_mb") |"
     done < <(cells flood-all)
 fi
 

@@ -211,12 +211,13 @@ cell_figure() {
         $1 == s && $2 == n && $3 == w && $4 == b && $5 == r {
             rows++
             if ($6 == 2) { cycles += $8; joins = $10; next }
-            if ($6 == 1) { sender_rate = $8; p50 = $10; p99 = $11 }
+            if ($6 == 1) { sender_rate = $8; sender_mb = $9; p50 = $10; p99 = $11 }
             else { receiver_rate = $8; mb = $9 }
             if (digest == "") digest = $14
             if ($14 != digest || $15 != 1 || $16 != 0) bad = 1
         }
         END {
+            if (receiver_rate == "") { receiver_rate = sender_rate; mb = sender_mb }  # one node: the sender alone
             if (w ~ /^latency/) printf "p50 %s us, p99 %s us", p50, p99
             else if (w == "flood-all") printf "%s msg/s per process", sender_rate
             else printf "%s msg/s, %s MB/s at a receiver", receiver_rate, mb
