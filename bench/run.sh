@@ -22,9 +22,9 @@ usage() {
     cat <<'EOF'
 Usage: bench/run.sh [--smoke | --full] [OPTIONS]
 
-Sizes of the run (the default is between the two, about 15 minutes under TCG):
+Sizes of the run (the default is between the two: roughly 20 minutes under TCG):
   --smoke                2 nodes, 1 KiB messages, every workload once, 1 s each: about
-                         two minutes under TCG; checks that everything runs (CI runs it)
+                         80-90 s under TCG; checks that everything runs (CI runs it)
   --full                 1, 2, 3, 4 and 8 nodes, 64 B to 1 MiB in 8 sizes, 3 rounds, 3 s
                          per workload: hours under TCG
 Choices (after a size, they change it):
