@@ -470,7 +470,9 @@ int main(int argc, char **argv)
                 } else if (sent % 64 == 0) {
                     rc = cpg_dispatch(handle, CS_DISPATCH_ALL);
                 }
-            } else if (rc == CS_ERR_TRY_AGAIN) {
+            } else if (rc == CS_ERR_TRY_AGAIN || rc == CS_ERR_INTERRUPT) {
+                /* INTERRUPT: corosync cut a fragmented message short at a membership
+                 * change; receivers drop its fragments, so it is sent again whole. */
                 try_again++;
                 rc = dispatch_or_wait(handle, fd, 1);
             }

@@ -148,6 +148,14 @@ run_cell() {
     local mode senders api guarantee churn members k args pids=() roles=() tag
     read -r mode senders api guarantee churn <<<"$(workload_spec "$workload")"
     tag="$system-$nodes-$workload-$size-$round"
+    if [ "$system" = corosync ] && [ "$api" = zcb ] && [ "$size" -ge 1048576 ]; then
+        # corosync 3.1.7 takes such a message with CS_OK and then cannot hand it to any
+        # client ("qb_ipcs_event_send: Message too long"): the receivers would only wait
+        # out their timeout. The report says so in the cell.
+        echo "$system,$nodes,$workload,$size,$round,zcb-too-long" >>"$OUT/not-run.csv"
+        progress "round $round $system $nodes nodes $workload $size B" "not run: corosync delivers no zcb message of 1 MiB"
+        return
+    fi
     [ "$senders" = all ] && senders=$nodes
     members=$nodes
     [ "$churn" -eq 1 ] && members=$((2 * nodes))
