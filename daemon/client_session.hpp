@@ -18,6 +18,7 @@ struct ClientSession {
     qb_ipcs_connection_t* connection = nullptr;
     pid_t pid = 0;
     uid_t uid = 0;
+    uint64_t serial = 0;  // tells this session from any other, also on a reused connection
     bool initialized = false;
     bool fds_delivered = false;
     bool totem_callback = false;

@@ -87,23 +87,31 @@ bool Daemon::start_node(std::string& error)
 // ---------------------------------------------------------------------------------------
 // Member: forwarding this node's clients
 
-bool Daemon::register_arena(ClientSession& session, uint64_t arena_bytes)
+bool Daemon::prepare_cluster_session(ClientSession& session)
 {
     // The device reads payloads from the arena: a member's to forward them, the
-    // sequencer's to copy them into its ring.
-    transport::Transport& transport = *node_->transport();
-    auto arena = transport::Registration::create(transport, session.arena_map.get(), arena_bytes,
-                                                 transport::RegionAccess::local);
-    if (!arena) {
-        RCPG_LOG_ERROR("pid {}: cannot register the send arena: {}", session.pid, arena.status().message());
-        return false;
+    // sequencer's to copy them into its ring. Each part gets a mapping of its own for
+    // that (mapping costs nothing until pinned). The copy part starts pinning in the
+    // background now, so that it is usually ready by the first send; the zero-copy part
+    // only once the client sends from it, since most clients never do.
+    for (const ArenaPart part : {ArenaPart::copy, ArenaPart::zcb}) {
+        const auto [offset, bytes] = arena_part_range(session, part);
+        if (bytes == 0) {
+            continue;
+        }
+        session.cluster.unpinned_views[static_cast<size_t>(part)] =
+            ipc::map_fd(session.arena_fd.get(), bytes, offset, ipc::Access::read_write);
+        if (!session.cluster.unpinned_views[static_cast<size_t>(part)]) {
+            RCPG_LOG_ERROR("pid {}: cannot map the send arena: {}", session.pid, std::strerror(errno));
+            return false;
+        }
     }
-    session.cluster.arena = std::move(*arena);
+    start_pinning(session, ArenaPart::copy);
     if (node_->role() != Role::member) {
         return true;
     }
     auto staging = transport::RegisteredMemory::create(
-        transport, size_t{options_.submission_capacity} * sizeof(ordering::wire::DataPrefix),
+        *node_->transport(), size_t{options_.submission_capacity} * sizeof(ordering::wire::DataPrefix),
         transport::RegionAccess::local);
     if (!staging) {
         RCPG_LOG_ERROR("pid {}: cannot register forwarding staging: {}", session.pid, staging.status().message());
@@ -111,6 +119,140 @@ bool Daemon::register_arena(ClientSession& session, uint64_t arena_bytes)
     }
     session.cluster.staging = std::move(*staging);
     return true;
+}
+
+std::pair<uint64_t, uint64_t> Daemon::arena_part_range(const ClientSession& session, ArenaPart part) const
+{
+    const uint64_t copy_bytes = std::min(options_.arena_copy_bytes, session.arena_bytes);
+    return part == ArenaPart::copy ? std::pair{uint64_t{0}, copy_bytes}
+                                   : std::pair{copy_bytes, session.arena_bytes - copy_bytes};
+}
+
+void Daemon::start_pinning(ClientSession& session, ArenaPart part)
+{
+    const auto index = static_cast<size_t>(part);
+    ClusterSessionState& cluster = session.cluster;
+    if (cluster.parts[index].registration || cluster.pinning_parts[index] || cluster.pinning_failed[index]) {
+        return;
+    }
+    if (!cluster.unpinned_views[index]) {
+        cluster.pinning_failed[index] = true;  // an empty part: nothing can be sent from it
+        return;
+    }
+    auto pinning = std::make_shared<PartPinning>();
+    pinning->view = std::move(cluster.unpinned_views[index]);
+    const bool started = background_.run(
+        [pinning, transport = node_->transport()] {
+            if (pinning->wanted.load(std::memory_order_relaxed)) {
+                pinning->prepared =
+                    transport->prepare_region(pinning->view.get(), pinning->view.size(), transport::RegionAccess::local);
+            }
+        },
+        [this, pinning, serial = session.serial, part] { finish_pinning(serial, part, *pinning); });
+    if (!started) {
+        cluster.pinning_failed[index] = true;
+        RCPG_LOG_ERROR("pid {}: cannot start the registration thread", session.pid);
+        return;
+    }
+    cluster.pinning_parts[index] = std::move(pinning);
+}
+
+void Daemon::finish_pinning(uint64_t serial, ArenaPart part, PartPinning& pinning)
+{
+    ClientSession* session = session_by_serial(serial);
+    if (session == nullptr) {
+        return;  // gone meanwhile: the registration goes with `pinning`
+    }
+    const auto index = static_cast<size_t>(part);
+    ClusterSessionState& cluster = session->cluster;
+    cluster.pinning_parts[index].reset();
+    cluster.waiting_for_part = false;
+    auto registration = pinning.prepared ? transport::Registration::adopt(*node_->transport(),
+                                                                         std::move(pinning.prepared).value())
+                                         : transport::Result<transport::Registration>(pinning.prepared.status());
+    if (!registration) {
+        cluster.pinning_failed[index] = true;
+        RCPG_LOG_ERROR("pid {}: cannot register its send arena ({} part): {}", session->pid,
+                       part == ArenaPart::copy ? "copy" : "zero-copy", registration.status().message());
+        return;
+    }
+    cluster.parts[index] = PinnedPart{std::move(pinning.view), std::move(*registration)};
+}
+
+void Daemon::retire_arena(ClientSession& session)
+{
+    // Unpinning is as slow as pinning: the parts leave the transport here and are
+    // unpinned and unmapped in the background.
+    for (PinnedPart& pinned : session.cluster.parts) {
+        if (!pinned.registration) {
+            continue;
+        }
+        auto released = pinned.registration.release();
+        if (!released) {
+            RCPG_LOG_WARN("pid {}: releasing its send arena: {}", session.pid, released.status().message());
+            continue;
+        }
+        auto retired = std::make_shared<PinnedPart>(std::move(pinned));
+        auto unpinned = std::make_shared<std::unique_ptr<transport::PreparedRegion>>(std::move(released).value());
+        // If no background thread can run, both go right here instead.
+        background_.run([retired, unpinned] { unpinned->reset(); retired->view = {}; }, [] {});
+    }
+}
+
+ClientSession* Daemon::session_by_serial(uint64_t serial)
+{
+    for (auto& [connection, session] : sessions_) {
+        if (session->serial == serial) {
+            return session.get();
+        }
+    }
+    for (auto& session : closing_) {
+        if (session->serial == serial) {
+            return session.get();
+        }
+    }
+    return nullptr;
+}
+
+bool Daemon::device_can_read(ClientSession& session, const ipc::SubmissionDescriptor& descriptor)
+{
+    if (descriptor.length == 0) {
+        return true;
+    }
+    const ArenaPart part = descriptor.arena_offset >= options_.arena_copy_bytes ? ArenaPart::zcb : ArenaPart::copy;
+    const auto index = static_cast<size_t>(part);
+    ClusterSessionState& cluster = session.cluster;
+    // The sequencer's CPU copies what its device does not.
+    if (cluster.parts[index].registration ||
+        (node_->role() != Role::member && !node_->copies_by_device(descriptor.length))) {
+        return true;
+    }
+    if (cluster.pinning_failed[index]) {
+        if (node_->role() != Role::member) {
+            return true;  // submit_data copies by CPU without a registration
+        }
+        // Nothing of this client can reach the sequencer: it is cut off, as a client
+        // that breaks the protocol is, rather than left to hold its group back.
+        session.violated = true;
+        RCPG_LOG_ERROR("pid {}: its sends cannot be forwarded without a registered arena; disconnecting", session.pid);
+        disconnect_later(session);
+        return false;
+    }
+    start_pinning(session, part);
+    cluster.waiting_for_part = true;
+    return false;
+}
+
+std::optional<transport::LocalSlice> Daemon::arena_slice(const ClientSession& session,
+                                                         const ipc::SubmissionDescriptor& descriptor) const
+{
+    const ArenaPart part = descriptor.arena_offset >= options_.arena_copy_bytes ? ArenaPart::zcb : ArenaPart::copy;
+    const PinnedPart& pinned = session.cluster.parts[static_cast<size_t>(part)];
+    if (!pinned.registration || descriptor.length == 0) {
+        return std::nullopt;
+    }
+    const uint64_t base = arena_part_range(session, part).first;
+    return transport::LocalSlice{pinned.registration.id(), descriptor.arena_offset - base, descriptor.length};
 }
 
 bool Daemon::forward_data(ClientSession& session, const ipc::SubmissionDescriptor& descriptor, uint32_t total_bytes)
@@ -121,11 +263,13 @@ bool Daemon::forward_data(ClientSession& session, const ipc::SubmissionDescripto
     // submission: the client cannot reuse the slot before the write completed.
     const uint64_t prefix_offset = (session.sub_head & session.submission_mask) * sizeof(prefix);
     std::memcpy(session.cluster.staging.data() + prefix_offset, &prefix, sizeof(prefix));
+    // A zero-length payload reads nothing: the prefix goes alone.
+    const std::optional<transport::LocalSlice> payload = arena_slice(session, descriptor);
     const transport::LocalSlice parts[2] = {
         session.cluster.staging.slice(prefix_offset, sizeof(prefix)),
-        {session.cluster.arena.id(), descriptor.arena_offset, descriptor.length},
+        payload.value_or(transport::LocalSlice{}),
     };
-    return node_->forward_data(parts, descriptor.length);
+    return node_->forward_data(std::span(parts, payload ? 2 : 1), descriptor.length);
 }
 
 void Daemon::note_forwarded(ClientSession& session)

@@ -65,6 +65,8 @@ Daemon::Daemon(const Options& options) : options_(options) {}
 
 Daemon::~Daemon()
 {
+    // Registrations under way, and those not yet adopted, go before the transport does.
+    background_.stop();
     if (service_ != nullptr) {
         qb_ipcs_destroy(service_);
     }
@@ -172,6 +174,7 @@ void Daemon::on_created(qb_ipcs_connection_t* connection)
 {
     auto session = std::make_unique<ClientSession>();
     session->connection = connection;
+    session->serial = next_session_serial_++;
     qb_ipcs_connection_stats stats{};
     qb_ipcs_connection_stats_get(connection, &stats, QB_FALSE);
     session->pid = stats.client_pid;
@@ -299,15 +302,15 @@ void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request
         return;
     }
     session.control_map = ipc::map_fd(session.control_fd.get(), control_bytes, 0, ipc::Access::read_write);
-    // In a cluster the device reads the arena (forwarded sends, device copies into the
-    // ring), and registration wants a writable mapping (the daemon never writes it).
-    session.arena_map = ipc::map_fd(session.arena_fd.get(), arena_bytes, 0,
-                                    node_->role() != Role::single ? ipc::Access::read_write : ipc::Access::read_only);
+    // What the daemon copies from; in a cluster the device reads the arena through
+    // mappings of its own (prepare_cluster_session).
+    session.arena_map = ipc::map_fd(session.arena_fd.get(), arena_bytes, 0, ipc::Access::read_only);
     if (!session.control_map || !session.arena_map) {
         respond_status(session, id, CS_ERR_NO_MEMORY);
         return;
     }
-    if (node_->role() != Role::single && !register_arena(session, arena_bytes)) {
+    session.arena_bytes = arena_bytes;
+    if (node_->role() != Role::single && !prepare_cluster_session(session)) {
         respond_status(session, id, CS_ERR_NO_RESOURCES);
         return;
     }
@@ -318,7 +321,6 @@ void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request
     session.descriptors = reinterpret_cast<const ipc::SubmissionDescriptor*>(session.control_map.bytes() +
                                                                              ipc::kControlDescriptorsOffset);
     session.submission_mask = options_.submission_capacity - 1;
-    session.arena_bytes = arena_bytes;
     if (::getrandom(session.token.data(), session.token.size(), 0) != static_cast<ssize_t>(session.token.size())) {
         respond_status(session, id, CS_ERR_LIBRARY);
         return;
@@ -676,8 +678,12 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
         ipc::SubmissionDescriptor descriptor;
         std::memcpy(&descriptor, &session.descriptors[session.sub_head & session.submission_mask],
                     sizeof(descriptor));
+        // A message lies in one part of the arena: copied sends in the first, zero-copy
+        // buffers in the second.
+        const bool straddles = descriptor.arena_offset < options_.arena_copy_bytes &&
+                               descriptor.arena_offset + descriptor.length > options_.arena_copy_bytes;
         if (descriptor.length > ipc::kMaxAtomicMessageBytes || descriptor.arena_offset > session.arena_bytes ||
-            descriptor.length > session.arena_bytes - descriptor.arena_offset ||
+            descriptor.length > session.arena_bytes - descriptor.arena_offset || straddles ||
             (descriptor.flags & ~ipc::kSubmissionFlags) != 0) {
             session.violated = true;
             ++node_->counters().protocol_violations;
@@ -689,6 +695,9 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
         if (!session.group) {
             ++session.sub_head;  // sent while not a member: dropped, as corosync does
             continue;
+        }
+        if (node_->role() != Role::single && !device_can_read(session, descriptor)) {
+            break;  // its arena part is being registered; the client waits as for ring room
         }
         if (!submit_data(session, descriptor, descriptor.flags)) {
             ring_blocked_ = true;
@@ -730,9 +739,11 @@ bool Daemon::submit_data(ClientSession& session, const ipc::SubmissionDescriptor
     if (node_->role() == Role::member) {
         return forward_data(session, descriptor, total_bytes);
     }
-    if (session.cluster.arena && node_->copies_by_device(descriptor.length)) {
+    const std::optional<transport::LocalSlice> payload =
+        node_->role() == Role::single ? std::nullopt : arena_slice(session, descriptor);
+    if (payload && node_->copies_by_device(descriptor.length)) {
         if (!node_->sequence_data_by_device(session.group_id, session.process(options_.nodeid), flags, total_bytes,
-                                            {session.cluster.arena.id(), descriptor.arena_offset, descriptor.length})) {
+                                            *payload)) {
             return false;
         }
         session.cluster.device_copied = true;
@@ -761,7 +772,9 @@ bool Daemon::drain_submissions()
 bool Daemon::submissions_pending() const
 {
     for (const auto& [connection, session] : sessions_) {
+        // A session waiting for its arena to be registered is woken by the registration.
         if (session->control != nullptr && session->fds_delivered && !session->violated &&
+            !session->cluster.waiting_for_part &&
             session->control->sub_tail.load(std::memory_order_seq_cst) != session->sub_head) {
             return true;
         }
@@ -919,6 +932,7 @@ void Daemon::finish_closing_sessions()
             ++it;  // the device may still read its arena
             continue;
         }
+        retire_arena(session);
         it = closing_.erase(it);
     }
     if (node_->role() == Role::member) {

@@ -1,14 +1,18 @@
 // rcpgd's core: local clients and the node's delivery ring. The node's part in the
 // protocol is an ordering::Node, which the daemon steps and feeds (daemon/cluster.cpp).
 //
-// One thread does everything. Each step drains the clients' submission rings into the
-// delivery ring in sequence order, publishes the new tail once per batch, wakes the
-// clients that sleep on an entry of theirs, and serves control requests over libqb IPC.
+// One thread does everything but pinning and unpinning client memory for the device,
+// which is slow enough to stall a node (daemon/background.hpp). Each step drains the
+// clients' submission rings into the delivery ring in sequence order, publishes the new
+// tail once per batch, wakes the clients that sleep on an entry of theirs, and serves
+// control requests over libqb IPC.
 // The loop spins for a short while after work and then sleeps (eventcount: it raises
 // `daemon_sleeping` in the ring header, re-checks, and blocks; a client that publishes a
 // submission while the flag is up rings the doorbell eventfd).
 #pragma once
 
+#include "daemon/background.hpp"
+#include "daemon/cluster_state.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/options.hpp"
 #include "libcpg/ipc/fd_passing.hpp"
@@ -72,7 +76,15 @@ private:
     bool start_node(std::string& error);
     bool submit_data(ClientSession& session, const ipc::SubmissionDescriptor& descriptor, uint16_t flags);
     bool forward_data(ClientSession& session, const ipc::SubmissionDescriptor& descriptor, uint32_t total_bytes);
-    bool register_arena(ClientSession& session, uint64_t arena_bytes);
+    bool prepare_cluster_session(ClientSession& session);
+    std::pair<uint64_t, uint64_t> arena_part_range(const ClientSession& session, ArenaPart part) const;
+    void start_pinning(ClientSession& session, ArenaPart part);
+    void finish_pinning(uint64_t serial, ArenaPart part, PartPinning& pinning);
+    ClientSession* session_by_serial(uint64_t serial);
+    void retire_arena(ClientSession& session);
+    bool device_can_read(ClientSession& session, const ipc::SubmissionDescriptor& descriptor);
+    std::optional<transport::LocalSlice> arena_slice(const ClientSession& session,
+                                                     const ipc::SubmissionDescriptor& descriptor) const;
     void publish_sub_head(ClientSession& session, uint64_t sub_head);
     void note_forwarded(ClientSession& session);
     bool request_change(ClientSession& session, const ordering::GroupName& name, cpg_reason_t reason);
@@ -124,6 +136,7 @@ private:
 
     Options options_;
     EventLoop loop_;
+    Background background_{loop_};  // stopped first: its work uses the transport
     qb_ipcs_service_t* service_ = nullptr;
     std::unique_ptr<ordering::DeliveryRing> ring_;
     std::unique_ptr<ordering::Node> node_;  // after the ring: it deregisters the ring first
@@ -131,6 +144,7 @@ private:
     ipc::UniqueFd fd_socket_;
     std::map<int, std::chrono::steady_clock::time_point> fd_requests_;
     std::map<qb_ipcs_connection_t*, std::unique_ptr<ClientSession>> sessions_;
+    uint64_t next_session_serial_ = 1;
     std::vector<std::unique_ptr<ClientSession>> closing_;
     struct BatchGroup {
         uint32_t group_id;

@@ -42,14 +42,27 @@ Result<RegionId> RegionTable::add(void* addr, size_t bytes, RegionAccess access)
     if (!mr) {
         return mr.status();
     }
+    return adopt(std::move(mr).value());
+}
+
+RegionId RegionTable::adopt(MemoryRegion mr)
+{
     for (size_t i = 0; i < regions_.size(); ++i) {
         if (!regions_[i]) {
-            regions_[i] = std::move(mr).value();
+            regions_[i] = std::move(mr);
             return RegionId{static_cast<uint32_t>(i + 1)};
         }
     }
-    regions_.push_back(std::move(mr).value());
+    regions_.push_back(std::move(mr));
     return RegionId{static_cast<uint32_t>(regions_.size())};
+}
+
+Result<MemoryRegion> RegionTable::take(RegionId region)
+{
+    if (find(region) == nullptr) {
+        return Status{Errc::not_found, Layer::memory, "no region " + std::to_string(region.value)};
+    }
+    return std::move(regions_[region.value - 1]);
 }
 
 Status RegionTable::remove(RegionId region)

@@ -27,6 +27,10 @@ class RegionTable {
 public:
     explicit RegionTable(ibv_pd* pd) : pd_(pd) {}
     Result<RegionId> add(void* addr, size_t bytes, RegionAccess access);
+    // Names a region registered already (with this table's protection domain).
+    RegionId adopt(MemoryRegion mr);
+    // Takes a region out of the table, still registered.
+    Result<MemoryRegion> take(RegionId region);
     Status remove(RegionId region);
     const ibv_mr* find(RegionId region) const;
     // The scatter-gather entry for `slice`, or an error if it leaves its region.

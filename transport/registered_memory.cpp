@@ -32,6 +32,24 @@ Result<Registration> Registration::create(Transport& transport, void* address, s
     return Registration(transport, *region);
 }
 
+Result<Registration> Registration::adopt(Transport& transport, std::unique_ptr<PreparedRegion> prepared)
+{
+    auto region = transport.adopt_region(std::move(prepared));
+    if (!region) {
+        return region.status();
+    }
+    return Registration(transport, *region);
+}
+
+Result<std::unique_ptr<PreparedRegion>> Registration::release()
+{
+    if (transport_ == nullptr) {
+        return std::unique_ptr<PreparedRegion>();
+    }
+    Transport* transport = std::exchange(transport_, nullptr);
+    return transport->release_region(region_);
+}
+
 void Registration::reset()
 {
     if (transport_ != nullptr) {

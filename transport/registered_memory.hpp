@@ -26,8 +26,12 @@ public:
 
     // Registers [address, address + bytes); the caller keeps the memory alive longer.
     static Result<Registration> create(Transport& transport, void* address, size_t bytes, RegionAccess access);
+    // Names what transport.prepare_region prepared (on the transport's thread).
+    static Result<Registration> adopt(Transport& transport, std::unique_ptr<PreparedRegion> prepared);
 
     void reset();
+    // Gives the region up without unpinning it here: see Transport::release_region.
+    Result<std::unique_ptr<PreparedRegion>> release();
     RegionId id() const { return region_; }
     explicit operator bool() const { return transport_ != nullptr; }
 

@@ -68,4 +68,41 @@ Status validate_config(const TransportConfig& config)
     return {};
 }
 
+namespace {
+
+// The default two-step registration: the range, registered only when adopted.
+struct DeferredRegion final : PreparedRegion {
+    DeferredRegion(void* range_addr, size_t range_bytes, RegionAccess range_access)
+        : addr(range_addr), bytes(range_bytes), access(range_access)
+    {
+    }
+    void* addr;
+    size_t bytes;
+    RegionAccess access;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PreparedRegion>> Transport::prepare_region(void* addr, size_t bytes, RegionAccess access)
+{
+    return std::unique_ptr<PreparedRegion>(std::make_unique<DeferredRegion>(addr, bytes, access));
+}
+
+Result<std::unique_ptr<PreparedRegion>> Transport::release_region(RegionId region)
+{
+    if (Status status = deregister_region(region); !status) {
+        return status;
+    }
+    return std::unique_ptr<PreparedRegion>();
+}
+
+Result<RegionId> Transport::adopt_region(std::unique_ptr<PreparedRegion> prepared)
+{
+    const auto* deferred = dynamic_cast<const DeferredRegion*>(prepared.get());
+    if (deferred == nullptr) {
+        return Status{Errc::invalid_argument, Layer::api, "adopt_region: prepared by another transport"};
+    }
+    return register_region(deferred->addr, deferred->bytes, deferred->access);
+}
+
 }  // namespace rcpg::transport

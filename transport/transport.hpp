@@ -5,7 +5,8 @@
 //
 // The interface is steppable: no threads run inside. poll(now_ms) does the work that is
 // ready (connection set-up, completions, timeouts) and appends what happened as events.
-// Nothing blocks; a full queue is Errc::try_again.
+// Nothing blocks; a full queue is Errc::try_again. One thread drives a transport; the one
+// call that may come from another is prepare_region.
 //
 // Buffer ownership (see transport/NOTES.md): memory named by a LocalSlice in a posted
 // write belongs to the transport until the write completes (a signalled completion of it
@@ -17,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -134,6 +136,12 @@ struct Event {
     Status detail;  // why, for disconnected and refused
 };
 
+// A range registered by prepare_region and not yet named by adopt_region.
+class PreparedRegion {
+public:
+    virtual ~PreparedRegion() = default;
+};
+
 class Transport {
 public:
     virtual ~Transport() = default;
@@ -152,6 +160,18 @@ public:
 
     // Registers [addr, addr + bytes) for RDMA; memfd MAP_SHARED mappings work.
     virtual Result<RegionId> register_region(void* addr, size_t bytes, RegionAccess access) = 0;
+    // register_region in two steps, so that the slow one, pinning the pages (hundreds of
+    // ms for tens of MiB under emulation), can run off the thread that drives the
+    // transport: prepare_region may be called from any thread; adopt_region, on the
+    // transport's thread, names the result. Dropping a prepared region deregisters it, so
+    // it must not outlive the transport. The default prepares nothing and registers the
+    // range in adopt_region.
+    virtual Result<std::unique_ptr<PreparedRegion>> prepare_region(void* addr, size_t bytes, RegionAccess access);
+    virtual Result<RegionId> adopt_region(std::unique_ptr<PreparedRegion> prepared);
+    // The reverse of adopt_region: takes the region out of use (as deregister_region
+    // does) and leaves its unpinning, the slow part, to whoever drops the result, on any
+    // thread. The default deregisters at once and returns nothing to drop.
+    virtual Result<std::unique_ptr<PreparedRegion>> release_region(RegionId region);
     virtual Status deregister_region(RegionId region) = 0;
     // The registered bytes of a local region (for building inline records).
     virtual std::span<std::byte> region_bytes(RegionId region) const = 0;

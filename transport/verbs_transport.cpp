@@ -306,6 +306,35 @@ Result<RegionId> VerbsTransport::register_region(void* addr, size_t bytes, Regio
     return regions_->add(addr, bytes, access);
 }
 
+namespace {
+
+// Registered with the protection domain (the slow part), not yet in the region table.
+struct PinnedRegion final : PreparedRegion {
+    explicit PinnedRegion(MemoryRegion region) : mr(std::move(region)) {}
+    MemoryRegion mr;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PreparedRegion>> VerbsTransport::prepare_region(void* addr, size_t bytes, RegionAccess access)
+{
+    // ibv_reg_mr is thread-safe, and the protection domain lives as long as the transport.
+    auto mr = register_memory(pd_.get(), addr, bytes, access_flags(access));
+    if (!mr) {
+        return mr.status();
+    }
+    return std::unique_ptr<PreparedRegion>(std::make_unique<PinnedRegion>(std::move(mr).value()));
+}
+
+Result<RegionId> VerbsTransport::adopt_region(std::unique_ptr<PreparedRegion> prepared)
+{
+    auto* pinned = dynamic_cast<PinnedRegion*>(prepared.get());
+    if (pinned == nullptr || pinned->mr == nullptr || pinned->mr->pd != pd_.get()) {
+        return Status{Errc::invalid_argument, Layer::api, "adopt_region: not prepared by this transport"};
+    }
+    return regions_->adopt(std::move(pinned->mr));
+}
+
 Status VerbsTransport::deregister_region(RegionId region)
 {
     // The caller guarantees no posted work still uses it (NOTES.md); exposures go with it.
@@ -313,6 +342,18 @@ Status VerbsTransport::deregister_region(RegionId region)
         std::erase_if(tags, [&](const auto& entry) { return entry.second.region == region; });
     }
     return regions_->remove(region);
+}
+
+Result<std::unique_ptr<PreparedRegion>> VerbsTransport::release_region(RegionId region)
+{
+    for (auto& [peer, tags] : exposures_) {
+        std::erase_if(tags, [&](const auto& entry) { return entry.second.region == region; });
+    }
+    auto taken = regions_->take(region);
+    if (!taken) {
+        return taken.status();
+    }
+    return std::unique_ptr<PreparedRegion>(std::make_unique<PinnedRegion>(std::move(taken).value()));
 }
 
 std::span<std::byte> VerbsTransport::region_bytes(RegionId region) const

@@ -41,6 +41,9 @@ public:
     bool is_connected(NodeId peer) const override;
 
     Result<RegionId> register_region(void* addr, size_t bytes, RegionAccess access) override;
+    Result<std::unique_ptr<PreparedRegion>> prepare_region(void* addr, size_t bytes, RegionAccess access) override;
+    Result<RegionId> adopt_region(std::unique_ptr<PreparedRegion> prepared) override;
+    Result<std::unique_ptr<PreparedRegion>> release_region(RegionId region) override;
     Status deregister_region(RegionId region) override;
     std::span<std::byte> region_bytes(RegionId region) const override;
     Status expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes) override;

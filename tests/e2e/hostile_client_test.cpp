@@ -245,6 +245,22 @@ TEST_F(HostileClient, DescriptorOutsideTheArenaDisconnectsOnlyThatClient)
     EXPECT_EQ(::kill(daemon_.pid(), 0), 0) << daemon_.log();
 }
 
+TEST_F(HostileClient, DescriptorAcrossTheCopyAndZeroCopyPartsDisconnectsOnlyThatClient)
+{
+    // The parts are registered for the device each on its own: no message may lie in both.
+    WellBehavedClient good;
+    RawSession evil = open_raw_session(daemon_.ipc_name());
+    ASSERT_GT(evil.init.arena_bytes, evil.init.arena_copy_bytes);
+    ipc::SubmissionDescriptor descriptor{};
+    descriptor.arena_offset = evil.init.arena_copy_bytes - 8;
+    descriptor.length = 16;
+    publish_descriptor(evil, descriptor, 1);
+    EXPECT_TRUE(disconnected_within(evil.connection, 3000));
+    qb_ipcc_disconnect(evil.connection);
+    EXPECT_TRUE(good.round_trip());
+    EXPECT_EQ(::kill(daemon_.pid(), 0), 0) << daemon_.log();
+}
+
 TEST_F(HostileClient, SubmissionIndexBeyondTheRingDisconnectsOnlyThatClient)
 {
     WellBehavedClient good;

@@ -3,7 +3,8 @@
 // address with its own rdma_cm port, except the peer killed mid-stream, which is a child
 // process (this binary re-executed with --peer-child) so that SIGKILL can take it.
 //
-// Covered: connect and exchange of exposed regions; memfd-backed (MAP_SHARED) ring
+// Covered: connect and exchange of exposed regions; a region pinned on another thread
+// and adopted; memfd-backed (MAP_SHARED) ring
 // registration, with writes seen through a second mapping as a client would see them;
 // write + tail commit; wrap-around under credits with a slow reader; WRITE_WITH_IMM and
 // READ; the loopback connection (connect(self()): device copies into own memory); refusals (wrong cluster key, node not in the list, malformed private data,
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -216,6 +218,64 @@ TEST(TransportRdma, LoopbackWritesCopyIntoOwnMemoryByTheDevice)
     node->disconnect(1);
     pump.poll_once();
     EXPECT_FALSE(node->is_connected(1));
+}
+
+// The daemon pins a client's arena on another thread while it goes on driving the
+// transport: the region prepared there, adopted here, is a working write source, and one
+// prepared by another transport (another protection domain) is refused.
+TEST(TransportRdma, RegionPreparedOnAnotherThreadIsAdoptedAndWritesFromIt)
+{
+    SKIP_WITHOUT_DEVICE();
+    auto node = open(config_for(1, 2, 20310));
+    auto other = open(config_for(2, 2, 20310));
+    ASSERT_TRUE(node && other);
+    auto target = SharedMemory::create("rcpg-test-adopt-target", 1 << 16);
+    auto arena = SharedMemory::create("rcpg-test-adopt-arena", 8 << 20);
+    ASSERT_TRUE(target.ok() && arena.ok());
+    const RegionId target_region = *node->register_region(target->data(), target->bytes(), RegionAccess::remote_write);
+    ASSERT_TRUE(node->expose(1, kRingTag, target_region, 0, target->bytes()).ok());
+    ASSERT_TRUE(node->connect(1).ok());
+    Pump pump;
+    pump.endpoints = {node.get()};
+
+    Result<std::unique_ptr<PreparedRegion>> prepared = Status{Errc::try_again, Layer::memory, "not yet"};
+    std::atomic<bool> pinned{false};
+    std::thread pinner([&] {
+        prepared = node->prepare_region(arena->data(), arena->bytes(), RegionAccess::local);
+        pinned = true;
+    });
+    // Connection set-up goes on on this thread meanwhile.
+    const bool connected = pump.until([&] { return node->is_connected(1) && pinned.load(); });
+    pinner.join();
+    ASSERT_TRUE(connected) << testing::describe(pump.events[1]);
+    ASSERT_TRUE(prepared.ok()) << prepared.status().message();
+    auto adopted = node->adopt_region(std::move(prepared).value());
+    ASSERT_TRUE(adopted.ok()) << adopted.status().message();
+    EXPECT_EQ(node->region_bytes(*adopted).data(), arena->data());
+    EXPECT_EQ(node->region_bytes(*adopted).size(), arena->bytes());
+
+    auto client_view = arena->map_again();
+    ASSERT_TRUE(client_view.ok());
+    const size_t offset = (8 << 20) - 30000;  // near the end: the whole range is pinned
+    for (size_t i = 0; i < 30000; ++i) {
+        client_view->data()[offset + i] = static_cast<std::byte>((i * 13) >> 2);
+    }
+    const LocalSlice source[1] = {{*adopted, offset, 30000}};
+    WriteRequest write;
+    write.sources = source;
+    write.destination = node->remote_region(1, kRingTag)->at(128);
+    write.signaled = true;
+    write.wr_id = 7;
+    ASSERT_TRUE(node->post_write(1, write).ok());
+    ASSERT_TRUE(pump.until([&] { return pump.saw(1, EventKind::write_completed, 1); }))
+        << testing::describe(pump.events[1]);
+    EXPECT_EQ(std::memcmp(target->data() + 128, client_view->data() + offset, 30000), 0);
+
+    auto foreign = other->prepare_region(arena->data(), 4096, RegionAccess::local);
+    ASSERT_TRUE(foreign.ok()) << foreign.status().message();
+    EXPECT_EQ(node->adopt_region(std::move(foreign).value()).status().code(), Errc::invalid_argument);
+    node->disconnect(1);
+    pump.poll_once();
 }
 
 TEST(TransportRdma, WriteAndTailCommitAreVisibleInTheMemfdRing)

@@ -72,6 +72,20 @@ TEST(MemoryTransport, ConnectExchangesExposedRegions)
     EXPECT_EQ(remote->bytes, pair.buffer_b.size());
 }
 
+TEST(MemoryTransport, PreparedRegionIsRegisteredWhenAdopted)
+{
+    Pair pair(1);
+    std::array<std::byte, 512> arena{};
+    auto prepared = pair.a.prepare_region(arena.data(), arena.size(), RegionAccess::local);
+    ASSERT_TRUE(prepared.ok()) << prepared.status().message();
+    auto adopted = pair.a.adopt_region(std::move(prepared).value());
+    ASSERT_TRUE(adopted.ok()) << adopted.status().message();
+    EXPECT_EQ(pair.a.region_bytes(*adopted).data(), arena.data());
+    EXPECT_EQ(pair.a.region_bytes(*adopted).size(), arena.size());
+    EXPECT_NE(adopted->value, pair.region_a.value);
+    EXPECT_EQ(pair.a.adopt_region(nullptr).status().code(), Errc::invalid_argument);
+}
+
 TEST(MemoryTransport, WrongClusterKeyIsRefusedOnBothSides)
 {
     Pair pair(1, {}, "another-cluster-key-abcdefghijkl");

@@ -9,10 +9,16 @@
  * the cluster back. On node 2 a client sends a 48 MiB message (48 fragments of 1 MiB, more
  * than a 16 MiB ring holds while node 3 does not read) and is killed with SIGKILL once the
  * sequencer has sequenced some of its fragments. Then node 3's watcher reads, and a second
- * client on node 2 sends a small and a fragmented 3 MiB message.
+ * client on node 2 sends a small and a fragmented 3 MiB message, and then a 64 KiB one with
+ * the zero-copy API (the first from that part of its arena, which node 2 registers with
+ * the device only then).
+ *
+ * Before that second client, six clients on node 2 are killed with SIGKILL while they
+ * initialize, most of them while node 2 pins their send arenas for the device (which it
+ * does off its sequencing thread); node 2 must drop them and go on serving.
  *
  * Every watcher must then have delivered nothing of the killed client, seen it leave with
- * CPG_REASON_PROCDOWN, and delivered the second client's two messages whole, byte for
+ * CPG_REASON_PROCDOWN, and delivered the second client's three messages whole, byte for
  * byte. Output: one line per watcher and a PASS/FAIL line; exit 0 pass, 1 fail, 2 usage.
  */
 #define _GNU_SOURCE
@@ -34,6 +40,7 @@
 #define DOOMED_BYTES (48u << 20)
 #define SMALL_BYTES 100u
 #define LARGE_BYTES ((3u << 20) + 123u)
+#define ZCB_BYTES ((64u << 10) + 7u)
 #define WATCH_TIMEOUT_S 120
 
 static const char *tool;
@@ -82,6 +89,76 @@ static long long sequenced_by_node1(void)
     return value;
 }
 
+/* A counter of node `node`'s daemon (rcpg-cpgtool --kv), or -1. */
+static long long status_of(int node, const char *key)
+{
+    char command[4200];
+    snprintf(command, sizeof command, "%s --kv --ipc rcpg-node%d 2>/dev/null", tool, node);
+    FILE *pipe = popen(command, "r");
+    long long value = -1;
+    char line[512];
+    const size_t key_length = strlen(key);
+    while (pipe != NULL && fgets(line, sizeof line, pipe) != NULL) {
+        if (strncmp(line, key, key_length) == 0 && line[key_length] == '=') {
+            value = strtoll(line + key_length + 1, NULL, 10);
+        }
+    }
+    if (pipe != NULL) {
+        pclose(pipe);
+    }
+    return value;
+}
+
+/* Starts `count` clients on `node`, kills them with SIGKILL one by one after they began
+ * their cpg_initialize, and waits until the node counts only `clients_after` clients again.
+ * Returns 0 when it did within the time allowed. */
+static int kill_while_initializing(int node, int count, long long clients_after)
+{
+    int started[2];
+    if (pipe(started) != 0) {
+        return -1;
+    }
+    pid_t children[16];
+    for (int i = 0; i < count; ++i) {
+        children[i] = fork();
+        if (children[i] == 0) {
+            char ipc[32];
+            snprintf(ipc, sizeof ipc, "rcpg-node%d", node);
+            setenv("RCPG_IPC", ipc, 1);
+            cpg_handle_t handle = 0;
+            cpg_callbacks_t callbacks = {NULL, NULL};
+            (void)!write(started[1], "s", 1);
+            cpg_initialize(&handle, &callbacks);
+            pause();
+            _exit(0);
+        }
+    }
+    char byte;
+    for (int i = 0; i < count; ++i) {
+        if (read(started[0], &byte, 1) != 1) {
+            return -1;
+        }
+    }
+    /* Staggered, so that some die before they are connected, some while their arena is
+     * being pinned (tens of ms under TCG, serialized), and some once they are served. */
+    for (int i = 0; i < count; ++i) {
+        usleep(15000);
+        kill(children[i], SIGKILL);
+        waitpid(children[i], NULL, 0);
+    }
+    close(started[0]);
+    close(started[1]);
+    long long clients = -1;
+    const time_t deadline = time(NULL) + 30;
+    while ((clients = status_of(node, "local_clients")) != clients_after && time(NULL) < deadline) {
+        usleep(100000);
+    }
+    printf("cluster_mid_send_test: %d clients killed while they initialized on node %d; it counts %lld clients "
+           "(want %lld)\n",
+           count, node, clients, clients_after);
+    return clients == clients_after ? 0 : -1;
+}
+
 /* ------------------------------------------------------------------ a watcher */
 
 static struct {
@@ -90,7 +167,7 @@ static struct {
     uint32_t survivor_pid;
     int doomed_delivered;   /* messages of the killed client: must stay 0 */
     int doomed_procdown;    /* it left with CPG_REASON_PROCDOWN */
-    int small_ok, large_ok, survivor_bad;
+    int small_ok, large_ok, zcb_ok, survivor_bad;
 } watch;
 
 static void watcher_deliver(cpg_handle_t handle, const struct cpg_name *name, uint32_t nodeid, uint32_t pid, void *message,
@@ -105,7 +182,7 @@ static void watcher_deliver(cpg_handle_t handle, const struct cpg_name *name, ui
         return;
     }
     const unsigned char *bytes = message;
-    int whole = length == SMALL_BYTES || length == LARGE_BYTES;
+    int whole = length == SMALL_BYTES || length == LARGE_BYTES || length == ZCB_BYTES;
     for (size_t i = 0; whole && i < length; ++i) {
         whole = bytes[i] == pattern_byte(i, length);
     }
@@ -113,6 +190,8 @@ static void watcher_deliver(cpg_handle_t handle, const struct cpg_name *name, ui
         ++watch.survivor_bad;
     } else if (length == SMALL_BYTES) {
         ++watch.small_ok;
+    } else if (length == ZCB_BYTES) {
+        ++watch.zcb_ok;
     } else {
         ++watch.large_ok;
     }
@@ -173,7 +252,7 @@ static void run_watcher(int node, int ready_fd, int go_fd)
     const time_t deadline = time(NULL) + WATCH_TIMEOUT_S;
     int fd = -1;
     cpg_fd_get(handle, &fd);
-    while ((watch.small_ok + watch.large_ok + watch.survivor_bad < 2 || watch.doomed_procdown == 0) &&
+    while ((watch.small_ok + watch.large_ok + watch.zcb_ok + watch.survivor_bad < 3 || watch.doomed_procdown == 0) &&
            time(NULL) < deadline) {
         struct pollfd polled = {fd, POLLIN, 0};
         poll(&polled, 1, 200);
@@ -183,10 +262,11 @@ static void run_watcher(int node, int ready_fd, int go_fd)
         }
     }
     const int pass = watch.doomed_delivered == 0 && watch.doomed_procdown == 1 && watch.small_ok == 1 &&
-                     watch.large_ok == 1 && watch.survivor_bad == 0;
+                     watch.large_ok == 1 && watch.zcb_ok == 1 && watch.survivor_bad == 0;
     printf("cluster_mid_send_test: node %d: %s: killed client's messages delivered %d (want 0), its PROCDOWN %d "
-           "(want 1); next client's messages whole %d of 2, damaged %d\n",
-           node, pass ? "ok" : "WRONG", watch.doomed_delivered, watch.doomed_procdown, watch.small_ok + watch.large_ok,
+           "(want 1); next client's messages whole %d of 3, damaged %d\n",
+           node, pass ? "ok" : "WRONG", watch.doomed_delivered, watch.doomed_procdown,
+           watch.small_ok + watch.large_ok + watch.zcb_ok,
            watch.survivor_bad);
     fflush(stdout);
     cpg_finalize(handle);
@@ -238,6 +318,14 @@ static void run_survivor(void)
     while (error == CS_OK && (error = cpg_mcast_joined(handle, CPG_TYPE_AGREED, &large_iov, 1)) == CS_ERR_TRY_AGAIN &&
            time(NULL) < deadline) {
         usleep(10000);
+    }
+    void *zcb = NULL;
+    if (error == CS_OK && (error = cpg_zcb_alloc(handle, ZCB_BYTES, &zcb)) == CS_OK) {
+        fill(zcb, ZCB_BYTES);
+        while ((error = cpg_zcb_mcast_joined(handle, CPG_TYPE_AGREED, zcb, ZCB_BYTES)) == CS_ERR_TRY_AGAIN &&
+               time(NULL) < deadline) {
+            usleep(10000);
+        }
     }
     if (error != CS_OK) {
         printf("cluster_mid_send_test: the next client's send failed: %d\n", error);
@@ -311,6 +399,11 @@ int main(int argc, char **argv)
     const long long at_kill = sequenced_by_node1();
     printf("cluster_mid_send_test: client %d on node 2 killed with %lld of its fragments sequenced\n", (int)doomed,
            at_kill - before);
+
+    if (kill_while_initializing(2, 6, 1) != 0) {
+        printf("cluster_mid_send_test: FAIL: node 2 did not go back to its one watcher\n");
+        failed = 1;
+    }
 
     const pid_t survivor = fork();
     if (survivor == 0) {
