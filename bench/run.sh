@@ -22,7 +22,7 @@ usage() {
     cat <<'EOF'
 Usage: bench/run.sh [--smoke | --full] [OPTIONS]
 
-Sizes of the run (the default is between the two: roughly 20 minutes under TCG):
+Sizes of the run (the default is between the two: 14 minutes under TCG on 2 cores):
   --smoke                2 nodes, 1 KiB messages, every workload once, 1 s each: about
                          80-90 s under TCG; checks that everything runs (CI runs it)
   --full                 1, 2, 3, 4 and 8 nodes, 64 B to 1 MiB in 8 sizes, 3 rounds, 3 s
@@ -71,9 +71,10 @@ per-sender FIFO and hash the order they delivered):
 Output: DIR/report.md (a table per workload: rcpg, corosync, ratio, and the device),
 DIR/raw.csv (one row per client process), DIR/perftest.csv, DIR/context.txt (commit,
 host, kernel, device, whether the VM was used), DIR/plots/*.png, DIR/logs/. Progress
-(what runs, how long is left) goes to standard error. Exit 0 when every workload ran
-and every run delivered one order, complete, FIFO; 1 otherwise. Needs root (Soft-RoCE,
-namespaces) and a build (scripts/build.sh).
+(what runs, how long is left) goes to standard error. Exit 0 when every workload of
+rcpg ran and every run of it delivered one order, complete, FIFO; 1 otherwise (what
+goes wrong with corosync is listed in the report and fails nothing). Needs root
+(Soft-RoCE, namespaces) and a build (scripts/build.sh).
 EOF
 }
 
