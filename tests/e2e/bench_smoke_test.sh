@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The benchmark suite's smoke run (bench/run.sh --smoke: Soft-RoCE, a 2-node rcpg and a
 # 2-node corosync cluster, every workload once at 1 KiB) works end to end: it exits 0
-# (every workload ran on both systems and every run delivered one order, complete,
-# FIFO), and its output is sane: a table per workload in report.md, a positive rate in
-# every client's row of raw.csv, ib_write_bw and ib_write_lat figures, the context
+# (every workload of rcpg ran and every run of it delivered one order, complete, FIFO),
+# and its output is sane: a table per workload in report.md, rows of both systems for
+# every workload, a positive rate and a complete run in every client's row of raw.csv
+# (corosync's too), ib_write_bw and ib_write_lat figures, the context
 # names the commit and the device, and the plots are PNG files. Figures are never
 # compared with anything.
 #
