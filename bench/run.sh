@@ -124,6 +124,8 @@ progress() {
         "$(clock $((now - started)))" "$(clock "$left")" >&2
 }
 clock() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
+# corosync's real token timeout for a cluster of $1 nodes at its default token (3000 ms).
+failure_timeout_ms() { echo $((3000 + ($1 > 2 ? ($1 - 2) * 650 : 0))); }
 
 # ------------------------------------------------------------ one cluster's workloads
 # Runs every workload and size once on the cluster at hand and appends one CSV row per
@@ -315,7 +317,11 @@ if [ -n "${inside:-}" ]; then
         echo "ib_write_lat,64,$round,$lat" >>"$OUT/perftest.csv"
         progress "round $round ib_write_lat -R 64 B" "${lat:-?} us typical"
         for nodes in $NODES_LIST; do
+            # Both systems get the same time to declare a node failed: corosync's token
+            # timeout, which it stretches by 650 ms per node above two (token_coefficient).
+            # Under TCG an 8-node cluster under load starves nodes of CPU for seconds.
             "$ROOT/scripts/cluster.sh" --inside --nodes "$nodes" --ring-mib 32 --sequencer-copy "$SEQUENCER_COPY" \
+                --failure-timeout-ms "$(failure_timeout_ms "$nodes")" \
                 --bin "$BUILD/bin" --dir "$OUT/logs/rcpg-$nodes-$round" -- "$SELF" --cells rcpg "$nodes" "$round" >/dev/null ||
                 echo "  rcpg cluster of $nodes nodes failed (logs in $OUT/logs/rcpg-$nodes-$round)" >&2
         done
@@ -380,6 +386,8 @@ out=$(cd "$out" && pwd -P)
     echo "workloads: $workloads; sizes: $sizes B; rounds: $rounds; $seconds s per sender"
     echo "sender of the one-sender workloads: node $sender_node"
     echo "rcpg sequencer_copy: $sequencer_copy"
+    [ -n "$existing" ] ||
+        echo "failure detection: rcpg failure_timeout_ms = corosync's token timeout for the size (3000 + 650 per node above 2)"
     [ -z "$corosync_args" ] || echo "corosync: $corosync_args"
 } | tee "$out/context.txt" >&2
 echo "system,nodes,workload,size,round,sender,nodeid,msgs_per_s,mb_per_s,p50_us,p99_us,p999_us,max_us,order_digest,complete,fifo_errors" >"$out/raw.csv"

@@ -12,15 +12,14 @@ namespace rcpg::daemon {
 
 bool Background::run(std::function<void()> work, std::function<void()> then)
 {
+    if (stopped_) {
+        return false;
+    }
     if (!worker_.joinable()) {
         done_fd_ = ipc::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
         if (!done_fd_ || loop_.add(done_fd_.get(), POLLIN, [this](uint32_t) { on_done(); }) != 0) {
             done_fd_ = {};
             return false;
-        }
-        {
-            std::lock_guard lock(mutex_);
-            stopping_ = false;
         }
         try {
             worker_ = std::thread([this] { worker_main(); });
@@ -75,6 +74,7 @@ void Background::on_done()
 
 void Background::stop()
 {
+    stopped_ = true;
     if (!worker_.joinable()) {
         return;
     }

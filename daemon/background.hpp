@@ -23,12 +23,13 @@ public:
     ~Background() { stop(); }
 
     // Runs `work` on the worker thread, then `then` on the loop's thread. Returns false
-    // (and runs neither) when no worker can be started.
+    // and runs neither, dropping both at once, when no worker can be started or after
+    // stop().
     bool run(std::function<void()> work, std::function<void()> then);
 
     // Waits for the work under way, and drops what has not run or not been followed up:
-    // their closures are destroyed here, on the caller's thread. The daemon calls it
-    // before it takes down what the work uses.
+    // their closures are destroyed here, on the caller's thread. For good: later work is
+    // refused, so nothing runs once the daemon takes down what the work uses.
     void stop();
 
 private:
@@ -47,6 +48,7 @@ private:
     std::deque<Task> queued_;  // under mutex_
     std::deque<Task> done_;    // under mutex_
     bool stopping_ = false;    // under mutex_
+    bool stopped_ = false;     // loop's thread only
 };
 
 }  // namespace rcpg::daemon

@@ -53,6 +53,9 @@ Options:
   --late K         do not start node K (2..N) with the others: COMMAND starts it
                    with "$RCPG_CLUSTER_CTL" start K; repeatable
   --ring-mib M     delivery ring size (default 64)
+  --failure-timeout-ms T
+                   rcpg.conf failure_timeout_ms: silence after which a node
+                   counts as failed (default: rcpgd's, 3000)
   --sequencer-copy auto|device|cpu
                    who copies payloads into the sequencer's ring (rcpg.conf
                    sequencer_copy; default auto, which on rxe is cpu)
@@ -69,6 +72,7 @@ EOF
 
 nodes=3
 ring_mib=64
+failure_timeout_ms=
 sequencer_copy=auto
 dir=
 bin=$ROOT/build/bin
@@ -87,6 +91,7 @@ while [ $# -gt 0 ]; do
     --nodes) nodes=$2; shift 2 ;;
     --late) late+=("$2"); shift 2 ;;
     --ring-mib) ring_mib=$2; shift 2 ;;
+    --failure-timeout-ms) failure_timeout_ms=$2; shift 2 ;;
     --sequencer-copy) sequencer_copy=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
@@ -143,6 +148,7 @@ if [ "$inside" -eq 0 ] && [ "$ctl" -eq 0 ]; then
     for k in "${late[@]}"; do
         late_args+=(--late "$k")
     done
+    [ -z "$failure_timeout_ms" ] || late_args+=(--failure-timeout-ms "$failure_timeout_ms")
     exec "$ROOT/scripts/softroce.sh" run --timeout-s "$timeout_s" --rw "$dir" --rw "$PWD" -- \
         "$SELF" --inside --nodes "$nodes" "${late_args[@]}" --ring-mib "$ring_mib" --dir "$dir" --bin "$bin" \
         --sequencer-copy "$sequencer_copy" --port "$port" --log-level "$log_level" -- "$@"
@@ -358,6 +364,7 @@ is_late() {
     [ -n "$device" ] && echo "    device: $device"
     echo "    cluster_key_file: authkey"
     echo "    ring_mib: $ring_mib"
+    [ -z "$failure_timeout_ms" ] || echo "    failure_timeout_ms: $failure_timeout_ms"
     echo "    sequencer_copy: $sequencer_copy"
     for ((k = 1; k <= nodes; k++)); do
         echo "    node {"

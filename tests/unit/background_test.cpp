@@ -1,6 +1,7 @@
 // The daemon's background thread (daemon/background.hpp): work runs off the loop's thread
 // in the order given, what follows it runs on the loop's thread when the loop turns, and
-// stop() waits for the work under way and drops the rest without running it.
+// stop() waits for the work under way, drops the rest without running it, and refuses
+// what comes later.
 #include "daemon/background.hpp"
 
 #include <gtest/gtest.h>
@@ -50,7 +51,7 @@ TEST(Background, WorkRunsOffTheLoopThreadInOrderAndItsFollowUpOnIt)
     EXPECT_EQ(off_thread.load(), 5);
 }
 
-TEST(Background, StopWaitsForTheWorkUnderWayAndDropsTheRest)
+TEST(Background, StopWaitsForTheWorkUnderWayDropsTheRestAndRefusesMore)
 {
     EventLoop loop;
     Background background(loop);
@@ -83,10 +84,11 @@ TEST(Background, StopWaitsForTheWorkUnderWayAndDropsTheRest)
     EXPECT_EQ(followed, 0) << "nothing is followed up after stop()";
     EXPECT_EQ(tracker.use_count(), 1) << "stop() destroyed every closure it dropped";
 
-    // It starts again on demand.
-    bool again = false;
-    ASSERT_TRUE(background.run([] {}, [&] { again = true; }));
-    ASSERT_TRUE(turn_until(loop, [&] { return again; }));
+    // Stopped for good: later work is refused, and its closures go at once.
+    EXPECT_FALSE(background.run([&, tracker] { ++finished; }, [&, tracker] { ++followed; }));
+    EXPECT_EQ(tracker.use_count(), 1);
+    loop.run_once(0);
+    EXPECT_EQ(finished.load(), 1);
 }
 
 }  // namespace
