@@ -214,12 +214,17 @@ ClientSession* Daemon::session_by_serial(uint64_t serial)
     return nullptr;
 }
 
+ArenaPart Daemon::arena_part_of(const ipc::SubmissionDescriptor& descriptor) const
+{
+    return descriptor.arena_offset >= options_.arena_copy_bytes ? ArenaPart::zcb : ArenaPart::copy;
+}
+
 bool Daemon::device_can_read(ClientSession& session, const ipc::SubmissionDescriptor& descriptor)
 {
     if (descriptor.length == 0) {
         return true;
     }
-    const ArenaPart part = descriptor.arena_offset >= options_.arena_copy_bytes ? ArenaPart::zcb : ArenaPart::copy;
+    const ArenaPart part = arena_part_of(descriptor);
     const auto index = static_cast<size_t>(part);
     ClusterSessionState& cluster = session.cluster;
     // The sequencer's CPU copies what its device does not.
@@ -246,7 +251,7 @@ bool Daemon::device_can_read(ClientSession& session, const ipc::SubmissionDescri
 std::optional<transport::LocalSlice> Daemon::arena_slice(const ClientSession& session,
                                                          const ipc::SubmissionDescriptor& descriptor) const
 {
-    const ArenaPart part = descriptor.arena_offset >= options_.arena_copy_bytes ? ArenaPart::zcb : ArenaPart::copy;
+    const ArenaPart part = arena_part_of(descriptor);
     const PinnedPart& pinned = session.cluster.parts[static_cast<size_t>(part)];
     if (!pinned.registration || descriptor.length == 0) {
         return std::nullopt;

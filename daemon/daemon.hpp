@@ -78,6 +78,7 @@ private:
     bool forward_data(ClientSession& session, const ipc::SubmissionDescriptor& descriptor, uint32_t total_bytes);
     bool prepare_cluster_session(ClientSession& session);
     std::pair<uint64_t, uint64_t> arena_part_range(const ClientSession& session, ArenaPart part) const;
+    ArenaPart arena_part_of(const ipc::SubmissionDescriptor& descriptor) const;
     void start_pinning(ClientSession& session, ArenaPart part);
     void finish_pinning(uint64_t serial, ArenaPart part, PartPinning& pinning);
     ClientSession* session_by_serial(uint64_t serial);

@@ -65,15 +65,6 @@ Result<MemoryRegion> RegionTable::take(RegionId region)
     return std::move(regions_[region.value - 1]);
 }
 
-Status RegionTable::remove(RegionId region)
-{
-    if (find(region) == nullptr) {
-        return {Errc::not_found, Layer::memory, "no region " + std::to_string(region.value)};
-    }
-    regions_[region.value - 1].reset();
-    return {};
-}
-
 const ibv_mr* RegionTable::find(RegionId region) const
 {
     if (region.value == 0 || region.value > regions_.size()) {

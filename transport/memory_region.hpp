@@ -31,7 +31,6 @@ public:
     RegionId adopt(MemoryRegion mr);
     // Takes a region out of the table, still registered.
     Result<MemoryRegion> take(RegionId region);
-    Status remove(RegionId region);
     const ibv_mr* find(RegionId region) const;
     // The scatter-gather entry for `slice`, or an error if it leaves its region.
     Result<ibv_sge> sge(const LocalSlice& slice) const;

@@ -337,15 +337,13 @@ Result<RegionId> VerbsTransport::adopt_region(std::unique_ptr<PreparedRegion> pr
 
 Status VerbsTransport::deregister_region(RegionId region)
 {
-    // The caller guarantees no posted work still uses it (NOTES.md); exposures go with it.
-    for (auto& [peer, tags] : exposures_) {
-        std::erase_if(tags, [&](const auto& entry) { return entry.second.region == region; });
-    }
-    return regions_->remove(region);
+    // Released and dropped at once: unpinned here.
+    return release_region(region).status();
 }
 
 Result<std::unique_ptr<PreparedRegion>> VerbsTransport::release_region(RegionId region)
 {
+    // The caller guarantees no posted work still uses it (NOTES.md); exposures go with it.
     for (auto& [peer, tags] : exposures_) {
         std::erase_if(tags, [&](const auto& entry) { return entry.second.region == region; });
     }
