@@ -70,6 +70,7 @@ bool Daemon::start_node(std::string& error)
         config.device_copies = cluster.sequencer_copy == SequencerCopy::device ||
                                (cluster.sequencer_copy == SequencerCopy::automatic && !software_device);
         transport = std::move(*created);
+        sequencer_device_copies_ = config.device_copies;
     }
     node_ = ordering::Node::create(std::move(config), *ring_, *this, std::move(transport), error);
     if (!node_) {
@@ -93,7 +94,9 @@ bool Daemon::prepare_cluster_session(ClientSession& session)
     // sequencer's to copy them into its ring. Each part gets a mapping of its own for
     // that (mapping costs nothing until pinned). The copy part starts pinning in the
     // background now, so that it is usually ready by the first send; the zero-copy part
-    // only once the client sends from it, since most clients never do.
+    // only once the client sends from it, since most clients never do. A sequencer whose
+    // CPU copies never reads the arena by device (and never becomes a member again), so
+    // it pins nothing: on a software device that saves the costliest step of an init.
     for (const ArenaPart part : {ArenaPart::copy, ArenaPart::zcb}) {
         const auto [offset, bytes] = arena_part_range(session, part);
         if (bytes == 0) {
@@ -106,7 +109,9 @@ bool Daemon::prepare_cluster_session(ClientSession& session)
             return false;
         }
     }
-    start_pinning(session, ArenaPart::copy);
+    if (node_->role() == Role::member || sequencer_device_copies_) {
+        start_pinning(session, ArenaPart::copy);
+    }
     if (node_->role() != Role::member) {
         return true;
     }
@@ -197,6 +202,25 @@ void Daemon::retire_arena(ClientSession& session)
         // If no background thread can run, both go right here instead.
         background_.run([retired, unpinned] { unpinned->reset(); retired->view = {}; }, [] {});
     }
+}
+
+uint64_t Daemon::client_pinned_bytes() const
+{
+    uint64_t bytes = 0;
+    const auto add = [&bytes](const ClientSession& session) {
+        for (const PinnedPart& pinned : session.cluster.parts) {
+            if (pinned.registration) {
+                bytes += pinned.view.size();
+            }
+        }
+    };
+    for (const auto& [connection, session] : sessions_) {
+        add(*session);
+    }
+    for (const auto& session : closing_) {
+        add(*session);
+    }
+    return bytes;
 }
 
 ClientSession* Daemon::session_by_serial(uint64_t serial)

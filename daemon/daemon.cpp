@@ -524,6 +524,7 @@ void Daemon::handle_status(ClientSession& session)
     // Connections that never sent init (operator tools, this one too) are no clients.
     response.local_clients = static_cast<uint32_t>(std::count_if(
         sessions_.begin(), sessions_.end(), [](const auto& entry) { return entry.second->initialized; }));
+    response.client_pinned_bytes = client_pinned_bytes();
     response.ring_seq = view.ring_seq;
     response.ring_used_bytes = ring_->unpublished_tail() - node_->reclaim_limit();
     response.ring_capacity_bytes = ring_->data_bytes();

@@ -83,6 +83,7 @@ private:
     void finish_pinning(uint64_t serial, ArenaPart part, PartPinning& pinning);
     ClientSession* session_by_serial(uint64_t serial);
     void retire_arena(ClientSession& session);
+    uint64_t client_pinned_bytes() const;
     bool device_can_read(ClientSession& session, const ipc::SubmissionDescriptor& descriptor);
     std::optional<transport::LocalSlice> arena_slice(const ClientSession& session,
                                                      const ipc::SubmissionDescriptor& descriptor) const;
@@ -153,6 +154,8 @@ private:
     };
     std::vector<BatchGroup> batch_groups_;  // groups with entries appended since the last publish
     bool ring_blocked_ = false;  // the last drain stopped on a full ring
+    // As sequencer, the device copies payloads into the ring (rcpg { sequencer_copy }).
+    bool sequencer_device_copies_ = false;
     bool failed_ = false;
     const std::atomic<bool>* stop_ = nullptr;
 };

@@ -312,8 +312,10 @@ void print_kv(const std::string& ipc_name, const Report& report, unsigned sectio
         }
     }
     if ((sections & kCounters) != 0) {
-        fmt::print("local_clients={}\nring_used_bytes={}\nring_capacity_bytes={}\nflow_control={}\n",
-                   status.local_clients, status.ring_used_bytes, status.ring_capacity_bytes, status.flow_control);
+        fmt::print("local_clients={}\nclient_pinned_bytes={}\nring_used_bytes={}\nring_capacity_bytes={}\n"
+                   "flow_control={}\n",
+                   status.local_clients, status.client_pinned_bytes, status.ring_used_bytes,
+                   status.ring_capacity_bytes, status.flow_control);
         for (const CounterRow& row : counter_rows(status.counters)) {
             fmt::print("{}={}\n", row.key, row.value);
         }
@@ -368,6 +370,7 @@ void print_human(const Report& report, unsigned sections)
     if ((sections & kCounters) != 0) {
         begin_section("Counters");
         fmt::print("  {:<22}{}\n", "local clients", status.local_clients);
+        fmt::print("  {:<22}{} bytes\n", "pinned client memory", status.client_pinned_bytes);
         const double percent = status.ring_capacity_bytes == 0
                                    ? 0.0
                                    : 100.0 * static_cast<double>(status.ring_used_bytes) /

@@ -197,6 +197,9 @@ struct StatusResponse {
     uint32_t remote_count;  // other configured nodes (sequencer only); likewise
     uint32_t view[kStatusMaxNodes];  // ascending
     StatusRemote remotes[kStatusMaxNodes];  // ascending nodeid
+    // Clients' send memory now registered with the RDMA device: locked memory, charged
+    // to rcpgd's RLIMIT_MEMLOCK, so an operator sizes that limit by it.
+    uint64_t client_pinned_bytes;
 };
 static_assert(sizeof(qb_ipc_response_header) == 24);
 static_assert(offsetof(StatusResponse, nodeid) == 24);
@@ -205,7 +208,8 @@ static_assert(offsetof(StatusResponse, counters) == 64);
 static_assert(offsetof(StatusResponse, view_count) == 208);
 static_assert(offsetof(StatusResponse, view) == 216);
 static_assert(offsetof(StatusResponse, remotes) == 216 + 4 * kStatusMaxNodes);
-static_assert(sizeof(StatusResponse) == 216 + 44 * kStatusMaxNodes);
+static_assert(offsetof(StatusResponse, client_pinned_bytes) == 216 + 44 * kStatusMaxNodes);
+static_assert(sizeof(StatusResponse) == 224 + 44 * kStatusMaxNodes);
 
 struct WakeEvent {
     qb_ipc_response_header header;

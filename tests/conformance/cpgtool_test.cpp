@@ -216,6 +216,7 @@ TEST_F(CpgTool, ReportsRoleViewGroupsAndCountersOfAOneNodeDaemon)
     EXPECT_EQ(number(values, "protocol_violations"), 0u);
     EXPECT_EQ(number(values, "ring_full_events"), 0u);
     EXPECT_EQ(number(values, "local_clients"), 3u);  // alpha, beta, the child; not the tool
+    EXPECT_EQ(number(values, "client_pinned_bytes"), 0u);  // one node: nothing reads arenas by device
     EXPECT_EQ(number(values, "ring_capacity_bytes"), 64u << 20);
     EXPECT_GT(number(values, "ring_used_bytes"), sent_bytes);  // the entries, headers and all
     EXPECT_LT(number(values, "ring_used_bytes"), number(values, "ring_capacity_bytes"));
@@ -231,6 +232,7 @@ TEST_F(CpgTool, ReportsRoleViewGroupsAndCountersOfAOneNodeDaemon)
     EXPECT_EQ(human.status, 0) << human.err;
     EXPECT_NE(human.out.find("role           single"), std::string::npos) << human.out;
     EXPECT_NE(human.out.find("view           1  (1 node)"), std::string::npos) << human.out;
+    EXPECT_NE(human.out.find("pinned client memory  0 bytes"), std::string::npos) << human.out;
     EXPECT_NE(human.out.find("  alpha\n"), std::string::npos) << human.out;
     EXPECT_NE(human.out.find(" " + std::to_string(child.pid()) + "\n"), std::string::npos) << human.out;
 

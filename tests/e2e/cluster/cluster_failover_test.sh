@@ -14,6 +14,8 @@
 # Phases, each waited for (and its expectations checked) before the next starts:
 #   flow           C clients on each node join; once the group has all 3 x C they send,
 #                  R messages per second each, until every client delivered F messages.
+#                  rcpg-cpgtool: nodes 2 and 3 pin their clients' 8 MiB copy parts;
+#                  node 1, the sequencer, copies with its CPU and pins nothing.
 #   kill-member    node 3's rcpgd gets SIGKILL while its clients send. The clients on
 #                  nodes 1 and 2 see NODEDOWN for node 3's processes and a totem
 #                  confchg without node 3; node 3's clients end with "daemon-gone".
@@ -540,7 +542,24 @@ done
 all_senders=("${senders1[@]}" "${senders2[@]}" "${senders3[@]}")
 wait_for "a member of a group of $total" "$membership_timeout_s" has_members "$total" "${all_senders[@]}" &&
     wait_for "delivered $flow_messages messages" "$flow_timeout_s" delivered_at_least "$flow_messages" "${all_senders[@]}"
-end_phase "all $total clients members and sending; each delivered $flow_messages messages or more" || abort_run
+# Pinned client memory: a member registers each client's 8 MiB copy part to forward
+# from it; node 1 sequences with its CPU (rxe's default), reads no arena by device, and
+# so pins none.
+if [ "${#phase_errors[@]}" -eq 0 ]; then
+    for k in 1 2 3; do
+        save_tool_status flow "$k"
+    done
+    [ "$(tool_value flow 1 client_pinned_bytes)" = 0 ] ||
+        error "node 1, a sequencer copying with its CPU, pins $(tool_value flow 1 client_pinned_bytes) bytes of" \
+            "client memory, expected 0"
+    for k in 2 3; do
+        [ "$(tool_value flow "$k" client_pinned_bytes)" = $((per_node * (8 << 20))) ] ||
+            error "node $k pins $(tool_value flow "$k" client_pinned_bytes) bytes of client memory for its" \
+                "$per_node clients, expected their copy parts, $((per_node * (8 << 20)))"
+    done
+fi
+end_phase "all $total clients members and sending; each delivered $flow_messages messages or more;" \
+    "the members pinned their clients' copy parts, the sequencer nothing" || abort_run
 
 # ------------------------------------------------------------------ phase kill-member
 begin_phase kill-member "node 3 is killed (SIGKILL) while its clients send"
