@@ -65,7 +65,7 @@ public:
     size_t client_count() const { return sessions_.size(); }
     Role role() const { return node_->role(); }
     // Whether the daemon stopped because it could not go on (lost its cluster).
-    bool failed() const { return failed_ || node_->failed(); }
+    bool failed() const { return node_->failed(); }
 
 private:
     explicit Daemon(const Options& options);
@@ -156,7 +156,6 @@ private:
     bool ring_blocked_ = false;  // the last drain stopped on a full ring
     // As sequencer, the device copies payloads into the ring (rcpg { sequencer_copy }).
     bool sequencer_device_copies_ = false;
-    bool failed_ = false;
     const std::atomic<bool>* stop_ = nullptr;
 };
 

@@ -58,6 +58,12 @@ Options override the configuration file's values.
 Environment:
   RCPG_CONFIG           the configuration file when --config is not given
   RCPG_IPC              the IPC name when --ipc is not given (clients read it too)
+
+Exit status: 0 when stopped by SIGTERM or SIGINT (a cluster node leaves cleanly first);
+1 when it cannot start, or when this node lost its cluster (no majority behind it, its
+sequencer lost with no successor, a broken device) and stopped: start it again and it
+rejoins the running cluster, so a service manager should restart it on failure;
+2 for a bad option.
 )";
 
 template <typename T>
@@ -299,8 +305,15 @@ int main(int argc, char** argv)
         return 1;
     }
     daemon->run(g_stop);
-    RCPG_LOG_INFO("rcpgd stopping");
+    // Its clients got CS_ERR_LIBRARY already; the status tells a service manager that
+    // this stop needs a restart, which rejoins the running cluster.
+    const bool lost_cluster = daemon->failed();
+    if (lost_cluster) {
+        RCPG_LOG_ERROR("rcpgd stopping: this node cannot go on in its cluster; start it again to rejoin");
+    } else {
+        RCPG_LOG_INFO("rcpgd stopping");
+    }
     daemon.reset();
     rcpg::daemon::log_teardown();
-    return 0;
+    return lost_cluster ? 1 : 0;
 }

@@ -197,8 +197,8 @@ struct StatusResponse {
     uint32_t remote_count;  // other configured nodes (sequencer only); likewise
     uint32_t view[kStatusMaxNodes];  // ascending
     StatusRemote remotes[kStatusMaxNodes];  // ascending nodeid
-    // Clients' send memory now registered with the RDMA device: locked memory, charged
-    // to rcpgd's RLIMIT_MEMLOCK, so an operator sizes that limit by it.
+    // Clients' send memory now registered with the RDMA device: locked memory, which
+    // rcpgd's RLIMIT_MEMLOCK must hold unless it has CAP_IPC_LOCK.
     uint64_t client_pinned_bytes;
 };
 static_assert(sizeof(qb_ipc_response_header) == 24);

@@ -28,6 +28,9 @@
 #   end            the stop file appears: every surviving client sends an end marker
 #                  and ends once every member's end marker was delivered (the same
 #                  event everywhere).
+#   minority       node 3's rcpgd gets SIGKILL again. Node 2, the sequencer, is left
+#                  with 1 of 3 configured nodes: no majority, so it stops, with exit
+#                  status 1 (rcpgd --help: a service manager restarts it).
 # Then, on the clients' files:
 #   order          no corrupt message; per sender FIFO without gaps or duplicates,
 #                  from seq 0 for clients that were members before any send; node 2's
@@ -617,6 +620,28 @@ for name in "${all_senders[@]}" node3-r; do
     [ -s "$work/$name.out" ] || error "client $name wrote no output"
 done
 end_phase "the ${#survivors[@]} surviving clients delivered every member's end marker and exited 0" || abort_run
+
+# ------------------------------------------------------------------ phase minority
+begin_phase minority "node 3 is killed; node 2, the sequencer, is left alone of 3 configured nodes"
+node2_status=
+if kill_node 3; then
+    deadline=$((SECONDS + failure_timeout_s))
+    while [ ! -s "$RCPG_CLUSTER_DIR/node2.status" ] && [ "$SECONDS" -lt "$deadline" ]; do
+        sleep 0.1
+    done
+    read -r node2_status 2>/dev/null <"$RCPG_CLUSTER_DIR/node2.status"
+fi
+if [ -z "$node2_status" ]; then
+    error "node 2's rcpgd still runs $failure_timeout_s s after it lost its majority"
+else
+    # 1 asks a service manager for the restart that rejoins it to a running cluster.
+    [ "$node2_status" = 1 ] || error "node 2's rcpgd exited with status $node2_status, expected 1 (lost its cluster)"
+    grep -q "no majority" "$RCPG_CLUSTER_DIR/node2.log" || error "node 2's log does not say it had no majority"
+    if ctl_output=$("$RCPG_CLUSTER_CTL" stop 2 2>&1) || [[ $ctl_output != *"exited with status 1"* ]]; then
+        error "cluster.sh ctl stop 2 did not report node 2's failure: $ctl_output"
+    fi
+fi
+end_phase "node 2 stopped with status 1 for lack of a majority, and cluster.sh reported it" || true
 
 # ------------------------------------------------------------------ checks
 declare -A problems facts
