@@ -60,8 +60,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster_client_common.h"
+
 enum {
-    kHeaderBytes = 24,
     kMaxMessageBytes = 8192,
     kMaxMembers = 256,
     kMaxSenders = 256,
@@ -121,12 +122,7 @@ static uint64_t delivered, bad_messages, fifo_violations;
 static uint32_t acked; /* also the seq of the next message */
 static int status_urgent = 1, status_dirty = 1;
 
-static char *events; /* the output lines, in the order they happened */
-static size_t events_bytes, events_capacity;
-
 static uint8_t expected_fill[kMaxMessageBytes];
-
-static void fail(const char *format, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 static uint64_t realtime_ns(void)
 {
@@ -135,58 +131,12 @@ static uint64_t realtime_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void record(const char *format, ...) __attribute__((format(printf, 1, 2)));
-static void record(const char *format, ...)
-{
-    char line[8192];
-    va_list args;
-    va_start(args, format);
-    int n = vsnprintf(line, sizeof(line), format, args);
-    va_end(args);
-    if (n < 0 || (size_t)n >= sizeof(line)) {
-        fail("event line too long");
-    }
-    if (events_bytes + (size_t)n + 1 > events_capacity) {
-        size_t capacity = events_capacity ? events_capacity * 2 : 1 << 20;
-        while (capacity < events_bytes + (size_t)n + 1) {
-            capacity *= 2;
-        }
-        char *grown = realloc(events, capacity);
-        if (grown == NULL) {
-            fail("out of memory for %zu event bytes", capacity);
-        }
-        events = grown;
-        events_capacity = capacity;
-    }
-    memcpy(events + events_bytes, line, (size_t)n);
-    events_bytes += (size_t)n;
-    events[events_bytes] = '\0';
-}
-
 static void write_output(void)
 {
-    FILE *out = fopen(opt.out_path, "w");
-    if (out == NULL) {
-        fprintf(stderr, "failover_client: cannot write %s: %s\n", opt.out_path, strerror(errno));
-        exit(1);
-    }
+    FILE *out = open_output("failover_client", opt.out_path);
     fprintf(out, "# failover_client nodeid=%" PRIu32 " pid=%" PRIu32 " group=%s mode=%s rate_per_s=%g\n", own_nodeid,
             own_pid, opt.group, opt.receive_only ? "receive-only" : "send", opt.receive_only ? 0.0 : opt.rate_per_s);
-    if (events_bytes > 0 && fwrite(events, 1, events_bytes, out) != events_bytes) {
-        fprintf(stderr, "failover_client: short write to %s\n", opt.out_path);
-        exit(1);
-    }
-    if (fclose(out) != 0) {
-        fprintf(stderr, "failover_client: cannot write %s: %s\n", opt.out_path, strerror(errno));
-        exit(1);
-    }
+    finish_output(out, "failover_client", opt.out_path);
 }
 
 static void write_status(void)
@@ -245,13 +195,8 @@ static void fail(const char *format, ...)
             own_nodeid, own_pid, opt.group ? opt.group : "?", text, acked, delivered, member_count);
     if (opt.out_path != NULL && !all_done) {
         all_done = 1;
-        /* The E line does not go through the buffer, which may be what failed. */
         write_output();
-        FILE *out = fopen(opt.out_path, "a");
-        if (out != NULL) {
-            fprintf(out, "E fail %s\n", text);
-            fclose(out);
-        }
+        append_fail_line(opt.out_path, text);
     }
     state_name = "fail";
     write_status();
@@ -259,20 +204,6 @@ static void fail(const char *format, ...)
 }
 
 /* ------------------------------------------------------------------ message contents */
-
-static uint64_t mix64(uint64_t x)
-{
-    /* splitmix64's finalizer */
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static uint64_t message_key(uint32_t nodeid, uint32_t pid, uint32_t seq)
-{
-    return mix64(((uint64_t)nodeid << 32 | pid) ^ mix64(seq));
-}
 
 /* Mostly small (inline in the ring), some of a page and more: those are delivered in
  * place, a path of their own also when they are sent again after a failover. */
@@ -285,48 +216,18 @@ static uint32_t message_length(uint32_t nodeid, uint32_t pid, uint32_t seq)
     return kHeaderBytes + (uint32_t)((h >> 8) % (1024 - kHeaderBytes));
 }
 
-static void fill_bytes(uint8_t *fill, size_t bytes, uint32_t nodeid, uint32_t pid, uint32_t seq)
-{
-    uint64_t state = message_key(nodeid, pid, seq) | 1;
-    size_t i = 0;
-    while (i < bytes) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        for (int b = 0; b < 8 && i < bytes; b++, i++) {
-            fill[i] = (uint8_t)(state >> (8 * b));
-        }
-    }
-}
-
-static uint32_t fnv1a(const uint8_t *bytes, size_t count)
-{
-    uint32_t hash = 2166136261u;
-    for (size_t i = 0; i < count; i++) {
-        hash = (hash ^ bytes[i]) * 16777619u;
-    }
-    return hash;
-}
-
 static uint32_t build_message(uint8_t *message, uint32_t seq, int end)
 {
     const uint32_t length = message_length(own_nodeid, own_pid, seq);
     fill_bytes(message + kHeaderBytes, length - kHeaderBytes, own_nodeid, own_pid, seq);
-    const uint32_t checksum = fnv1a(message + kHeaderBytes, length - kHeaderBytes);
-    const uint32_t magic = end ? kEndMagic : kMagic;
-    memcpy(message + 0, &seq, 4);
-    memcpy(message + 4, &length, 4);
-    memcpy(message + 8, &own_nodeid, 4);
-    memcpy(message + 12, &own_pid, 4);
-    memcpy(message + 16, &checksum, 4);
-    memcpy(message + 20, &magic, 4);
+    write_header(message, seq, length, own_nodeid, own_pid, end ? kEndMagic : kMagic);
     return length;
 }
 
 /* Checks a delivered message; returns its seq (UINT32_MAX if not even that is readable). */
 static uint32_t check_message(uint32_t nodeid, uint32_t pid, const uint8_t *message, size_t bytes, int *ok, int *end)
 {
-    uint32_t seq = UINT32_MAX, length = 0, field_nodeid, field_pid, checksum, magic;
+    uint32_t seq = UINT32_MAX;
     *ok = 0;
     *end = 0;
     if (bytes < kHeaderBytes) {
@@ -335,16 +236,13 @@ static uint32_t check_message(uint32_t nodeid, uint32_t pid, const uint8_t *mess
         }
         return seq;
     }
-    memcpy(&seq, message, 4);
-    memcpy(&length, message + 4, 4);
-    memcpy(&field_nodeid, message + 8, 4);
-    memcpy(&field_pid, message + 12, 4);
-    memcpy(&checksum, message + 16, 4);
-    memcpy(&magic, message + 20, 4);
-    *end = magic == kEndMagic;
-    if (length != bytes || length != message_length(nodeid, pid, seq) || field_nodeid != nodeid ||
-        field_pid != pid || (magic != kMagic && magic != kEndMagic) ||
-        checksum != fnv1a(message + kHeaderBytes, length - kHeaderBytes)) {
+    const struct message_header header = read_header(message);
+    const uint32_t length = header.length;
+    seq = header.seq;
+    *end = header.magic == kEndMagic;
+    if (length != bytes || length != message_length(nodeid, pid, seq) || header.nodeid != nodeid ||
+        header.pid != pid || (header.magic != kMagic && header.magic != kEndMagic) ||
+        header.checksum != fnv1a(message + kHeaderBytes, length - kHeaderBytes)) {
         return seq;
     }
     fill_bytes(expected_fill, length - kHeaderBytes, nodeid, pid, seq);
@@ -422,38 +320,10 @@ static void on_deliver(cpg_handle_t handle, const struct cpg_name *group, uint32
     }
 }
 
-static int compare_address(const void *a, const void *b)
-{
-    const struct cpg_address *x = a, *y = b;
-    if (x->nodeid != y->nodeid) {
-        return x->nodeid < y->nodeid ? -1 : 1;
-    }
-    return x->pid < y->pid ? -1 : x->pid > y->pid;
-}
-
 static int compare_u32(const void *a, const void *b)
 {
     const uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
-}
-
-static void format_list(char *text, size_t capacity, const struct cpg_address *list, size_t count, int with_reason)
-{
-    struct cpg_address sorted[kMaxMembers];
-    size_t used = 0;
-    if (count > kMaxMembers) {
-        fail("confchg with %zu entries", count);
-    }
-    memcpy(sorted, list, count * sizeof(*list));
-    qsort(sorted, count, sizeof(*sorted), compare_address);
-    text[0] = '\0';
-    for (size_t i = 0; i < count && used < capacity; i++) {
-        int n = with_reason ? snprintf(text + used, capacity - used, "%s%" PRIu32 ":%" PRIu32 ":%" PRIu32,
-                                       i ? "," : "", sorted[i].nodeid, sorted[i].pid, sorted[i].reason)
-                            : snprintf(text + used, capacity - used, "%s%" PRIu32 ":%" PRIu32, i ? "," : "",
-                                       sorted[i].nodeid, sorted[i].pid);
-        used += n > 0 ? (size_t)n : 0;
-    }
 }
 
 static void note_nodedown(uint32_t nodeid)
@@ -477,14 +347,9 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
     if (all_done) {
         return;
     }
-    const uint64_t t_ns = realtime_ns();
-    char joined_text[4096], left_text[4096], members_text[4096];
-    format_list(joined_text, sizeof(joined_text), joined_list, n_joined, 1);
-    format_list(left_text, sizeof(left_text), left, n_left, 1);
-    format_list(members_text, sizeof(members_text), member_list, n_members, 0);
-    const uint32_t reason = n_joined ? joined_list[0].reason : n_left ? left[0].reason : 0;
-    record("C t=%" PRIu64 " reason=%" PRIu32 " joined=%s left=%s members=%s\n", t_ns, reason, joined_text, left_text,
-           members_text);
+    char time_field[32];
+    snprintf(time_field, sizeof(time_field), "t=%" PRIu64 " ", realtime_ns());
+    record_confchg(time_field, 4096, member_list, n_members, left, n_left, joined_list, n_joined);
     if (n_members > kMaxMembers) {
         fail("confchg with %zu members", n_members);
     }
@@ -656,25 +521,10 @@ int main(int argc, char **argv)
     if (rc != CS_OK) {
         fail("cpg_model_initialize: %s", cs_strerror(rc));
     }
-    unsigned int nodeid;
-    if ((rc = cpg_local_get(handle, &nodeid)) != CS_OK) {
-        fail("cpg_local_get: %s", cs_strerror(rc));
-    }
-    own_nodeid = nodeid;
     int fd;
-    if ((rc = cpg_fd_get(handle, &fd)) != CS_OK) {
-        fail("cpg_fd_get: %s", cs_strerror(rc));
-    }
-    struct cpg_name group;
-    group.length = (uint32_t)strlen(opt.group);
-    memcpy(group.value, opt.group, group.length);
+    local_node(handle, &own_nodeid, &fd);
     const double deadline = monotonic_s() + opt.timeout_s;
-    while ((rc = cpg_join(handle, &group)) == CS_ERR_TRY_AGAIN) {
-        if (monotonic_s() > deadline) {
-            fail("timeout: cpg_join kept returning CS_ERR_TRY_AGAIN");
-        }
-        usleep(1000);
-    }
+    rc = join_group(handle, opt.group, deadline);
     if (rc == CS_ERR_LIBRARY) {
         daemon_gone(handle, deadline);
     }

@@ -41,12 +41,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "cluster_client_common.h"
+
 enum {
-    kHeaderBytes = 24,           /* full header; shorter messages carry seq and length only */
-    kShortHeaderBytes = 8,
+    kShortHeaderBytes = 8,       /* below kHeaderBytes a message carries seq and length only */
     kMaxMessageBytes = 65536,
     kSendBurst = 16,             /* sends between two dispatches */
     kIdlePollMs = 50,            /* poll timeout while there is nothing to send */
@@ -88,9 +88,6 @@ static size_t sender_count;
 static size_t senders_done;
 static int all_done;            /* stop recording: the completing message was delivered */
 
-static char *events;            /* the output lines, in delivery order */
-static size_t events_bytes, events_capacity;
-
 static uint32_t own_nodeid, own_pid;
 static uint32_t group_members;  /* size of the group after the last confchg */
 static int joined;              /* our own join confchg was delivered */
@@ -98,53 +95,12 @@ static int nodedown_seen;
 static uint64_t delivered, bad_messages, fifo_violations;
 static uint8_t expected_fill[kMaxMessageBytes];
 
-static void fail(const char *format, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void record(const char *format, ...) __attribute__((format(printf, 1, 2)));
-static void record(const char *format, ...)
-{
-    char line[8192];
-    va_list args;
-    va_start(args, format);
-    int n = vsnprintf(line, sizeof(line), format, args);
-    va_end(args);
-    if (n < 0 || (size_t)n >= sizeof(line)) {
-        fail("event line too long");
-    }
-    if (events_bytes + (size_t)n + 1 > events_capacity) {
-        size_t capacity = events_capacity ? events_capacity * 2 : 1 << 20;
-        while (capacity < events_bytes + (size_t)n + 1) {
-            capacity *= 2;
-        }
-        char *grown = realloc(events, capacity);
-        if (grown == NULL) {
-            fail("out of memory for %zu event bytes", capacity);
-        }
-        events = grown;
-        events_capacity = capacity;
-    }
-    memcpy(events + events_bytes, line, (size_t)n);
-    events_bytes += (size_t)n;
-    events[events_bytes] = '\0';
-}
-
 static void write_output(void)
 {
-    FILE *out = fopen(opt.out_path, "w");
-    if (out == NULL) {
-        fprintf(stderr, "order_client: cannot write %s: %s\n", opt.out_path, strerror(errno));
-        exit(1);
-    }
+    FILE *out = open_output("order_client", opt.out_path);
     fprintf(out, "# order_client nodeid=%" PRIu32 " pid=%" PRIu32 " group=%s sent=%" PRIu32 "\n", own_nodeid,
             own_pid, opt.group, opt.send_count);
-    if (events_bytes > 0 && fwrite(events, 1, events_bytes, out) != events_bytes) {
-        fprintf(stderr, "order_client: short write to %s\n", opt.out_path);
-        exit(1);
-    }
-    if (fclose(out) != 0) {
-        fprintf(stderr, "order_client: cannot write %s: %s\n", opt.out_path, strerror(errno));
-        exit(1);
-    }
+    finish_output(out, "order_client", opt.out_path);
 }
 
 static void fail(const char *format, ...)
@@ -161,32 +117,13 @@ static void fail(const char *format, ...)
             group_members);
     if (opt.out_path != NULL && !all_done) {
         all_done = 1;
-        /* The E line does not go through the buffer, which may be what failed. */
         write_output();
-        FILE *out = fopen(opt.out_path, "a");
-        if (out != NULL) {
-            fprintf(out, "E fail %s\n", text);
-            fclose(out);
-        }
+        append_fail_line(opt.out_path, text);
     }
     exit(1);
 }
 
 /* ------------------------------------------------------------------ message contents */
-
-static uint64_t mix64(uint64_t x)
-{
-    /* splitmix64's finalizer */
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static uint64_t message_key(uint32_t nodeid, uint32_t pid, uint32_t seq)
-{
-    return mix64(((uint64_t)nodeid << 32 | pid) ^ mix64(seq));
-}
 
 /* Lengths: mostly 24..4095; some 8..23; some exactly 4096 and 4097..16384 (delivered in
  * place); every 97th message 64 KiB. */
@@ -205,29 +142,6 @@ static uint32_t message_length(uint32_t nodeid, uint32_t pid, uint32_t seq)
     }
 }
 
-static void fill_bytes(uint8_t *fill, size_t bytes, uint32_t nodeid, uint32_t pid, uint32_t seq)
-{
-    uint64_t state = message_key(nodeid, pid, seq) | 1;
-    size_t i = 0;
-    while (i < bytes) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        for (int b = 0; b < 8 && i < bytes; b++, i++) {
-            fill[i] = (uint8_t)(state >> (8 * b));
-        }
-    }
-}
-
-static uint32_t fnv1a(const uint8_t *bytes, size_t count)
-{
-    uint32_t hash = 2166136261u;
-    for (size_t i = 0; i < count; i++) {
-        hash = (hash ^ bytes[i]) * 16777619u;
-    }
-    return hash;
-}
-
 static size_t fill_offset(uint32_t length)
 {
     return length >= kHeaderBytes ? kHeaderBytes : kShortHeaderBytes;
@@ -238,14 +152,11 @@ static void build_message(uint8_t *message, uint32_t seq, uint32_t *length_out)
     const uint32_t length = message_length(own_nodeid, own_pid, seq);
     const size_t offset = fill_offset(length);
     fill_bytes(message + offset, length - offset, own_nodeid, own_pid, seq);
-    memcpy(message + 0, &seq, 4);
-    memcpy(message + 4, &length, 4);
     if (length >= kHeaderBytes) {
-        const uint32_t checksum = fnv1a(message + offset, length - offset);
-        memcpy(message + 8, &own_nodeid, 4);
-        memcpy(message + 12, &own_pid, 4);
-        memcpy(message + 16, &checksum, 4);
-        memcpy(message + 20, &kMagic, 4);
+        write_header(message, seq, length, own_nodeid, own_pid, kMagic);
+    } else {
+        memcpy(message + 0, &seq, 4);
+        memcpy(message + 4, &length, 4);
     }
     *length_out = length;
 }
@@ -265,13 +176,9 @@ static uint32_t check_message(uint32_t nodeid, uint32_t pid, const uint8_t *mess
     }
     const size_t offset = fill_offset(length);
     if (length >= kHeaderBytes) {
-        uint32_t field_nodeid, field_pid, checksum, magic;
-        memcpy(&field_nodeid, message + 8, 4);
-        memcpy(&field_pid, message + 12, 4);
-        memcpy(&checksum, message + 16, 4);
-        memcpy(&magic, message + 20, 4);
-        if (field_nodeid != nodeid || field_pid != pid || magic != kMagic ||
-            checksum != fnv1a(message + offset, length - offset)) {
+        const struct message_header header = read_header(message);
+        if (header.nodeid != nodeid || header.pid != pid || header.magic != kMagic ||
+            header.checksum != fnv1a(message + offset, length - offset)) {
             return seq;
         }
     }
@@ -326,34 +233,6 @@ static void on_deliver(cpg_handle_t handle, const struct cpg_name *group, uint32
     }
 }
 
-static int compare_address(const void *a, const void *b)
-{
-    const struct cpg_address *x = a, *y = b;
-    if (x->nodeid != y->nodeid) {
-        return x->nodeid < y->nodeid ? -1 : 1;
-    }
-    return x->pid < y->pid ? -1 : x->pid > y->pid;
-}
-
-static void format_list(char *text, size_t capacity, const struct cpg_address *list, size_t count, int with_reason)
-{
-    struct cpg_address sorted[256];
-    size_t used = 0;
-    if (count > sizeof(sorted) / sizeof(sorted[0])) {
-        fail("confchg with %zu entries", count);
-    }
-    memcpy(sorted, list, count * sizeof(*list));
-    qsort(sorted, count, sizeof(*sorted), compare_address);
-    text[0] = '\0';
-    for (size_t i = 0; i < count && used < capacity; i++) {
-        int n = with_reason ? snprintf(text + used, capacity - used, "%s%" PRIu32 ":%" PRIu32 ":%" PRIu32,
-                                       i ? "," : "", sorted[i].nodeid, sorted[i].pid, sorted[i].reason)
-                            : snprintf(text + used, capacity - used, "%s%" PRIu32 ":%" PRIu32, i ? "," : "",
-                                       sorted[i].nodeid, sorted[i].pid);
-        used += n > 0 ? (size_t)n : 0;
-    }
-}
-
 static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const struct cpg_address *members,
                        size_t n_members, const struct cpg_address *left, size_t n_left,
                        const struct cpg_address *joined_list, size_t n_joined)
@@ -363,12 +242,7 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
     if (all_done) {
         return;
     }
-    char joined_text[2048], left_text[2048], members_text[2048];
-    format_list(joined_text, sizeof(joined_text), joined_list, n_joined, 1);
-    format_list(left_text, sizeof(left_text), left, n_left, 1);
-    format_list(members_text, sizeof(members_text), members, n_members, 0);
-    const uint32_t reason = n_joined ? joined_list[0].reason : n_left ? left[0].reason : 0;
-    record("C reason=%" PRIu32 " joined=%s left=%s members=%s\n", reason, joined_text, left_text, members_text);
+    record_confchg("", 2048, members, n_members, left, n_left, joined_list, n_joined);
     group_members = (uint32_t)n_members;
     for (size_t i = 0; i < n_joined; i++) {
         if (joined_list[i].nodeid == own_nodeid && joined_list[i].pid == own_pid) {
@@ -383,13 +257,6 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 }
 
 /* ------------------------------------------------------------------ main loop */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void usage(FILE *out)
 {
@@ -487,26 +354,10 @@ int main(int argc, char **argv)
     if (rc != CS_OK) {
         fail("cpg_initialize: %s", cs_strerror(rc));
     }
-    unsigned int nodeid;
-    if ((rc = cpg_local_get(handle, &nodeid)) != CS_OK) {
-        fail("cpg_local_get: %s", cs_strerror(rc));
-    }
-    own_nodeid = nodeid;
     int fd;
-    if ((rc = cpg_fd_get(handle, &fd)) != CS_OK) {
-        fail("cpg_fd_get: %s", cs_strerror(rc));
-    }
-    struct cpg_name group;
-    group.length = (uint32_t)strlen(opt.group);
-    memcpy(group.value, opt.group, group.length);
-    const double deadline = now_s() + opt.timeout_s;
-    while ((rc = cpg_join(handle, &group)) == CS_ERR_TRY_AGAIN) {
-        if (now_s() > deadline) {
-            fail("timeout: cpg_join kept returning CS_ERR_TRY_AGAIN");
-        }
-        usleep(1000);
-    }
-    if (rc != CS_OK) {
+    local_node(handle, &own_nodeid, &fd);
+    const double deadline = monotonic_s() + opt.timeout_s;
+    if ((rc = join_group(handle, opt.group, deadline)) != CS_OK) {
         fail("cpg_join: %s", cs_strerror(rc));
     }
 
@@ -516,7 +367,7 @@ int main(int argc, char **argv)
     int have_message = 0, ready = 0;
     double next_paced_send = 0;
     while (!all_done) {
-        const double now = now_s();
+        const double now = monotonic_s();
         if (now > deadline) {
             fail("timeout after %.0f s: %s", opt.timeout_s,
                  !joined                                   ? "own join confchg never came"
