@@ -10,6 +10,7 @@ packages=(
   clang libclang-rt-14-dev          # libFuzzer and the clang sanitizer runtimes
   libcpg-dev corosync               # drop-in tests and the side-by-side benchmark
   gnuplot-nox                       # the benchmark report's plots
+  systemd                           # systemd-analyze checks the installed unit
 )
 
 missing=()
