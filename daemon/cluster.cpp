@@ -204,38 +204,39 @@ void Daemon::retire_arena(ClientSession& session)
     }
 }
 
-uint64_t Daemon::client_pinned_bytes() const
+template <typename Visit>
+void Daemon::for_each_session(Visit&& visit)
+{
+    for (auto& [connection, session] : sessions_) {
+        visit(*session, true);
+    }
+    for (auto& session : closing_) {
+        visit(*session, false);
+    }
+}
+
+uint64_t Daemon::client_pinned_bytes()
 {
     uint64_t bytes = 0;
-    const auto add = [&bytes](const ClientSession& session) {
+    for_each_session([&bytes](const ClientSession& session, bool) {
         for (const PinnedPart& pinned : session.cluster.parts) {
             if (pinned.registration) {
                 bytes += pinned.view.size();
             }
         }
-    };
-    for (const auto& [connection, session] : sessions_) {
-        add(*session);
-    }
-    for (const auto& session : closing_) {
-        add(*session);
-    }
+    });
     return bytes;
 }
 
 ClientSession* Daemon::session_by_serial(uint64_t serial)
 {
-    for (auto& [connection, session] : sessions_) {
-        if (session->serial == serial) {
-            return session.get();
+    ClientSession* found = nullptr;
+    for_each_session([&](ClientSession& session, bool) {
+        if (session.serial == serial) {
+            found = &session;
         }
-    }
-    for (auto& session : closing_) {
-        if (session->serial == serial) {
-            return session.get();
-        }
-    }
-    return nullptr;
+    });
+    return found;
 }
 
 ArenaPart Daemon::arena_part_of(const ipc::SubmissionDescriptor& descriptor) const
@@ -379,16 +380,11 @@ void Daemon::status_of_remotes(ipc::StatusResponse& response)
 template <typename Visit>
 void Daemon::for_each_session_of(uint32_t pid, Visit&& visit)
 {
-    for (auto& [connection, session] : sessions_) {
-        if (static_cast<uint32_t>(session->pid) == pid) {
-            visit(*session, true);
+    for_each_session([&](ClientSession& session, bool open) {
+        if (static_cast<uint32_t>(session.pid) == pid) {
+            visit(session, open);
         }
-    }
-    for (auto& session : closing_) {
-        if (static_cast<uint32_t>(session->pid) == pid) {
-            visit(*session, false);
-        }
-    }
+    });
 }
 
 bool Daemon::on_admitted()
@@ -442,7 +438,7 @@ void Daemon::on_own_removal(const ordering::GroupName& group, uint32_t pid)
 
 void Daemon::on_batch_completed(uint64_t batch)
 {
-    auto release = [&](ClientSession& session) {
+    for_each_session([&](ClientSession& session, bool) {
         auto& heads = session.cluster.pending_heads;
         std::optional<uint64_t> head;
         while (!heads.empty() && heads.front().first <= batch) {
@@ -452,13 +448,7 @@ void Daemon::on_batch_completed(uint64_t batch)
         if (head && session.control != nullptr) {
             publish_sub_head(session, *head);
         }
-    };
-    for (auto& [connection, session] : sessions_) {
-        release(*session);
-    }
-    for (auto& session : closing_) {
-        release(*session);
-    }
+    });
 }
 
 void Daemon::on_applied()

@@ -83,7 +83,7 @@ private:
     void finish_pinning(uint64_t serial, ArenaPart part, PartPinning& pinning);
     ClientSession* session_by_serial(uint64_t serial);
     void retire_arena(ClientSession& session);
-    uint64_t client_pinned_bytes() const;
+    uint64_t client_pinned_bytes();
     bool device_can_read(ClientSession& session, const ipc::SubmissionDescriptor& descriptor);
     std::optional<transport::LocalSlice> arena_slice(const ClientSession& session,
                                                      const ipc::SubmissionDescriptor& descriptor) const;
@@ -93,6 +93,9 @@ private:
     void send_join_response(ClientSession& session, uint64_t join_position, uint64_t join_seq);
     void leave_cluster();
     void status_of_remotes(ipc::StatusResponse& response);
+    // visit(session, open): every session, open ones first, then those still closing.
+    template <typename Visit>
+    void for_each_session(Visit&& visit);
     template <typename Visit>
     void for_each_session_of(uint32_t pid, Visit&& visit);
 
