@@ -70,7 +70,6 @@ bool Daemon::start_node(std::string& error)
         config.device_copies = cluster.sequencer_copy == SequencerCopy::device ||
                                (cluster.sequencer_copy == SequencerCopy::automatic && !software_device);
         transport = std::move(*created);
-        sequencer_device_copies_ = config.device_copies;
     }
     node_ = ordering::Node::create(std::move(config), *ring_, *this, std::move(transport), error);
     if (!node_) {
@@ -109,7 +108,7 @@ bool Daemon::prepare_cluster_session(ClientSession& session)
             return false;
         }
     }
-    if (node_->role() == Role::member || sequencer_device_copies_) {
+    if (node_->role() == Role::member || node_->device_copies_configured()) {
         start_pinning(session, ArenaPart::copy);
     }
     if (node_->role() != Role::member) {

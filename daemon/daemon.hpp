@@ -157,8 +157,6 @@ private:
     };
     std::vector<BatchGroup> batch_groups_;  // groups with entries appended since the last publish
     bool ring_blocked_ = false;  // the last drain stopped on a full ring
-    // As sequencer, the device copies payloads into the ring (rcpg { sequencer_copy }).
-    bool sequencer_device_copies_ = false;
     const std::atomic<bool>* stop_ = nullptr;
 };
 

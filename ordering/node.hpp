@@ -184,6 +184,9 @@ public:
     // Whether a payload of this size goes by device copy: the loopback is up and the
     // payload is above the inline limit (below it, a CPU copy is what a NIC would do too).
     bool copies_by_device(uint64_t payload_bytes) const;
+    // Whether, as sequencer, it copies payloads with its device at all (NodeConfig), so
+    // whether it will ever read a client's memory by device.
+    bool device_copies_configured() const { return config_.device_copies; }
     // Where the complete entries end: device copies in flight hold publication and
     // replication back to the first entry they fill.
     uint64_t complete_tail() const;
