@@ -32,6 +32,13 @@ public:
     // refused, so nothing runs once the daemon takes down what the work uses.
     void stop();
 
+    // Whether stop() has begun (any thread): lets a test order work after it.
+    bool stopping()
+    {
+        std::lock_guard lock(mutex_);
+        return stopping_;
+    }
+
 private:
     struct Task {
         std::function<void()> work;

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -27,8 +28,22 @@ constexpr int kTakenSpinIterations = 4000;
 // A fragment of a large message waits this long for room, as corosync's library retries
 // for about a second, before the send gives up with CS_ERR_TRY_AGAIN. Counted from the
 // last fragment that went out: a message that keeps moving is never cut off, however
-// long it takes.
-constexpr auto kFragmentRoomTimeout = std::chrono::seconds(2);
+// long it takes. $RCPG_FRAGMENT_ROOM_TIMEOUT_MS sets it (read once per process), for
+// programs whose readers may pause longer, and for tests that provoke it.
+constexpr uint64_t kDefaultFragmentRoomTimeoutMs = 2000;
+
+std::chrono::milliseconds fragment_room_timeout()
+{
+    static const std::chrono::milliseconds timeout = [] {
+        const char* text = std::getenv("RCPG_FRAGMENT_ROOM_TIMEOUT_MS");
+        char* end = nullptr;
+        const unsigned long long value = text != nullptr ? std::strtoull(text, &end, 10) : 0;
+        // An unset, empty or malformed value keeps the default; 0 is not a timeout.
+        const bool valid = text != nullptr && *text != '\0' && *end == '\0' && value > 0 && value <= 3'600'000;
+        return std::chrono::milliseconds(valid ? value : kDefaultFragmentRoomTimeoutMs);
+    }();
+    return timeout;
+}
 constexpr timespec kFutexWaitSlice{0, 10'000'000};
 // Fragments carry the whole message size in 32 bits.
 constexpr uint64_t kMaxMessageBytes = UINT32_MAX;
@@ -228,7 +243,7 @@ cs_error_t Handle::send_fragmented(uint16_t flags, const iovec* iov, unsigned in
     if (!joined_.load(std::memory_order_acquire)) {
         return CS_ERR_NOT_EXIST;
     }
-    auto deadline = std::chrono::steady_clock::now() + kFragmentRoomTimeout;
+    auto deadline = std::chrono::steady_clock::now() + fragment_room_timeout();
     uint64_t sent = 0;
     while (sent < total_bytes) {
         const uint64_t piece = std::min<uint64_t>(total_bytes - sent, ipc::kMaxAtomicMessageBytes);
@@ -265,7 +280,7 @@ cs_error_t Handle::send_fragmented(uint16_t flags, const iovec* iov, unsigned in
         }
         publish(*offset, static_cast<uint32_t>(piece), piece_flags, total_bytes);
         sent += piece;
-        deadline = std::chrono::steady_clock::now() + kFragmentRoomTimeout;
+        deadline = std::chrono::steady_clock::now() + fragment_room_timeout();
     }
     return zcb_source != nullptr ? wait_taken(sub_tail_) : CS_OK;
 }

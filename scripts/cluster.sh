@@ -56,6 +56,10 @@ Options:
   --failure-timeout-ms T
                    rcpg.conf failure_timeout_ms: silence after which a node
                    counts as failed (default: rcpgd's, 3000)
+  --stuck-client-timeout-ms T
+                   rcpg.conf stuck_client_timeout_ms: a client that holds the
+                   full ring this long without reading is cut off (default:
+                   rcpgd's, 10000; 0: never)
   --sequencer-copy auto|device|cpu
                    who copies payloads into the sequencer's ring (rcpg.conf
                    sequencer_copy; default auto, which on rxe is cpu)
@@ -73,6 +77,7 @@ EOF
 nodes=3
 ring_mib=64
 failure_timeout_ms=
+stuck_client_timeout_ms=
 sequencer_copy=auto
 dir=
 bin=$ROOT/build/bin
@@ -92,6 +97,7 @@ while [ $# -gt 0 ]; do
     --late) late+=("$2"); shift 2 ;;
     --ring-mib) ring_mib=$2; shift 2 ;;
     --failure-timeout-ms) failure_timeout_ms=$2; shift 2 ;;
+    --stuck-client-timeout-ms) stuck_client_timeout_ms=$2; shift 2 ;;
     --sequencer-copy) sequencer_copy=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
@@ -149,6 +155,7 @@ if [ "$inside" -eq 0 ] && [ "$ctl" -eq 0 ]; then
         late_args+=(--late "$k")
     done
     [ -z "$failure_timeout_ms" ] || late_args+=(--failure-timeout-ms "$failure_timeout_ms")
+    [ -z "$stuck_client_timeout_ms" ] || late_args+=(--stuck-client-timeout-ms "$stuck_client_timeout_ms")
     exec "$ROOT/scripts/softroce.sh" run --timeout-s "$timeout_s" --rw "$dir" --rw "$PWD" -- \
         "$SELF" --inside --nodes "$nodes" "${late_args[@]}" --ring-mib "$ring_mib" --dir "$dir" --bin "$bin" \
         --sequencer-copy "$sequencer_copy" --port "$port" --log-level "$log_level" -- "$@"
@@ -201,7 +208,7 @@ start_node() {
         fi
         echo "$status" >"$dir/node$k.status"
     ) </dev/null >>"$dir/node$k.log" 2>&1 &
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do
         [ -s "$dir/node$k.pid" ] && return 0
         sleep 0.05
     done
@@ -221,7 +228,8 @@ wait_serving() {
     return 1
 }
 
-# SIGTERM (the node leaves the cluster cleanly), SIGKILL after 5 s. Status 1, with a
+# SIGTERM (the node leaves the cluster cleanly), SIGKILL after 30 s: a clean leave waits
+# up to 2 s for the sequencer, and the guest may be starved of CPU. Status 1, with a
 # message, if it needed SIGKILL or rcpgd exited with a status other than 0.
 stop_node() {
     local k=$1 pid status=0 exit_status=
@@ -229,17 +237,17 @@ stop_node() {
     [ -n "$pid" ] || return 0
     if alive "$pid"; then
         kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do
+        for _ in $(seq 300); do
             alive "$pid" || break
             sleep 0.1
         done
         if alive "$pid"; then
             kill -KILL "$pid" 2>/dev/null || true
-            echo "cluster.sh: node $k did not exit within 5 s of SIGTERM; killed" >&2
+            echo "cluster.sh: node $k did not exit within 30 s of SIGTERM; killed" >&2
             status=1
         fi
     fi
-    for _ in $(seq 50); do
+    for _ in $(seq 300); do
         [ -s "$dir/node$k.status" ] && break
         sleep 0.1
     done
@@ -267,15 +275,15 @@ kill_node() {
     echo "${killed_at_us//[.,]/}000" >"$dir/node$k.killed"
     kill -KILL "$pid" 2>/dev/null || true
     # The kernel tears the RDMA resources down before the process is gone.
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do
         alive "$pid" || break
         sleep 0.1
     done
     if alive "$pid"; then
-        echo "cluster.sh ctl: node $k still there 10 s after SIGKILL" >&2
+        echo "cluster.sh ctl: node $k still there 30 s after SIGKILL" >&2
         return 1
     fi
-    for _ in $(seq 50); do
+    for _ in $(seq 300); do
         [ -s "$dir/node$k.status" ] && break
         sleep 0.1
     done
@@ -301,7 +309,7 @@ if [ "$ctl" -eq 1 ]; then
         fi
         before=$(serving_count "$k")
         start_node "$k" || exit 1
-        if ! wait_serving "$k" "$before" 300; then
+        if ! wait_serving "$k" "$before" 900; then
             echo "cluster.sh ctl: node $k did not come up; its log:" >&2
             cat "$dir/node$k.log" >&2
             exit 1
@@ -365,6 +373,7 @@ is_late() {
     echo "    cluster_key_file: authkey"
     echo "    ring_mib: $ring_mib"
     [ -z "$failure_timeout_ms" ] || echo "    failure_timeout_ms: $failure_timeout_ms"
+    [ -z "$stuck_client_timeout_ms" ] || echo "    stuck_client_timeout_ms: $stuck_client_timeout_ms"
     echo "    sequencer_copy: $sequencer_copy"
     for ((k = 1; k <= nodes; k++)); do
         echo "    node {"
@@ -400,7 +409,7 @@ for ((k = 1; k <= nodes; k++)); do
         echo "node $k: RCPG_IPC=rcpg-node$k (late: not started; \"\$RCPG_CLUSTER_CTL\" start $k starts it)"
         continue
     fi
-    if ! wait_serving "$k" 0 300; then
+    if ! wait_serving "$k" 0 900; then
         echo "cluster.sh: node $k did not come up; its log:" >&2
         cat "$dir/node$k.log" >&2
         exit 1

@@ -12,8 +12,11 @@
 namespace rcpg::ipc {
 namespace {
 
-// The client gives the daemon this long to answer before it reports the daemon dead.
-constexpr int kReceiveTimeoutMs = 5000;
+// The client gives the daemon this long to hand over its descriptors before it reports
+// the daemon dead. The daemon serves hand-outs one at a time, so a crowd of clients
+// starting at once on a busy machine waits its turn; its other requests wait without
+// limit, as corosync's (CS_IPC_TIMEOUT_MS).
+constexpr int kReceiveTimeoutMs = 60'000;
 
 socklen_t abstract_address(const std::string& name, sockaddr_un& address)
 {

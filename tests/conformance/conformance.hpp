@@ -36,8 +36,13 @@ namespace rcpg::conformance {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// How long a test waits for something that must happen.
-inline constexpr auto kEventTimeout = 10s;
+// How long a test waits for something that must happen: a bound for a hang, far above
+// what a slow, busy machine under a sanitizer takes (a pass never waits it out).
+inline constexpr auto kEventTimeout = 60s;
+inline constexpr int kEventTimeoutMs = 60'000;
+// How long a helper process stays (joined, holding a handle) until the test releases it:
+// past everything the test does meanwhile; the test kills it at the end anyway.
+inline constexpr auto kHoldTimeout = 300s;
 // How long a test watches for something that must not happen (or a poll timeout).
 inline constexpr int kQuietMs = 300;
 

@@ -51,7 +51,7 @@ TEST_F(WrongContext, ASecondDispatchingThreadGetsBusy)
     auto blocked = std::async(std::launch::async, [&] { return cpg_dispatch(client.handle, CS_DISPATCH_ONE); });
     // Wait until the first thread is inside dispatch: the second is then refused.
     cs_error_t second = CS_OK;
-    for (int i = 0; i < 500; ++i) {
+    for (const auto deadline = Clock::now() + kEventTimeout; Clock::now() < deadline;) {
         second = cpg_dispatch(client.handle, CS_DISPATCH_ALL);
         if (second == CS_ERR_BUSY) {
             break;

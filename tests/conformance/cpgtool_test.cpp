@@ -146,7 +146,7 @@ TEST_F(CpgTool, ReportsRoleViewGroupsAndCountersOfAOneNodeDaemon)
             return 2;
         }
         ready.write_byte('j');
-        release.wait_eof(std::chrono::seconds(30));
+        release.wait_eof(kHoldTimeout);
         return 0;
     });
     ASSERT_TRUE(child.started());

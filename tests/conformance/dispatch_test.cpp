@@ -45,7 +45,7 @@ TEST_F(Dispatch, OneHandlesExactlyOneEvent)
     ASSERT_EQ(client.send("m2"), CS_OK);
     const cpg_handle_t handle = client.handle;
     for (size_t expected = 1; expected <= 3; ++expected) {
-        EXPECT_EQ(Background<cs_error_t>([handle] { return cpg_dispatch(handle, CS_DISPATCH_ONE); }).wait(5s), CS_OK);
+        EXPECT_EQ(Background<cs_error_t>([handle] { return cpg_dispatch(handle, CS_DISPATCH_ONE); }).wait(kEventTimeout), CS_OK);
         EXPECT_EQ(client.rec.events.size(), expected);
     }
     EXPECT_EQ(client.rec.bodies(), (std::vector<std::string>{"m1", "m2"}));
@@ -62,7 +62,7 @@ TEST_F(Dispatch, FdIsReadableExactlyWhileEventsArePending)
     ASSERT_EQ(parent.join("readiness"), CS_OK);
     const int fd = parent.fd();
     // The own join confchg is queued before cpg_join returns.
-    EXPECT_TRUE(fd_readable(fd, kQuietMs)) << "after join";
+    EXPECT_TRUE(fd_readable(fd, kEventTimeoutMs)) << "after join";
     ASSERT_EQ(cpg_dispatch(parent.handle, CS_DISPATCH_ALL), CS_OK);
     ASSERT_EQ(parent.rec.count(Event::confchg), 1u);
     EXPECT_FALSE(fd_readable(fd, kQuietMs)) << "after CS_DISPATCH_ALL";
@@ -111,7 +111,7 @@ TEST_F(Dispatch, FdIsReadableExactlyWhileEventsArePending)
 
     ASSERT_TRUE(ready.read_byte()) << "witness did not join";
     // The witness's join confchg reached us too.
-    EXPECT_TRUE(fd_readable(fd, 5000)) << "after another process joined";
+    EXPECT_TRUE(fd_readable(fd, kEventTimeoutMs)) << "after another process joined";
     ASSERT_EQ(cpg_dispatch(parent.handle, CS_DISPATCH_ALL), CS_OK);
     ASSERT_EQ(parent.rec.count(Event::confchg), 2u);
     EXPECT_FALSE(fd_readable(fd, kQuietMs)) << "after CS_DISPATCH_ALL";
@@ -119,17 +119,17 @@ TEST_F(Dispatch, FdIsReadableExactlyWhileEventsArePending)
     ASSERT_EQ(parent.send("first"), CS_OK);
     ASSERT_EQ(parent.send("second"), CS_OK);
     ASSERT_TRUE(got_two.read_byte()) << "witness did not receive both messages";
-    EXPECT_TRUE(fd_readable(fd, kQuietMs)) << "two messages pending";
+    EXPECT_TRUE(fd_readable(fd, kEventTimeoutMs)) << "two messages pending";
     ASSERT_EQ(cpg_dispatch(parent.handle, CS_DISPATCH_ONE), CS_OK);
     EXPECT_EQ(parent.rec.bodies(), std::vector<std::string>{"first"});
-    EXPECT_TRUE(fd_readable(fd, kQuietMs)) << "one message still pending after CS_DISPATCH_ONE";
+    EXPECT_TRUE(fd_readable(fd, kEventTimeoutMs)) << "one message still pending after CS_DISPATCH_ONE";
     ASSERT_EQ(cpg_dispatch(parent.handle, CS_DISPATCH_ONE), CS_OK);
     EXPECT_EQ(parent.rec.bodies(), (std::vector<std::string>{"first", "second"}));
     EXPECT_FALSE(fd_readable(fd, kQuietMs)) << "nothing pending after the second CS_DISPATCH_ONE";
 
     // An event that arrives while we are idle makes the fd readable.
     ASSERT_TRUE(go_send.write_byte('s'));
-    EXPECT_TRUE(fd_readable(fd, 5000)) << "a message of another process arrived";
+    EXPECT_TRUE(fd_readable(fd, kEventTimeoutMs)) << "a message of another process arrived";
     ASSERT_EQ(cpg_dispatch(parent.handle, CS_DISPATCH_ONE_NONBLOCKING), CS_OK);
     EXPECT_EQ(parent.rec.bodies(), (std::vector<std::string>{"first", "second", "wake"}));
     EXPECT_FALSE(fd_readable(fd, kQuietMs)) << "after dispatching it";
@@ -175,7 +175,7 @@ TEST_F(Dispatch, OneBlocksUntilAnEventFromAnotherProcess)
     ASSERT_TRUE(child.started());
     release.close_read();
     const cpg_handle_t handle = parent.handle;
-    auto result = Background<cs_error_t>([handle] { return cpg_dispatch(handle, CS_DISPATCH_ONE); }).wait(5s);
+    auto result = Background<cs_error_t>([handle] { return cpg_dispatch(handle, CS_DISPATCH_ONE); }).wait(kEventTimeout);
     ASSERT_TRUE(result.has_value()) << "CS_DISPATCH_ONE did not return after the other process joined";
     EXPECT_EQ(*result, CS_OK);
     ASSERT_EQ(parent.rec.count(Event::confchg), 2u);
@@ -198,7 +198,7 @@ TEST_F(Dispatch, OneBlocksUntilAMessageSentFromAnotherThread)
     std::string body = "late message";
     iovec part{body.data(), body.size()};
     ASSERT_EQ(cpg_mcast_joined(handle, CPG_TYPE_AGREED, &part, 1), CS_OK);
-    auto result = dispatching.wait(5s);
+    auto result = dispatching.wait(kEventTimeout);
     ASSERT_TRUE(result.has_value()) << "CS_DISPATCH_ONE did not return after a message";
     EXPECT_EQ(*result, CS_OK);
     EXPECT_EQ(client.rec.bodies(), std::vector<std::string>{"late message"});
@@ -235,7 +235,7 @@ TEST_F(Dispatch, FinalizeInsideCallbackMakesEveryModeReturnBadHandle)
         ASSERT_EQ(client.join("finalize-in-confchg-" + std::to_string(mode)), CS_OK);
         ASSERT_EQ(client.send("after the confchg"), CS_OK);
         const cpg_handle_t handle = client.handle;
-        auto result = Background<cs_error_t>([handle, mode] { return cpg_dispatch(handle, mode); }).wait(5s);
+        auto result = Background<cs_error_t>([handle, mode] { return cpg_dispatch(handle, mode); }).wait(kEventTimeout);
         ASSERT_TRUE(result.has_value()) << "dispatch did not return after cpg_finalize in the callback";
         EXPECT_EQ(*result, CS_ERR_BAD_HANDLE);
         ASSERT_TRUE(finalizer.result.has_value());
@@ -265,7 +265,7 @@ TEST_F(Dispatch, BlockingHandlesEventsUntilFinalizeInADeliverCallback)
     std::string stop = "stop";
     iovec part{stop.data(), stop.size()};
     ASSERT_EQ(cpg_mcast_joined(handle, CPG_TYPE_AGREED, &part, 1), CS_OK);
-    auto result = dispatching.wait(5s);
+    auto result = dispatching.wait(kEventTimeout);
     ASSERT_TRUE(result.has_value());
     EXPECT_EQ(*result, CS_ERR_BAD_HANDLE);
     EXPECT_EQ(finalizer.result, CS_OK);
@@ -294,7 +294,7 @@ TEST_F(Dispatch, UnknownModesBehaveAsBlocking)
         std::string stop = "stop";
         part = {stop.data(), stop.size()};
         ASSERT_EQ(cpg_mcast_joined(handle, CPG_TYPE_AGREED, &part, 1), CS_OK);
-        auto result = dispatching.wait(5s);
+        auto result = dispatching.wait(kEventTimeout);
         ASSERT_TRUE(result.has_value());
         EXPECT_EQ(*result, CS_ERR_BAD_HANDLE);
         EXPECT_EQ(client.rec.bodies(), (std::vector<std::string>{"first", "stop"}));
@@ -316,10 +316,10 @@ TEST_F(Dispatch, FinalizeFromAnotherThreadReleasesABlockingDispatch)
             Background<cs_error_t> dispatching([handle, mode] { return cpg_dispatch(handle, mode); });
             EXPECT_FALSE(dispatching.finished_within(200ms)) << "nothing was pending";
             client.finalized = true;
-            auto finalized = Background<cs_error_t>([handle] { return cpg_finalize(handle); }).wait(5s);
+            auto finalized = Background<cs_error_t>([handle] { return cpg_finalize(handle); }).wait(kEventTimeout);
             ASSERT_TRUE(finalized.has_value()) << "cpg_finalize waited for the dispatching thread";
             EXPECT_EQ(*finalized, CS_OK);
-            auto result = dispatching.wait(5s);
+            auto result = dispatching.wait(kEventTimeout);
             ASSERT_TRUE(result.has_value()) << "the blocked dispatch did not return after cpg_finalize";
             EXPECT_TRUE(*result == CS_ERR_BAD_HANDLE || *result == CS_ERR_LIBRARY) << "returned " << *result;
             EXPECT_EQ(cpg_finalize(handle), CS_ERR_BAD_HANDLE);
@@ -352,7 +352,7 @@ TEST_F(Dispatch, CallbacksMayCallTheLibraryAndDispatchRecursively)
     };
     ASSERT_EQ(client.send("outer"), CS_OK);
     const cpg_handle_t handle = client.handle;
-    auto result = Background<cs_error_t>([handle] { return cpg_dispatch(handle, CS_DISPATCH_ONE); }).wait(5s);
+    auto result = Background<cs_error_t>([handle] { return cpg_dispatch(handle, CS_DISPATCH_ONE); }).wait(kEventTimeout);
     ASSERT_TRUE(result.has_value()) << "nested dispatch hung";
     EXPECT_EQ(*result, CS_OK);
     EXPECT_EQ(nested_local, CS_OK);

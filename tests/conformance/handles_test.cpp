@@ -70,9 +70,9 @@ void join_send_and_dispatch_two(cpg_handle_t handle, const char* group)
     iovec part{&byte, 1};
     ASSERT_EQ(cpg_mcast_joined(handle, CPG_TYPE_AGREED, &part, 1), CS_OK);
     // Two events: the own join confchg and the message. ONE waits for each.
-    auto first = Background<cs_error_t>([handle] { return cpg_dispatch(handle, CS_DISPATCH_ONE); }).wait(5s);
+    auto first = Background<cs_error_t>([handle] { return cpg_dispatch(handle, CS_DISPATCH_ONE); }).wait(kEventTimeout);
     ASSERT_EQ(first, CS_OK);
-    auto second = Background<cs_error_t>([handle] { return cpg_dispatch(handle, CS_DISPATCH_ONE); }).wait(5s);
+    auto second = Background<cs_error_t>([handle] { return cpg_dispatch(handle, CS_DISPATCH_ONE); }).wait(kEventTimeout);
     ASSERT_EQ(second, CS_OK);
 }
 
@@ -343,7 +343,7 @@ void expect_every_function_refuses(cpg_handle_t bad, void* foreign_zcb, const st
     EXPECT_EQ(cpg_context_set(bad, &fd), CS_ERR_BAD_HANDLE);
     for (cs_dispatch_flags_t mode : {CS_DISPATCH_ONE, CS_DISPATCH_ALL, CS_DISPATCH_BLOCKING,
                                      CS_DISPATCH_ONE_NONBLOCKING}) {
-        EXPECT_EQ(Background<cs_error_t>([bad, mode] { return cpg_dispatch(bad, mode); }).wait(5s),
+        EXPECT_EQ(Background<cs_error_t>([bad, mode] { return cpg_dispatch(bad, mode); }).wait(kEventTimeout),
                   CS_ERR_BAD_HANDLE)
             << "dispatch mode " << mode;
     }

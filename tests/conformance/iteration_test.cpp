@@ -52,7 +52,7 @@ protected:
                 return 2;
             }
             ready_.write_byte('j');
-            release_.wait_eof(std::chrono::seconds(30));
+            release_.wait_eof(kHoldTimeout);
             return 0;
         });
         ASSERT_TRUE(child_->started());

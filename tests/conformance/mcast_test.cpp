@@ -270,7 +270,7 @@ TEST_F(Mcast, ConcurrentSendersAreSeenInOneTotalOrderByEveryMember)
                 }
             }
             const auto from_senders = [&] { return tagged_sequence(child.rec).size() >= kTotal; };
-            if (!child.pump_until(from_senders, std::chrono::seconds(30))) {
+            if (!child.pump_until(from_senders, kEventTimeout)) {
                 return 5;
             }
             const auto sequence = tagged_sequence(child.rec);
@@ -289,14 +289,14 @@ TEST_F(Mcast, ConcurrentSendersAreSeenInOneTotalOrderByEveryMember)
     }
     go.close_write();  // all start sending at once
     ASSERT_TRUE(parent.pump_until([&] { return tagged_sequence(parent.rec).size() >= kTotal; },
-                                  std::chrono::seconds(30)));
+                                  kEventTimeout));
     const auto sequence = tagged_sequence(parent.rec);
     EXPECT_EQ(sequence.size(), kTotal);
     EXPECT_TRUE(fifo_per_sender(sequence)) << "per-sender FIFO violated at the parent";
     const uint64_t expected_hash = sequence_hash(sequence);
     for (int s = 0; s < kSenders; ++s) {
         OrderReport report{};
-        ASSERT_TRUE(results.read_bytes(&report, sizeof(report), std::chrono::seconds(30))) << "result " << s;
+        ASSERT_TRUE(results.read_bytes(&report, sizeof(report), kEventTimeout)) << "result " << s;
         EXPECT_EQ(report.count, kTotal);
         EXPECT_EQ(report.fifo_ok, 1u);
         EXPECT_EQ(report.hash, expected_hash) << "a sender saw another order than the parent";
@@ -351,7 +351,7 @@ TEST_F(Mcast, LargeMessagesReachOtherProcessesWhole)
             return 2;
         }
         ready.write_byte('j');
-        if (!child.pump_until_count(Event::message, sizes.size(), std::chrono::seconds(20))) {
+        if (!child.pump_until_count(Event::message, sizes.size(), kEventTimeout)) {
             return 3;
         }
         const auto messages = child.rec.of(Event::message);
@@ -370,7 +370,7 @@ TEST_F(Mcast, LargeMessagesReachOtherProcessesWhole)
     for (size_t i = 0; i < sizes.size(); ++i) {
         ASSERT_EQ(parent.send(pattern(sizes[i], static_cast<uint32_t>(i + 7))), CS_OK);
     }
-    EXPECT_EQ(receiver.wait(std::chrono::seconds(30)), 0) << "10+i: message i arrived damaged";
+    EXPECT_EQ(receiver.wait(kEventTimeout), 0) << "10+i: message i arrived damaged";
 }
 
 TEST_F(Mcast, FragmentedMessageWhenNotJoinedGivesNotExist)
@@ -422,7 +422,7 @@ TEST_F(Mcast, DeliveredBufferIsWritableAndTheWriteStaysPrivate)
             return 2;
         }
         ready.write_byte('j');
-        if (!written.wait_eof(std::chrono::seconds(20))) {
+        if (!written.wait_eof(kEventTimeout)) {
             return 3;
         }
         if (!child.pump_until_count(Event::message, sizes.size())) {

@@ -33,7 +33,7 @@ int stay_joined(const std::string& group, Pipe& ready, Pipe& release)
         return 3;
     }
     ready.write_bytes("j", 2);
-    release.wait_eof(std::chrono::seconds(30));
+    release.wait_eof(kHoldTimeout);
     return 0;
 }
 
@@ -261,7 +261,7 @@ TEST_F(Membership, RejoinBeforeTheLeaveConfchgIsDispatchedAsksToRetry)
     const auto early = Background<cs_error_t>([handle] {
                            const cpg_name name = group_named("quick-rejoin");
                            return cpg_join(handle, &name);
-                       }).wait(5s);
+                       }).wait(kEventTimeout);
     ASSERT_TRUE(early.has_value()) << "cpg_join hung";
     EXPECT_TRUE(*early == CS_ERR_TRY_AGAIN || *early == CS_OK) << "returned " << *early;
     if (*early == CS_ERR_TRY_AGAIN) {
@@ -377,7 +377,7 @@ public:
                     ready_.write_byte('i');
                     return 2;
                 }
-                if (!go.read_byte(std::chrono::seconds(30))) {
+                if (!go.read_byte(kEventTimeout)) {
                     return 3;
                 }
                 if (child.join(group) != CS_OK) {
@@ -385,7 +385,7 @@ public:
                     return 4;
                 }
                 ready_.write_byte('j');
-                release_.wait_eof(std::chrono::seconds(60));
+                release_.wait_eof(kHoldTimeout);
                 return 0;
             }));
         }
@@ -551,7 +551,7 @@ TEST_F(Membership, MoreThan128MembersAreListedAndDeliveredComplete)
     ready.close_write();
     release.close_read();
     for (size_t i = 0; i < kChildren; ++i) {
-        ASSERT_EQ(read_report(ready, std::chrono::seconds(30)), "j0") << "child " << i;
+        ASSERT_EQ(read_report(ready, kEventTimeout), "j0") << "child " << i;
     }
     Client parent;
     ASSERT_TRUE(parent.ok());
@@ -588,7 +588,7 @@ TEST_F(Membership, MoreThan128MembersAreListedAndDeliveredComplete)
             }
             return gone >= kChildren;
         },
-        std::chrono::seconds(30)));
+        kEventTimeout));
     size_t expected_members = kChildren + 1;
     std::set<uint32_t> left_pids;
     for (const Event* confchg : parent.rec.of(Event::confchg)) {

@@ -41,7 +41,7 @@ int member(const std::string& group, Ending ending, Pipe& ready, Pipe& release)
         client->finalize();
         return 0;
     case Ending::sigkill:
-        release.wait_eof(std::chrono::seconds(30));  // the parent kills us meanwhile
+        release.wait_eof(kHoldTimeout);  // the parent kills us meanwhile
         return 5;
     }
     return 6;
@@ -136,7 +136,7 @@ TEST_F(ProcDown, FinalizingHandleGetsNoConfchgForItself)
     EXPECT_EQ(leaver.rec.events.size(), before);
     EXPECT_EQ(cpg_dispatch(leaver.handle, CS_DISPATCH_ALL), CS_ERR_BAD_HANDLE);
     // The group is empty again.
-    ASSERT_TRUE(watcher.pump_until([&] { return members_of(watcher.handle, "self-finalize").empty(); }, 5s));
+    ASSERT_TRUE(watcher.pump_until([&] { return members_of(watcher.handle, "self-finalize").empty(); }));
 }
 
 TEST_F(ProcDown, AMemberWithTwoGroupsIsReportedInBoth)
@@ -157,7 +157,7 @@ TEST_F(ProcDown, AMemberWithTwoGroupsIsReportedInBoth)
             return 2;
         }
         ready.write_byte('j');
-        release.wait_eof(std::chrono::seconds(30));
+        release.wait_eof(kHoldTimeout);
         return 0;
     });
     ASSERT_TRUE(child.started());

@@ -20,7 +20,7 @@ TEST_F(Threads, JoinFromAnotherThreadWakesABlockedDispatchOne)
     Background<cs_error_t> dispatching([handle] { return cpg_dispatch(handle, CS_DISPATCH_ONE); });
     EXPECT_FALSE(dispatching.finished_within(200ms)) << "nothing was pending";
     ASSERT_EQ(client.join("woken-by-join"), CS_OK);
-    auto result = dispatching.wait(5s);
+    auto result = dispatching.wait(kEventTimeout);
     ASSERT_TRUE(result.has_value()) << "the own join confchg did not wake the dispatching thread";
     EXPECT_EQ(*result, CS_OK);
     ASSERT_EQ(client.rec.count(Event::confchg), 1u);
@@ -63,7 +63,7 @@ TEST_F(Threads, SendingWhileAnotherThreadDispatchesBlocking)
         }
         ASSERT_EQ(result, CS_OK) << seq;
     }
-    auto result = dispatching.wait(std::chrono::seconds(20));
+    auto result = dispatching.wait(kEventTimeout);
     ASSERT_TRUE(result.has_value()) << "received " << received.load() << " of " << kMessages;
     EXPECT_EQ(*result, CS_ERR_BAD_HANDLE);
     EXPECT_EQ(received.load(), kMessages);
@@ -100,7 +100,7 @@ TEST_F(Threads, ThreadsWithTheirOwnHandlesDoNotInterfere)
                     cpg_dispatch(client.handle, CS_DISPATCH_ALL);
                 }
             }
-            if (!client.pump_until_count(Event::message, kMessages, std::chrono::seconds(20))) {
+            if (!client.pump_until_count(Event::message, kMessages, kEventTimeout)) {
                 failures[t] = "receive";
                 return;
             }

@@ -299,7 +299,7 @@ TEST_F(Zcb, BufferLargerThanTheArenaStillWorks)
     fill(buffer, size, 77);
     ASSERT_EQ(cpg_zcb_mcast_joined(client.handle, CPG_TYPE_AGREED, buffer, size), CS_OK);
     ASSERT_EQ(cpg_zcb_free(client.handle, buffer), CS_OK);
-    ASSERT_TRUE(client.pump_until_count(Event::message, 1, std::chrono::seconds(20)));
+    ASSERT_TRUE(client.pump_until_count(Event::message, 1, kEventTimeout));
     EXPECT_EQ(client.rec.of(Event::message)[0]->body.size(), size);
     EXPECT_TRUE(client.rec.of(Event::message)[0]->body == filled(size, 77));
 }

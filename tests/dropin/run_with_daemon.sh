@@ -9,9 +9,15 @@ log=$(mktemp)
 "$rcpgd" --ipc "$RCPG_IPC" >"$log" 2>&1 &
 daemon=$!
 trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; rm -f "$log"' EXIT
-for _ in $(seq 200); do
+# Up to 60 s: a bound for a hang, far above a busy machine's start.
+for _ in $(seq 1200); do
   [[ -n $(grep -l "serving IPC" "$log" 2>/dev/null) ]] && break
   kill -0 "$daemon" 2>/dev/null || { cat "$log" >&2; exit 1; }
   sleep 0.05
 done
+if ! grep -q "serving IPC" "$log"; then
+  echo "run_with_daemon: rcpgd did not serve within 60 s; its log:" >&2
+  cat "$log" >&2
+  exit 1
+fi
 "$@"

@@ -1,7 +1,13 @@
 // A message larger than the delivery ring goes out in fragments as readers make room.
-// The send gives up (CS_ERR_TRY_AGAIN) only when a fragment found no room for 2 s: a
-// message that keeps moving is never cut off however long it takes, and one that gave up
-// is delivered to nobody, while the next message arrives whole.
+// The send gives up (CS_ERR_TRY_AGAIN) only when a fragment found no room for the room
+// timeout ($RCPG_FRAGMENT_ROOM_TIMEOUT_MS, default 2 s): a message that keeps moving is
+// never cut off however long it takes, and one that gave up is delivered to nobody,
+// while the next message arrives whole.
+//
+// Nothing here races the clock. The timeout is set for this process (kRoomTimeout), and
+// the reader's pauses are far shorter than it, while their number makes the whole send
+// outlast it whatever the machine's speed: a slower machine only lengthens the send. The
+// reader that must not read until the sender gave up waits for the test to say so.
 #include "tests/support/daemon_process.hpp"
 
 #include <corosync/cpg.h>
@@ -12,6 +18,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -24,6 +31,17 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr size_t kRingMib = 8;
+// Far above one reader pause (kReaderPause) plus the reading itself on a slow, busy
+// machine; far below the sum of the pauses of one large send.
+constexpr auto kRoomTimeout = 6000ms;
+constexpr auto kReaderPause = 1500ms;
+// At most a ring and the sender's 8 MiB copy area are ahead of the reader, so the send of
+// this many bytes waits out at least (96 - 16) / 8 - 1 = 9 reader pauses: 13.5 s > 6 s.
+constexpr size_t kLargeBytes = 96u << 20;
+
+// Set before the first send of this process, which reads it.
+[[maybe_unused]] const bool kRoomTimeoutSet =
+    ::setenv("RCPG_FRAGMENT_ROOM_TIMEOUT_MS", std::to_string(kRoomTimeout.count()).c_str(), 1) == 0;
 
 struct Delivered {
     std::mutex mutex;
@@ -91,10 +109,10 @@ public:
         iovec iov{const_cast<char*>(data.data()), data.size()};
         return cpg_mcast_joined(handle_, CPG_TYPE_AGREED, &iov, 1);
     }
-    // Reads until `count` messages came (or 30 s passed); a copy of them.
+    // Reads until `count` messages came (or 120 s passed); a copy of them.
     std::vector<std::vector<char>> wait_for(size_t count)
     {
-        const auto deadline = Clock::now() + 30s;
+        const auto deadline = Clock::now() + 120s;
         while (Clock::now() < deadline) {
             {
                 std::lock_guard lock(delivered_.mutex);
@@ -122,9 +140,10 @@ struct ReaderResult {
     bool first_is_pattern = false;
 };
 
-// Forks a reader that joins `group`, says so on the pipe, reads nothing for `idle`,
-// then reads every `pause` until a message came, and reports it on the pipe.
-pid_t fork_reader(const char* group, std::chrono::milliseconds idle, std::chrono::milliseconds pause, int fds[2])
+// Forks a reader that joins `group` and says so on `fds`; it then reads nothing until the
+// test writes a byte to `go` (when `go` is not -1), then reads every `pause` until a
+// message came, and reports it on `fds`.
+pid_t fork_reader(const char* group, int go, std::chrono::milliseconds pause, int fds[2])
 {
     if (::pipe(fds) != 0) {
         return -1;
@@ -138,7 +157,10 @@ pid_t fork_reader(const char* group, std::chrono::milliseconds idle, std::chrono
         Member reader(group);
         char ready = 'r';
         (void)!::write(fds[1], &ready, 1);
-        std::this_thread::sleep_for(idle);
+        if (go != -1) {
+            char start = 0;
+            (void)!::read(go, &start, 1);
+        }
         reader.start_reading(pause);
         const auto messages = reader.wait_for(1);
         result.messages = messages.size();
@@ -163,33 +185,36 @@ ReaderResult reader_result(pid_t pid, int fds[2])
 
 TEST(LargeMessageRoom, AMessageThatKeepsMovingIsNeverCutOff)
 {
-    rcpg::testing::DaemonProcess daemon({"--ring-mib", std::to_string(kRingMib)});
+    rcpg::testing::DaemonProcess daemon({"--ring-mib", std::to_string(kRingMib), "--stuck-client-timeout-ms", "0"});
     ASSERT_TRUE(daemon.running());
     int fds[2];
-    // The reader frees at most a ring (8 MiB) per 400 ms: 80 MiB take more than 3 s.
-    const pid_t reader = fork_reader("room-moving", 0ms, 400ms, fds);
+    // The reader frees at most a ring per pause: the send lasts many pauses.
+    const pid_t reader = fork_reader("room-moving", -1, kReaderPause, fds);
     ASSERT_GT(reader, 0);
     char ready = 0;
     ASSERT_EQ(::read(fds[0], &ready, 1), 1);
     Member sender("room-moving");
     sender.start_reading(1ms);
-    const std::vector<char> large = pattern(80u << 20);
+    const std::vector<char> large = pattern(kLargeBytes);
     const auto started = Clock::now();
     EXPECT_EQ(sender.send(large), CS_OK);
-    EXPECT_GT(Clock::now() - started, 2500ms) << "the reader did not hold the message back past the room timeout";
+    EXPECT_GT(Clock::now() - started, kRoomTimeout) << "the reader did not hold the message back past the room timeout";
     const ReaderResult result = reader_result(reader, fds);
     EXPECT_EQ(result.messages, 1u);
     EXPECT_EQ(result.first_bytes, large.size());
-    EXPECT_TRUE(result.first_is_pattern) << "the 80 MiB message arrived damaged";
+    EXPECT_TRUE(result.first_is_pattern) << "the large message arrived damaged";
 }
 
-TEST(LargeMessageRoom, AFragmentWithoutRoomFor2sGivesUpAndIsDeliveredToNobody)
+TEST(LargeMessageRoom, AFragmentWithoutRoomGivesUpAndIsDeliveredToNobody)
 {
-    rcpg::testing::DaemonProcess daemon({"--ring-mib", std::to_string(kRingMib)});
+    rcpg::testing::DaemonProcess daemon({"--ring-mib", std::to_string(kRingMib), "--stuck-client-timeout-ms", "0"});
     ASSERT_TRUE(daemon.running());
+    int go[2];
+    ASSERT_EQ(::pipe(go), 0);
     int fds[2];
-    // The reader reads nothing for 5 s: after about 8 MiB no fragment finds room.
-    const pid_t reader = fork_reader("room-stuck", 5000ms, 1ms, fds);
+    // The reader reads nothing until the send gave up: after about 16 MiB (the ring and
+    // the copy area) no fragment finds room.
+    const pid_t reader = fork_reader("room-stuck", go[0], 1ms, fds);
     ASSERT_GT(reader, 0);
     char ready = 0;
     ASSERT_EQ(::read(fds[0], &ready, 1), 1);
@@ -197,9 +222,11 @@ TEST(LargeMessageRoom, AFragmentWithoutRoomFor2sGivesUpAndIsDeliveredToNobody)
     sender.start_reading(1ms);
     const auto started = Clock::now();
     EXPECT_EQ(sender.send(pattern(40u << 20)), CS_ERR_TRY_AGAIN);
-    EXPECT_GE(Clock::now() - started, 2s);
+    EXPECT_GE(Clock::now() - started, kRoomTimeout);
+    const char start = 'g';
+    ASSERT_EQ(::write(go[1], &start, 1), 1);
     const std::vector<char> next = pattern(1000);
-    const auto deadline = Clock::now() + 20s;
+    const auto deadline = Clock::now() + 120s;
     cs_error_t sent = CS_ERR_TRY_AGAIN;
     while ((sent = sender.send(next)) == CS_ERR_TRY_AGAIN && Clock::now() < deadline) {
         std::this_thread::sleep_for(10ms);
@@ -208,6 +235,8 @@ TEST(LargeMessageRoom, AFragmentWithoutRoomFor2sGivesUpAndIsDeliveredToNobody)
     const ReaderResult result = reader_result(reader, fds);
     EXPECT_EQ(result.first_bytes, next.size()) << "the abandoned message was delivered, or the next one was not";
     EXPECT_TRUE(result.first_is_pattern);
+    ::close(go[0]);
+    ::close(go[1]);
 }
 
 }  // namespace

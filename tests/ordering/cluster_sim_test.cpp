@@ -28,6 +28,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <deque>
 #include <functional>
@@ -1136,25 +1137,78 @@ Scenario scenario_for(uint64_t seed)
     return scenario;
 }
 
-// Runs the seeds the environment asks for: RCPG_SIM_SEED=N replays one, RCPG_SIM_SEEDS=K
-// runs K (a longer soak); by default the first 40. A failing seed prints how to replay it.
+// Which seeds a run takes, from the environment:
+//   RCPG_SIM_SEED=N        replays seed N alone;
+//   RCPG_SIM_FIRST_SEED=F  starts at F (default 1);
+//   RCPG_SIM_SEEDS=K       runs K seeds (default 40), or at most K with a budget;
+//   RCPG_SIM_BUDGET_S=S    runs seeds until S seconds are spent (a soak: how many fit
+//                          depends on the machine, never whether the test passes).
+// A seed is never cut short: a budget is checked between seeds. The run prints which
+// seeds it ran and how to replay one; a failing seed prints its own replay command.
+struct SeedPlan {
+    uint64_t first = 1;
+    uint64_t max_seeds = 40;
+    double budget_s = 0;  // 0: no budget, run max_seeds
+};
+
+uint64_t env_u64(const char* name, uint64_t fallback)
+{
+    const char* text = std::getenv(name);
+    if (text == nullptr || *text == '\0') {
+        return fallback;
+    }
+    char* end = nullptr;
+    const unsigned long long value = std::strtoull(text, &end, 10);
+    if (*end != '\0') {
+        ADD_FAILURE() << name << "=" << text << " is not a number";
+        return fallback;
+    }
+    return value;
+}
+
+SeedPlan seed_plan()
+{
+    SeedPlan plan;
+    if (std::getenv("RCPG_SIM_SEED") != nullptr) {
+        plan.first = env_u64("RCPG_SIM_SEED", 1);
+        plan.max_seeds = 1;
+        return plan;
+    }
+    plan.first = env_u64("RCPG_SIM_FIRST_SEED", 1);
+    plan.budget_s = static_cast<double>(env_u64("RCPG_SIM_BUDGET_S", 0));
+    plan.max_seeds = env_u64("RCPG_SIM_SEEDS", plan.budget_s > 0 ? UINT64_MAX : 40);
+    return plan;
+}
+
 void run_seeds(Scenario (*scenario_for_seed)(uint64_t))
 {
-    const char* one = std::getenv("RCPG_SIM_SEED");
-    const char* many = std::getenv("RCPG_SIM_SEEDS");
-    const uint64_t first = one != nullptr ? std::strtoull(one, nullptr, 10) : 1;
-    const uint64_t seeds = one != nullptr ? 1 : many != nullptr ? std::strtoull(many, nullptr, 10) : 40;
-    for (uint64_t seed = first; seed < first + seeds; ++seed) {
+    const SeedPlan plan = seed_plan();
+    const ::testing::TestInfo& test = *::testing::UnitTest::GetInstance()->current_test_info();
+    const std::string replay = std::string(" ") + ::testing::internal::GetArgvs()[0] + " --gtest_filter=" +
+                               test.test_suite_name() + "." + test.name();
+    const auto started = std::chrono::steady_clock::now();
+    auto spent_s = [&] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    };
+    uint64_t ran = 0;
+    for (uint64_t seed = plan.first; ran < plan.max_seeds; ++seed) {
+        if (plan.budget_s > 0 && ran > 0 && spent_s() >= plan.budget_s) {
+            break;
+        }
         const Scenario scenario = scenario_for_seed(seed);
         Cluster cluster(scenario);
         cluster.run();
         check(cluster, scenario);
+        ++ran;
         if (::testing::Test::HasFailure()) {
-            const ::testing::TestInfo& test = *::testing::UnitTest::GetInstance()->current_test_info();
-            FAIL() << "replay with: RCPG_SIM_SEED=" << seed << " " << ::testing::internal::GetArgvs()[0]
-                   << " --gtest_filter=" << test.test_suite_name() << "." << test.name();
+            FAIL() << "replay with: RCPG_SIM_SEED=" << seed << replay;
         }
     }
+    const std::string budget =
+        plan.budget_s > 0 ? " of a " + std::to_string(static_cast<uint64_t>(plan.budget_s)) + " s budget" : "";
+    std::printf("%s: ran %llu seeds (%llu..%llu) in %.1f s%s; replay one with RCPG_SIM_SEED=N%s\n", test.name(),
+                static_cast<unsigned long long>(ran), static_cast<unsigned long long>(plan.first),
+                static_cast<unsigned long long>(plan.first + ran - 1), spent_s(), budget.c_str(), replay.c_str());
 }
 
 TEST(ClusterSim, ManySeedsOneOrderNoLossLateJoinAndCleanLeave) { run_seeds(scenario_for); }

@@ -73,8 +73,12 @@ TEST(Background, StopWaitsForTheWorkUnderWayDropsTheRestAndRefusesMore)
     while (!started) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+    // The work under way ends only once stop() has begun, however the threads are
+    // scheduled: the queued work must then be dropped, not started.
     std::thread releaser([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        while (!background.stopping()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
         release = true;
     });
     background.stop();

@@ -41,7 +41,7 @@
 #define SMALL_BYTES 100u
 #define LARGE_BYTES ((3u << 20) + 123u)
 #define ZCB_BYTES ((64u << 10) + 7u)
-#define WATCH_TIMEOUT_S 120
+#define WATCH_TIMEOUT_S 360
 
 static const char *tool;
 
@@ -149,7 +149,7 @@ static int kill_while_initializing(int node, int count, long long clients_after)
     close(started[0]);
     close(started[1]);
     long long clients = -1;
-    const time_t deadline = time(NULL) + 30;
+    const time_t deadline = time(NULL) + 120;
     while ((clients = status_of(node, "local_clients")) != clients_after && time(NULL) < deadline) {
         usleep(100000);
     }
@@ -277,6 +277,9 @@ static void run_watcher(int node, int ready_fd, int go_fd)
 
 static void run_doomed(int ready_fd)
 {
+    /* Its send must still wait for room when the kill comes, however slow the guest is:
+     * its library gives up on a fragment without room only after this (600 s). */
+    setenv("RCPG_FRAGMENT_ROOM_TIMEOUT_MS", "600000", 1);
     cpg_handle_t handle = 0;
     if (connect_to(2, &handle, NULL) != 0) {
         _exit(1);
@@ -378,7 +381,7 @@ int main(int argc, char **argv)
     /* Kill it once two fragments (2 MiB) are sequenced: well inside the message, and long
      * before its library would give up waiting for room and abort the message. */
     long long now = before;
-    const time_t deadline = time(NULL) + 60;
+    const time_t deadline = time(NULL) + 180;
     while (before >= 0 && now < before + 2 && time(NULL) < deadline) {
         usleep(20000);
         now = sequenced_by_node1();
