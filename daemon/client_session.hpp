@@ -25,6 +25,7 @@ struct ClientSession {
     ipc::Token token{};
     ipc::UniqueFd control_fd;
     ipc::UniqueFd arena_fd;
+    ipc::UniqueFd doorbell;  // this client's own; registered with the loop while open
     ipc::Mapping control_map;
     ipc::Mapping arena_map;
     ipc::ControlBlock* control = nullptr;

@@ -95,15 +95,6 @@ bool Daemon::start(std::string& error)
         error = fmt::format("cannot create the delivery ring: {}", std::strerror(errno));
         return false;
     }
-    doorbell_ = ipc::UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-    if (!doorbell_) {
-        error = fmt::format("eventfd: {}", std::strerror(errno));
-        return false;
-    }
-    loop_.add(doorbell_.get(), POLLIN, [this](uint32_t) {
-        uint64_t rings;
-        [[maybe_unused]] ssize_t ignored = ::read(doorbell_.get(), &rings, sizeof(rings));
-    });
     // A member serves clients only once it is admitted (on_admitted starts the IPC).
     return start_node(error) && (node_->role() == Role::member || start_ipc(error));
 }
@@ -190,6 +181,10 @@ void Daemon::on_destroyed(qb_ipcs_connection_t* connection)
     std::unique_ptr<ClientSession> session = std::move(found->second);
     sessions_.erase(found);
     session->connection = nullptr;
+    if (session->doorbell) {
+        loop_.remove(session->doorbell.get());
+        session->doorbell.reset();
+    }
     // A dead client no longer holds the ring; what it published is still sequenced
     // before its PROCDOWN (finish_closing_sessions).
     session->pinning = false;
@@ -285,6 +280,26 @@ void Daemon::send_wake(ClientSession& session)
     qb_ipcs_event_send(session.connection, &event, sizeof(event));
 }
 
+// Each client rings a doorbell of its own: one it shared with others, it could read
+// (taking their wake-ups from the daemon) or block.
+bool Daemon::open_doorbell(ClientSession& session)
+{
+    if (session.doorbell) {
+        return true;  // from an earlier init that failed later on
+    }
+    ipc::UniqueFd doorbell(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    const int fd = doorbell.get();
+    if (!doorbell || loop_.add(fd, POLLIN, [fd](uint32_t) {
+            // Waking the loop is the doorbell's whole work: the loop then drains.
+            uint64_t rings;
+            [[maybe_unused]] ssize_t ignored = ::read(fd, &rings, sizeof(rings));
+        }) != 0) {
+        return false;
+    }
+    session.doorbell = std::move(doorbell);
+    return true;
+}
+
 void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request)
 {
     const int32_t id = static_cast<int32_t>(ipc::RequestId::init);
@@ -310,6 +325,10 @@ void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request
         return;
     }
     session.arena_bytes = arena_bytes;
+    if (!open_doorbell(session)) {
+        respond_status(session, id, CS_ERR_NO_RESOURCES);
+        return;
+    }
     if (node_->role() != Role::single && !prepare_cluster_session(session)) {
         respond_status(session, id, CS_ERR_NO_RESOURCES);
         return;
@@ -611,7 +630,7 @@ void Daemon::on_fd_request(int socket)
             return;
         }
         const int fds[ipc::fd_count] = {ring_fd.get(), session->control_fd.get(), session->arena_fd.get(),
-                                        doorbell_.get()};
+                                        session->doorbell.get()};
         if (ipc::send_fds(socket, fds) == 0) {
             session->fds_delivered = true;
             // The mappings stay; the daemon no longer needs the files themselves.

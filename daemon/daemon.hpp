@@ -116,6 +116,7 @@ private:
     void on_destroyed(qb_ipcs_connection_t* connection);
 
     void handle_init(ClientSession& session, const ipc::InitRequest& request);
+    bool open_doorbell(ClientSession& session);
     void handle_join(ClientSession& session, const ipc::GroupRequest& request);
     void handle_leave(ClientSession& session, const ipc::GroupRequest& request);
     void handle_membership(ClientSession& session, const ipc::GroupRequest& request);
@@ -145,7 +146,6 @@ private:
     qb_ipcs_service_t* service_ = nullptr;
     std::unique_ptr<ordering::DeliveryRing> ring_;
     std::unique_ptr<ordering::Node> node_;  // after the ring: it deregisters the ring first
-    ipc::UniqueFd doorbell_;
     ipc::UniqueFd fd_socket_;
     std::map<int, std::chrono::steady_clock::time_point> fd_requests_;
     std::map<qb_ipcs_connection_t*, std::unique_ptr<ClientSession>> sessions_;

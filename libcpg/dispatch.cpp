@@ -18,6 +18,7 @@
 // private copies (clean_written_pages), so the next lap reads the daemon's data again.
 #include "libcpg/handle.hpp"
 #include "libcpg/ipc/bytes.hpp"
+#include "libcpg/ipc/ring_entry.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -123,7 +124,7 @@ bool Handle::spin_for_relevant()
             }
             __builtin_ia32_pause();
         }
-        if (monotonic_ns() >= deadline || finalized.load(std::memory_order_relaxed)) {
+        if (monotonic_ns() >= deadline || finalized.load(std::memory_order_relaxed) || ring_broken_.load()) {
             return false;
         }
     }
@@ -144,22 +145,38 @@ bool Handle::relevant(const EntryHeader& entry) const
     return false;
 }
 
-// Moves the cursor past entries that are not ours; true if one of ours is next.
+// Moves the cursor past entries that are not ours; true if one of ours is next (checked,
+// in current_). An entry rcpgd's writer would never write breaks the ring for good.
 bool Handle::skip_to_relevant()
 {
-    if (!reading_) {
+    if (!reading_ || ring_broken_.load(std::memory_order_relaxed)) {
         return false;
     }
     // seq_cst: after raising `waiting`, this load and the daemon's publish are ordered.
     const uint64_t tail = ring_->tail.load(std::memory_order_seq_cst);
-    while (cursor_ < tail) {
-        const auto& entry = *reinterpret_cast<const EntryHeader*>(ring_data_ + (cursor_ & (ring_bytes_ - 1)));
-        if (relevant(entry)) {
+    while (true) {
+        switch (ipc::read_entry(ring_data_, ring_bytes_, cursor_, tail, current_)) {
+        case ipc::RingStep::end:
+            return false;
+        case ipc::RingStep::corrupt:
+            break_ring();
+            return false;
+        case ipc::RingStep::entry:
+            break;
+        }
+        if (relevant(current_.header)) {
             return true;
         }
-        cursor_ += entry.entry_bytes;
+        cursor_ += current_.header.entry_bytes;
     }
-    return false;
+}
+
+void Handle::break_ring()
+{
+    // Nothing more is read from this ring: the caller gets CS_ERR_LIBRARY, as for a dead
+    // daemon, from now on.
+    ring_broken_.store(true);
+    reading_ = false;
 }
 
 void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte* payload)
@@ -211,19 +228,23 @@ void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte
         return;
     }
     // Small payloads: a private copy costs less than page bookkeeping, and keeps
-    // in-place writes by the callback away from the shared pages of other entries.
+    // in-place writes by the callback away from the shared pages of other entries. A
+    // payload not on pages is below kInPlaceDeliveryMinBytes, the buffer's size
+    // (ipc::check_entry).
     std::memcpy(small_copy_.data(), payload, entry.payload_bytes);
     deliver(id, &membership_->name, entry.nodeid, entry.pid, small_copy_.data(), entry.payload_bytes);
 }
 
 void Handle::deliver_confchg(const EntryHeader& entry, const std::byte* payload)
 {
-    ipc::ConfchgPayload header;
-    std::memcpy(&header, payload, sizeof(header));
-    const size_t count = size_t{header.left_count} + header.joined_count + header.member_count;
-    if (sizeof(header) + count * sizeof(cpg_address) > entry.payload_bytes) {
-        return;  // the daemon never writes this; refuse rather than read past the entry
+    static_assert(sizeof(cpg_address) == ipc::kConfchgAddressBytes);
+    const std::optional<ipc::ConfchgPayload> checked = ipc::check_confchg_payload({payload, entry.payload_bytes});
+    if (!checked) {
+        break_ring();  // rcpgd never writes this
+        return;
     }
+    const ipc::ConfchgPayload header = *checked;
+    const size_t count = size_t{header.left_count} + header.joined_count + header.member_count;
     // Copied out: the lists are read after callbacks that may re-enter the library.
     std::vector<cpg_address> lists(count);
     ipc::copy_bytes(lists.data(), payload + sizeof(header), count * sizeof(cpg_address));
@@ -262,15 +283,15 @@ void Handle::deliver_confchg(const EntryHeader& entry, const std::byte* payload)
     }
 }
 
-// Processes the entry at the cursor (which must be relevant) and moves past it.
-// `counted` tells whether it was one event for the ONE modes.
-bool Handle::process_entry(bool& counted)
+// Processes the entry at the cursor (checked and relevant: skip_to_relevant() said so, and
+// nothing moved the cursor since) and moves past it. `counted` tells whether it was one
+// event for the ONE modes.
+void Handle::process_entry(bool& counted)
 {
     const uint64_t position = cursor_;
-    auto* entry_bytes = ring_data_ + (position & (ring_bytes_ - 1));
-    EntryHeader entry;
-    std::memcpy(&entry, entry_bytes, sizeof(entry));
-    std::byte* payload = entry_bytes + entry.payload_offset;
+    const EntryHeader entry = current_.header;
+    // Inside the ring: read_entry() checked the payload against the entry and the ring.
+    std::byte* payload = ring_data_ + (position & (ring_bytes_ - 1)) + entry.payload_offset;
     cursor_ = position + entry.entry_bytes;
     counted = true;
     switch (entry.kind) {
@@ -281,16 +302,17 @@ bool Handle::process_entry(bool& counted)
         deliver_confchg(entry, payload);
         break;
     case EntryKind::totem_confchg: {
-        ipc::TotemPayload totem;
-        std::memcpy(&totem, payload, sizeof(totem));
-        if (sizeof(totem) + size_t{totem.member_count} * sizeof(uint32_t) <= entry.payload_bytes) {
-            std::vector<uint32_t> members(totem.member_count);
-            ipc::copy_bytes(members.data(), payload + sizeof(totem), members.size() * sizeof(uint32_t));
-            cpg_ring_id ring_id{};
-            ring_id.nodeid = totem.ring_nodeid;
-            ring_id.seq = totem.ring_seq;
-            model.cpg_totem_confchg_fn(id, ring_id, totem.member_count, members.data());
+        const std::optional<ipc::TotemPayload> totem = ipc::check_totem_payload({payload, entry.payload_bytes});
+        if (!totem) {
+            break_ring();
+            break;
         }
+        std::vector<uint32_t> members(totem->member_count);
+        ipc::copy_bytes(members.data(), payload + sizeof(ipc::TotemPayload), members.size() * sizeof(uint32_t));
+        cpg_ring_id ring_id{};
+        ring_id.nodeid = totem->ring_nodeid;
+        ring_id.seq = totem->ring_seq;
+        model.cpg_totem_confchg_fn(id, ring_id, totem->member_count, members.data());
         break;
     }
     case EntryKind::pad:
@@ -298,7 +320,6 @@ bool Handle::process_entry(bool& counted)
         counted = false;
         break;
     }
-    return true;
 }
 
 void Handle::clean_written_pages()
@@ -376,6 +397,9 @@ cs_error_t Handle::wait_for_wake()
 cs_error_t Handle::settle(bool delivered_any)
 {
     if (!skip_to_relevant()) {
+        if (ring_broken_.load()) {
+            return CS_ERR_LIBRARY;
+        }
         if (wake_pending_) {
             if (cs_error_t error = wait_for_wake(); error != CS_OK) {
                 return error;
@@ -385,6 +409,9 @@ cs_error_t Handle::settle(bool delivered_any)
         control_->waiting.store(cursor_ + 1, std::memory_order_seq_cst);
         armed_ = true;
         if (!skip_to_relevant()) {
+            if (ring_broken_.load()) {
+                return CS_ERR_LIBRARY;
+            }
             publish_consumed();
             return !delivered_any && daemon_gone() ? CS_ERR_LIBRARY : CS_OK;
         }
@@ -436,7 +463,11 @@ cs_error_t Handle::dispatch(int mode)
             return CS_ERR_BAD_HANDLE;
         }
         bool counted = false;
-        if (skip_to_relevant()) {
+        const bool ours = skip_to_relevant();
+        if (ring_broken_.load()) {
+            return CS_ERR_LIBRARY;
+        }
+        if (ours) {
             try {
                 process_entry(counted);
             } catch (const std::bad_alloc&) {
@@ -448,6 +479,9 @@ cs_error_t Handle::dispatch(int mode)
             delivered_any |= counted;
             if (finalized.load()) {
                 return CS_ERR_BAD_HANDLE;
+            }
+            if (ring_broken_.load()) {
+                return CS_ERR_LIBRARY;
             }
             if (!(one_event && counted)) {
                 continue;

@@ -11,6 +11,7 @@
 
 #include "libcpg/ipc/fd_passing.hpp"
 #include "libcpg/ipc/protocol.hpp"
+#include "libcpg/ipc/ring_entry.hpp"
 #include "libcpg/ipc/shm.hpp"
 #include "libcpg/ipc/shm_layout.hpp"
 #include "libcpg/zcb_allocator.hpp"
@@ -92,8 +93,9 @@ private:
     // Dispatch internals (dispatch.cpp); called with state_mutex held.
     bool relevant(const ipc::EntryHeader& entry) const;
     bool skip_to_relevant();
+    void break_ring();
     bool spin_for_relevant();
-    bool process_entry(bool& counted);
+    void process_entry(bool& counted);
     void deliver_data(uint64_t position, const ipc::EntryHeader& entry, std::byte* payload);
     void deliver_confchg(const ipc::EntryHeader& entry, const std::byte* payload);
     void publish_consumed();
@@ -132,6 +134,7 @@ private:
     // Dispatch state (state_mutex).
     bool reading_ = false;    // the ring holds entries for us: we pin it from cursor_
     uint64_t cursor_ = 0;
+    ipc::RingEntry current_{};  // the entry at cursor_ once skip_to_relevant() found it ours
     uint64_t published_consumed_ = 0;
     struct Membership {
         uint32_t group_id = 0;
@@ -144,6 +147,9 @@ private:
     };
     std::optional<Membership> membership_;
     std::atomic<bool> joined_{false};  // for the send path, which does not take state_mutex
+    // The ring held an entry rcpgd's writer never writes: nothing more is read from it, and
+    // every call reports CS_ERR_LIBRARY, as for a dead daemon.
+    std::atomic<bool> ring_broken_{false};
     std::map<std::pair<uint32_t, uint32_t>, PartialMessage> partial_;
     std::vector<std::byte> small_copy_;  // small payloads are delivered from here
     bool armed_ = false;        // we set control->waiting and have not taken it back

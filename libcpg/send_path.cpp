@@ -186,6 +186,9 @@ cs_error_t Handle::mcast(uint16_t flags, const iovec* iov, unsigned int iov_coun
     if (total > kMaxMessageBytes) {
         return CS_ERR_TOO_BIG;
     }
+    if (ring_broken_.load()) {
+        return CS_ERR_LIBRARY;
+    }
     std::lock_guard lock(send_mutex);
     if (total > ipc::kMaxAtomicMessageBytes) {
         return send_fragmented(flags, iov, iov_count, total, nullptr);
@@ -214,6 +217,9 @@ cs_error_t Handle::zcb_mcast(uint16_t flags, void* buffer, size_t bytes)
     }
     if (!joined_.load(std::memory_order_acquire)) {
         return CS_ERR_NOT_EXIST;
+    }
+    if (ring_broken_.load()) {
+        return CS_ERR_LIBRARY;
     }
     if (bytes > kMaxMessageBytes) {
         return CS_ERR_TOO_BIG;

@@ -1,5 +1,7 @@
 #include "ordering/cluster_wire.hpp"
 
+#include "libcpg/ipc/ring_entry.hpp"
+
 #include <cstring>
 
 namespace rcpg::ordering::wire {
@@ -210,43 +212,8 @@ std::optional<Snapshot> decode_snapshot(std::span<const std::byte> bytes)
 std::optional<ipc::EntryHeader> check_entry(std::span<const std::byte> at_position, uint64_t position,
                                             uint64_t ring_bytes, uint64_t available)
 {
-    const uint64_t room_to_end = ring_bytes - (position & (ring_bytes - 1));
-    // A pad entry may be as short as its first 8 bytes (size and kind).
-    constexpr size_t kPadHeaderBytes = 8;
-    if (position % ipc::kEntryAlignBytes != 0 || available < kPadHeaderBytes || at_position.size() < kPadHeaderBytes) {
-        return std::nullopt;
-    }
-    ipc::EntryHeader entry{};
-    std::memcpy(&entry, at_position.data(), kPadHeaderBytes);
-    if (entry.entry_bytes < kPadHeaderBytes || entry.entry_bytes % ipc::kEntryAlignBytes != 0 ||
-        entry.entry_bytes > available || entry.entry_bytes > room_to_end) {
-        return std::nullopt;
-    }
-    if (entry.kind == ipc::EntryKind::pad) {
-        // Padding always fills the ring up to its end.
-        return entry.entry_bytes == room_to_end ? std::optional(entry) : std::nullopt;
-    }
-    if (entry.entry_bytes < sizeof(ipc::EntryHeader) || entry.entry_bytes > ipc::kMaxEntryBytes ||
-        at_position.size() < sizeof(ipc::EntryHeader)) {
-        return std::nullopt;
-    }
-    std::memcpy(&entry, at_position.data(), sizeof(entry));
-    if (entry.kind != ipc::EntryKind::data && entry.kind != ipc::EntryKind::confchg &&
-        entry.kind != ipc::EntryKind::totem_confchg && entry.kind != ipc::EntryKind::dropped) {
-        return std::nullopt;
-    }
-    if (entry.payload_offset < sizeof(ipc::EntryHeader) || entry.payload_offset % ipc::kEntryAlignBytes != 0 ||
-        entry.payload_offset > entry.entry_bytes || entry.payload_bytes > entry.entry_bytes - entry.payload_offset) {
-        return std::nullopt;
-    }
-    if (entry.kind == ipc::EntryKind::data &&
-        (entry.payload_bytes > ipc::kMaxAtomicMessageBytes || entry.group_id == 0 || entry.pid == 0)) {
-        return std::nullopt;
-    }
-    if (entry.kind == ipc::EntryKind::dropped && entry.payload_bytes != 0) {
-        return std::nullopt;  // it only says a record is done
-    }
-    return entry;
+    // The same checks libcpg makes of what it reads (libcpg/ipc/ring_entry.hpp).
+    return ipc::check_entry(at_position, position, ring_bytes, available);
 }
 
 std::optional<Confchg> decode_confchg(std::span<const std::byte> payload)

@@ -147,8 +147,10 @@ std::optional<Snapshot> decode_snapshot(std::span<const std::byte> bytes);
 // Delivery ring entries, as a node receives them from the sequencer.
 
 // Checks the entry at `position` of a ring of `ring_bytes`, with `available` bytes
-// committed from that position on: sizes, alignment, kind, payload inside the entry, no
-// wrap. Returns the entry's header (copied) if it is well formed.
+// committed from that position on, as libcpg checks what it reads (ipc::check_entry):
+// sizes, alignment, kind, flags, the writer's exact placement (a large payload on whole
+// pages), payload inside the entry, no wrap. Returns the entry's header (copied) if it is
+// canonical.
 std::optional<ipc::EntryHeader> check_entry(std::span<const std::byte> at_position, uint64_t position,
                                             uint64_t ring_bytes, uint64_t available);
 

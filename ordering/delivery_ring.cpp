@@ -14,12 +14,15 @@ DeliveryRing::DeliveryRing(uint64_t data_bytes, uint32_t nodeid) : data_bytes_(d
     if (!valid_size(data_bytes)) {
         return;
     }
-    fd_ = ipc::create_sealed_memfd("rcpg-delivery-ring", kPageBytes + data_bytes);
+    fd_ = ipc::create_sealed_memfd("rcpg-delivery-ring", kPageBytes + data_bytes, false);
     if (!fd_) {
         return;
     }
     mapping_ = ipc::map_fd(fd_.get(), kPageBytes + data_bytes, 0, ipc::Access::read_write);
-    if (!mapping_) {
+    // This mapping is the only way anyone writes the ring: clients get descriptors of it
+    // that nothing they do makes writable.
+    if (!mapping_ || !ipc::seal_writes(fd_.get())) {
+        mapping_.reset();
         return;
     }
     auto* ring = new (mapping_.get()) ipc::RingHeader{};

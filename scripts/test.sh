@@ -6,7 +6,7 @@
 # "rcpg: N passed, N failed". Each build tree keeps its ctest-output.log.
 #
 #   scripts/test.sh [--flavours "release asan tsan fuzz"] [-L LABEL] [--fuzz-seconds N]
-# Labels: unit, conformance, sim, rdma, e2e, fuzz.
+# Labels: unit, conformance, sim, rdma, e2e, fuzz, security.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -43,17 +44,22 @@ Mapping map_fd(int fd, size_t bytes, size_t offset, Access access)
     return Mapping(address, bytes);
 }
 
-UniqueFd create_sealed_memfd(const char* name, size_t bytes)
+UniqueFd create_sealed_memfd(const char* name, size_t bytes, bool final)
 {
     UniqueFd fd(::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!fd) {
         return {};
     }
-    if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0 ||
-        ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    const int seals = F_SEAL_SHRINK | F_SEAL_GROW | (final ? F_SEAL_SEAL : 0);
+    if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0 || ::fcntl(fd.get(), F_ADD_SEALS, seals) != 0) {
         return {};
     }
     return fd;
+}
+
+bool seal_writes(int fd)
+{
+    return ::fchmod(fd, S_IRUSR) == 0 && ::fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) == 0;
 }
 
 UniqueFd reopen_read_only(int fd)

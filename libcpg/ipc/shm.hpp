@@ -72,7 +72,16 @@ Mapping map_fd(int fd, size_t bytes, size_t offset, Access access);
 
 // A sealed memfd of exactly `bytes`: it can neither shrink nor grow, so whoever maps it
 // can never fault on a truncated file. Returns an invalid fd and sets errno on failure.
-UniqueFd create_sealed_memfd(const char* name, size_t bytes);
+// With `final` false it takes more seals later (seal_writes), else none.
+UniqueFd create_sealed_memfd(const char* name, size_t bytes, bool final = true);
+
+// For a file only its creator writes, once the creator has mapped it writable: nobody
+// else may write it, whatever they do with a descriptor of it. No new writable shared
+// mapping, write(2), fallocate or size change works on it any more (F_SEAL_FUTURE_WRITE,
+// for every holder, the creator included; the creator's mapping stays writable), only
+// its owner may open it again (mode 0400, against a reopen through /proc/PID/fd), and the
+// seals are final. Requires create_sealed_memfd(..., false). False with errno on failure.
+bool seal_writes(int fd);
 
 // A new read-only descriptor of the same file, for handing out read-only access.
 UniqueFd reopen_read_only(int fd);

@@ -5,6 +5,7 @@
 #include "libcpg/ipc/protocol.hpp"
 #include "libcpg/ipc/shm_layout.hpp"
 #include "tests/support/daemon_process.hpp"
+#include "tests/support/raw_session.hpp"
 
 #include <corosync/cpg.h>
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -176,41 +178,8 @@ TEST_F(HostileClient, ForgedTokensGetNoSharedMemory)
     EXPECT_TRUE(good.round_trip());
 }
 
-// Inits a raw connection and maps its control block, as the library would.
-struct RawSession {
-    qb_ipcc_connection_t* connection = nullptr;
-    ipc::Mapping control;
-    ipc::UniqueFd doorbell;
-    ipc::InitResponse init{};
-};
-
-RawSession open_raw_session(const std::string& ipc_name)
-{
-    RawSession session;
-    session.connection = qb_ipcc_connect(ipc_name.c_str(), ipc::kIpcMaxMessageBytes);
-    EXPECT_NE(session.connection, nullptr);
-    ipc::InitRequest request{};
-    request.header = {static_cast<int32_t>(ipc::RequestId::init), sizeof(request)};
-    request.protocol_version = ipc::kProtocolVersion;
-    iovec part{&request, sizeof(request)};
-    EXPECT_EQ(qb_ipcc_sendv_recv(session.connection, &part, 1, &session.init, sizeof(session.init), kReplyTimeoutMs),
-              static_cast<ssize_t>(sizeof(session.init)));
-    ipc::Token token;
-    std::memcpy(token.data(), session.init.token, token.size());
-    std::array<ipc::UniqueFd, ipc::fd_count> fds;
-    EXPECT_EQ(ipc::receive_client_fds(ipc_name, token, fds), 0);
-    session.control = ipc::map_fd(fds[ipc::control_fd].get(), session.init.control_bytes, 0, ipc::Access::read_write);
-    session.doorbell = std::move(fds[ipc::doorbell_fd]);
-    // Join, so that submissions are not simply dropped as from a non-member.
-    ipc::GroupRequest join{};
-    join.header = {static_cast<int32_t>(ipc::RequestId::join), sizeof(join)};
-    join.group.length = 4;
-    std::memcpy(join.group.value, "evil", 4);
-    part = {&join, sizeof(join)};
-    std::vector<char> reply(4096);
-    EXPECT_GT(qb_ipcc_sendv_recv(session.connection, &part, 1, reply.data(), reply.size(), kReplyTimeoutMs), 0);
-    return session;
-}
+using rcpg::testing::open_raw_session;
+using rcpg::testing::RawSession;
 
 void publish_descriptor(RawSession& session, const ipc::SubmissionDescriptor& descriptor, uint64_t new_tail)
 {
@@ -220,7 +189,7 @@ void publish_descriptor(RawSession& session, const ipc::SubmissionDescriptor& de
     descriptors[0] = descriptor;
     control->sub_tail.store(new_tail, std::memory_order_release);
     const uint64_t one = 1;
-    EXPECT_EQ(::write(session.doorbell.get(), &one, sizeof(one)), static_cast<ssize_t>(sizeof(one)));
+    EXPECT_EQ(::write(session.fds[ipc::doorbell_fd].get(), &one, sizeof(one)), static_cast<ssize_t>(sizeof(one)));
 }
 
 // The daemon closes a connection it rejects: event_recv then reports it.
@@ -240,12 +209,13 @@ TEST_F(HostileClient, DescriptorOutsideTheArenaDisconnectsOnlyThatClient)
 {
     WellBehavedClient good;
     RawSession evil = open_raw_session(daemon_.ipc_name());
+    ASSERT_TRUE(evil.error.empty()) << evil.error;
     ipc::SubmissionDescriptor descriptor{};
     descriptor.arena_offset = evil.init.arena_bytes - 8;
     descriptor.length = 4096;  // runs past the end of the arena
     publish_descriptor(evil, descriptor, 1);
     EXPECT_TRUE(disconnected_within(evil.connection, kReplyTimeoutMs));
-    qb_ipcc_disconnect(evil.connection);
+    qb_ipcc_disconnect(std::exchange(evil.connection, nullptr));
     EXPECT_TRUE(good.round_trip());
     EXPECT_EQ(::kill(daemon_.pid(), 0), 0) << daemon_.log();
 }
@@ -255,13 +225,14 @@ TEST_F(HostileClient, DescriptorAcrossTheCopyAndZeroCopyPartsDisconnectsOnlyThat
     // The parts are registered for the device each on its own: no message may lie in both.
     WellBehavedClient good;
     RawSession evil = open_raw_session(daemon_.ipc_name());
+    ASSERT_TRUE(evil.error.empty()) << evil.error;
     ASSERT_GT(evil.init.arena_bytes, evil.init.arena_copy_bytes);
     ipc::SubmissionDescriptor descriptor{};
     descriptor.arena_offset = evil.init.arena_copy_bytes - 8;
     descriptor.length = 16;
     publish_descriptor(evil, descriptor, 1);
     EXPECT_TRUE(disconnected_within(evil.connection, kReplyTimeoutMs));
-    qb_ipcc_disconnect(evil.connection);
+    qb_ipcc_disconnect(std::exchange(evil.connection, nullptr));
     EXPECT_TRUE(good.round_trip());
     EXPECT_EQ(::kill(daemon_.pid(), 0), 0) << daemon_.log();
 }
@@ -270,11 +241,12 @@ TEST_F(HostileClient, SubmissionIndexBeyondTheRingDisconnectsOnlyThatClient)
 {
     WellBehavedClient good;
     RawSession evil = open_raw_session(daemon_.ipc_name());
+    ASSERT_TRUE(evil.error.empty()) << evil.error;
     ipc::SubmissionDescriptor descriptor{};
     descriptor.length = 16;
     publish_descriptor(evil, descriptor, uint64_t{1} << 40);
     EXPECT_TRUE(disconnected_within(evil.connection, kReplyTimeoutMs));
-    qb_ipcc_disconnect(evil.connection);
+    qb_ipcc_disconnect(std::exchange(evil.connection, nullptr));
     EXPECT_TRUE(good.round_trip());
 }
 
@@ -284,12 +256,13 @@ TEST_F(HostileClient, OversizedAndUnknownFlagDescriptorsAreRefused)
     for (const auto& [length, flags] : {std::pair<uint32_t, uint16_t>{ipc::kMaxAtomicMessageBytes + 1, 0},
                                         std::pair<uint32_t, uint16_t>{16, 0x8000}}) {
         RawSession evil = open_raw_session(daemon_.ipc_name());
+        ASSERT_TRUE(evil.error.empty()) << evil.error;
         ipc::SubmissionDescriptor descriptor{};
         descriptor.length = length;
         descriptor.flags = flags;
         publish_descriptor(evil, descriptor, 1);
         EXPECT_TRUE(disconnected_within(evil.connection, kReplyTimeoutMs)) << "length " << length << " flags " << flags;
-        qb_ipcc_disconnect(evil.connection);
+        qb_ipcc_disconnect(std::exchange(evil.connection, nullptr));
     }
     EXPECT_TRUE(good.round_trip());
     EXPECT_EQ(good.bytes_received, 32u);

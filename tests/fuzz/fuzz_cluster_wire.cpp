@@ -14,6 +14,7 @@
 // daemon relies on without checking again (sizes, ranges, re-encoding to the same bytes).
 #include "ordering/cluster_wire.hpp"
 #include "ordering/group_table.hpp"
+#include "tests/fuzz/fuzz_support.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -30,20 +31,8 @@ using namespace rcpg::ordering;
 constexpr size_t kParamsBytes = 24;
 constexpr uint64_t kLargestRingBytes = uint64_t{1} << 21;
 
-void check(bool holds)
-{
-    if (!holds) {
-        std::abort();
-    }
-}
-
-template <typename T>
-T read_at(const uint8_t* data, size_t offset)
-{
-    T value;
-    std::memcpy(&value, data + offset, sizeof value);
-    return value;
-}
+using fuzz::check;
+using fuzz::read_at;
 
 bool same_bytes(const std::vector<std::byte>& a, std::span<const std::byte> b)
 {

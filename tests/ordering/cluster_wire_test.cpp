@@ -675,15 +675,53 @@ TEST(ClusterWireEntry, DataEntryOfGroupZeroOrPidZeroIsRejected)
     EXPECT_FALSE(ring.check(64, kSmallEntryBytes).has_value()) << "pid 0";
 }
 
+// A data entry of `payload_bytes` at ring position 0 placed as the sequencer places it: a
+// large payload on whole pages.
+EntryHeader placed_data_entry(uint32_t payload_bytes)
+{
+    EntryHeader entry = data_entry(1, payload_bytes);
+    const bool on_page = payload_bytes >= ipc::kInPlaceDeliveryMinBytes;
+    const ipc::EntryPlacement placement = ipc::place_entry(0, payload_bytes, on_page);
+    entry.flags = on_page ? ipc::kFlagPayloadOnPage : 0;
+    entry.payload_offset = placement.payload_offset;
+    entry.entry_bytes = placement.entry_bytes;
+    return entry;
+}
+
 TEST(ClusterWireEntry, DataPayloadAboveOneMiBIsRejected)
 {
-    TestRing ring(2 * 1024 * 1024);
-    ring.put_entry(0, data_entry(1, ipc::kMaxAtomicMessageBytes));
+    TestRing ring(4 * 1024 * 1024);
+    ring.put_entry(0, placed_data_entry(ipc::kMaxAtomicMessageBytes));
     EXPECT_TRUE(ring.check(0, ring.bytes()).has_value()) << "exactly 1 MiB";
-    const EntryHeader entry = data_entry(1, ipc::kMaxAtomicMessageBytes + 8);
+    const EntryHeader entry = placed_data_entry(ipc::kMaxAtomicMessageBytes + 8);
     ASSERT_LE(entry.entry_bytes, ipc::kMaxEntryBytes) << "only the payload size is wrong";
     ring.put_entry(0, entry);
     EXPECT_FALSE(ring.check(0, ring.bytes()).has_value()) << "1 MiB + 8";
+}
+
+// What the sequencer never writes, a member refuses too: a large payload off its pages
+// (a reader would copy it into a small-payload buffer), a small one claiming pages, a
+// flag no sender may set, flags on a confchg.
+TEST(ClusterWireEntry, EntriesTheSequencerNeverPlacesAreRejected)
+{
+    TestRing ring(64 * 1024);
+    EntryHeader entry = placed_data_entry(8192);
+    ring.put_entry(0, entry);
+    ASSERT_TRUE(ring.check(0, ring.bytes()).has_value());
+    EntryHeader off_page = data_entry(1, 8192);
+    ring.put_entry(0, off_page);
+    EXPECT_FALSE(ring.check(0, ring.bytes()).has_value()) << "8 KiB off its pages";
+    EntryHeader small = data_entry(1, 8);
+    small.flags = ipc::kFlagPayloadOnPage;
+    ring.put_entry(0, small);
+    EXPECT_FALSE(ring.check(0, ring.bytes()).has_value()) << "8 bytes claiming pages";
+    small.flags = 0x4000;
+    ring.put_entry(0, small);
+    EXPECT_FALSE(ring.check(0, ring.bytes()).has_value()) << "unknown flag";
+    EntryHeader confchg = entry_of_kind(EntryKind::confchg, sizeof(EntryHeader) + sizeof(ipc::ConfchgPayload));
+    confchg.flags = ipc::kFlagSafe;
+    ring.put_entry(0, confchg);
+    EXPECT_FALSE(ring.check(0, ring.bytes()).has_value()) << "flags on a confchg";
 }
 
 TEST(ClusterWireEntry, EntryAboveTheLargestEntrySizeIsRejected)

@@ -1,0 +1,168 @@
+// What a reader of the delivery ring accepts (libcpg/ipc/ring_entry.hpp): every entry
+// the writer's placement makes, and nothing else. Each step: these bytes at this
+// position → accepted or refused.
+#include "libcpg/ipc/ring_entry.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+namespace {
+
+using namespace rcpg::ipc;
+
+constexpr uint64_t kRingBytes = 1 << 16;
+
+class Ring {
+public:
+    Ring() : data_(kRingBytes) {}
+
+    // Writes an entry of `kind` with `payload_bytes` at `position`, placed as the writer
+    // places it; returns its header for the test to spoil.
+    EntryHeader put(uint64_t position, EntryKind kind, uint32_t payload_bytes, uint16_t flags = 0)
+    {
+        const bool on_page = (flags & kFlagPayloadOnPage) != 0;
+        const EntryPlacement placement = place_entry(position, payload_bytes, on_page);
+        EntryHeader entry{};
+        entry.entry_bytes = placement.entry_bytes;
+        entry.kind = kind;
+        entry.flags = flags;
+        entry.seq = 1;
+        entry.group_id = 7;
+        entry.nodeid = 1;
+        entry.pid = 99;
+        entry.payload_bytes = payload_bytes;
+        entry.payload_offset = placement.payload_offset;
+        entry.total_bytes = payload_bytes;
+        write(position, entry);
+        return entry;
+    }
+    void write(uint64_t position, const EntryHeader& entry)
+    {
+        std::memcpy(data_.data() + (position & (kRingBytes - 1)), &entry, sizeof entry);
+    }
+    void write_bytes(uint64_t position, const void* bytes, size_t size)
+    {
+        std::memcpy(data_.data() + (position & (kRingBytes - 1)), bytes, size);
+    }
+    RingStep read(uint64_t position, uint64_t tail, RingEntry& out) const
+    {
+        return read_entry(data_.data(), kRingBytes, position, tail, out);
+    }
+    bool accepted(uint64_t position, uint64_t tail) const
+    {
+        RingEntry out;
+        return read(position, tail, out) == RingStep::entry;
+    }
+
+private:
+    std::vector<std::byte> data_;
+};
+
+TEST(RingEntry, EveryEntryTheWriterPlacesIsAccepted)
+{
+    Ring ring;
+    const EntryHeader small = ring.put(0, EntryKind::data, 100);
+    EXPECT_TRUE(ring.accepted(0, small.entry_bytes));
+    const EntryHeader large = ring.put(8192, EntryKind::data, 9000, kFlagPayloadOnPage | kFlagSafe);
+    RingEntry out;
+    ASSERT_EQ(ring.read(8192, 8192 + large.entry_bytes, out), RingStep::entry);
+    EXPECT_EQ(out.payload.size(), 9000u);
+    EXPECT_EQ((8192 + out.header.payload_offset) % kPageBytes, 0u) << "a large payload starts on a page";
+    const EntryHeader dropped = ring.put(40000, EntryKind::dropped, 0);
+    EXPECT_TRUE(ring.accepted(40000, 40000 + dropped.entry_bytes));
+    EXPECT_EQ(ring.read(5, 5, out), RingStep::end);
+}
+
+TEST(RingEntry, PaddingMustFillTheRingToItsEnd)
+{
+    Ring ring;
+    const uint64_t position = kRingBytes - 64;
+    EntryHeader pad{};
+    pad.kind = EntryKind::pad;
+    pad.entry_bytes = 64;
+    ring.write(position, pad);
+    EXPECT_TRUE(ring.accepted(position, position + 64));
+    pad.entry_bytes = 56;
+    ring.write(position, pad);
+    EXPECT_FALSE(ring.accepted(position, position + 64)) << "padding that stops short of the end";
+}
+
+TEST(RingEntry, AnythingElseIsRefused)
+{
+    Ring ring;
+    EntryHeader entry = ring.put(0, EntryKind::data, 100);
+    const uint64_t tail = entry.entry_bytes;
+    auto refused = [&](const EntryHeader& spoiled, uint64_t published) {
+        ring.write(0, spoiled);
+        return !ring.accepted(0, published);
+    };
+    EntryHeader spoiled = entry;
+    spoiled.entry_bytes = 0;
+    EXPECT_TRUE(refused(spoiled, tail)) << "size 0";
+    spoiled = entry;
+    spoiled.entry_bytes += 8;
+    EXPECT_TRUE(refused(spoiled, tail + 8)) << "not where the writer puts the end";
+    spoiled = entry;
+    spoiled.payload_offset += 8;
+    EXPECT_TRUE(refused(spoiled, tail)) << "payload moved";
+    spoiled = entry;
+    spoiled.payload_bytes = 5000;  // large, but not on pages: overflows a small-payload buffer
+    spoiled.payload_offset = sizeof(EntryHeader);
+    spoiled.entry_bytes = static_cast<uint32_t>(align_up(sizeof(EntryHeader) + 5000, kEntryAlignBytes));
+    EXPECT_TRUE(refused(spoiled, spoiled.entry_bytes)) << "large payload off its pages";
+    spoiled = entry;
+    spoiled.flags = 0x4000;
+    EXPECT_TRUE(refused(spoiled, tail)) << "unknown flag";
+    spoiled = entry;
+    spoiled.flags = kFlagPayloadOnPage;
+    EXPECT_TRUE(refused(spoiled, tail)) << "a small payload claiming to be on pages";
+    spoiled = entry;
+    spoiled.kind = static_cast<EntryKind>(9);
+    EXPECT_TRUE(refused(spoiled, tail)) << "unknown kind";
+    spoiled = entry;
+    spoiled.kind = EntryKind::confchg;
+    spoiled.flags = kFlagSafe;
+    EXPECT_TRUE(refused(spoiled, tail)) << "flags on a confchg";
+    spoiled = entry;
+    spoiled.pid = 0;
+    EXPECT_TRUE(refused(spoiled, tail)) << "data of no process";
+    EXPECT_TRUE(refused(entry, tail - 8)) << "more than is published";
+    RingEntry out;
+    ring.write(0, entry);
+    EXPECT_EQ(ring.read(0, 3 * kRingBytes, out), RingStep::corrupt) << "a tail more than a ring ahead";
+    EXPECT_EQ(ring.read(64, 0, out), RingStep::corrupt) << "a tail behind the reader";
+    EXPECT_EQ(ring.read(4, tail, out), RingStep::corrupt) << "a position off the 8-byte grid";
+}
+
+TEST(RingEntry, ConfchgAndTotemPayloadsMustHaveExactlyTheSizeTheirCountsGive)
+{
+    std::vector<std::byte> payload(sizeof(ConfchgPayload) + 3 * kConfchgAddressBytes);
+    ConfchgPayload confchg{};
+    confchg.left_count = 1;
+    confchg.member_count = 2;
+    confchg.group_length = 5;
+    std::memcpy(payload.data(), &confchg, sizeof confchg);
+    EXPECT_TRUE(check_confchg_payload(payload).has_value());
+    EXPECT_FALSE(check_confchg_payload(std::span(payload).first(payload.size() - 1)).has_value());
+    EXPECT_FALSE(check_confchg_payload(std::span(payload).first(sizeof(ConfchgPayload) - 1)).has_value());
+    confchg.member_count = 0x40000000;
+    std::memcpy(payload.data(), &confchg, sizeof confchg);
+    EXPECT_FALSE(check_confchg_payload(payload).has_value()) << "more members than bytes";
+    confchg.member_count = 2;
+    confchg.group_length = 129;
+    std::memcpy(payload.data(), &confchg, sizeof confchg);
+    EXPECT_FALSE(check_confchg_payload(payload).has_value()) << "a group name longer than 128 bytes";
+
+    std::vector<std::byte> totem_bytes(sizeof(TotemPayload) + 2 * sizeof(uint32_t));
+    TotemPayload totem{};
+    totem.member_count = 2;
+    std::memcpy(totem_bytes.data(), &totem, sizeof totem);
+    EXPECT_TRUE(check_totem_payload(totem_bytes).has_value());
+    totem.member_count = 3;
+    std::memcpy(totem_bytes.data(), &totem, sizeof totem);
+    EXPECT_FALSE(check_totem_payload(totem_bytes).has_value());
+}
+
+}  // namespace
