@@ -38,6 +38,7 @@ struct ClientSession {
     uint32_t group_id = 0;                     // its number, while a member
     uint32_t wake_group_id = 0;                // entries of this group wake the client
     bool pinning = false;                      // the ring must keep what it has not read
+    uint64_t consumed_high = 0;                // the furthest `consumed` it reported (read_position)
     uint64_t stuck_at = 0;                     // its read position when it last held the ring back
     uint64_t stuck_since_ms = 0;               // since then (0: not holding it back)
     uint64_t pin_floor = 0;

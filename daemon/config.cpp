@@ -46,6 +46,7 @@ constexpr uint64_t kMaxConnectTimeoutMs = 600'000;
 constexpr uint64_t kMinFailureTimeoutMs = 20;
 constexpr uint64_t kMaxFailureTimeoutMs = 600'000;
 constexpr uint64_t kMaxStuckClientTimeoutMs = 3'600'000;
+constexpr uint64_t kMaxClientsLimit = 1'000'000;
 
 // ---------------------------------------------------------------------------------------
 // Syntax layer.
@@ -345,6 +346,101 @@ std::string collect_once(const std::string& path, const Section& section, const 
     return {};
 }
 
+// A user or group given by name or number.
+std::optional<uid_t> user_id(const std::string& text)
+{
+    uid_t uid = 0;
+    if (auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), uid);
+        error == std::errc() && end == text.data() + text.size()) {
+        return uid;
+    }
+    const passwd* account = ::getpwnam(text.c_str());
+    return account != nullptr ? std::optional(account->pw_uid) : std::nullopt;
+}
+
+std::optional<gid_t> group_id(const std::string& text)
+{
+    gid_t gid = 0;
+    if (auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), gid);
+        error == std::errc() && end == text.data() + text.size()) {
+        return gid;
+    }
+    const group* entry = ::getgrnam(text.c_str());
+    return entry != nullptr ? std::optional(entry->gr_gid) : std::nullopt;
+}
+
+// corosync's `uidgid { uid: NAME  gid: NAME }` sections: each uid and gid given may
+// connect, as with allowed_users and allowed_groups; names or numbers; nothing else may
+// appear in them. With `only_uidgid` (a file of uidgid.d/), no other section may either.
+std::string read_uidgid(const std::string& path, const Section& root, bool only_uidgid, Options& options)
+{
+    for (const Section& section : root.sections) {
+        if (section.name != "uidgid") {
+            if (only_uidgid) {
+                return at_line(path, section.line,
+                               fmt::format("only uidgid sections belong in a uidgid.d file, not '{}'", section.name));
+            }
+            continue;
+        }
+        if (!section.sections.empty()) {
+            return at_line(path, section.sections.front().line, "uidgid: only uid and gid are allowed, not a section");
+        }
+        for (const Entry& entry : section.entries) {
+            if (entry.key == "uid") {
+                const std::optional<uid_t> uid = user_id(entry.value);
+                if (!uid) {
+                    return at_line(path, entry.line, fmt::format("uidgid: no such user '{}'", entry.value));
+                }
+                options.allowed_uids.push_back(*uid);
+            } else if (entry.key == "gid") {
+                const std::optional<gid_t> gid = group_id(entry.value);
+                if (!gid) {
+                    return at_line(path, entry.line, fmt::format("uidgid: no such group '{}'", entry.value));
+                }
+                options.allowed_gids.push_back(*gid);
+            } else {
+                return at_line(path, entry.line, fmt::format("uidgid: only uid and gid are allowed, not '{}'", entry.key));
+            }
+        }
+    }
+    if (only_uidgid && !root.entries.empty()) {
+        return at_line(path, root.entries.front().line, "only uidgid sections belong in a uidgid.d file");
+    }
+    return {};
+}
+
+// The uidgid.d directory beside the configuration file, as corosync reads the one beside
+// corosync.conf: every regular file in it (in name order, for stable messages), each
+// with uidgid sections only. No directory: nothing to read.
+std::string read_uidgid_directory(const std::string& config_path, Options& options)
+{
+    const std::filesystem::path directory = std::filesystem::path(config_path).parent_path() / "uidgid.d";
+    std::error_code error;
+    if (!std::filesystem::is_directory(directory, error)) {
+        return {};
+    }
+    std::vector<std::filesystem::path> files;
+    for (const auto& item : std::filesystem::directory_iterator(directory, error)) {
+        if (item.is_regular_file(error)) {
+            files.push_back(item.path());
+        }
+    }
+    if (error) {
+        return at_file(directory.string(), fmt::format("cannot read: {}", error.message()));
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) {
+        Section root;
+        if (std::string problem = parse_file(file.string(), root); !problem.empty()) {
+            return problem;
+        }
+        if (std::string problem = read_uidgid(file.string(), root, true, options); !problem.empty()) {
+            return problem;
+        }
+    }
+    return {};
+}
+
 std::string read_nodelist(const std::string& path, const Section& root, std::vector<ParsedNode>& nodes)
 {
     for (const Section& nodelist : root.sections) {
@@ -401,6 +497,7 @@ std::string read_nodelist(const std::string& path, const Section& root, std::vec
 const std::vector<std::string_view> kRcpgKeys = {
     "device",           "port",          "sequencer_order", "ring_mib",     "inbound_ring_mib",
     "cluster_key_file", "allowed_users", "allowed_groups",  "busy_poll_us", "connect_timeout_ms", "failure_timeout_ms", "stuck_client_timeout_ms",
+    "max_clients", "max_clients_per_uid",
     "sequencer_copy"};
 
 std::string join(const std::vector<std::string_view>& words)
@@ -575,6 +672,11 @@ std::string read_rcpg(const std::string& path, const Section& root, const std::v
                                            kMaxStuckClientTimeoutMs, value));
             }
             options.stuck_client_timeout_ms = static_cast<uint32_t>(number);
+        } else if (key == "max_clients" || key == "max_clients_per_uid") {
+            if (!parse_in_range(value, 1, kMaxClientsLimit, number)) {
+                return problem(fmt::format("{} needs a number from 1 to {}, not '{}'", key, kMaxClientsLimit, value));
+            }
+            (key == "max_clients" ? options.max_clients : options.max_clients_per_uid) = static_cast<uint32_t>(number);
         } else if (key == "connect_timeout_ms") {
             if (!parse_in_range(value, kMinConnectTimeoutMs, kMaxConnectTimeoutMs, number)) {
                 return problem(fmt::format("connect_timeout_ms needs a number from {} to {}, not '{}'",
@@ -593,16 +695,11 @@ std::string read_rcpg(const std::string& path, const Section& root, const std::v
                 return problem("allowed_users needs user names or uids");
             }
             for (const std::string& user : users) {
-                uid_t uid = 0;
-                if (auto [end, error] = std::from_chars(user.data(), user.data() + user.size(), uid);
-                    error != std::errc() || end != user.data() + user.size()) {
-                    const passwd* account = ::getpwnam(user.c_str());
-                    if (account == nullptr) {
-                        return problem(fmt::format("allowed_users: no such user '{}'", user));
-                    }
-                    uid = account->pw_uid;
+                const std::optional<uid_t> uid = user_id(user);
+                if (!uid) {
+                    return problem(fmt::format("allowed_users: no such user '{}'", user));
                 }
-                options.allowed_uids.push_back(uid);
+                options.allowed_uids.push_back(*uid);
             }
         } else if (key == "allowed_groups") {
             const std::vector<std::string> groups = split_list(value);
@@ -610,16 +707,11 @@ std::string read_rcpg(const std::string& path, const Section& root, const std::v
                 return problem("allowed_groups needs group names or gids");
             }
             for (const std::string& name : groups) {
-                gid_t gid = 0;
-                if (auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), gid);
-                    error != std::errc() || end != name.data() + name.size()) {
-                    const group* entry_group = ::getgrnam(name.c_str());
-                    if (entry_group == nullptr) {
-                        return problem(fmt::format("allowed_groups: no such group '{}'", name));
-                    }
-                    gid = entry_group->gr_gid;
+                const std::optional<gid_t> gid = group_id(name);
+                if (!gid) {
+                    return problem(fmt::format("allowed_groups: no such group '{}'", name));
                 }
-                options.allowed_gids.push_back(gid);
+                options.allowed_gids.push_back(*gid);
             }
         }
     }
@@ -701,6 +793,12 @@ std::string load_config(const std::string& path, Options& options)
     }
     RcpgSettings rcpg;
     if (std::string error = read_rcpg(path, root, nodes, loaded, rcpg); !error.empty()) {
+        return error;
+    }
+    if (std::string error = read_uidgid(path, root, false, loaded); !error.empty()) {
+        return error;
+    }
+    if (std::string error = read_uidgid_directory(path, loaded); !error.empty()) {
         return error;
     }
 
@@ -877,6 +975,8 @@ std::string describe(const Options& options)
     line(fmt::format("connect timeout: {} ms", cluster.connect_timeout_ms));
     line(fmt::format("failure timeout: {} ms", cluster.failure_timeout_ms));
     line(fmt::format("busy poll: {} us", options.busy_poll_us));
+    line(fmt::format("clients: at most {} connections, {} per user", options.max_clients,
+                     options.max_clients_per_uid));
     line(options.stuck_client_timeout_ms == 0
              ? std::string("stuck clients: never disconnected")
              : fmt::format("stuck clients: disconnected after {} ms", options.stuck_client_timeout_ms));

@@ -10,8 +10,8 @@
 //   - `}` alone closes the innermost open section;
 //   - `key: value` sets a key: the value is the rest of the line after the first ':',
 //     trimmed, and may contain spaces.
-// Sections other than `nodelist` and `rcpg` (totem, logging, quorum, ...) are checked for
-// syntax and otherwise ignored.
+// Sections other than `nodelist`, `uidgid` and `rcpg` (totem, logging, quorum, ...) are
+// checked for syntax and otherwise ignored.
 //
 // Semantics:
 //   nodelist {                  repeatable, as in corosync; the nodes add up
@@ -21,6 +21,12 @@
 //       name: alpha             optional
 //     }
 //   }
+//   uidgid {                    repeatable, as in corosync: who may connect besides root
+//     uid: hacluster            a user name or uid; repeatable
+//     gid: haclient             a group name or gid (the client's primary group); repeatable
+//   }                           (other keys, and sections inside, are errors)
+//   and every regular file of the directory uidgid.d beside this file, as corosync reads
+//   the one beside corosync.conf: uidgid sections only.
 //   rcpg {                      optional; an unknown key or section is an error
 //     device: rxe0              RDMA device (default: rdma_cm's choice)
 //     port: 7405                rdma_cm port of every node (default 7405)
@@ -34,6 +40,9 @@
 //     allowed_groups: wheel     likewise
 //     busy_poll_us: 50          0..1000000
 //     stuck_client_timeout_ms: 10000  0..3600000; 0: never disconnect a stuck client
+//     max_clients: 1024         1..1000000: connections at once (clients, operator tools);
+//                               more get CS_ERR_NO_RESOURCES
+//     max_clients_per_uid: 256  1..1000000: likewise, per user
 //     connect_timeout_ms: 5000  100..600000
 //     failure_timeout_ms: 3000  20..600000: a node silent this long is taken for failed
 //     node {                    repeatable: a port for one node, for nodes that share an

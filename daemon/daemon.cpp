@@ -35,6 +35,9 @@ constexpr int kBlockedRecheckMs = 1;
 constexpr int kIdleWakeMs = 500;
 // A client that connects to the fd socket must present its token within this time.
 constexpr auto kFdRequestTimeout = std::chrono::seconds(5);
+// Descriptor requests waiting for their token at once: each is a process in the middle of
+// cpg_initialize, so this is far above what any node sees.
+constexpr size_t kMaxFdRequests = 256;
 // Submissions taken from one client before the next client gets its turn.
 constexpr uint32_t kDrainBudgetPerClient = 256;
 
@@ -148,17 +151,33 @@ bool Daemon::start_ipc(std::string& error)
 // ---------------------------------------------------------------------------------------
 // Connections and control requests
 
-int32_t Daemon::on_accept(qb_ipcs_connection_t*, uid_t uid, gid_t gid)
+// corosync's rule: root's uid or gid, or a uid or gid the configuration allows.
+bool Daemon::allowed(uid_t uid, gid_t gid) const
 {
-    if (uid == 0 || gid == 0) {
-        return 0;
+    return uid == 0 || gid == 0 ||
+           std::find(options_.allowed_uids.begin(), options_.allowed_uids.end(), uid) != options_.allowed_uids.end() ||
+           std::find(options_.allowed_gids.begin(), options_.allowed_gids.end(), gid) != options_.allowed_gids.end();
+}
+
+int32_t Daemon::on_accept(qb_ipcs_connection_t* connection, uid_t uid, gid_t gid)
+{
+    if (!allowed(uid, gid)) {
+        RCPG_LOG_WARN("refused a client with uid {} gid {}: not root and not allowed by the configuration", uid, gid);
+        return -EACCES;
     }
-    if (std::find(options_.allowed_uids.begin(), options_.allowed_uids.end(), uid) != options_.allowed_uids.end() ||
-        std::find(options_.allowed_gids.begin(), options_.allowed_gids.end(), gid) != options_.allowed_gids.end()) {
-        return 0;
+    // Every connection costs descriptors and memory: bounded, per user and in all.
+    const size_t total = sessions_.size();
+    const size_t of_uid = static_cast<size_t>(std::count_if(
+        sessions_.begin(), sessions_.end(), [uid](const auto& entry) { return entry.second->uid == uid; }));
+    if (total >= options_.max_clients || of_uid >= options_.max_clients_per_uid) {
+        RCPG_LOG_WARN("refused a client with uid {}: {} connections of its user (max_clients_per_uid {}), {} in all "
+                      "(max_clients {})",
+                      uid, of_uid, options_.max_clients_per_uid, total, options_.max_clients);
+        ++node_->counters().clients_refused;
+        return -EMFILE;  // the client sees CS_ERR_NO_RESOURCES
     }
-    RCPG_LOG_WARN("refused a client with uid {} gid {}: not root and not allowed by the configuration", uid, gid);
-    return -EACCES;
+    accepted_uids_[connection] = uid;  // for on_created: libqb tells the uid only here
+    return 0;
 }
 
 void Daemon::on_created(qb_ipcs_connection_t* connection)
@@ -169,6 +188,10 @@ void Daemon::on_created(qb_ipcs_connection_t* connection)
     qb_ipcs_connection_stats stats{};
     qb_ipcs_connection_stats_get(connection, &stats, QB_FALSE);
     session->pid = stats.client_pid;
+    if (auto accepted = accepted_uids_.find(connection); accepted != accepted_uids_.end()) {
+        session->uid = accepted->second;
+        accepted_uids_.erase(accepted);
+    }
     sessions_[connection] = std::move(session);
 }
 
@@ -351,6 +374,7 @@ void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request
         session.pin_floor = start;
     }
     session.control->consumed.store(start, std::memory_order_relaxed);
+    session.consumed_high = start;
     session.initialized = true;
 
     ipc::InitResponse response{};
@@ -566,6 +590,7 @@ void Daemon::handle_status(ClientSession& session)
         .last_failover_ms = counters.last_failover_ms,
         .records_resent = counters.records_resent,
         .stuck_clients_disconnected = counters.stuck_clients_disconnected,
+        .clients_refused = counters.clients_refused,
     };
     response.view_count = static_cast<uint32_t>(view.members.size());
     std::copy_n(view.members.begin(), std::min<size_t>(view.members.size(), ipc::kStatusMaxNodes), response.view);
@@ -594,6 +619,19 @@ void Daemon::on_fd_socket_readable()
         const int socket = ::accept4(fd_socket_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (socket < 0) {
             return;
+        }
+        // Kept only for a process that initialized a session and waits for its
+        // descriptors, and only so many at once: nobody else holds a connection here.
+        ipc::PeerCredentials peer{};
+        const bool awaited = ipc::peer_credentials(socket, peer) == 0 && allowed(peer.uid, peer.gid) &&
+                             std::any_of(sessions_.begin(), sessions_.end(), [&peer](const auto& entry) {
+                                 return entry.second->initialized && !entry.second->fds_delivered &&
+                                        entry.second->pid == peer.pid;
+                             });
+        if (!awaited || fd_requests_.size() >= kMaxFdRequests) {
+            ::close(socket);
+            ++node_->counters().clients_refused;
+            continue;
         }
         fd_requests_[socket] = now;
         loop_.add(socket, POLLIN, [this, socket](uint32_t) { on_fd_request(socket); });
@@ -658,6 +696,17 @@ void Daemon::release_pins()
     }
 }
 
+// Where a pinning client has read up to, as far as the ring is concerned: what it wrote
+// in `consumed` (untrusted), never behind what it reported before (a reader only moves
+// forward: moving back and forth would fake progress, and the stuck-client rule counts
+// only real progress), nor behind its pin floor, nor past the tail.
+uint64_t Daemon::read_position(ClientSession& session, uint64_t tail)
+{
+    const uint64_t reported = session.control->consumed.load(std::memory_order_acquire);
+    session.consumed_high = std::max(session.consumed_high, std::min(reported, tail));
+    return std::clamp(session.consumed_high, std::min(session.pin_floor, tail), tail);
+}
+
 uint64_t Daemon::local_reclaim_limit()
 {
     release_pins();
@@ -669,9 +718,7 @@ uint64_t Daemon::local_reclaim_limit()
         }
         // Untrusted: a client can only hold back the ring (as a stuck client would), never
         // let it overwrite what another client still reads.
-        uint64_t consumed = session->control->consumed.load(std::memory_order_acquire);
-        consumed = std::clamp(consumed, std::min(session->pin_floor, tail), tail);
-        limit = std::min(limit, consumed);
+        limit = std::min(limit, read_position(*session, tail));
     }
     return limit;
 }
@@ -902,8 +949,7 @@ void Daemon::disconnect_stuck_clients()
         if (!session->pinning || session->violated) {
             continue;
         }
-        uint64_t consumed = session->control->consumed.load(std::memory_order_acquire);
-        consumed = std::clamp(consumed, std::min(session->pin_floor, tail), tail);
+        const uint64_t consumed = read_position(*session, tail);
         if (consumed > limit) {
             session->stuck_since_ms = 0;
             continue;

@@ -115,6 +115,8 @@ private:
     int32_t on_message(qb_ipcs_connection_t* connection, void* data, size_t size);
     void on_destroyed(qb_ipcs_connection_t* connection);
 
+    bool allowed(uid_t uid, gid_t gid) const;
+    uint64_t read_position(ClientSession& session, uint64_t tail);
     void handle_init(ClientSession& session, const ipc::InitRequest& request);
     bool open_doorbell(ClientSession& session);
     void handle_join(ClientSession& session, const ipc::GroupRequest& request);
@@ -150,6 +152,7 @@ private:
     std::map<int, std::chrono::steady_clock::time_point> fd_requests_;
     std::map<qb_ipcs_connection_t*, std::unique_ptr<ClientSession>> sessions_;
     uint64_t next_session_serial_ = 1;
+    std::map<qb_ipcs_connection_t*, uid_t> accepted_uids_;  // accepted, not yet created
     std::vector<std::unique_ptr<ClientSession>> closing_;
     struct BatchGroup {
         uint32_t group_id;

@@ -48,6 +48,10 @@ Options:
                         disconnect a client that read nothing for N ms while the ring is
                         full because of it; its groups see PROCDOWN (default 10000; 0:
                         never, senders get CS_ERR_TRY_AGAIN as long as it stays stuck)
+  --max-clients N       connections at once, clients and operator tools; more get
+                        CS_ERR_NO_RESOURCES (default 1024)
+  --max-clients-per-uid N
+                        likewise, per user (default 256)
   --log-level LEVEL     error, warning, info or debug (default info)
   --syslog              also log to syslog
   -h, --help            show this text and exit
@@ -127,6 +131,8 @@ int main(int argc, char** argv)
         opt_config,
         opt_check_config,
         opt_stuck,
+        opt_max_clients,
+        opt_max_clients_per_uid,
     };
     static const option long_options[] = {
         {"config", required_argument, nullptr, opt_config},
@@ -138,6 +144,8 @@ int main(int argc, char** argv)
         {"allow-group", required_argument, nullptr, opt_group},
         {"busy-poll-us", required_argument, nullptr, opt_busy},
         {"stuck-client-timeout-ms", required_argument, nullptr, opt_stuck},
+        {"max-clients", required_argument, nullptr, opt_max_clients},
+        {"max-clients-per-uid", required_argument, nullptr, opt_max_clients_per_uid},
         {"log-level", required_argument, nullptr, opt_level},
         {"syslog", no_argument, nullptr, opt_syslog},
         {"help", no_argument, nullptr, 'h'},
@@ -253,6 +261,15 @@ int main(int argc, char** argv)
                 return fail("--stuck-client-timeout-ms needs a number from 0 to 3600000");
             }
             break;
+        case opt_max_clients:
+        case opt_max_clients_per_uid: {
+            uint32_t& limit = flag.choice == opt_max_clients ? options.max_clients : options.max_clients_per_uid;
+            if (!parse_number(value, limit) || limit == 0 || limit > 1'000'000) {
+                return fail(std::string(flag.choice == opt_max_clients ? "--max-clients" : "--max-clients-per-uid") +
+                            " needs a number from 1 to 1000000");
+            }
+            break;
+        }
         case opt_level:
             if (value == "error") {
                 log_priority = LOG_ERR;

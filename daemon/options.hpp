@@ -52,6 +52,9 @@ struct Options {
     uint32_t stuck_client_timeout_ms = 10000;
     std::vector<uid_t> allowed_uids;           // besides root
     std::vector<gid_t> allowed_gids;
+    // Connections at once (clients and operator tools): more get CS_ERR_NO_RESOURCES.
+    uint32_t max_clients = 1024;
+    uint32_t max_clients_per_uid = 256;
     std::string config_path;                   // the file `cluster` came from, if any
     ClusterOptions cluster;
 };

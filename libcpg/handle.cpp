@@ -23,7 +23,17 @@ cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* ini
     const std::string service = ipc::ipc_service_name();
     ipc_ = qb_ipcc_connect(service.c_str(), ipc::kIpcMaxMessageBytes);
     if (ipc_ == nullptr) {
-        return qb_to_cs_error(-errno);
+        // EMFILE: rcpgd's cap on clients (max_clients, max_clients_per_uid), or this
+        // process out of descriptors; qb_to_cs_error, as corosync's, says CS_ERR_LIBRARY.
+        return errno == EMFILE ? CS_ERR_NO_RESOURCES : qb_to_cs_error(-errno);
+    }
+    // Anyone may hold the name while rcpgd is down: nothing is sent to, or taken from, a
+    // server that is not rcpgd's user (ipc::trusted_server_uid).
+    pid_t server_pid = 0;
+    uid_t server_uid = 0;
+    gid_t server_gid = 0;
+    if (qb_ipcc_auth_get(ipc_, &server_pid, &server_uid, &server_gid) != 0 || !ipc::trusted_server_uid(server_uid)) {
+        return CS_ERR_LIBRARY;
     }
     ipc::InitRequest init{};
     init.header = {static_cast<int32_t>(ipc::RequestId::init), sizeof(init)};

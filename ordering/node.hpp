@@ -64,6 +64,7 @@ struct NodeCounters {
     uint64_t last_failover_ms = 0;   // from losing the sequencer to the new view, at this node
     uint64_t records_resent = 0;     // forwarded records sent again to a new sequencer
     uint64_t stuck_clients_disconnected = 0;  // read nothing while holding a full ring back
+    uint64_t clients_refused = 0;  // local connections over a cap, or unawaited on the descriptor socket
 };
 
 // The totem view: the nodes of the cluster and the ring id (sequencer, ring_seq).

@@ -143,6 +143,16 @@ std::optional<Report> query(const std::string& ipc_name, std::string& error)
         }
         return std::nullopt;
     }
+    pid_t server_pid = 0;
+    uid_t server_uid = 0;
+    gid_t server_gid = 0;
+    if (qb_ipcc_auth_get(connection.get(), &server_pid, &server_uid, &server_gid) != 0 ||
+        !ipc::trusted_server_uid(server_uid)) {
+        error = fmt::format("the server on IPC name '{}' runs as uid {}, which is not rcpgd's user (root, this "
+                            "user, or $RCPG_DAEMON_USER): not asked",
+                            ipc_name, server_uid);
+        return std::nullopt;
+    }
     Report report{};
     ipc::BareRequest status_request{};
     status_request.header = {static_cast<int32_t>(ipc::RequestId::status), sizeof(status_request)};
@@ -281,6 +291,7 @@ std::vector<CounterRow> counter_rows(const ipc::StatusCounters& counters)
         {"last_failover_ms", "last failover (ms)", counters.last_failover_ms},
         {"records_resent", "records resent", counters.records_resent},
         {"stuck_clients_disconnected", "stuck clients cut off", counters.stuck_clients_disconnected},
+        {"clients_refused", "clients refused", counters.clients_refused},
     };
 }
 

@@ -5,9 +5,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <pwd.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace rcpg::ipc {
 namespace {
@@ -31,6 +34,27 @@ socklen_t abstract_address(const std::string& name, sockaddr_un& address)
 
 std::string fd_socket_name(const std::string& ipc_name) { return "rcpg-shm." + ipc_name; }
 
+bool trusted_server_uid(uid_t uid)
+{
+    if (uid == 0 || uid == ::geteuid()) {
+        return true;
+    }
+    const char* daemon_user = ::secure_getenv("RCPG_DAEMON_USER");
+    if (daemon_user == nullptr || *daemon_user == '\0') {
+        return false;
+    }
+    char* end = nullptr;
+    const unsigned long number = std::strtoul(daemon_user, &end, 10);
+    if (*end == '\0') {
+        return number == uid;
+    }
+    passwd entry{};
+    passwd* found = nullptr;
+    std::vector<char> buffer(16384);
+    return ::getpwnam_r(daemon_user, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr &&
+           found->pw_uid == uid;
+}
+
 std::string ipc_service_name()
 {
     const char* name = std::getenv("RCPG_IPC");
@@ -48,6 +72,12 @@ int receive_client_fds(const std::string& ipc_name, const Token& token,
     const socklen_t address_length = abstract_address(fd_socket_name(ipc_name), address);
     if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&address), address_length) != 0) {
         return -errno;
+    }
+    // The token goes only to rcpgd: whoever else holds the name gets nothing, and gives
+    // nothing that is mapped.
+    PeerCredentials server{};
+    if (peer_credentials(sock.get(), server) != 0 || !trusted_server_uid(server.uid)) {
+        return -EPERM;
     }
     if (::send(sock.get(), token.data(), token.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(token.size())) {
         return -EPIPE;

@@ -37,6 +37,14 @@ UniqueFd listen_fd_socket(const std::string& ipc_name);
 // Daemon side: sends `fds` on a connected socket. Returns 0 or -errno.
 int send_fds(int socket, std::span<const int> fds);
 
+// Whether a server running as `uid` may be rcpgd for this process. Anyone can bind the
+// abstract socket names while rcpgd is down, so a client checks who answers before it
+// takes anything from it: root; this process's own effective uid (a daemon of its own
+// user is no more than it is itself); or the user $RCPG_DAEMON_USER names (a name or a
+// number), for an rcpgd run as a user of its own. The variable is ignored in set-user-id
+// and other secure-execution programs (secure_getenv).
+bool trusted_server_uid(uid_t uid);
+
 // Peer credentials of a connected unix socket.
 struct PeerCredentials {
     pid_t pid;

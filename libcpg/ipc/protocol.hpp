@@ -160,8 +160,9 @@ struct StatusCounters {  // daemon::Counters, since the daemon started
     uint64_t last_failover_ms;  // the last one, from losing the sequencer to the new view
     uint64_t records_resent;    // forwarded records sent again to a new sequencer
     uint64_t stuck_clients_disconnected;  // read nothing while they held a full ring back
+    uint64_t clients_refused;  // connections over a cap, or on the descriptor socket unawaited
 };
-static_assert(sizeof(StatusCounters) == 18 * sizeof(uint64_t));
+static_assert(sizeof(StatusCounters) == 19 * sizeof(uint64_t));
 
 // At the sequencer, one per other configured node. Positions are the shared ring's.
 struct StatusRemote {
@@ -205,11 +206,11 @@ static_assert(sizeof(qb_ipc_response_header) == 24);
 static_assert(offsetof(StatusResponse, nodeid) == 24);
 static_assert(offsetof(StatusResponse, ring_seq) == 40);
 static_assert(offsetof(StatusResponse, counters) == 64);
-static_assert(offsetof(StatusResponse, view_count) == 208);
-static_assert(offsetof(StatusResponse, view) == 216);
-static_assert(offsetof(StatusResponse, remotes) == 216 + 4 * kStatusMaxNodes);
-static_assert(offsetof(StatusResponse, client_pinned_bytes) == 216 + 44 * kStatusMaxNodes);
-static_assert(sizeof(StatusResponse) == 224 + 44 * kStatusMaxNodes);
+static_assert(offsetof(StatusResponse, view_count) == 216);
+static_assert(offsetof(StatusResponse, view) == 224);
+static_assert(offsetof(StatusResponse, remotes) == 224 + 4 * kStatusMaxNodes);
+static_assert(offsetof(StatusResponse, client_pinned_bytes) == 224 + 44 * kStatusMaxNodes);
+static_assert(sizeof(StatusResponse) == 232 + 44 * kStatusMaxNodes);
 
 struct WakeEvent {
     qb_ipc_response_header header;

@@ -48,8 +48,9 @@ DaemonProcess::DaemonProcess(std::vector<std::string> extra_args)
     if (pid_ < 0) {
         throw std::runtime_error("fork failed");
     }
-    // Ready when a client can connect; give a slow (sanitizer) build a few seconds.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    // Ready when a client can connect: a bound for a hang, far above what a sanitizer build
+    // on a busy machine takes.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline) {
         cpg_handle_t handle;
         if (cpg_initialize(&handle, nullptr) == CS_OK) {

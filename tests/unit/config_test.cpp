@@ -3,11 +3,14 @@
 // Each test writes its files into a fresh folder under /tmp and asserts the exact outcome.
 #include "daemon/config.hpp"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -718,6 +721,44 @@ TEST(ConfigWithoutSystem, DescribeAndLocalNodeOfHandBuiltOptions)
     EXPECT_NE(text.find("node 2 at 10.0.0.2:7406, this node\n"), std::string::npos) << text;
     EXPECT_NE(text.find("sequencer order: 2 1 (node 2 sequences)"), std::string::npos) << text;
     EXPECT_NE(text.find("cluster key: 16 bytes\n"), std::string::npos) << text;
+}
+
+// --- corosync's access rules: uidgid sections and uidgid.d/ ------------------------------
+
+TEST_F(ConfigTest, UidgidSectionsAndTheUidgidDirectoryAllowUsersAndGroups)
+{
+    // As Pacemaker's packages leave them: a uidgid section in corosync.conf, and a file in
+    // uidgid.d beside it.
+    std::filesystem::create_directory(dir_ + "/uidgid.d");
+    write("uidgid.d/pacemaker", "uidgid {\n  uid: 1201\n  gid: 1202\n}\n", 0644);
+    write("uidgid.d/dlm", "# dlm_controld\nuidgid {\n  gid: daemon\n}\n", 0644);
+    ASSERT_EQ(load("totem {\n  version: 2\n}\nuidgid {\n  uid: nobody\n}\nuidgid {\n  gid: 4242\n}\n"), "");
+    std::vector<uid_t> uids = options_.allowed_uids;
+    std::vector<gid_t> gids = options_.allowed_gids;
+    std::sort(uids.begin(), uids.end());
+    std::sort(gids.begin(), gids.end());
+    EXPECT_EQ(uids, (std::vector<uid_t>{1201, ::getpwnam("nobody")->pw_uid}));
+    EXPECT_EQ(gids, (std::vector<gid_t>{::getgrnam("daemon")->gr_gid, 1202, 4242}));
+}
+
+TEST_F(ConfigTest, UidgidAcceptsOnlyUidAndGidOfKnownUsersAndGroups)
+{
+    EXPECT_TRUE(ErrorAt(load("uidgid {\n  user: alice\n}\n"), path_, 2, "only uid and gid"));
+    EXPECT_TRUE(ErrorAt(load("uidgid {\n  uid: rcpg-no-such-user\n}\n"), path_, 2, "no such user"));
+    EXPECT_TRUE(ErrorAt(load("uidgid {\n  gid: rcpg-no-such-group\n}\n"), path_, 2, "no such group"));
+    EXPECT_TRUE(ErrorAt(load("uidgid {\n  inner {\n  }\n}\n"), path_, 2, "only uid and gid"));
+    std::filesystem::create_directory(dir_ + "/uidgid.d");
+    const std::string stray = write("uidgid.d/stray", "uidgid {\n  uid: 1\n}\nlogging {\n}\n", 0644);
+    EXPECT_TRUE(ErrorAt(load("uidgid {\n  uid: 1\n}\n"), stray, 4, "only uidgid sections"));
+    EXPECT_TRUE(options_.allowed_uids.empty()) << "a failed load changes nothing";
+}
+
+TEST_F(ConfigTest, ClientCapsAreReadAndChecked)
+{
+    ASSERT_EQ(load(three_nodes("  max_clients: 64\n  max_clients_per_uid: 8\n")), "");
+    EXPECT_EQ(options_.max_clients, 64u);
+    EXPECT_EQ(options_.max_clients_per_uid, 8u);
+    EXPECT_TRUE(ErrorAt(load(three_nodes("  max_clients: 0\n")), path_, kRcpgBodyLine, "max_clients needs a number"));
 }
 
 }  // namespace
