@@ -745,13 +745,7 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
         ipc::SubmissionDescriptor descriptor;
         std::memcpy(&descriptor, &session.descriptors[session.sub_head & session.submission_mask],
                     sizeof(descriptor));
-        // A message lies in one part of the arena: copied sends in the first, zero-copy
-        // buffers in the second.
-        const bool straddles = descriptor.arena_offset < options_.arena_copy_bytes &&
-                               descriptor.arena_offset + descriptor.length > options_.arena_copy_bytes;
-        if (descriptor.length > ipc::kMaxAtomicMessageBytes || descriptor.arena_offset > session.arena_bytes ||
-            descriptor.length > session.arena_bytes - descriptor.arena_offset || straddles ||
-            (descriptor.flags & ~ipc::kSubmissionFlags) != 0) {
+        if (!ipc::submission_valid(descriptor, session.arena_bytes, options_.arena_copy_bytes)) {
             session.violated = true;
             ++node_->counters().protocol_violations;
             RCPG_LOG_WARN("pid {}: malformed submission (offset {}, length {}, flags {:#x}); disconnecting",

@@ -1,13 +1,25 @@
 #include "libcpg/handle.hpp"
-#include "libcpg/ipc/bytes.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
 namespace rcpg::libcpg {
+namespace {
+
+// Whether the file behind `fd` has at least `bytes`: a mapping past a file's end faults.
+bool file_holds(int fd, uint64_t bytes)
+{
+    struct stat status{};
+    return ::fstat(fd, &status) == 0 && status.st_size >= 0 && static_cast<uint64_t>(status.st_size) >= bytes;
+}
+
+}  // namespace
+
 
 Handle::~Handle()
 {
@@ -39,17 +51,17 @@ cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* ini
     init.header = {static_cast<int32_t>(ipc::RequestId::init), sizeof(init)};
     init.protocol_version = ipc::kProtocolVersion;
     init.flags = model.cpg_totem_confchg_fn != nullptr ? ipc::kInitFlagTotemCallback : 0;
-    ipc::InitResponse response{};
+    ipc::InitResponse reply{};
     ssize_t received = 0;
-    if (cs_error_t error = request(&init, sizeof(init), &response, sizeof(response), &received); error != CS_OK) {
+    if (cs_error_t error = request(&init, sizeof(init), &reply, sizeof(reply), &received); error != CS_OK) {
         return error;
     }
-    if (received != sizeof(response) || !ipc::is_power_of_two(response.ring_data_bytes) ||
-        !ipc::is_power_of_two(response.submission_capacity) ||
-        response.arena_copy_bytes > response.arena_bytes ||
-        response.control_bytes != ipc::control_block_bytes(response.submission_capacity)) {
+    const std::optional<ipc::InitResponse> checked =
+        ipc::decode_init_response({reinterpret_cast<const std::byte*>(&reply), static_cast<size_t>(received)});
+    if (!checked) {
         return CS_ERR_LIBRARY;
     }
+    const ipc::InitResponse& response = *checked;
     nodeid = response.nodeid;
 
     ipc::Token token;
@@ -57,6 +69,12 @@ cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* ini
     std::array<ipc::UniqueFd, ipc::fd_count> fds;
     if (int rc = ipc::receive_client_fds(service, token, fds); rc != 0) {
         return rc == -EACCES ? CS_ERR_ACCESS : CS_ERR_LIBRARY;
+    }
+    // Mapped only within the files: past their end a read would be a SIGBUS.
+    if (!file_holds(fds[ipc::ring_fd].get(), ipc::kPageBytes + response.ring_data_bytes) ||
+        !file_holds(fds[ipc::control_fd].get(), response.control_bytes) ||
+        !file_holds(fds[ipc::arena_fd].get(), response.arena_bytes)) {
+        return CS_ERR_LIBRARY;
     }
     ring_bytes_ = response.ring_data_bytes;
     ring_header_map_ = ipc::map_fd(fds[ipc::ring_fd].get(), ipc::kPageBytes, 0, ipc::Access::read_only);
@@ -132,23 +150,19 @@ cs_error_t Handle::join(const cpg_name& group)
         error != CS_OK) {
         return error;
     }
-    ipc::JoinResponse response;
-    if (static_cast<size_t>(received) < sizeof(response)) {
+    std::optional<ipc::JoinReply> decoded =
+        ipc::decode_join_response({reply.data(), static_cast<size_t>(std::max<ssize_t>(received, 0))});
+    if (!decoded) {
         return CS_ERR_LIBRARY;
     }
-    std::memcpy(&response, reply.data(), sizeof(response));
-    const size_t member_bytes = size_t{response.ring.member_count} * sizeof(uint32_t);
-    if (static_cast<size_t>(received) != sizeof(response) + member_bytes) {
-        return CS_ERR_LIBRARY;
-    }
+    const ipc::JoinResponse& response = decoded->header;
     Membership joined;
     joined.group_id = response.group_id;
     joined.name = group;
     joined.from_seq = response.join_seq;
     joined.initial_totem_pending = initial_totem;
     joined.ring = response.ring;
-    joined.ring_members.resize(response.ring.member_count);
-    ipc::copy_bytes(joined.ring_members.data(), reply.data() + sizeof(response), member_bytes);
+    joined.ring_members = std::move(decoded->ring_members);
     membership_ = std::move(joined);
     joined_.store(true);
     if (!reading_) {
@@ -188,7 +202,8 @@ cs_error_t Handle::finalize()
 }
 
 template <typename Row>
-cs_error_t Handle::request_list(const void* message, size_t bytes, std::vector<Row>& rows)
+cs_error_t Handle::request_list(const void* message, size_t bytes, std::vector<Row>& rows,
+                                std::optional<std::vector<Row>> (*decode)(std::span<const std::byte>))
 {
     // Not zero-filled: only the part the daemon writes is read, and zeroing the whole
     // IPC-sized buffer would cost more than the request itself.
@@ -198,16 +213,11 @@ cs_error_t Handle::request_list(const void* message, size_t bytes, std::vector<R
         error != CS_OK) {
         return error;
     }
-    ipc::ListResponse header;
-    if (static_cast<size_t>(received) < sizeof(header)) {
+    std::optional<std::vector<Row>> decoded = decode({reply.get(), static_cast<size_t>(std::max<ssize_t>(received, 0))});
+    if (!decoded) {
         return CS_ERR_LIBRARY;
     }
-    std::memcpy(&header, reply.get(), sizeof(header));
-    if (static_cast<size_t>(received) != sizeof(header) + size_t{header.count} * sizeof(Row)) {
-        return CS_ERR_LIBRARY;
-    }
-    rows.resize(header.count);
-    ipc::copy_bytes(rows.data(), reply.get() + sizeof(header), rows.size() * sizeof(Row));
+    rows = std::move(*decoded);
     return CS_OK;
 }
 
@@ -216,7 +226,7 @@ cs_error_t Handle::membership(const cpg_name& group, std::vector<cpg_address>& m
     ipc::GroupRequest membership_request{};
     membership_request.header = {static_cast<int32_t>(ipc::RequestId::membership_get), sizeof(membership_request)};
     membership_request.group = group;
-    return request_list(&membership_request, sizeof(membership_request), members);
+    return request_list(&membership_request, sizeof(membership_request), members, ipc::decode_membership);
 }
 
 cs_error_t Handle::iteration_snapshot(cpg_iteration_type_t type, const cpg_name* group,
@@ -229,7 +239,7 @@ cs_error_t Handle::iteration_snapshot(cpg_iteration_type_t type, const cpg_name*
     if (group != nullptr) {
         snapshot_request.group = *group;
     }
-    return request_list(&snapshot_request, sizeof(snapshot_request), rows);
+    return request_list(&snapshot_request, sizeof(snapshot_request), rows, ipc::decode_iteration);
 }
 
 cs_error_t Handle::local_nodeid(unsigned int& nodeid_out)

@@ -78,7 +78,8 @@ public:
 private:
     // A request whose response is a ListResponse followed by `rows` records.
     template <typename Row>
-    cs_error_t request_list(const void* message, size_t bytes, std::vector<Row>& rows);
+    cs_error_t request_list(const void* message, size_t bytes, std::vector<Row>& rows,
+                            std::optional<std::vector<Row>> (*decode)(std::span<const std::byte>));
 
     // Send path internals (send_path.cpp); called with send_mutex held.
     void reclaim_submissions();

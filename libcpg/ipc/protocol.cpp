@@ -1,5 +1,6 @@
 #include "libcpg/ipc/protocol.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace rcpg::ipc {
@@ -74,6 +75,85 @@ std::optional<DecodedRequest> decode_request(std::span<const std::byte> bytes)
     }
     }
     return std::nullopt;
+}
+
+std::optional<InitResponse> decode_init_response(std::span<const std::byte> reply)
+{
+    const std::optional<InitResponse> response = copy_exact<InitResponse>(reply);
+    if (!response || !is_power_of_two(response->ring_data_bytes) || response->ring_data_bytes < kMinRingDataBytes ||
+        response->ring_data_bytes > kMaxRingDataBytes || !is_power_of_two(response->submission_capacity) ||
+        response->submission_capacity > kMaxSubmissionCapacity || response->arena_bytes > kMaxArenaBytes ||
+        response->arena_copy_bytes > response->arena_bytes ||
+        response->control_bytes != control_block_bytes(response->submission_capacity)) {
+        return std::nullopt;
+    }
+    return response;
+}
+
+std::optional<JoinReply> decode_join_response(std::span<const std::byte> reply)
+{
+    JoinReply join;
+    if (reply.size() < sizeof(join.header)) {
+        return std::nullopt;
+    }
+    std::memcpy(&join.header, reply.data(), sizeof(join.header));
+    if (reply.size() != sizeof(join.header) + uint64_t{join.header.ring.member_count} * sizeof(uint32_t)) {
+        return std::nullopt;
+    }
+    join.ring_members.resize(join.header.ring.member_count);
+    if (!join.ring_members.empty()) {
+        std::memcpy(join.ring_members.data(), reply.data() + sizeof(join.header),
+                    join.ring_members.size() * sizeof(uint32_t));
+    }
+    return join;
+}
+
+namespace {
+
+template <typename Row>
+std::optional<std::vector<Row>> decode_rows(std::span<const std::byte> reply)
+{
+    ListResponse header;
+    if (reply.size() < sizeof(header)) {
+        return std::nullopt;
+    }
+    std::memcpy(&header, reply.data(), sizeof(header));
+    if (reply.size() != sizeof(header) + uint64_t{header.count} * sizeof(Row)) {
+        return std::nullopt;
+    }
+    std::vector<Row> rows(header.count);
+    if (!rows.empty()) {
+        std::memcpy(rows.data(), reply.data() + sizeof(header), rows.size() * sizeof(Row));
+    }
+    return rows;
+}
+
+}  // namespace
+
+std::optional<std::vector<cpg_address>> decode_membership(std::span<const std::byte> reply)
+{
+    return decode_rows<cpg_address>(reply);
+}
+
+std::optional<std::vector<cpg_iteration_description_t>> decode_iteration(std::span<const std::byte> reply)
+{
+    auto rows = decode_rows<cpg_iteration_description_t>(reply);
+    if (rows && std::any_of(rows->begin(), rows->end(), [](const cpg_iteration_description_t& row) {
+            return !group_name_valid(row.group);
+        })) {
+        return std::nullopt;  // an application would read past the name
+    }
+    return rows;
+}
+
+bool submission_valid(const SubmissionDescriptor& descriptor, uint64_t arena_bytes, uint64_t copy_bytes)
+{
+    // A message lies in one part of the arena: copied sends in the first, zero-copy
+    // buffers in the second.
+    const bool straddles = descriptor.arena_offset < copy_bytes && descriptor.arena_offset + descriptor.length > copy_bytes;
+    return descriptor.length <= kMaxAtomicMessageBytes && descriptor.arena_offset <= arena_bytes &&
+           descriptor.length <= arena_bytes - descriptor.arena_offset && !straddles &&
+           (descriptor.flags & ~kSubmissionFlags) == 0;
 }
 
 }  // namespace rcpg::ipc

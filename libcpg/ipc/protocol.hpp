@@ -15,6 +15,8 @@
 // the connection is accepted, for tools as for clients.
 #pragma once
 
+#include "libcpg/ipc/shm_layout.hpp"
+
 #include <qb/qbipc_common.h>
 
 #include <corosync/cpg.h>
@@ -24,6 +26,7 @@
 #include <optional>
 #include <span>
 #include <variant>
+#include <vector>
 
 namespace rcpg::ipc {
 
@@ -226,5 +229,35 @@ struct DecodedRequest {
 // Validates and copies a request out of `bytes` (which may be changed concurrently by a
 // hostile peer: it is read once). Returns nothing for anything malformed.
 std::optional<DecodedRequest> decode_request(std::span<const std::byte> bytes);
+
+// ---------------------------------------------------------------------------------------
+// The other direction: the client's reading of rcpgd's replies (libcpg/handle.cpp). Each
+// accepts exactly what rcpgd sends, sizes included, so anything else is taken for a broken
+// daemon (CS_ERR_LIBRARY), never mapped or copied on trust.
+
+// The most a delivery ring (--ring-mib 2048), a submission ring and a send arena can be.
+inline constexpr uint64_t kMaxRingDataBytes = 2048ull << 20;
+inline constexpr uint64_t kMinRingDataBytes = 8ull << 20;
+inline constexpr uint32_t kMaxSubmissionCapacity = 1u << 20;
+inline constexpr uint64_t kMaxArenaBytes = 16ull << 30;
+
+std::optional<InitResponse> decode_init_response(std::span<const std::byte> reply);
+
+struct JoinReply {
+    JoinResponse header;
+    std::vector<uint32_t> ring_members;
+};
+std::optional<JoinReply> decode_join_response(std::span<const std::byte> reply);
+
+// A ListResponse and its rows: members of a group, or iteration rows (whose group names
+// must fit a cpg_name).
+std::optional<std::vector<cpg_address>> decode_membership(std::span<const std::byte> reply);
+std::optional<std::vector<cpg_iteration_description_t>> decode_iteration(std::span<const std::byte> reply);
+
+// The daemon's reading of a descriptor a client wrote into its submission ring: inside
+// the arena of `arena_bytes`, inside one of its two parts (copied sends below
+// `copy_bytes`, zero-copy buffers above), at most the atomic message size, and only the
+// flags a sender may set. Anything else is the client's protocol violation.
+bool submission_valid(const SubmissionDescriptor& descriptor, uint64_t arena_bytes, uint64_t copy_bytes);
 
 }  // namespace rcpg::ipc

@@ -1,0 +1,92 @@
+// libFuzzer target for what one side of the local IPC reads from the other (besides the
+// requests, fuzz_ipc_request, and the ring, fuzz_ring_reader):
+//  - the client's decoding of rcpgd's replies (ipc::decode_init_response,
+//    decode_join_response, decode_membership, decode_iteration), which libcpg maps and
+//    copies from;
+//  - the daemon's check of a client's submission descriptor (ipc::submission_valid),
+//    after which it copies or forwards the arena bytes the descriptor names.
+// One input: [u8 which | bytes...]; for descriptors, bytes are [u64 arena bytes | u64
+// copy bytes | descriptor]. Checks: no crash or sanitizer report, and what is accepted
+// keeps the promises its user relies on without checking again.
+#include "libcpg/ipc/protocol.hpp"
+#include "tests/fuzz/fuzz_support.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace {
+
+using namespace rcpg;
+using fuzz::check;
+using fuzz::read_at;
+
+void fuzz_init(std::span<const std::byte> bytes)
+{
+    const auto response = ipc::decode_init_response(bytes);
+    if (!response) {
+        return;
+    }
+    check(ipc::is_power_of_two(response->ring_data_bytes) && response->ring_data_bytes <= ipc::kMaxRingDataBytes);
+    check(ipc::is_power_of_two(response->submission_capacity));
+    check(response->arena_copy_bytes <= response->arena_bytes && response->arena_bytes <= ipc::kMaxArenaBytes);
+    check(response->control_bytes == ipc::control_block_bytes(response->submission_capacity));
+}
+
+void fuzz_join(std::span<const std::byte> bytes)
+{
+    const auto join = ipc::decode_join_response(bytes);
+    if (!join) {
+        return;
+    }
+    check(join->ring_members.size() == join->header.ring.member_count);
+    check(bytes.size() == sizeof(ipc::JoinResponse) + join->ring_members.size() * sizeof(uint32_t));
+}
+
+void fuzz_lists(std::span<const std::byte> bytes)
+{
+    if (const auto members = ipc::decode_membership(bytes)) {
+        check(bytes.size() == sizeof(ipc::ListResponse) + members->size() * sizeof(cpg_address));
+    }
+    if (const auto rows = ipc::decode_iteration(bytes)) {
+        check(bytes.size() == sizeof(ipc::ListResponse) + rows->size() * sizeof(cpg_iteration_description_t));
+        for (const cpg_iteration_description_t& row : *rows) {
+            check(row.group.length <= CPG_MAX_NAME_LENGTH);
+        }
+    }
+}
+
+void fuzz_submission(const uint8_t* data, size_t size)
+{
+    if (size < 16 + sizeof(ipc::SubmissionDescriptor)) {
+        return;
+    }
+    const uint64_t arena_bytes = read_at<uint64_t>(data, 0);
+    const uint64_t copy_bytes = read_at<uint64_t>(data, 8);
+    const auto descriptor = read_at<ipc::SubmissionDescriptor>(data, 16);
+    if (!ipc::submission_valid(descriptor, arena_bytes, copy_bytes)) {
+        return;
+    }
+    const uint64_t end = descriptor.arena_offset + descriptor.length;
+    check(end >= descriptor.arena_offset && end <= arena_bytes);
+    check(descriptor.length <= ipc::kMaxAtomicMessageBytes);
+    check(end <= copy_bytes || descriptor.arena_offset >= copy_bytes);
+    check((descriptor.flags & ~ipc::kSubmissionFlags) == 0);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
+{
+    if (size < 1) {
+        return 0;
+    }
+    const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data) + 1, size - 1);
+    switch (data[0] % 4) {
+    case 0: fuzz_init(bytes); break;
+    case 1: fuzz_join(bytes); break;
+    case 2: fuzz_lists(bytes); break;
+    default: fuzz_submission(data + 1, size - 1); break;
+    }
+    return 0;
+}
