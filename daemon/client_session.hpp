@@ -33,6 +33,7 @@ struct ClientSession {
     uint32_t submission_mask = 0;
     uint64_t sub_head = 0;  // authoritative; the shared copy is only reported
     uint64_t arena_bytes = 0;
+    uint64_t pinning_reserved_bytes = 0;  // of the node's max_pinned_bytes (reserve_pinning)
 
     std::optional<ordering::GroupName> group;  // the group this client is a member of
     uint32_t group_id = 0;                     // its number, while a member

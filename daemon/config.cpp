@@ -47,6 +47,7 @@ constexpr uint64_t kMinFailureTimeoutMs = 20;
 constexpr uint64_t kMaxFailureTimeoutMs = 600'000;
 constexpr uint64_t kMaxStuckClientTimeoutMs = 3'600'000;
 constexpr uint64_t kMaxClientsLimit = 1'000'000;
+constexpr uint64_t kMaxPinnedMib = 1ull << 24;  // 16 TiB
 
 // ---------------------------------------------------------------------------------------
 // Syntax layer.
@@ -497,7 +498,7 @@ std::string read_nodelist(const std::string& path, const Section& root, std::vec
 const std::vector<std::string_view> kRcpgKeys = {
     "device",           "port",          "sequencer_order", "ring_mib",     "inbound_ring_mib",
     "cluster_key_file", "allowed_users", "allowed_groups",  "busy_poll_us", "connect_timeout_ms", "failure_timeout_ms", "stuck_client_timeout_ms",
-    "max_clients", "max_clients_per_uid",
+    "max_clients", "max_clients_per_uid", "max_pinned_mib",
     "sequencer_copy"};
 
 std::string join(const std::vector<std::string_view>& words)
@@ -672,6 +673,11 @@ std::string read_rcpg(const std::string& path, const Section& root, const std::v
                                            kMaxStuckClientTimeoutMs, value));
             }
             options.stuck_client_timeout_ms = static_cast<uint32_t>(number);
+        } else if (key == "max_pinned_mib") {
+            if (!parse_in_range(value, 32, kMaxPinnedMib, number)) {
+                return problem(fmt::format("max_pinned_mib needs a number from 32 to {}, not '{}'", kMaxPinnedMib, value));
+            }
+            options.max_pinned_bytes = number << 20;
         } else if (key == "max_clients" || key == "max_clients_per_uid") {
             if (!parse_in_range(value, 1, kMaxClientsLimit, number)) {
                 return problem(fmt::format("{} needs a number from 1 to {}, not '{}'", key, kMaxClientsLimit, value));
@@ -975,8 +981,8 @@ std::string describe(const Options& options)
     line(fmt::format("connect timeout: {} ms", cluster.connect_timeout_ms));
     line(fmt::format("failure timeout: {} ms", cluster.failure_timeout_ms));
     line(fmt::format("busy poll: {} us", options.busy_poll_us));
-    line(fmt::format("clients: at most {} connections, {} per user", options.max_clients,
-                     options.max_clients_per_uid));
+    line(fmt::format("clients: at most {} connections, {} per user; {} MiB of their memory pinned", options.max_clients,
+                     options.max_clients_per_uid, options.max_pinned_bytes >> 20));
     line(options.stuck_client_timeout_ms == 0
              ? std::string("stuck clients: never disconnected")
              : fmt::format("stuck clients: disconnected after {} ms", options.stuck_client_timeout_ms));

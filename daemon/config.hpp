@@ -43,6 +43,9 @@
 //     max_clients: 1024         1..1000000: connections at once (clients, operator tools);
 //                               more get CS_ERR_NO_RESOURCES
 //     max_clients_per_uid: 256  1..1000000: likewise, per user
+//     max_pinned_mib: 4096      32..16777216: client send memory a cluster node pins for
+//                               its device (32 MiB a client, counted from its init); more
+//                               clients get CS_ERR_NO_RESOURCES
 //     connect_timeout_ms: 5000  100..600000
 //     failure_timeout_ms: 3000  20..600000: a node silent this long is taken for failed
 //     node {                    repeatable: a port for one node, for nodes that share an

@@ -204,6 +204,7 @@ void Daemon::on_destroyed(qb_ipcs_connection_t* connection)
     std::unique_ptr<ClientSession> session = std::move(found->second);
     sessions_.erase(found);
     session->connection = nullptr;
+    pinning_reserved_bytes_ -= std::exchange(session->pinning_reserved_bytes, 0);
     if (session->doorbell) {
         loop_.remove(session->doorbell.get());
         session->doorbell.reset();
@@ -303,6 +304,28 @@ void Daemon::send_wake(ClientSession& session)
     qb_ipcs_event_send(session.connection, &event, sizeof(event));
 }
 
+// A cluster node that reads client arenas with its device (a member, or a sequencer that
+// copies by device) pins them: each client's whole arena counts against the budget from
+// its init, so that no later zero-copy send can take the node past it.
+bool Daemon::reserve_pinning(ClientSession& session)
+{
+    if (node_->role() == Role::single || session.pinning_reserved_bytes != 0 ||
+        (node_->role() != Role::member && !node_->device_copies_configured())) {
+        return true;
+    }
+    if (pinning_reserved_bytes_ + session.arena_bytes > options_.max_pinned_bytes) {
+        RCPG_LOG_WARN("pid {}: refused: its {} MiB of send memory would take the memory pinned for clients past "
+                      "max_pinned_mib ({} MiB, {} MiB taken)",
+                      session.pid, session.arena_bytes >> 20, options_.max_pinned_bytes >> 20,
+                      pinning_reserved_bytes_ >> 20);
+        ++node_->counters().clients_refused;
+        return false;
+    }
+    session.pinning_reserved_bytes = session.arena_bytes;
+    pinning_reserved_bytes_ += session.arena_bytes;
+    return true;
+}
+
 // Each client rings a doorbell of its own: one it shared with others, it could read
 // (taking their wake-ups from the daemon) or block.
 bool Daemon::open_doorbell(ClientSession& session)
@@ -348,6 +371,10 @@ void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request
         return;
     }
     session.arena_bytes = arena_bytes;
+    if (!reserve_pinning(session)) {
+        respond_status(session, id, CS_ERR_NO_RESOURCES);
+        return;
+    }
     if (!open_doorbell(session)) {
         respond_status(session, id, CS_ERR_NO_RESOURCES);
         return;
@@ -696,15 +723,13 @@ void Daemon::release_pins()
     }
 }
 
-// Where a pinning client has read up to, as far as the ring is concerned: what it wrote
-// in `consumed` (untrusted), never behind what it reported before (a reader only moves
-// forward: moving back and forth would fake progress, and the stuck-client rule counts
-// only real progress), nor behind its pin floor, nor past the tail.
+// Where a pinning client has read up to, as far as the ring is concerned (see
+// ipc::reader_position): a reader only moves forward, so moving back and forth fakes no
+// progress, and the stuck-client rule counts only real progress.
 uint64_t Daemon::read_position(ClientSession& session, uint64_t tail)
 {
-    const uint64_t reported = session.control->consumed.load(std::memory_order_acquire);
-    session.consumed_high = std::max(session.consumed_high, std::min(reported, tail));
-    return std::clamp(session.consumed_high, std::min(session.pin_floor, tail), tail);
+    return ipc::reader_position(session.control->consumed.load(std::memory_order_acquire), session.consumed_high,
+                                session.pin_floor, tail);
 }
 
 uint64_t Daemon::local_reclaim_limit()

@@ -119,6 +119,7 @@ private:
     uint64_t read_position(ClientSession& session, uint64_t tail);
     void handle_init(ClientSession& session, const ipc::InitRequest& request);
     bool open_doorbell(ClientSession& session);
+    bool reserve_pinning(ClientSession& session);
     void handle_join(ClientSession& session, const ipc::GroupRequest& request);
     void handle_leave(ClientSession& session, const ipc::GroupRequest& request);
     void handle_membership(ClientSession& session, const ipc::GroupRequest& request);
@@ -152,6 +153,7 @@ private:
     std::map<int, std::chrono::steady_clock::time_point> fd_requests_;
     std::map<qb_ipcs_connection_t*, std::unique_ptr<ClientSession>> sessions_;
     uint64_t next_session_serial_ = 1;
+    uint64_t pinning_reserved_bytes_ = 0;  // sum of the sessions' pinning_reserved_bytes
     std::map<qb_ipcs_connection_t*, uid_t> accepted_uids_;  // accepted, not yet created
     std::vector<std::unique_ptr<ClientSession>> closing_;
     struct BatchGroup {

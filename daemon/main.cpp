@@ -52,6 +52,9 @@ Options:
                         CS_ERR_NO_RESOURCES (default 1024)
   --max-clients-per-uid N
                         likewise, per user (default 256)
+  --max-pinned-mib N    client send memory a cluster node pins for its RDMA device, in
+                        all (32 MiB a client from cpg_initialize); more clients get
+                        CS_ERR_NO_RESOURCES (default 4096)
   --log-level LEVEL     error, warning, info or debug (default info)
   --syslog              also log to syslog
   -h, --help            show this text and exit
@@ -133,6 +136,7 @@ int main(int argc, char** argv)
         opt_stuck,
         opt_max_clients,
         opt_max_clients_per_uid,
+        opt_max_pinned,
     };
     static const option long_options[] = {
         {"config", required_argument, nullptr, opt_config},
@@ -146,6 +150,7 @@ int main(int argc, char** argv)
         {"stuck-client-timeout-ms", required_argument, nullptr, opt_stuck},
         {"max-clients", required_argument, nullptr, opt_max_clients},
         {"max-clients-per-uid", required_argument, nullptr, opt_max_clients_per_uid},
+        {"max-pinned-mib", required_argument, nullptr, opt_max_pinned},
         {"log-level", required_argument, nullptr, opt_level},
         {"syslog", no_argument, nullptr, opt_syslog},
         {"help", no_argument, nullptr, 'h'},
@@ -261,6 +266,14 @@ int main(int argc, char** argv)
                 return fail("--stuck-client-timeout-ms needs a number from 0 to 3600000");
             }
             break;
+        case opt_max_pinned: {
+            uint64_t mib = 0;
+            if (!parse_number(value, mib) || mib < 32 || mib > (1ull << 24)) {
+                return fail("--max-pinned-mib needs a number from 32 to 16777216");
+            }
+            options.max_pinned_bytes = mib << 20;
+            break;
+        }
         case opt_max_clients:
         case opt_max_clients_per_uid: {
             uint32_t& limit = flag.choice == opt_max_clients ? options.max_clients : options.max_clients_per_uid;

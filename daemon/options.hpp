@@ -55,6 +55,10 @@ struct Options {
     // Connections at once (clients and operator tools): more get CS_ERR_NO_RESOURCES.
     uint32_t max_clients = 1024;
     uint32_t max_clients_per_uid = 256;
+    // Client send memory a cluster node may pin for its RDMA device, in all: a client's
+    // whole arena counts from its cpg_initialize (the zero-copy part is pinned only at its
+    // first zero-copy send). Beyond it, cpg_initialize gets CS_ERR_NO_RESOURCES.
+    uint64_t max_pinned_bytes = 4096ull << 20;
     std::string config_path;                   // the file `cluster` came from, if any
     ClusterOptions cluster;
 };

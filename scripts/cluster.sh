@@ -56,6 +56,9 @@ Options:
   --failure-timeout-ms T
                    rcpg.conf failure_timeout_ms: silence after which a node
                    counts as failed (default: rcpgd's, 3000)
+  --max-pinned-mib M
+                   rcpg.conf max_pinned_mib: client memory a node pins for its
+                   device (default: rcpgd's, 4096)
   --stuck-client-timeout-ms T
                    rcpg.conf stuck_client_timeout_ms: a client that holds the
                    full ring this long without reading is cut off (default:
@@ -78,6 +81,7 @@ nodes=3
 ring_mib=64
 failure_timeout_ms=
 stuck_client_timeout_ms=
+max_pinned_mib=
 sequencer_copy=auto
 dir=
 bin=$ROOT/build/bin
@@ -98,6 +102,7 @@ while [ $# -gt 0 ]; do
     --ring-mib) ring_mib=$2; shift 2 ;;
     --failure-timeout-ms) failure_timeout_ms=$2; shift 2 ;;
     --stuck-client-timeout-ms) stuck_client_timeout_ms=$2; shift 2 ;;
+    --max-pinned-mib) max_pinned_mib=$2; shift 2 ;;
     --sequencer-copy) sequencer_copy=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
@@ -156,6 +161,7 @@ if [ "$inside" -eq 0 ] && [ "$ctl" -eq 0 ]; then
     done
     [ -z "$failure_timeout_ms" ] || late_args+=(--failure-timeout-ms "$failure_timeout_ms")
     [ -z "$stuck_client_timeout_ms" ] || late_args+=(--stuck-client-timeout-ms "$stuck_client_timeout_ms")
+    [ -z "$max_pinned_mib" ] || late_args+=(--max-pinned-mib "$max_pinned_mib")
     exec "$ROOT/scripts/softroce.sh" run --timeout-s "$timeout_s" --rw "$dir" --rw "$PWD" -- \
         "$SELF" --inside --nodes "$nodes" "${late_args[@]}" --ring-mib "$ring_mib" --dir "$dir" --bin "$bin" \
         --sequencer-copy "$sequencer_copy" --port "$port" --log-level "$log_level" -- "$@"
@@ -374,6 +380,7 @@ is_late() {
     echo "    ring_mib: $ring_mib"
     [ -z "$failure_timeout_ms" ] || echo "    failure_timeout_ms: $failure_timeout_ms"
     [ -z "$stuck_client_timeout_ms" ] || echo "    stuck_client_timeout_ms: $stuck_client_timeout_ms"
+    [ -z "$max_pinned_mib" ] || echo "    max_pinned_mib: $max_pinned_mib"
     echo "    sequencer_copy: $sequencer_copy"
     for ((k = 1; k <= nodes; k++)); do
         echo "    node {"

@@ -146,6 +146,12 @@ std::optional<std::vector<cpg_iteration_description_t>> decode_iteration(std::sp
     return rows;
 }
 
+uint64_t reader_position(uint64_t reported, uint64_t& furthest, uint64_t pin_floor, uint64_t tail)
+{
+    furthest = std::max(furthest, std::min(reported, tail));
+    return std::clamp(furthest, std::min(pin_floor, tail), tail);
+}
+
 bool submission_valid(const SubmissionDescriptor& descriptor, uint64_t arena_bytes, uint64_t copy_bytes)
 {
     // A message lies in one part of the arena: copied sends in the first, zero-copy

@@ -260,4 +260,10 @@ std::optional<std::vector<cpg_iteration_description_t>> decode_iteration(std::sp
 // flags a sender may set. Anything else is the client's protocol violation.
 bool submission_valid(const SubmissionDescriptor& descriptor, uint64_t arena_bytes, uint64_t copy_bytes);
 
+// The daemon's reading of a client's `consumed` (a ring position the client writes): the
+// furthest it ever reported (`furthest`, kept by the daemon, is raised here), not behind
+// its pin floor, not past the published tail. So moving it back and forth is neither
+// progress nor a way to make the ring overwrite what another client reads.
+uint64_t reader_position(uint64_t reported, uint64_t& furthest, uint64_t pin_floor, uint64_t tail);
+
 }  // namespace rcpg::ipc

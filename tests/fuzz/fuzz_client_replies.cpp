@@ -4,13 +4,15 @@
 //    decode_join_response, decode_membership, decode_iteration), which libcpg maps and
 //    copies from;
 //  - the daemon's check of a client's submission descriptor (ipc::submission_valid),
-//    after which it copies or forwards the arena bytes the descriptor names.
+//    after which it copies or forwards the arena bytes the descriptor names, and its
+//    reading of the client's `consumed` (ipc::reader_position).
 // One input: [u8 which | bytes...]; for descriptors, bytes are [u64 arena bytes | u64
 // copy bytes | descriptor]. Checks: no crash or sanitizer report, and what is accepted
 // keeps the promises its user relies on without checking again.
 #include "libcpg/ipc/protocol.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -74,6 +76,25 @@ void fuzz_submission(const uint8_t* data, size_t size)
     check((descriptor.flags & ~ipc::kSubmissionFlags) == 0);
 }
 
+// A client writes any sequence of `consumed` values while the tail and its pin floor move
+// forward: the position the daemon takes stays within [min(floor, tail), tail] and never
+// goes back while they do not.
+void fuzz_consumed(const uint8_t* data, size_t size)
+{
+    uint64_t furthest = 0;
+    uint64_t tail = 0;
+    uint64_t floor = 0;
+    uint64_t last = 0;
+    for (size_t at = 0; at + 24 <= size; at += 24) {
+        tail += read_at<uint64_t>(data, at + 8) % (uint64_t{1} << 40);
+        floor = std::max(floor, std::min(tail, floor + read_at<uint64_t>(data, at + 16) % (uint64_t{1} << 40)));
+        const uint64_t position = ipc::reader_position(read_at<uint64_t>(data, at), furthest, floor, tail);
+        check(position <= tail && position >= std::min(floor, tail));
+        check(position >= last);
+        last = position;
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
@@ -82,11 +103,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         return 0;
     }
     const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data) + 1, size - 1);
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
     case 0: fuzz_init(bytes); break;
     case 1: fuzz_join(bytes); break;
     case 2: fuzz_lists(bytes); break;
-    default: fuzz_submission(data + 1, size - 1); break;
+    case 3: fuzz_submission(data + 1, size - 1); break;
+    default: fuzz_consumed(data + 1, size - 1); break;
     }
     return 0;
 }
