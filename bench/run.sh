@@ -24,7 +24,7 @@ Usage: bench/run.sh [--smoke | --full] [OPTIONS]
 
 Sizes of the run (the default is between the two: 14 minutes under TCG on 2 cores):
   --smoke                2 nodes, 1 KiB messages, every workload once, 1 s each: about
-                         80-90 s under TCG; checks that everything runs (CI runs it)
+                         about 2 min under TCG; checks that everything runs (CI runs it)
   --full                 1, 2, 3, 4 and 8 nodes, 64 B to 1 MiB in 8 sizes, 3 rounds, 3 s
                          per workload: hours under TCG
 Choices (after a size, they change it):
