@@ -347,7 +347,8 @@ std::string collect_once(const std::string& path, const Section& section, const 
     return {};
 }
 
-// A user or group given by name or number.
+}  // namespace
+
 std::optional<uid_t> user_id(const std::string& text)
 {
     uid_t uid = 0;
@@ -369,6 +370,8 @@ std::optional<gid_t> group_id(const std::string& text)
     const group* entry = ::getgrnam(text.c_str());
     return entry != nullptr ? std::optional(entry->gr_gid) : std::nullopt;
 }
+
+namespace {
 
 // corosync's `uidgid { uid: NAME  gid: NAME }` sections: each uid and gid given may
 // connect, as with allowed_users and allowed_groups; names or numbers; nothing else may

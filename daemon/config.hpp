@@ -61,7 +61,10 @@
 
 #include "daemon/options.hpp"
 
+#include <sys/types.h>
+
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,6 +87,11 @@ std::string resolve_local_node(Options& options, uint32_t nodeid_flag);
 
 // The same, with this host's IPv4 addresses (dotted) given instead of read from the system.
 std::string resolve_local_node(Options& options, uint32_t nodeid_flag, const std::vector<std::string>& host_addresses);
+
+// A user or group given by name or number (the configuration's and the flags' rule);
+// nullopt when there is no such one.
+std::optional<uid_t> user_id(const std::string& text);
+std::optional<gid_t> group_id(const std::string& text);
 
 // This host's IPv4 addresses, dotted, from getifaddrs (loopback included).
 std::vector<std::string> host_ipv4_addresses();

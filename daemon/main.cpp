@@ -4,8 +4,6 @@
 #include "daemon/log.hpp"
 
 #include <getopt.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -78,32 +76,6 @@ bool parse_number(std::string_view text, T& value)
 {
     auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     return error == std::errc() && end == text.data() + text.size();
-}
-
-bool resolve_user(const char* name, uid_t& uid)
-{
-    if (parse_number(name, uid)) {
-        return true;
-    }
-    const passwd* entry = ::getpwnam(name);
-    if (entry == nullptr) {
-        return false;
-    }
-    uid = entry->pw_uid;
-    return true;
-}
-
-bool resolve_group(const char* name, gid_t& gid)
-{
-    if (parse_number(name, gid)) {
-        return true;
-    }
-    const group* entry = ::getgrnam(name);
-    if (entry == nullptr) {
-        return false;
-    }
-    gid = entry->gr_gid;
-    return true;
 }
 
 int fail(const std::string& message)
@@ -240,19 +212,19 @@ int main(int argc, char** argv)
             break;
         }
         case opt_user: {
-            uid_t uid;
-            if (!resolve_user(flag.value.c_str(), uid)) {
+            const std::optional<uid_t> uid = rcpg::daemon::user_id(flag.value);
+            if (!uid) {
                 return fail("--allow-user: no such user '" + flag.value + "'");
             }
-            options.allowed_uids.push_back(uid);
+            options.allowed_uids.push_back(*uid);
             break;
         }
         case opt_group: {
-            gid_t gid;
-            if (!resolve_group(flag.value.c_str(), gid)) {
+            const std::optional<gid_t> gid = rcpg::daemon::group_id(flag.value);
+            if (!gid) {
                 return fail("--allow-group: no such group '" + flag.value + "'");
             }
-            options.allowed_gids.push_back(gid);
+            options.allowed_gids.push_back(*gid);
             break;
         }
         case opt_busy:
