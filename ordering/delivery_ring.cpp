@@ -89,7 +89,9 @@ void DeliveryRing::start_at(uint64_t position, uint64_t next_seq)
     tail_ = published_tail_ = last_position_ = position;
     next_seq_ = next_seq;
     header().tail.store(position, std::memory_order_seq_cst);
-    header().cluster_tail.store(position, std::memory_order_relaxed);
+    // cluster_tail is the sequencer's word: its tail of the entries that follow the
+    // snapshot may have landed already, and must not be undone here (Node::begin_session
+    // clears the word before asking to be admitted).
 }
 
 void DeliveryRing::adopt(uint64_t last_position, uint64_t tail, uint64_t next_seq)

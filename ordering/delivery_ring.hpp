@@ -54,7 +54,8 @@ public:
 
     // Multi-node, on a node that is not the sequencer: entries arrive by RDMA at the
     // sequencer's positions. start_at() places an empty ring at the position the node was
-    // admitted at (before any client reads it); adopt() takes the checked entry
+    // admitted at (before any client reads it), leaving the sequencer's cluster_tail
+    // word as it is; adopt() takes the checked entry
     // [last_position, tail) as appended, for publish().
     void start_at(uint64_t position, uint64_t next_seq);
     void adopt(uint64_t last_position, uint64_t tail, uint64_t next_seq);

@@ -574,6 +574,12 @@ void Node::begin_session()
     writer_->wake_reader_for_credits(kWakeImmediate);
     connected_ = true;
     wire::Hello hello{wire::kClusterProtocolVersion, config_.nodeid, ring_.data_bytes(), 0, 0, 0, 0};
+    if (!failover_) {
+        // Nothing of a sequencer's lands before it has this hello: from here on the word
+        // is only its tail of the entries after the admission snapshot (apply_snapshot
+        // must not reset it, as that tail may land before the snapshot is applied).
+        store_word(&ring_.header().cluster_tail, 0);
+    }
     if (failover_) {
         // Continue under this node: where this ring stands, so it can repair the rest.
         hello.ring_seq = view_.ring_seq;

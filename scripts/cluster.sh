@@ -427,4 +427,11 @@ export RCPG_CLUSTER_NODES=$nodes RCPG_CLUSTER_DIR=$dir RCPG_CLUSTER_CTL=$dir/ctl
 status=0
 "$@" || status=$?
 stop_all
+# A failed test leaves the nodes' own account beside its output: CI keeps nothing else.
+if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
+    for ((k = 1; k <= nodes; k++)); do
+        echo "cluster.sh: the test failed (exit $status); the last lines of node $k's log:" >&2
+        tail -n 60 "$dir/node$k.log" >&2
+    done
+fi
 exit "$status"

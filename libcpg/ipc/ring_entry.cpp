@@ -101,7 +101,10 @@ std::optional<TotemPayload> check_totem_payload(std::span<const std::byte> paylo
 
 RingStep read_entry(const std::byte* data, uint64_t ring_bytes, uint64_t position, uint64_t tail, RingEntry& out)
 {
-    if (position == tail) {
+    // A reader may stand ahead of the published tail by up to a ring: a join is answered
+    // with its entry's position, which a member (or a sequencer holding entries back for
+    // SAFE or for device copies) publishes a little later. Nothing to read yet.
+    if (position == tail || (tail < position && position - tail <= ring_bytes)) {
         return RingStep::end;
     }
     if (!is_power_of_two(ring_bytes) || tail < position || tail - position > ring_bytes) {

@@ -51,9 +51,10 @@ struct RingEntry {
 enum class RingStep { entry, end, corrupt };
 
 // Reads the entry at `position` of the ring `data` (of `ring_bytes`, a power of two)
-// whose writer has published up to `tail`: `end` when position == tail, `corrupt` when
-// the positions cannot be (tail behind position or more than a ring ahead) or the entry
-// is not canonical, else `entry` with `out` filled in.
+// whose writer has published up to `tail`: `end` when position == tail or the tail is
+// behind it by at most a ring (published later), `corrupt` when the positions cannot be
+// (tail more than a ring behind or ahead) or the entry is not canonical, else `entry`
+// with `out` filled in.
 RingStep read_entry(const std::byte* data, uint64_t ring_bytes, uint64_t position, uint64_t tail, RingEntry& out);
 
 }  // namespace rcpg::ipc

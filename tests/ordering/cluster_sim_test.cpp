@@ -562,6 +562,20 @@ public:
         }
     }
 
+    // Forms the cluster with no client sending, then lets it idle: nothing but the
+    // protocol's own traffic.
+    void form_and_idle(uint64_t idle_ms)
+    {
+        uint64_t now = 0;
+        for (; now < kFormingLimitMs && !formed(); ++now) {
+            step_all(now, false);
+        }
+        ASSERT_TRUE(formed()) << "the cluster did not form within " << kFormingLimitMs << " ms";
+        for (const uint64_t end = now + idle_ms; now < end; ++now) {
+            step_all(now, false);
+        }
+    }
+
     bool formed() const
     {
         for (const auto& [nodeid, sim] : nodes_) {
@@ -1302,6 +1316,31 @@ TEST(ClusterSim, RingsWrapUnderSlowReaders)
     }
     EXPECT_GT(bytes, 3 * kRingBytes) << "the ring should have wrapped at least three times";
     EXPECT_GT(cluster.node(kSequencer).node().counters().ring_full_events, 0u) << "the slow reader never held it back";
+}
+
+// A member admitted while nothing else happens holds the view that admits it. The
+// sequencer writes that view's entry and its tail word right behind the admission
+// snapshot; when all of it lands before the member applies the snapshot, placing its
+// ring at the admission position must not undo the tail word that already landed (the
+// entry would then wait for the next traffic).
+TEST(ClusterSim, AnIdleMemberHoldsTheViewThatAdmitsIt)
+{
+    for (uint64_t seed = 1; seed <= 40; ++seed) {
+        Scenario scenario;
+        scenario.seed = seed;
+        scenario.nodes = 3;
+        scenario.late_join = false;
+        scenario.clean_leave = false;
+        scenario.max_delay_ms = static_cast<uint32_t>(seed % 3);  // 0: everything lands in the same step
+        Cluster cluster(scenario);
+        cluster.form_and_idle(200);
+        const View& sequencer = cluster.node(kSequencer).node().view();
+        ASSERT_EQ(sequencer.members, (std::vector<uint32_t>{1, 2, 3})) << "seed " << seed;
+        for (uint32_t nodeid : {2u, 3u}) {
+            EXPECT_EQ(cluster.node(nodeid).node().view().members, sequencer.members) << "seed " << seed << ", node " << nodeid;
+            EXPECT_EQ(cluster.node(nodeid).node().view().ring_seq, sequencer.ring_seq) << "seed " << seed << ", node " << nodeid;
+        }
+    }
 }
 
 }  // namespace

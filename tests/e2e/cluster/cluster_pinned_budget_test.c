@@ -38,27 +38,38 @@ static cs_error_t open_client(cpg_handle_t *handle)
     return cpg_initialize(handle, &callbacks);
 }
 
-/* The client joins, sends one message and gets it back. */
+/* The client joins, sends one message and gets it back; says which step failed. */
 static int round_trip(cpg_handle_t handle)
 {
     struct cpg_name group = {.length = 6};
     memcpy(group.value, "pinned", 6);
     char text[] = "within the budget";
     struct iovec part = {text, sizeof text};
-    if (cpg_join(handle, &group) != CS_OK) {
+    const cs_error_t joined = cpg_join(handle, &group);
+    if (joined != CS_OK) {
+        printf("cluster_pinned_budget_test: cpg_join: %d\n", joined);
         return -1;
     }
     const int before = delivered;
     const time_t deadline = time(NULL) + WAIT_S;
     cs_error_t sent;
+    unsigned tries = 0;
     while ((sent = cpg_mcast_joined(handle, CPG_TYPE_AGREED, &part, 1)) == CS_ERR_TRY_AGAIN && time(NULL) < deadline) {
+        ++tries;
         usleep(10000);
     }
+    cs_error_t dispatched = CS_OK;
     while (sent == CS_OK && delivered == before && time(NULL) < deadline) {
-        cpg_dispatch(handle, CS_DISPATCH_ALL);
+        dispatched = cpg_dispatch(handle, CS_DISPATCH_ALL);
         usleep(1000);
     }
-    return delivered > before ? 0 : -1;
+    if (delivered == before) {
+        printf("cluster_pinned_budget_test: cpg_mcast_joined: %d after %u tries of CS_ERR_TRY_AGAIN; last cpg_dispatch: "
+               "%d; delivered: %d\n",
+               sent, tries, dispatched, delivered);
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
