@@ -618,6 +618,7 @@ void Daemon::handle_status(ClientSession& session)
         .records_resent = counters.records_resent,
         .stuck_clients_disconnected = counters.stuck_clients_disconnected,
         .clients_refused = counters.clients_refused,
+        .handshakes_refused = counters.handshakes_refused,
     };
     response.view_count = static_cast<uint32_t>(view.members.size());
     std::copy_n(view.members.begin(), std::min<size_t>(view.members.size(), ipc::kStatusMaxNodes), response.view);

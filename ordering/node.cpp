@@ -387,6 +387,17 @@ bool Node::step(uint64_t now_ms)
 
 void Node::on_event(const transport::Event& event)
 {
+    if (event.kind == transport::EventKind::incoming_refused) {
+        // Someone on the fabric failed to prove the cluster key (or came twice). What it
+        // claimed to be is nobody's word: no node's state changes. Logged at most once a
+        // second, so that a flood of attempts cannot flood the log.
+        ++counters_.handshakes_refused;
+        if (now_ms_ >= next_refusal_log_ms_) {
+            log(LogLevel::warning, "{} ({} refused so far)", event.detail.message(), counters_.handshakes_refused);
+            next_refusal_log_ms_ = now_ms_ + 1000;
+        }
+        return;
+    }
     if ((event.kind == transport::EventKind::disconnected || event.kind == transport::EventKind::refused) &&
         event.reason != transport::DisconnectReason::local_close) {
         ++counters_.rdma_errors;
@@ -442,6 +453,7 @@ void Node::on_sequencer_event(const transport::Event& event)
             return;
         case transport::EventKind::read_completed:
         case transport::EventKind::imm_received:
+        case transport::EventKind::incoming_refused:  // handled in on_event
             return;
         }
         return;
@@ -533,6 +545,7 @@ void Node::on_sequencer_event(const transport::Event& event)
     case transport::EventKind::write_completed:
     case transport::EventKind::read_completed:
     case transport::EventKind::imm_received:
+    case transport::EventKind::incoming_refused:  // handled in on_event
         return;  // a wake-up only: the ring words say what landed
     }
 }
@@ -638,6 +651,7 @@ void Node::on_member_event(const transport::Event& event)
         return;
     case transport::EventKind::read_completed:
     case transport::EventKind::imm_received:
+    case transport::EventKind::incoming_refused:  // handled in on_event
         return;  // a wake-up only: the tail word says what landed
     }
 }

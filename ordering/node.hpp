@@ -65,6 +65,7 @@ struct NodeCounters {
     uint64_t records_resent = 0;     // forwarded records sent again to a new sequencer
     uint64_t stuck_clients_disconnected = 0;  // read nothing while holding a full ring back
     uint64_t clients_refused = 0;  // local connections over a cap, or unawaited on the descriptor socket
+    uint64_t handshakes_refused = 0;  // incoming fabric connections that did not prove the key (or were duplicates)
 };
 
 // The totem view: the nodes of the cluster and the ring id (sequencer, ring_seq).
@@ -380,6 +381,7 @@ private:
     NodeCounters counters_;
     uint64_t reclaim_limit_ = 0;
     uint64_t now_ms_ = 0;
+    uint64_t next_refusal_log_ms_ = 0;  // incoming_refused is logged at most once a second
     std::vector<transport::Event> events_;
     transport::Registration ring_registration_;
 

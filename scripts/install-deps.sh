@@ -7,6 +7,7 @@ packages=(
   cmake make g++ pkg-config
   libqb-dev libfmt-dev libgtest-dev googletest
   libibverbs-dev librdmacm-dev
+  libssl-dev                        # libcrypto: HMAC, HKDF of the fabric handshake
   clang libclang-rt-14-dev          # libFuzzer and the clang sanitizer runtimes
   libcpg-dev corosync               # drop-in tests and the side-by-side benchmark
   gnuplot-nox                       # the benchmark report's plots

@@ -292,6 +292,7 @@ std::vector<CounterRow> counter_rows(const ipc::StatusCounters& counters)
         {"records_resent", "records resent", counters.records_resent},
         {"stuck_clients_disconnected", "stuck clients cut off", counters.stuck_clients_disconnected},
         {"clients_refused", "clients refused", counters.clients_refused},
+        {"handshakes_refused", "fabric handshakes refused", counters.handshakes_refused},
     };
 }
 

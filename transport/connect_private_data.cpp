@@ -1,5 +1,7 @@
 #include "transport/connect_private_data.hpp"
 
+#include <cstring>
+#include <functional>
 #include <string>
 
 namespace rcpg::transport::wire {
@@ -43,57 +45,175 @@ private:
 };
 
 Status malformed(const std::string& what) { return {Errc::malformed, Layer::handshake, what}; }
+Status refused(const std::string& what) { return {Errc::refused, Layer::handshake, what}; }
 
-constexpr size_t kMacOffset = kConnectPrivateDataBytes - sizeof(uint64_t);
+std::span<const std::byte> as_bytes(const Nonce& nonce) { return std::span<const std::byte>(nonce); }
 
-}  // namespace
-
-std::array<std::byte, kConnectPrivateDataBytes> encode_connect(const ConnectPrivateData& data, const SipKey& key)
+std::array<std::byte, 4> le32(uint32_t value)
 {
-    std::array<std::byte, kConnectPrivateDataBytes> out{};
-    Writer w(out);
-    w.put<uint32_t>(kConnectMagic);
-    w.put<uint16_t>(kVersion);
-    w.put<uint8_t>(static_cast<uint8_t>(data.kind));
-    w.put<uint8_t>(0);
-    w.put<uint32_t>(data.from_node);
-    w.put<uint32_t>(data.to_node);
-    w.put<uint64_t>(data.nonce);
-    w.put<uint64_t>(siphash24(key, std::span<const std::byte>(out).first(kMacOffset)));
+    std::array<std::byte, 4> out{};
+    Writer(out).put<uint32_t>(value);
     return out;
 }
 
-Result<ConnectPrivateData> decode_connect(std::span<const std::byte> bytes, const SipKey& key)
+void put_header(Writer& w, ConnectKind kind, uint32_t from, uint32_t to)
 {
-    if (bytes.size() < kConnectPrivateDataBytes) {
-        return malformed("connect private data too short: " + std::to_string(bytes.size()) + " bytes");
+    w.put<uint32_t>(kConnectMagic);
+    w.put<uint16_t>(kVersion);
+    w.put<uint8_t>(static_cast<uint8_t>(kind));
+    w.put<uint8_t>(0);
+    w.put<uint32_t>(from);
+    w.put<uint32_t>(to);
+}
+
+struct Header {
+    ConnectKind kind = ConnectKind::request;
+    uint32_t from = 0;
+    uint32_t to = 0;
+};
+
+// The header of a connect message of `kind`, at least `size` bytes long.
+Result<Header> read_header(std::span<const std::byte> bytes, ConnectKind kind, size_t size, const char* what)
+{
+    if (bytes.size() < size) {
+        return malformed(std::string(what) + " too short: " + std::to_string(bytes.size()) + " bytes");
     }
     Reader r(bytes);
     if (r.get<uint32_t>() != kConnectMagic) {
-        return malformed("connect private data: bad magic");
+        return malformed(std::string(what) + ": bad magic");
     }
     if (const auto version = r.get<uint16_t>(); version != kVersion) {
-        return malformed("connect private data: unsupported version " + std::to_string(version));
+        return malformed(std::string(what) + ": unsupported version " + std::to_string(version));
     }
-    const auto kind = r.get<uint8_t>();
-    if (kind != static_cast<uint8_t>(ConnectKind::request) && kind != static_cast<uint8_t>(ConnectKind::accept)) {
-        return malformed("connect private data: bad kind " + std::to_string(kind));
+    if (const auto got = r.get<uint8_t>(); got != static_cast<uint8_t>(kind)) {
+        return malformed(std::string(what) + ": kind " + std::to_string(got) + ", expected " +
+                         std::to_string(static_cast<uint8_t>(kind)));
     }
     if (r.get<uint8_t>() != 0) {
-        return malformed("connect private data: reserved byte set");
+        return malformed(std::string(what) + ": reserved byte set");
     }
-    ConnectPrivateData data;
-    data.kind = static_cast<ConnectKind>(kind);
-    data.from_node = r.get<uint32_t>();
-    data.to_node = r.get<uint32_t>();
-    data.nonce = r.get<uint64_t>();
-    const uint64_t mac = r.get<uint64_t>();
+    Header header;
+    header.kind = kind;
+    header.from = r.get<uint32_t>();
+    header.to = r.get<uint32_t>();
+    return header;
+}
+
+// The tags: HMAC over the message's header and what the message binds.
+Mac request_tag(const HandshakeKey& key, std::span<const std::byte> header, const Nonce& nonce)
+{
+    return hmac_sha256(key, {header, as_bytes(nonce)});
+}
+
+Mac transcript_tag(const HandshakeKey& key, std::span<const std::byte> header, const Transcript& t)
+{
+    const auto initiator_qpn = le32(t.initiator_qpn);
+    const auto responder_qpn = le32(t.responder_qpn);
+    return hmac_sha256(key, {header, as_bytes(t.initiator_nonce), as_bytes(t.responder_nonce), initiator_qpn, responder_qpn,
+                             t.initiator_address, t.responder_address});
+}
+
+bool tag_matches(const Mac& expected, std::span<const std::byte> got)
+{
+    return equal_constant_time(std::span<const std::byte>(expected).first(got.size()), got);
+}
+
+}  // namespace
+
+namespace {
+
+// A request or an accept: header, nonce, and the first bytes of the tag.
+std::array<std::byte, kConnectPrivateDataBytes> with_short_tag(ConnectKind kind, uint32_t from, uint32_t to, const Nonce& nonce,
+                                                               const std::function<Mac(std::span<const std::byte>)>& tag_of_header)
+{
+    std::array<std::byte, kConnectPrivateDataBytes> out{};
+    Writer w(out);
+    put_header(w, kind, from, to);
+    std::memcpy(out.data() + kHeaderBytes, nonce.data(), kNonceBytes);
+    const Mac tag = tag_of_header(std::span(out).first(kHeaderBytes));
+    std::memcpy(out.data() + kHeaderBytes + kNonceBytes, tag.data(), kShortTagBytes);
+    return out;
+}
+
+}  // namespace
+
+std::array<std::byte, kConnectPrivateDataBytes> encode_request(const ConnectRequest& request, const HandshakeKey& key)
+{
+    return with_short_tag(ConnectKind::request, request.from_node, request.to_node, request.nonce,
+                          [&](std::span<const std::byte> header) { return request_tag(key, header, request.nonce); });
+}
+
+Result<ConnectRequest> decode_request(std::span<const std::byte> bytes, const HandshakeKey& key)
+{
+    auto header = read_header(bytes, ConnectKind::request, kConnectPrivateDataBytes, "connect request");
+    if (!header) {
+        return header.status();
+    }
+    ConnectRequest request;
+    request.from_node = header->from;
+    request.to_node = header->to;
+    std::memcpy(request.nonce.data(), bytes.data() + kHeaderBytes, kNonceBytes);
     // Checked last: a wrong key is distinguishable from garbage only once the rest parses.
-    if (mac != siphash24(key, bytes.first(kMacOffset))) {
-        return Status{Errc::refused, Layer::handshake,
-                      "cluster key proof does not match (node " + std::to_string(data.from_node) + ")"};
+    const Mac tag = request_tag(key, bytes.first(kHeaderBytes), request.nonce);
+    if (!tag_matches(tag, bytes.subspan(kHeaderBytes + kNonceBytes, kShortTagBytes))) {
+        return refused("connect request: the cluster key proof does not match");
     }
-    return data;
+    return request;
+}
+
+std::array<std::byte, kConnectPrivateDataBytes> encode_accept(const Transcript& transcript, const HandshakeKey& key)
+{
+    return with_short_tag(ConnectKind::accept, transcript.responder, transcript.initiator, transcript.responder_nonce,
+                          [&](std::span<const std::byte> header) { return transcript_tag(key, header, transcript); });
+}
+
+Result<Transcript> decode_accept(std::span<const std::byte> bytes, const HandshakeKey& key, const Transcript& expected)
+{
+    auto header = read_header(bytes, ConnectKind::accept, kConnectPrivateDataBytes, "accept");
+    if (!header) {
+        return header.status();
+    }
+    if (header->from != expected.responder || header->to != expected.initiator) {
+        return refused("accept from node " + std::to_string(header->from) + " to node " + std::to_string(header->to) +
+                       ", expected from node " + std::to_string(expected.responder) + " to node " +
+                       std::to_string(expected.initiator));
+    }
+    Transcript transcript = expected;
+    std::memcpy(transcript.responder_nonce.data(), bytes.data() + kHeaderBytes, kNonceBytes);
+    const Mac tag = transcript_tag(key, bytes.first(kHeaderBytes), transcript);
+    if (!tag_matches(tag, bytes.subspan(kHeaderBytes + kNonceBytes, kShortTagBytes))) {
+        return refused("accept: no proof of the cluster key for this exchange (another key, nonce or queue pair)");
+    }
+    return transcript;
+}
+
+std::array<std::byte, kProofBytes> encode_proof(const Transcript& transcript, const HandshakeKey& key)
+{
+    std::array<std::byte, kProofBytes> out{};
+    Writer w(out);
+    put_header(w, ConnectKind::proof, transcript.initiator, transcript.responder);
+    const Mac tag = transcript_tag(key, std::span(out).first(kHeaderBytes), transcript);
+    std::memcpy(out.data() + kHeaderBytes, tag.data(), kMacBytes);
+    return out;
+}
+
+Status check_proof(std::span<const std::byte> bytes, const HandshakeKey& key, const Transcript& transcript)
+{
+    auto header = read_header(bytes, ConnectKind::proof, kProofBytes, "proof");
+    if (!header) {
+        return header.status();
+    }
+    if (bytes.size() != kProofBytes) {
+        return malformed("proof: " + std::to_string(bytes.size()) + " bytes, expected " + std::to_string(kProofBytes));
+    }
+    if (header->from != transcript.initiator || header->to != transcript.responder) {
+        return refused("proof names node " + std::to_string(header->from) + " to node " + std::to_string(header->to));
+    }
+    const Mac tag = transcript_tag(key, bytes.first(kHeaderBytes), transcript);
+    if (!tag_matches(tag, bytes.subspan(kHeaderBytes, kMacBytes))) {
+        return refused("proof: no proof of the cluster key for this exchange");
+    }
+    return {};
 }
 
 const char* to_string(RejectReason reason)

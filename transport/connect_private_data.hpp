@@ -1,20 +1,35 @@
-// Wire formats of connection set-up, all decoded from bytes another node chose:
+// Wire formats of connection set-up, all decoded from bytes another host chose. The
+// handshake proves, fresh, that both ends hold the cluster key before either end says
+// anything about its memory:
 //
-//  - ConnectPrivateData rides in the rdma_cm connect request (kind request) and in the
-//    accept (kind accept). It names both nodes and proves knowledge of the cluster key
-//    with SipHash-2-4 over the other fields. The accept echoes the request's nonce, so an
-//    accept cannot be replayed into another connection attempt. 32 bytes: it must fit the
-//    56 bytes rdma_cm leaves for a connect request over IB/RoCE.
+//   initiator                                   responder
+//   REQ  [request: from, to, nonce_i, tag]  ->  checks the tag (keeps out hosts without the
+//                                               key; a replay passes, and gains nothing)
+//                                           <-  REP [accept: from, to, nonce_r, tag] with the
+//                                               tag over both nonces and both queue pairs
+//   checks the accept: it answers nonce_i,
+//   fresh from getrandom, on these two queue
+//   pairs: only a key holder, now, made it
+//   SEND [proof: HMAC over the same]        ->  checks the proof: the initiator holds the key
+//   SEND hello (its regions)                    and is on this queue pair, this exchange
+//                                           <-  SEND hello (its regions)
+//
+// Every tag is HMAC-SHA-256 with the key derived from the cluster key (crypto.hpp), over
+// the message's own header (which names its kind: no tag of one kind passes for another)
+// and what it binds; every check is a constant-time comparison. The request and accept
+// carry 16 bytes of the tag (rdma_cm leaves 56 bytes of private data in a request), the
+// proof all 32.
+//
 //  - RejectPrivateData rides in rdma_reject so the refused side can report why.
-//  - HelloMessage is the first SEND on a new connection: the regions (address, rkey,
-//    length) the sender exposes to this peer under caller-chosen tags.
+//  - HelloMessage is the first SEND after the proof: the regions (address, rkey, length)
+//    the sender exposes to this peer under caller-chosen tags.
 //
 // Every decode function is pure (no I/O, no allocation beyond the result) and checks
 // everything before returning a value; tests/transport/fuzz_connect_private_data.cpp
 // fuzzes them. Integers are little-endian on the wire whatever the host.
 #pragma once
 
-#include "transport/siphash.hpp"
+#include "transport/crypto.hpp"
 #include "transport/status.hpp"
 
 #include <array>
@@ -28,36 +43,71 @@ namespace rcpg::transport::wire {
 inline constexpr uint32_t kConnectMagic = 0x47504352;  // "RCPG"
 inline constexpr uint32_t kRejectMagic = 0x52504352;   // "RCPR"
 inline constexpr uint32_t kHelloMagic = 0x48504352;    // "RCPH"
-inline constexpr uint16_t kVersion = 1;
+// 2: challenge and response bound to both queue pairs (1 had a replayable request).
+inline constexpr uint16_t kVersion = 2;
 
 // rdma_cm's private data limits for IB/RoCE connect requests and rejects.
 inline constexpr size_t kMaxConnectPrivateDataBytes = 56;
 inline constexpr size_t kMaxRejectPrivateDataBytes = 148;
 
-enum class ConnectKind : uint8_t { request = 1, accept = 2 };
+enum class ConnectKind : uint8_t { request = 1, accept = 2, proof = 3 };
 
-struct ConnectPrivateData {
-    ConnectKind kind = ConnectKind::request;
-    uint32_t from_node = 0;
-    uint32_t to_node = 0;
-    uint64_t nonce = 0;
-};
+inline constexpr size_t kNonceBytes = 16;
+using Nonce = std::array<std::byte, kNonceBytes>;
 
-inline constexpr size_t kConnectPrivateDataBytes = 32;
+inline constexpr size_t kHeaderBytes = 16;     // magic, version, kind, reserved, from, to
+inline constexpr size_t kShortTagBytes = 16;   // the tag of a request or an accept
+inline constexpr size_t kConnectPrivateDataBytes = kHeaderBytes + kNonceBytes + kShortTagBytes;
+inline constexpr size_t kProofBytes = kHeaderBytes + kMacBytes;
 static_assert(kConnectPrivateDataBytes <= kMaxConnectPrivateDataBytes);
 
-std::array<std::byte, kConnectPrivateDataBytes> encode_connect(const ConnectPrivateData& data, const SipKey& key);
+struct ConnectRequest {
+    uint32_t from_node = 0;
+    uint32_t to_node = 0;
+    Nonce nonce{};  // the initiator's challenge
+};
+
+// One exchange as both ends know it once the accept is out: what the accept and the proof
+// are bound to. Queue pair numbers and IPv4 addresses are each side's own, and the other's
+// as the CM reports it; a host relaying the exchange between two nodes sees other numbers
+// or another address on one side, and the tags do not pass.
+struct Transcript {
+    uint32_t initiator = 0;
+    uint32_t responder = 0;
+    Nonce initiator_nonce{};
+    Nonce responder_nonce{};
+    uint32_t initiator_qpn = 0;
+    uint32_t responder_qpn = 0;
+    std::array<std::byte, 4> initiator_address{};  // IPv4, network order
+    std::array<std::byte, 4> responder_address{};
+};
+
+std::array<std::byte, kConnectPrivateDataBytes> encode_request(const ConnectRequest& request, const HandshakeKey& key);
 // Accepts trailing bytes (the CM pads private data with zeros); rejects a short, foreign,
-// newer-version, malformed or unauthenticated message with Errc::malformed or
-// Errc::refused (bad proof of the key).
-Result<ConnectPrivateData> decode_connect(std::span<const std::byte> bytes, const SipKey& key);
+// other-version or malformed message with Errc::malformed, and one whose tag is not made
+// with the key with Errc::refused. A valid request proves nothing fresh: it may be a replay.
+Result<ConnectRequest> decode_request(std::span<const std::byte> bytes, const HandshakeKey& key);
+
+// The responder's answer: from = transcript.responder, to = initiator, its nonce, the tag
+// over the whole transcript.
+std::array<std::byte, kConnectPrivateDataBytes> encode_accept(const Transcript& transcript, const HandshakeKey& key);
+// The initiator's check of an accept against what it sent (initiator, responder, its
+// nonce) and the two queue pairs: returns the transcript with the responder's nonce.
+// Errc::malformed for garbage, Errc::refused for an accept that does not answer this
+// exchange (another key, another nonce, other queue pairs: a replay or a relay).
+Result<Transcript> decode_accept(std::span<const std::byte> bytes, const HandshakeKey& key, const Transcript& expected);
+
+std::array<std::byte, kProofBytes> encode_proof(const Transcript& transcript, const HandshakeKey& key);
+// The responder's check of the first message on the queue pair: Errc::malformed or
+// Errc::refused as above; ok only for the proof of exactly this transcript.
+Status check_proof(std::span<const std::byte> bytes, const HandshakeKey& key, const Transcript& transcript);
 
 enum class RejectReason : uint8_t {
     malformed_request = 1,
     bad_cluster_key = 2,
     unknown_node = 3,
     wrong_target = 4,   // the request was meant for another node id
-    duplicate = 5,      // a connection with this peer exists or is being made
+    duplicate = 5,      // a connection with this peer is up (an attempt in progress is no reason)
     not_ready = 6,      // out of resources
 };
 const char* to_string(RejectReason reason);

@@ -55,6 +55,7 @@ std::optional<CmEvent> next_cm_event(rdma_event_channel* channel, Status& error)
     case RDMA_CM_EVENT_DISCONNECTED:
         data = event->param.conn.private_data;
         bytes = event->param.conn.private_data_len;
+        copy.remote_qp_num = event->param.conn.qp_num;
         break;
     default: break;
     }

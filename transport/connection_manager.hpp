@@ -36,6 +36,9 @@ struct CmEvent {
     rdma_cm_id* id = nullptr;         // for CONNECT_REQUEST: the new id, now ours to destroy
     rdma_cm_id* listen_id = nullptr;  // for CONNECT_REQUEST: the listening id
     std::vector<std::byte> private_data;
+    // The other side's queue pair number, from its REQ (CONNECT_REQUEST) or REP
+    // (ESTABLISHED on the active side): the handshake binds its proofs to it.
+    uint32_t remote_qp_num = 0;
 };
 
 // The next event, or nullopt when none is pending (or the channel failed: `error` set).

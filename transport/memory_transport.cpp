@@ -10,6 +10,16 @@
 namespace rcpg::transport {
 namespace {
 
+// Nonces of the in-process fabric come from its seed, not getrandom: a run replays
+// exactly, and there is no attacker in it.
+void fill_nonce(std::mt19937_64& random, wire::Nonce& nonce)
+{
+    for (size_t i = 0; i < nonce.size(); i += sizeof(uint64_t)) {
+        const uint64_t word = random();
+        std::memcpy(nonce.data() + i, &word, std::min(sizeof word, nonce.size() - i));
+    }
+}
+
 std::string node_text(NodeId node) { return "node " + std::to_string(node); }
 
 Event make_event(EventKind kind, NodeId peer, DisconnectReason reason = DisconnectReason::local_close, Status detail = {})
@@ -170,34 +180,52 @@ void MemoryFabric::deliver_connect(Op& op)
         a.push(make_event(EventKind::connected, op.to));
         return;
     }
-    // The same checks, in the same order, as VerbsTransport's connect request handler.
-    const auto refuse = [&](wire::RejectReason reason, NodeId claimed, bool report) {
+    // The same checks, in the same order, as VerbsTransport's: the request at the
+    // responder, the accept at the initiator, the proof at the responder, in one delivery
+    // (nothing else can happen in between here). Queue pair numbers are the epoch.
+    const auto refuse = [&](wire::RejectReason reason, const std::string& why) {
         a.peers_.erase(op.to);
         a.push(make_event(EventKind::refused, op.to, DisconnectReason::refused,
                           {Errc::refused, Layer::handshake, node_text(op.to) + " refused us: " + wire::to_string(reason)}));
-        if (report) {
-            b.push(make_event(EventKind::refused, claimed, DisconnectReason::refused,
-                              {Errc::refused, Layer::handshake, std::string("refused a connection: ") + wire::to_string(reason)}));
-        }
+        // Never under the node id the attempt claims: it proved nothing.
+        b.push(make_event(EventKind::incoming_refused, 0, DisconnectReason::refused,
+                          {Errc::refused, Layer::handshake, "refused a connect request: " + why}));
     };
-    auto request = wire::decode_connect(op.bytes, b.key_);
+    auto request = wire::decode_request(op.bytes, b.key_);
     if (!request) {
-        refuse(request.status().code() == Errc::refused ? wire::RejectReason::bad_cluster_key : wire::RejectReason::malformed_request, 0, true);
+        refuse(request.status().code() == Errc::refused ? wire::RejectReason::bad_cluster_key : wire::RejectReason::malformed_request,
+               request.status().context());
         return;
     }
     if (request->from_node == b.self() || find_node(b.config_, request->from_node) == nullptr) {
-        refuse(wire::RejectReason::unknown_node, request->from_node, true);
+        refuse(wire::RejectReason::unknown_node, node_text(request->from_node) + " is not in the node list");
         return;
     }
     if (request->to_node != b.self()) {
-        refuse(wire::RejectReason::wrong_target, request->from_node, true);
+        refuse(wire::RejectReason::wrong_target, "addressed to " + node_text(request->to_node));
+        return;
+    }
+    wire::Transcript transcript{op.from, op.to, request->nonce, {}, static_cast<uint32_t>(op.epoch),
+                                static_cast<uint32_t>(op.epoch >> 32) ^ 0x80000000u};
+    fill_nonce(random_, transcript.responder_nonce);
+    const auto accept = wire::encode_accept(transcript, b.key_);
+    wire::Transcript expected = transcript;
+    expected.responder_nonce = {};
+    expected.initiator_nonce = attempt->second.nonce;
+    auto answered = wire::decode_accept(accept, a.key_, expected);
+    if (!answered) {
+        refuse(wire::RejectReason::bad_cluster_key, answered.status().context());
+        return;
+    }
+    if (Status proven = wire::check_proof(wire::encode_proof(*answered, a.key_), b.key_, transcript); !proven) {
+        refuse(wire::RejectReason::bad_cluster_key, proven.context());
         return;
     }
     if (auto existing = b.peers_.find(op.from); existing != b.peers_.end()) {
         if (!existing->second.connected && b.self() > op.from) {
             b.peers_.erase(existing);  // both connecting: the lower node id's attempt wins
         } else {
-            refuse(wire::RejectReason::duplicate, op.from, false);
+            refuse(wire::RejectReason::duplicate, "a connection with " + node_text(op.from) + " exists");
             return;
         }
     }
@@ -288,8 +316,16 @@ void MemoryFabric::deliver(Op& op)
 // ------------------------------------------------------------------------------ endpoint
 
 MemoryTransport::MemoryTransport(MemoryFabric& fabric, TransportConfig config)
-    : fabric_(&fabric), config_(std::move(config)), config_status_(validate_config(config_)), key_(derive_sip_key(config_.cluster_key))
+    : fabric_(&fabric), config_(std::move(config)), config_status_(validate_config(config_))
 {
+    if (config_status_) {
+        auto key = derive_handshake_key(config_.cluster_key);
+        if (key) {
+            key_ = *key;
+        } else {
+            config_status_ = key.status();
+        }
+    }
     fabric_->attach(this);
 }
 
@@ -326,13 +362,13 @@ Status MemoryTransport::connect(NodeId peer)
     }
     Peer& state = peers_[peer];
     state.epoch = fabric_->next_epoch_++;
-    state.nonce = fabric_->random_();
+    fill_nonce(fabric_->random_, state.nonce);
     MemoryFabric::Op op;
     op.kind = MemoryFabric::OpKind::connect;
     op.from = config_.self;
     op.to = peer;
     op.epoch = state.epoch;
-    const auto request = wire::encode_connect({wire::ConnectKind::request, config_.self, peer, state.nonce}, key_);
+    const auto request = wire::encode_request({config_.self, peer, state.nonce}, key_);
     op.bytes.assign(request.begin(), request.end());
     fabric_->post(std::move(op));
     return {};

@@ -164,7 +164,7 @@ private:
     struct Peer {
         bool connected = false;
         uint64_t epoch = 0;
-        uint64_t nonce = 0;
+        wire::Nonce nonce{};
         uint32_t in_flight = 0;  // posted, not delivered: bounded by send_queue_depth
         std::map<uint32_t, RemoteRegion> remote;
     };
@@ -200,7 +200,7 @@ private:
     MemoryFabric* fabric_;
     TransportConfig config_;
     Status config_status_;
-    SipKey key_{};
+    HandshakeKey key_{};
     bool listening_ = false;
     bool dead_ = false;
     std::vector<std::optional<Region>> regions_;

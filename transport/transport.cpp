@@ -28,6 +28,7 @@ const char* to_string(EventKind kind)
     case EventKind::write_completed: return "write_completed";
     case EventKind::read_completed: return "read_completed";
     case EventKind::imm_received: return "imm_received";
+    case EventKind::incoming_refused: return "incoming_refused";
     }
     return "?";
 }

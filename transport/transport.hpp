@@ -46,7 +46,7 @@ struct QueueConfig {
 struct TransportConfig {
     NodeId self = 0;
     std::vector<NodeAddress> nodes;          // every node of the cluster, self included
-    std::vector<std::byte> cluster_key;      // shared secret, at least kMinClusterKeyBytes
+    std::vector<std::byte> cluster_key;      // the key file's bytes, at least kMinClusterKeyBytes
     std::string device_name;                 // optional: fail unless rdma_cm picks this device
     uint32_t connect_timeout_ms = 5000;      // address + route resolution + handshake
     // Transport retries before a silent peer is declared gone: about
@@ -56,7 +56,7 @@ struct TransportConfig {
     QueueConfig queues;
 };
 
-inline constexpr size_t kMinClusterKeyBytes = 16;
+inline constexpr size_t kMinClusterKeyBytes = 32;
 
 struct RegionId {
     uint32_t value = 0;
@@ -123,6 +123,10 @@ enum class EventKind : uint8_t {
     write_completed,  // a signalled write finished (wr_id)
     read_completed,   // a read finished; its destination holds the data (wr_id)
     imm_received,     // the peer's WRITE_WITH_IMM landed (imm); its data is in place
+    // Someone's attempt to connect here was refused before it proved the cluster key
+    // (bad or replayed request, wrong proof, no proof in time), or was closed as a
+    // duplicate. Its peer is always 0: the node id it claimed is no one's word (detail).
+    incoming_refused,
 };
 
 const char* to_string(EventKind kind);

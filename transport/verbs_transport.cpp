@@ -35,6 +35,16 @@ constexpr uint32_t kCmCheckEveryPolls = 1024;
 
 std::string node_text(NodeId node) { return "node " + std::to_string(node); }
 
+// The IPv4 address of one end of a cm id's connection (the transcript binds both).
+std::array<std::byte, 4> ipv4_bytes(const sockaddr* address)
+{
+    std::array<std::byte, 4> out{};
+    if (address != nullptr && address->sa_family == AF_INET) {
+        std::memcpy(out.data(), &reinterpret_cast<const sockaddr_in*>(address)->sin_addr, out.size());
+    }
+    return out;
+}
+
 Event make_event(EventKind kind, NodeId peer, DisconnectReason reason, Status detail)
 {
     Event event;
@@ -47,16 +57,16 @@ Event make_event(EventKind kind, NodeId peer, DisconnectReason reason, Status de
 
 }  // namespace
 
-VerbsTransport::VerbsTransport(TransportConfig config)
-    : config_(std::move(config)), key_(derive_sip_key(config_.cluster_key)), nonce_source_(std::random_device{}())
-{
-}
+VerbsTransport::VerbsTransport(TransportConfig config) : config_(std::move(config)) {}
 
 VerbsTransport::~VerbsTransport()
 {
     // Connections first (each: disconnect, QP, CQ, MR, id), then the regions, the PD,
     // the listening id and the channel, by member order.
     for (auto& [peer, conn] : connections_) {
+        conn->doomed = true;
+    }
+    for (auto& conn : candidates_) {
         conn->doomed = true;
     }
     sweep();
@@ -68,6 +78,11 @@ Result<std::unique_ptr<VerbsTransport>> VerbsTransport::create(TransportConfig c
         return status;
     }
     std::unique_ptr<VerbsTransport> transport(new VerbsTransport(std::move(config)));
+    auto key = derive_handshake_key(transport->config_.cluster_key);
+    if (!key) {
+        return key.status();
+    }
+    transport->key_ = *key;
     const NodeAddress& self = *find_node(transport->config_, transport->config_.self);
 
     auto channel = create_event_channel();
@@ -411,7 +426,26 @@ size_t VerbsTransport::poll(uint64_t now_ms, std::vector<Event>& events)
             poll_completions(*conn, events);
         }
     }
-    bool setting_up = false;
+    // A candidate's completions are its proof (or what disqualifies it); on_proof() moves a
+    // proven one into connections_, so the walk is over a snapshot.
+    std::vector<Connection*> candidates;
+    for (auto& conn : candidates_) {
+        candidates.push_back(conn.get());
+    }
+    for (Connection* conn : candidates) {
+        if (!conn->doomed && conn->cq) {
+            poll_completions(*conn, events);
+        }
+    }
+    for (auto& conn : candidates_) {
+        if (!conn->doomed && now_ms_ >= conn->deadline_ms) {
+            refuse_candidate(*conn,
+                             {Errc::refused, Layer::handshake,
+                              "no proof of the cluster key within " + std::to_string(config_.connect_timeout_ms) + " ms"},
+                             events);
+        }
+    }
+    bool setting_up = !candidates_.empty();
     for (auto& [peer, conn] : connections_) {
         setting_up = setting_up || (!conn->doomed && conn->state != State::connected);
         if (conn->deadline_ms == 0) {
@@ -445,6 +479,11 @@ bool VerbsTransport::cm_check_due()
 
 void VerbsTransport::fail(Connection& conn, EventKind kind, DisconnectReason reason, Status detail, std::vector<Event>& events)
 {
+    if (conn.candidate) {
+        // Whatever ends an unproven attempt, it is no word of the node it names.
+        refuse_candidate(conn, std::move(detail), events);
+        return;
+    }
     if (conn.doomed) {
         return;  // reported once
     }
@@ -452,18 +491,40 @@ void VerbsTransport::fail(Connection& conn, EventKind kind, DisconnectReason rea
     events.push_back(make_event(kind, conn.peer, reason, std::move(detail)));
 }
 
+void VerbsTransport::refuse_candidate(Connection& conn, Status detail, std::vector<Event>& events)
+{
+    if (conn.doomed) {
+        return;
+    }
+    conn.doomed = true;
+    events.push_back(make_event(EventKind::incoming_refused, 0, DisconnectReason::refused,
+                                {detail.code() == Errc::ok ? Errc::refused : detail.code(), Layer::handshake,
+                                 "an attempt claiming to be " + node_text(conn.peer) + ": " + detail.context()}));
+}
+
 void VerbsTransport::sweep()
 {
+    const auto disconnect_if_established = [](Connection& conn) {
+        if (conn.established && conn.id) {
+            rdma_disconnect(conn.id.get());  // DREQ: the peer learns at once, not by retries
+        }
+    };
     for (auto it = connections_.begin(); it != connections_.end();) {
         Connection& conn = *it->second;
         if (!conn.doomed) {
             ++it;
             continue;
         }
-        if (conn.established && conn.id) {
-            rdma_disconnect(conn.id.get());  // DREQ: the peer learns at once, not by retries
-        }
+        disconnect_if_established(conn);
         it = connections_.erase(it);  // QP, CQ, MR, id in that order
+    }
+    for (auto it = candidates_.begin(); it != candidates_.end();) {
+        if (!(*it)->doomed) {
+            ++it;
+            continue;
+        }
+        disconnect_if_established(**it);
+        it = candidates_.erase(it);
     }
 }
 
@@ -485,7 +546,7 @@ Status VerbsTransport::setup_queues(Connection& conn)
     if (Status status = arm_cq(conn.cq.get()); !status) {
         return status;
     }
-    conn.control.assign((queues.recv_queue_depth + 1) * kRecvSlotBytes, std::byte{0});
+    conn.control.assign((queues.recv_queue_depth + 2) * kRecvSlotBytes, std::byte{0});
     auto mr = register_memory(pd_.get(), conn.control.data(), conn.control.size(), IBV_ACCESS_LOCAL_WRITE);
     if (!mr) {
         return mr.status();
@@ -523,6 +584,19 @@ rdma_conn_param VerbsTransport::conn_param(std::span<const std::byte> private_da
     return param;
 }
 
+std::byte* VerbsTransport::send_slot(Connection& conn, size_t index) const
+{
+    return conn.control.data() + (config_.queues.recv_queue_depth + index) * kRecvSlotBytes;
+}
+
+Status VerbsTransport::send_proof(Connection& conn)
+{
+    const auto proof = wire::encode_proof(conn.transcript, key_);
+    std::byte* slot = send_slot(conn, 0);
+    std::memcpy(slot, proof.data(), proof.size());
+    return conn.qp.post_internal_send({reinterpret_cast<uint64_t>(slot), static_cast<uint32_t>(proof.size()), conn.control_mr->lkey});
+}
+
 Status VerbsTransport::send_hello(Connection& conn)
 {
     wire::HelloMessage hello;
@@ -533,7 +607,7 @@ Status VerbsTransport::send_hello(Connection& conn)
             hello.regions.push_back({tag, mr->rkey, reinterpret_cast<uint64_t>(mr->addr) + exposure.offset, exposure.bytes});
         }
     }
-    std::byte* slot = conn.control.data() + config_.queues.recv_queue_depth * kRecvSlotBytes;
+    std::byte* slot = send_slot(conn, 1);
     auto bytes = wire::encode_hello(hello, {slot, kRecvSlotBytes});
     if (!bytes) {
         return bytes.status();
@@ -559,6 +633,9 @@ void VerbsTransport::handle_cm_event(const CmEvent& event, std::vector<Event>& e
         for (auto& [peer, conn] : connections_) {
             fail(*conn, EventKind::disconnected, DisconnectReason::qp_error, {Errc::device_error, Layer::device, "device removed"}, events);
         }
+        for (auto& conn : candidates_) {
+            refuse_candidate(*conn, {Errc::device_error, Layer::device, "device removed"}, events);
+        }
         return;
     }
     auto* conn = event.id != nullptr ? static_cast<Connection*>(event.id->context) : nullptr;
@@ -583,8 +660,17 @@ void VerbsTransport::handle_cm_event(const CmEvent& event, std::vector<Event>& e
             fail(*conn, EventKind::disconnected, DisconnectReason::unreachable, status, events);
             return;
         }
-        conn->nonce = nonce_source_();
-        const auto request = wire::encode_connect({wire::ConnectKind::request, config_.self, conn->peer, conn->nonce}, key_);
+        conn->transcript.initiator = config_.self;
+        conn->transcript.responder = conn->peer;
+        conn->transcript.initiator_qpn = conn->qp.get()->qp_num;
+        conn->transcript.initiator_address = ipv4_bytes(rdma_get_local_addr(conn->id.get()));
+        conn->transcript.responder_address = ipv4_bytes(rdma_get_peer_addr(conn->id.get()));
+        if (Status status = fill_random(conn->transcript.initiator_nonce); !status) {
+            fail(*conn, EventKind::disconnected, DisconnectReason::unreachable, status, events);
+            return;
+        }
+        const auto request =
+            wire::encode_request({config_.self, conn->peer, conn->transcript.initiator_nonce}, key_);
         rdma_conn_param param = conn_param(request);
         if (rdma_connect(conn->id.get(), &param) != 0) {
             fail(*conn, EventKind::disconnected, DisconnectReason::unreachable,
@@ -625,97 +711,180 @@ void VerbsTransport::handle_cm_event(const CmEvent& event, std::vector<Event>& e
 void VerbsTransport::on_connect_request(const CmEvent& event, std::vector<Event>& events)
 {
     CmId id(event.id);  // ours now: destroyed on every path that does not keep it
-    const auto refuse = [&](wire::RejectReason reason, NodeId claimed, Status detail, bool report) {
+    // A refusal here is reported without a node id: the request proves nothing fresh (a
+    // valid one may be a replay), so what it claims is nobody's word.
+    const auto refuse = [&](wire::RejectReason reason, NodeId claimed, const std::string& why) {
         const auto data = wire::encode_reject(reason);
         rdma_reject(id.get(), data.data(), static_cast<uint8_t>(data.size()));
-        if (report) {
-            events.push_back(make_event(EventKind::refused, claimed, DisconnectReason::refused, std::move(detail)));
-        }
+        events.push_back(make_event(EventKind::incoming_refused, 0, DisconnectReason::refused,
+                                    {Errc::refused, Layer::handshake,
+                                     "refused a connect request" +
+                                         (claimed != 0 ? " claiming to be " + node_text(claimed) : std::string()) +
+                                         ": " + why}));
     };
-    auto request = wire::decode_connect(event.private_data, key_);
+    auto request = wire::decode_request(event.private_data, key_);
     if (!request) {
         const bool bad_key = request.status().code() == Errc::refused;
         refuse(bad_key ? wire::RejectReason::bad_cluster_key : wire::RejectReason::malformed_request, 0,
-               {request.status().code(), Layer::handshake, "refused a connection: " + request.status().context()}, true);
+               request.status().context());
         return;
     }
-    const wire::ConnectPrivateData& req = request.value();
-    if (req.kind != wire::ConnectKind::request) {
-        refuse(wire::RejectReason::malformed_request, req.from_node,
-               {Errc::malformed, Layer::handshake, "refused " + node_text(req.from_node) + ": not a connect request"}, true);
-        return;
-    }
+    const wire::ConnectRequest& req = request.value();
     if (req.from_node == config_.self || find_node(config_, req.from_node) == nullptr) {
-        refuse(wire::RejectReason::unknown_node, req.from_node,
-               {Errc::refused, Layer::handshake, "refused " + node_text(req.from_node) + ": not in the node list"}, true);
+        refuse(wire::RejectReason::unknown_node, req.from_node, "not in the node list");
         return;
     }
     if (req.to_node != config_.self) {
-        refuse(wire::RejectReason::wrong_target, req.from_node,
-               {Errc::refused, Layer::handshake,
-                "refused " + node_text(req.from_node) + ": addressed to " + node_text(req.to_node)},
-               true);
+        refuse(wire::RejectReason::wrong_target, req.from_node, "addressed to " + node_text(req.to_node));
         return;
     }
-    if (Connection* existing = connection(req.from_node); existing != nullptr) {
-        // Both sides connecting at once: the attempt of the lower node id wins.
-        if (existing->active && existing->state != State::connected && config_.self > req.from_node) {
-            existing->doomed = true;  // silently: the peer's attempt replaces ours
-            sweep();
-        } else {
-            refuse(wire::RejectReason::duplicate, req.from_node, {}, false);
-            return;
-        }
+    if (connected(req.from_node) != nullptr) {
+        // Changes nothing: the connection stays until it fails on its own.
+        refuse(wire::RejectReason::duplicate, req.from_node, "a connection with it is up");
+        return;
     }
+    if (candidates_.size() >= kMaxCandidates) {
+        refuse(wire::RejectReason::not_ready, req.from_node, std::to_string(kMaxCandidates) + " attempts are being checked");
+        return;
+    }
+    make_room_for_candidate(req.from_node);
     auto conn = std::make_unique<Connection>();
     conn->peer = req.from_node;
+    conn->candidate = true;
     conn->state = State::accepting;
     conn->deadline_ms = now_ms_ + config_.connect_timeout_ms;
     conn->id = std::move(id);
     conn->id->context = conn.get();
-    if (Status status = setup_queues(*conn); !status) {
+    Status status = setup_queues(*conn);
+    wire::Transcript& transcript = conn->transcript;
+    transcript.initiator = req.from_node;
+    transcript.responder = config_.self;
+    transcript.initiator_nonce = req.nonce;
+    transcript.initiator_qpn = event.remote_qp_num;
+    transcript.initiator_address = ipv4_bytes(rdma_get_peer_addr(conn->id.get()));
+    transcript.responder_address = ipv4_bytes(rdma_get_local_addr(conn->id.get()));
+    if (status) {
+        transcript.responder_qpn = conn->qp.get()->qp_num;
+        status = fill_random(transcript.responder_nonce);
+    }
+    if (!status) {
         id = std::move(conn->id);
         conn.reset();  // QP and friends before the id
-        refuse(wire::RejectReason::not_ready, req.from_node, status, true);
+        refuse(wire::RejectReason::not_ready, req.from_node, status.message());
         return;
     }
-    const auto accept = wire::encode_connect({wire::ConnectKind::accept, config_.self, req.from_node, req.nonce}, key_);
+    const auto accept = wire::encode_accept(transcript, key_);
     rdma_conn_param param = conn_param(accept);
     if (rdma_accept(conn->id.get(), &param) != 0) {
-        events.push_back(make_event(EventKind::disconnected, req.from_node, DisconnectReason::unreachable,
-                                    errno_status(Errc::device_error, Layer::cm, "rdma_accept", errno)));
+        const int error = errno;
+        events.push_back(make_event(EventKind::incoming_refused, 0, DisconnectReason::unreachable,
+                                    errno_status(Errc::device_error, Layer::cm,
+                                                 "rdma_accept of an attempt claiming to be " + node_text(req.from_node), error)));
         return;
     }
-    connections_[req.from_node] = std::move(conn);
+    candidates_.push_back(std::move(conn));
+}
+
+void VerbsTransport::make_room_for_candidate(NodeId claimed)
+{
+    size_t same_claim = 0;
+    for (const auto& conn : candidates_) {
+        same_claim += (!conn->doomed && conn->peer == claimed) ? 1 : 0;
+    }
+    for (auto& conn : candidates_) {
+        if (same_claim < kMaxCandidatesPerClaim) {
+            break;
+        }
+        if (!conn->doomed && conn->peer == claimed) {
+            conn->doomed = true;  // the oldest: a genuine node retries, a replay loses a slot
+            --same_claim;
+        }
+    }
+    sweep();
 }
 
 void VerbsTransport::on_established(Connection& conn, const CmEvent& event, std::vector<Event>& events)
 {
-    if (conn.active) {
-        // The accept must prove the key and answer our own nonce: a replayed or foreign
-        // accept is refused like a bad request.
-        auto accept = wire::decode_connect(event.private_data, key_);
-        Status problem;
-        if (!accept) {
-            problem = accept.status();
-        } else if (accept->kind != wire::ConnectKind::accept || accept->from_node != conn.peer ||
-                   accept->to_node != config_.self || accept->nonce != conn.nonce) {
-            problem = {Errc::refused, Layer::handshake, "accept does not answer our request"};
+    conn.established = true;  // from now on sweep() disconnects
+    if (!conn.active) {
+        // The responder waits for the initiator's proof (the first receive) before it says
+        // anything on this queue pair; proof and hello may also have come before this event.
+        if (conn.state != State::connected) {
+            conn.state = State::handshaking;
         }
-        if (!problem.ok()) {
-            conn.established = true;  // so sweep() disconnects
-            fail(conn, EventKind::refused, DisconnectReason::refused,
-                 {Errc::refused, Layer::handshake, "refused " + node_text(conn.peer) + "'s accept: " + problem.message()}, events);
-            return;
-        }
+        maybe_connected(conn, events);
+        return;
     }
-    conn.established = true;
+    // The accept must answer our fresh nonce on these two queue pairs with the key: a
+    // replayed, relayed or foreign accept is refused, and we send nothing about our memory.
+    wire::Transcript expected = conn.transcript;
+    expected.responder_qpn = event.remote_qp_num;
+    auto accept = wire::decode_accept(event.private_data, key_, expected);
+    if (!accept) {
+        fail(conn, EventKind::refused, DisconnectReason::refused,
+             {Errc::refused, Layer::handshake, "refused " + node_text(conn.peer) + "'s accept: " + accept.status().context()},
+             events);
+        return;
+    }
+    conn.transcript = *accept;
     conn.state = State::handshaking;
-    if (Status status = send_hello(conn); !status) {
+    // In order on the queue pair: the proof, then the hello (the peer proved itself).
+    Status status = send_proof(conn);
+    if (status) {
+        status = send_hello(conn);
+    }
+    if (!status) {
         fail(conn, EventKind::disconnected, DisconnectReason::qp_error, status, events);
         return;
     }
     maybe_connected(conn, events);
+}
+
+void VerbsTransport::on_receive(Connection& conn, std::span<const std::byte> bytes, std::vector<Event>& events)
+{
+    if (conn.candidate) {
+        on_proof(conn, bytes, events);
+    } else {
+        on_hello(conn, bytes, events);
+    }
+}
+
+void VerbsTransport::on_proof(Connection& conn, std::span<const std::byte> bytes, std::vector<Event>& events)
+{
+    if (Status status = wire::check_proof(bytes, key_, conn.transcript); !status) {
+        refuse_candidate(conn, status, events);
+        return;
+    }
+    // Proven: the node it claims is on the other end of this queue pair, now.
+    const NodeId peer = conn.peer;
+    if (Connection* existing = connection(peer); existing != nullptr) {
+        if (existing->state == State::connected) {
+            refuse_candidate(conn, {Errc::refused, Layer::handshake, "a connection with it is up"}, events);
+            return;
+        }
+        if (existing->active && config_.self < peer) {
+            // Both sides connecting at once: the attempt of the lower node id (ours) wins.
+            refuse_candidate(conn, {Errc::refused, Layer::handshake, "our own attempt to it wins"}, events);
+            return;
+        }
+        // The peer's attempt wins over ours, or replaces an earlier one of its own that it
+        // gave up on (both proven): silently, no event for an attempt that never connected.
+        if (existing->established && existing->id) {
+            rdma_disconnect(existing->id.get());
+        }
+        connections_.erase(peer);  // QP, CQ, MR, id in that order
+    }
+    auto it = std::find_if(candidates_.begin(), candidates_.end(), [&](const auto& entry) { return entry.get() == &conn; });
+    std::unique_ptr<Connection> promoted = std::move(*it);
+    candidates_.erase(it);
+    promoted->candidate = false;
+    Connection& proven = *promoted;
+    connections_[peer] = std::move(promoted);
+    if (Status status = send_hello(proven); !status) {
+        fail(proven, EventKind::disconnected, DisconnectReason::qp_error, status, events);
+        return;
+    }
+    maybe_connected(proven, events);
 }
 
 void VerbsTransport::on_hello(Connection& conn, std::span<const std::byte> bytes, std::vector<Event>& events)

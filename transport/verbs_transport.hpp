@@ -2,8 +2,11 @@
 //
 // Control path (verbs_transport.cpp): binding the node's address picks the device and
 // the protection domain; connections are set up and torn down by rdma_cm events; the
-// connect request carries ConnectPrivateData (cluster-key proof, node ids) and the first
-// SEND on each connection is the HelloMessage with the regions exposed to that peer.
+// connect request and the accept carry the challenge and its answer, the initiator's first
+// SEND is its proof of the key (connect_private_data.hpp), and only then does each side
+// SEND its HelloMessage with the regions exposed to that peer. An incoming attempt is a
+// candidate, kept apart from the connections, until its proof arrived: nothing it does
+// before is reported under the node id it claims.
 // Data path (verbs_transport_datapath.cpp): posting writes/reads, polling completions,
 // and arming the completion queues for a caller about to sleep (arm_wait).
 //
@@ -21,9 +24,9 @@
 #include "transport/queue_pair.hpp"
 #include "transport/transport.hpp"
 
+#include <list>
 #include <map>
 #include <memory>
-#include <random>
 
 namespace rcpg::transport {
 
@@ -68,18 +71,19 @@ private:
     enum class State : uint8_t { resolving_addr, resolving_route, connecting, accepting, handshaking, connected };
 
     struct Connection {
-        NodeId peer = 0;
+        NodeId peer = 0;      // for a candidate: the node id it claims, proven by nothing yet
         bool active = false;  // we sent the connect request
+        bool candidate = false;  // an incoming attempt whose proof has not arrived
         State state = State::resolving_addr;
         bool established = false;     // rdma_cm ESTABLISHED seen
         bool hello_received = false;
         bool doomed = false;          // reported as gone; destroyed by sweep()
         uint64_t deadline_ms = 0;     // set-up must finish by then (0: not armed yet)
-        uint64_t nonce = 0;           // of our connect request (active side)
+        wire::Transcript transcript;  // this exchange: nonces, queue pairs (both sides)
         std::map<uint32_t, RemoteRegion> remote;
         // Verbs objects, released in reverse declaration order (see the file comment).
         CmId id;
-        std::vector<std::byte> control;  // receive slots, then one send slot (hello)
+        std::vector<std::byte> control;  // receive slots, then the send slots (proof, hello)
         MemoryRegion control_mr;
         CompletionQueue cq;
         QueuePair qp;
@@ -98,11 +102,17 @@ private:
     void handle_cm_event(const CmEvent& event, std::vector<Event>& events);
     void on_connect_request(const CmEvent& event, std::vector<Event>& events);
     void on_established(Connection& conn, const CmEvent& event, std::vector<Event>& events);
+    void on_receive(Connection& conn, std::span<const std::byte> bytes, std::vector<Event>& events);
+    void on_proof(Connection& conn, std::span<const std::byte> bytes, std::vector<Event>& events);
     void on_hello(Connection& conn, std::span<const std::byte> bytes, std::vector<Event>& events);
+    void refuse_candidate(Connection& conn, Status detail, std::vector<Event>& events);
+    void make_room_for_candidate(NodeId claimed);
     Status setup_queues(Connection& conn);
     Status connect_loopback();
     Result<std::pair<ibv_gid, uint8_t>> own_gid() const;
     Status send_hello(Connection& conn);
+    Status send_proof(Connection& conn);
+    std::byte* send_slot(Connection& conn, size_t index) const;
     rdma_conn_param conn_param(std::span<const std::byte> private_data) const;
     void maybe_connected(Connection& conn, std::vector<Event>& events);
     void fail(Connection& conn, EventKind kind, DisconnectReason reason, Status detail, std::vector<Event>& events);
@@ -114,10 +124,14 @@ private:
     // Data path.
     void poll_completions(Connection& conn, std::vector<Event>& events);
 
+    // Incoming attempts not yet proven, per node id claimed and in all: beyond, the oldest
+    // goes (a replayed request can take a slot, never a connection).
+    static constexpr size_t kMaxCandidatesPerClaim = 4;
+    static constexpr size_t kMaxCandidates = 64;
+
     TransportConfig config_;
-    SipKey key_{};
+    HandshakeKey key_{};
     DeviceInfo device_;
-    std::mt19937_64 nonce_source_;
     uint64_t now_ms_ = 0;
     // rdma_get_cm_event is a system call even when nothing is pending (a ucma write that
     // fails with EAGAIN): on an established data path it is checked rarely, see cm_check_due().
@@ -139,6 +153,7 @@ private:
     WaitSet wait_set_;                      // watches the two channels; holds no verbs object
     std::unique_ptr<RegionTable> regions_;
     std::map<NodeId, std::unique_ptr<Connection>> connections_;
+    std::list<std::unique_ptr<Connection>> candidates_;  // oldest first
 };
 
 }  // namespace rcpg::transport

@@ -79,6 +79,11 @@ void VerbsTransport::poll_completions(Connection& conn, std::vector<Event>& even
             }
             const uint64_t slot = wc.wr_id & ~kRecvWrIdBit;
             std::byte* buffer = conn.control.data() + slot * kRecvSlotBytes;
+            if (wc.opcode == IBV_WC_RECV_RDMA_WITH_IMM && conn.candidate) {
+                fail(conn, EventKind::disconnected, DisconnectReason::protocol_error,
+                     {Errc::malformed, Layer::handshake, "data before its proof of the cluster key"}, events);
+                return;
+            }
             if (wc.opcode == IBV_WC_RECV_RDMA_WITH_IMM) {
                 Event event;
                 event.kind = EventKind::imm_received;
@@ -86,7 +91,7 @@ void VerbsTransport::poll_completions(Connection& conn, std::vector<Event>& even
                 event.imm = ntohl(wc.imm_data);
                 events.push_back(event);
             } else if (wc.opcode == IBV_WC_RECV) {
-                on_hello(conn, {buffer, wc.byte_len}, events);
+                on_receive(conn, {buffer, std::min<size_t>(wc.byte_len, kRecvSlotBytes)}, events);
                 if (conn.doomed) {
                     return;
                 }

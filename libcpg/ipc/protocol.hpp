@@ -164,8 +164,9 @@ struct StatusCounters {  // daemon::Counters, since the daemon started
     uint64_t records_resent;    // forwarded records sent again to a new sequencer
     uint64_t stuck_clients_disconnected;  // read nothing while they held a full ring back
     uint64_t clients_refused;  // connections over a cap, or on the descriptor socket unawaited
+    uint64_t handshakes_refused;  // fabric connection attempts that did not prove the cluster key
 };
-static_assert(sizeof(StatusCounters) == 19 * sizeof(uint64_t));
+static_assert(sizeof(StatusCounters) == 20 * sizeof(uint64_t));
 
 // At the sequencer, one per other configured node. Positions are the shared ring's.
 struct StatusRemote {
@@ -209,11 +210,11 @@ static_assert(sizeof(qb_ipc_response_header) == 24);
 static_assert(offsetof(StatusResponse, nodeid) == 24);
 static_assert(offsetof(StatusResponse, ring_seq) == 40);
 static_assert(offsetof(StatusResponse, counters) == 64);
-static_assert(offsetof(StatusResponse, view_count) == 216);
-static_assert(offsetof(StatusResponse, view) == 224);
-static_assert(offsetof(StatusResponse, remotes) == 224 + 4 * kStatusMaxNodes);
-static_assert(offsetof(StatusResponse, client_pinned_bytes) == 224 + 44 * kStatusMaxNodes);
-static_assert(sizeof(StatusResponse) == 232 + 44 * kStatusMaxNodes);
+static_assert(offsetof(StatusResponse, view_count) == 224);
+static_assert(offsetof(StatusResponse, view) == 232);
+static_assert(offsetof(StatusResponse, remotes) == 232 + 4 * kStatusMaxNodes);
+static_assert(offsetof(StatusResponse, client_pinned_bytes) == 232 + 44 * kStatusMaxNodes);
+static_assert(sizeof(StatusResponse) == 240 + 44 * kStatusMaxNodes);
 
 struct WakeEvent {
     qb_ipc_response_header header;
