@@ -30,10 +30,10 @@
 namespace rcpg::daemon {
 namespace {
 
-// The key file is a shared secret: corosync's authkey (128 bytes) and anything from 16
-// bytes (128 bits) up are accepted; the upper bound keeps a mistaken path (a log, a disk
-// image) from being read whole.
-constexpr size_t kMinKeyBytes = 16;
+// The key file is a shared secret: corosync's authkey (128 bytes) or 32 random bytes and
+// up (HKDF makes the handshake key of either, transport/crypto.hpp); the upper bound keeps
+// a mistaken path (a log, a disk image) from being read whole.
+constexpr size_t kMinKeyBytes = 32;
 constexpr size_t kMaxKeyBytes = 1024;
 
 constexpr uint64_t kMinRingMib = 8;
@@ -269,11 +269,17 @@ std::string key_file_path(const std::string& config_path, const std::string& val
     return folder.empty() ? value : (folder / key).string();
 }
 
-// Returns a problem, or "" and the key's bytes.
+// Returns a problem, or "" and the key's bytes. The file must be the secret of rcpgd's
+// user alone: a regular file (not reached through a symbolic link, which another user
+// might re-point), owned by root or by the user rcpgd runs as, with no group or other
+// permission bits at all (corosync asks the same of its authkey).
 std::string read_key_file(const std::string& file, std::vector<std::byte>& key)
 {
-    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
+        if (errno == ELOOP) {
+            return fmt::format("key file {} is a symbolic link; name the file itself", file);
+        }
         return fmt::format("cannot open key file {}: {}", file, std::strerror(errno));
     }
     struct stat status = {};
@@ -286,11 +292,16 @@ std::string read_key_file(const std::string& file, std::vector<std::byte>& key)
         ::close(fd);
         return fmt::format("key file {} is not a regular file", file);
     }
-    // A secret others can read is no secret; corosync refuses such an authkey too.
-    if ((status.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    if (status.st_uid != 0 && status.st_uid != ::geteuid()) {
         ::close(fd);
-        return fmt::format("key file {} is readable by {} (mode {:04o}); chmod 600 it", file,
-                           (status.st_mode & S_IROTH) != 0 ? "others" : "its group", status.st_mode & 07777);
+        return fmt::format("key file {} is owned by uid {}, not by root or rcpgd's user (uid {}); chown it", file,
+                           status.st_uid, ::geteuid());
+    }
+    // A secret others can read, or write (and so replace), is no secret.
+    if ((status.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        ::close(fd);
+        return fmt::format("key file {} gives permissions to {} (mode {:04o}); chmod 600 it", file,
+                           (status.st_mode & S_IRWXO) != 0 ? "others" : "its group", status.st_mode & 07777);
     }
     std::vector<std::byte> bytes(kMaxKeyBytes + 1);
     size_t length = 0;
@@ -502,7 +513,7 @@ const std::vector<std::string_view> kRcpgKeys = {
     "device",           "port",          "sequencer_order", "ring_mib",     "inbound_ring_mib",
     "cluster_key_file", "allowed_users", "allowed_groups",  "busy_poll_us", "connect_timeout_ms", "failure_timeout_ms", "stuck_client_timeout_ms",
     "max_clients", "max_clients_per_uid", "max_pinned_mib",
-    "sequencer_copy"};
+    "sequencer_copy", "wire_security"};
 
 std::string join(const std::vector<std::string_view>& words)
 {
@@ -642,6 +653,13 @@ std::string read_rcpg(const std::string& path, const Section& root, const std::v
             settings.sequencer_order = entry;  // read by the caller, once the nodes are complete
         } else if (key == "cluster_key_file") {
             settings.cluster_key_file = entry;
+        } else if (key == "wire_security") {
+            if (value != "plaintext") {
+                return problem(fmt::format("wire_security accepts only 'plaintext' (connections authenticated with "
+                                           "the cluster key, data in clear), not '{}'",
+                                           value));
+            }
+            options.cluster.plaintext_accepted = true;
         } else if (key == "ring_mib") {
             if (!parse_in_range(value, kMinRingMib, kMaxRingMib, number) || !is_power_of_two(number)) {
                 return problem(fmt::format("ring_mib needs a power of two from {} to {}, not '{}'", kMinRingMib,
@@ -785,6 +803,53 @@ std::string nodeid_list(const std::vector<ClusterNode>& nodes)
 
 }  // namespace
 
+// corosync's totem crypto settings: what its documentation says they ask for (secauth
+// on implies crypto_cipher aes256 and crypto_hash sha256 unless those are set).
+std::string read_totem_crypto(const std::string& path, const Section& root, WireSecurity& asked)
+{
+    const Entry* cipher = nullptr;
+    const Entry* hash = nullptr;
+    const Entry* secauth = nullptr;
+    for (const Section& section : root.sections) {
+        if (section.name != "totem") {
+            continue;
+        }
+        for (const Entry& entry : section.entries) {
+            const Entry** slot = entry.key == "crypto_cipher" ? &cipher
+                                 : entry.key == "crypto_hash" ? &hash
+                                 : entry.key == "secauth"     ? &secauth
+                                                              : nullptr;
+            if (slot != nullptr) {
+                *slot = &entry;  // corosync takes the last one
+            }
+        }
+    }
+    static const std::vector<std::string_view> kCiphers = {"none", "aes256", "aes192", "aes128"};
+    static const std::vector<std::string_view> kHashes = {"none", "md5", "sha1", "sha256", "sha384", "sha512"};
+    if (cipher != nullptr && std::find(kCiphers.begin(), kCiphers.end(), cipher->value) == kCiphers.end()) {
+        return at_line(path, cipher->line, fmt::format("crypto_cipher must be one of {}, not '{}'", join(kCiphers), cipher->value));
+    }
+    if (hash != nullptr && std::find(kHashes.begin(), kHashes.end(), hash->value) == kHashes.end()) {
+        return at_line(path, hash->line, fmt::format("crypto_hash must be one of {}, not '{}'", join(kHashes), hash->value));
+    }
+    if (secauth != nullptr && secauth->value != "on" && secauth->value != "off") {
+        return at_line(path, secauth->line, fmt::format("secauth must be on or off, not '{}'", secauth->value));
+    }
+    const bool secauth_on = secauth != nullptr && secauth->value == "on";
+    asked = {};
+    asked.cipher = cipher != nullptr ? cipher->value : secauth_on ? "aes256" : "none";
+    asked.hash = hash != nullptr ? hash->value : secauth_on ? "sha256" : "none";
+    const Entry* asking = cipher != nullptr && cipher->value != "none" ? cipher
+                          : hash != nullptr && hash->value != "none"   ? hash
+                          : secauth_on && (cipher == nullptr || hash == nullptr) ? secauth
+                                                                                 : nullptr;
+    if (asking != nullptr) {
+        asked.asked_line = asking->line;
+        asked.asked_key = asking->key;
+    }
+    return {};
+}
+
 std::string load_config(const std::string& path, Options& options)
 {
     Section root;
@@ -801,7 +866,11 @@ std::string load_config(const std::string& path, Options& options)
         return error;
     }
     RcpgSettings rcpg;
+    loaded.cluster.plaintext_accepted = false;
     if (std::string error = read_rcpg(path, root, nodes, loaded, rcpg); !error.empty()) {
+        return error;
+    }
+    if (std::string error = read_totem_crypto(path, root, loaded.cluster.totem_crypto); !error.empty()) {
         return error;
     }
     if (std::string error = read_uidgid(path, root, false, loaded); !error.empty()) {
@@ -865,6 +934,18 @@ std::string load_config(const std::string& path, Options& options)
             loaded.cluster.nodes.size(), kMinKeyBytes, kMaxKeyBytes);
         return rcpg.first_line != 0 ? at_line(path, rcpg.first_line, problem + "this rcpg section")
                                     : at_file(path, problem + "an rcpg { } section");
+    }
+
+    // corosync would encrypt and authenticate every message; rcpg authenticates its
+    // connections but sends in clear. Never silently: the operator says so.
+    const WireSecurity& crypto = loaded.cluster.totem_crypto;
+    if (loaded.cluster.multi_node() && crypto.asks_crypto() && !loaded.cluster.plaintext_accepted) {
+        return at_line(path, crypto.asked_line,
+                       fmt::format("totem asks for encrypted, authenticated traffic ({}: crypto_cipher {}, crypto_hash {}); "
+                                   "rcpg authenticates each connection with the cluster key but carries data over RDMA in "
+                                   "clear: add 'wire_security: plaintext' to an rcpg section to accept that, or set "
+                                   "crypto_cipher and crypto_hash to none",
+                                   crypto.asked_key, crypto.cipher, crypto.hash));
     }
 
     options = std::move(loaded);
@@ -1006,6 +1087,18 @@ std::string describe(const Options& options)
             }
         }
         line(fmt::format("cluster key: {}{} bytes", file, cluster.cluster_key.size()));
+    }
+
+    const WireSecurity& crypto = cluster.totem_crypto;
+    const std::string asked =
+        crypto.asks_crypto() ? fmt::format("; corosync.conf asks crypto_cipher {}, crypto_hash {}", crypto.cipher, crypto.hash)
+                             : std::string();
+    if (!cluster.multi_node()) {
+        line("wire security: nothing goes on the wire (one node)" + asked);
+    } else {
+        line(fmt::format("wire security: connections authenticated (HMAC-SHA-256 challenge and response on the key "
+                         "HKDF-SHA-256 makes of the cluster key); data in clear{}{}",
+                         asked, cluster.plaintext_accepted ? ", accepted by wire_security: plaintext" : ""));
     }
 
     std::string users = "root";

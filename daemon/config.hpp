@@ -10,7 +10,7 @@
 //   - `}` alone closes the innermost open section;
 //   - `key: value` sets a key: the value is the rest of the line after the first ':',
 //     trimmed, and may contain spaces.
-// Sections other than `nodelist`, `uidgid` and `rcpg` (totem, logging, quorum, ...) are
+// Sections other than `nodelist`, `uidgid`, `totem` and `rcpg` (logging, quorum, ...) are
 // checked for syntax and otherwise ignored.
 //
 // Semantics:
@@ -27,15 +27,24 @@
 //   }                           (other keys, and sections inside, are errors)
 //   and every regular file of the directory uidgid.d beside this file, as corosync reads
 //   the one beside corosync.conf: uidgid sections only.
+//   totem {                     of corosync's keys, only what asks for crypto is read:
+//     crypto_cipher: aes256     none, aes256, aes192, aes128
+//     crypto_hash: sha256       none, md5, sha1, sha256, sha384, sha512
+//     secauth: on               on implies aes256 and sha256 unless those are set
+//   }                           with more than one node, crypto asked for is an error at
+//                               its line unless rcpg's wire_security accepts plaintext
 //   rcpg {                      optional; an unknown key or section is an error
 //     device: rxe0              RDMA device (default: rdma_cm's choice)
 //     port: 7405                rdma_cm port of every node (default 7405)
 //     sequencer_order: 1 3 2    node ids, spaces or commas; unlisted nodes follow by id
 //     ring_mib: 64              delivery ring, a power of two from 8 to 2048
 //     inbound_ring_mib: 16      per sending node at the sequencer, power of two 1..1024
-//     cluster_key_file: authkey 16..1024 secret bytes, mode 0600 (corosync's authkey is
-//                               fine); relative to this file's folder; required with
-//                               more than one node
+//     cluster_key_file: authkey 32..1024 secret bytes (corosync's authkey is fine);
+//                               relative to this file's folder; a regular file, no
+//                               symbolic link, owned by root or rcpgd's user, no group
+//                               or other permission bits; required with more than one node
+//     wire_security: plaintext  the only value: connections authenticated, data in clear;
+//                               needed when totem asks for crypto
 //     allowed_users: alice 1001 names or ids, spaces or commas; repeatable, adds up
 //     allowed_groups: wheel     likewise
 //     busy_poll_us: 50          0..1000000

@@ -26,11 +26,24 @@ struct ClusterNode {
 // siw), where the "device" copy is the same CPUs' copy plus packet processing.
 enum class SequencerCopy : uint8_t { automatic, device, cpu };
 
+// What corosync.conf's totem section asks of the wire (crypto_cipher, crypto_hash, secauth).
+struct WireSecurity {
+    std::string cipher = "none";
+    std::string hash = "none";
+    int asked_line = 0;     // the line that asks for crypto; 0: none does
+    std::string asked_key;  // its key
+    bool asks_crypto() const { return asked_line != 0; }
+};
+
 struct ClusterOptions {
     std::vector<ClusterNode> nodes;             // sorted by nodeid
     std::vector<uint32_t> sequencer_order;      // node ids; the first one sequences
     std::string device;                         // RDMA device name; empty: rdma_cm's choice
-    std::vector<std::byte> cluster_key;         // shared secret, at least 16 bytes
+    std::vector<std::byte> cluster_key;         // the key file's bytes, at least 32
+    WireSecurity totem_crypto;                  // what corosync's totem section asks for
+    // rcpg { wire_security: plaintext }: the operator accepts that connections are
+    // authenticated with the cluster key but data crosses the fabric in clear.
+    bool plaintext_accepted = false;
     uint64_t inbound_ring_bytes = 16ull << 20;  // per sending node, at the sequencer
     uint32_t connect_timeout_ms = 5000;
     // A node silent this long is taken for failed (a sequencer's failure is taken over).

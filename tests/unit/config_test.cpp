@@ -38,7 +38,7 @@ namespace {
 }
 
 // A key whose bytes are easy to spot in text, so describe() can be checked for leaks.
-const std::string kKeyText = "SeCrEtKeYbYtEs-0123456789abcdef";  // 31 bytes
+const std::string kKeyText = "SeCrEtKeYbYtEs-0123456789abcdef!";  // 32 bytes
 
 // A corosync.conf as Debian's corosync package and pcs write them, for three nodes.
 constexpr std::string_view kCorosyncConf = R"(# Please read the corosync.conf.5 manual page
@@ -478,8 +478,8 @@ TEST_F(ConfigTest, MissingKeyFileIsRefused)
 TEST_F(ConfigTest, ShortKeyFileIsRefused)
 {
     const std::string text = three_nodes("");
-    write("authkey", "only 15 bytes..");
-    EXPECT_TRUE(ErrorAt(load(text), path_, 16, "key file " + dir_ + "/authkey has 15 bytes; at least 16 are needed"));
+    write("authkey", "only 31 bytes, a guessable key.");
+    EXPECT_TRUE(ErrorAt(load(text), path_, 16, "key file " + dir_ + "/authkey has 31 bytes; at least 32 are needed"));
 }
 
 TEST_F(ConfigTest, HugeKeyFileIsRefused)
@@ -489,14 +489,43 @@ TEST_F(ConfigTest, HugeKeyFileIsRefused)
     EXPECT_TRUE(ErrorAt(load(text), path_, 16, "has 1025 bytes; at most 1024 are allowed"));
 }
 
-TEST_F(ConfigTest, KeyFileReadableByOthersIsRefused)
+TEST_F(ConfigTest, KeyFileWithGroupOrOtherPermissionsIsRefused)
 {
     const std::string text = three_nodes("");
     write("authkey", kKeyText, 0644);
     EXPECT_TRUE(ErrorAt(load(text), path_, 16,
-                        "key file " + dir_ + "/authkey is readable by others (mode 0644); chmod 600 it"));
+                        "key file " + dir_ + "/authkey gives permissions to others (mode 0644); chmod 600 it"));
     write("authkey", kKeyText, 0640);
-    EXPECT_TRUE(ErrorAt(load(text), path_, 16, "is readable by its group (mode 0640)"));
+    EXPECT_TRUE(ErrorAt(load(text), path_, 16, "gives permissions to its group (mode 0640)"));
+    // Write alone is enough: whoever can write the key can replace it with one they know.
+    write("authkey", kKeyText, 0620);
+    EXPECT_TRUE(ErrorAt(load(text), path_, 16, "gives permissions to its group (mode 0620)"));
+    write("authkey", kKeyText, 0602);
+    EXPECT_TRUE(ErrorAt(load(text), path_, 16, "gives permissions to others (mode 0602)"));
+    write("authkey", kKeyText, 0400);
+    EXPECT_EQ(load(text), "");
+}
+
+TEST_F(ConfigTest, KeyFileThroughASymbolicLinkIsRefused)
+{
+    // Whoever can re-point the link chooses the key.
+    write("real-authkey", kKeyText);
+    ASSERT_EQ(::symlink((dir_ + "/real-authkey").c_str(), (dir_ + "/link-authkey").c_str()), 0);
+    std::string text = three_nodes("");
+    text.replace(text.find("authkey"), 7, "link-authkey");
+    EXPECT_TRUE(ErrorAt(load(text), path_, 16, "key file " + dir_ + "/link-authkey is a symbolic link; name the file itself"));
+}
+
+TEST_F(ConfigTest, KeyFileOwnedByAnotherUserIsRefused)
+{
+    const std::string text = three_nodes("");
+    const std::string file = write("authkey", kKeyText);
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "giving a file to another user needs root";
+    }
+    ASSERT_EQ(::chown(file.c_str(), 65534, static_cast<gid_t>(-1)), 0);  // nobody
+    EXPECT_TRUE(ErrorAt(load(text), path_, 16,
+                        "key file " + file + " is owned by uid 65534, not by root or rcpgd's user (uid 0); chown it"));
 }
 
 TEST_F(ConfigTest, KeyFilePathIsRelativeToTheConfigurationsFolderOrAbsolute)
@@ -515,6 +544,53 @@ TEST_F(ConfigTest, KeyFilePathIsRelativeToTheConfigurationsFolderOrAbsolute)
     ASSERT_EQ(load(text), "");
     EXPECT_EQ(options_.cluster.cluster_key.size(), kKeyText.size());
     std::filesystem::current_path(previous);
+}
+
+// --- corosync's crypto settings ----------------------------------------------------------
+
+TEST_F(ConfigTest, TotemCryptoWithoutAcknowledgementIsRefusedAtItsLine)
+{
+    // corosync would encrypt and authenticate; rcpg does not say it does, and does not run.
+    const std::string totem = "totem {\n  version: 2\n  crypto_cipher: aes256\n  crypto_hash: sha256\n}\n";
+    const std::string error = load(totem + three_nodes(""));
+    EXPECT_TRUE(ErrorAt(error, path_, 3, "totem asks for encrypted, authenticated traffic (crypto_cipher: crypto_cipher aes256, "
+                                         "crypto_hash sha256)"));
+    EXPECT_TRUE(ErrorAt(error, path_, 3, "add 'wire_security: plaintext' to an rcpg section"));
+
+    // A hash alone asks for authentication of every message: refused the same way.
+    EXPECT_TRUE(ErrorAt(load("totem {\n  crypto_hash: sha1\n}\n" + three_nodes("")), path_, 2, "crypto_hash sha1"));
+    // secauth: on implies aes256 and sha256 (corosync.conf(5)).
+    EXPECT_TRUE(ErrorAt(load("totem {\n  secauth: on\n}\n" + three_nodes("")), path_, 2,
+                        "(secauth: crypto_cipher aes256, crypto_hash sha256)"));
+    // Explicit none, and secauth off: nothing is asked.
+    EXPECT_EQ(load("totem {\n  secauth: on\n  crypto_cipher: none\n  crypto_hash: none\n}\n" + three_nodes("")), "");
+    EXPECT_EQ(load("totem {\n  secauth: off\n}\n" + three_nodes("")), "");
+}
+
+TEST_F(ConfigTest, TotemCryptoIsAcceptedOnlyExplicitlyAndCheckConfigSaysSo)
+{
+    const std::string totem = "totem {\n  crypto_cipher: aes128\n  crypto_hash: sha512\n}\n";
+    ASSERT_EQ(load(totem + three_nodes("  wire_security: plaintext\n")), "");
+    const std::string text = describe(options_);
+    EXPECT_NE(text.find("wire security: connections authenticated (HMAC-SHA-256 challenge and response on the key "
+                        "HKDF-SHA-256 makes of the cluster key); data in clear; corosync.conf asks crypto_cipher aes128, "
+                        "crypto_hash sha512, accepted by wire_security: plaintext\n"),
+              std::string::npos)
+        << text;
+    // Without crypto asked, the wire security is still printed.
+    ASSERT_EQ(load(three_nodes("")), "");
+    EXPECT_NE(describe(options_).find("wire security: connections authenticated"), std::string::npos);
+    EXPECT_EQ(describe(options_).find("accepted by"), std::string::npos);
+}
+
+TEST_F(ConfigTest, BadCryptoValuesAreRefusedAtTheirLine)
+{
+    EXPECT_TRUE(ErrorAt(load("totem {\n  crypto_cipher: blowfish\n}\n" + three_nodes("")), path_, 2,
+                        "crypto_cipher must be one of none, aes256, aes192, aes128, not 'blowfish'"));
+    EXPECT_TRUE(ErrorAt(load("totem {\n  crypto_hash: crc32\n}\n" + three_nodes("")), path_, 2, "crypto_hash must be one of"));
+    EXPECT_TRUE(ErrorAt(load("totem {\n  secauth: maybe\n}\n" + three_nodes("")), path_, 2, "secauth must be on or off"));
+    EXPECT_TRUE(ErrorAt(load(three_nodes("  wire_security: encrypted\n")), path_, kRcpgBodyLine,
+                        "wire_security accepts only 'plaintext'"));
 }
 
 // --- The nodelist ------------------------------------------------------------------------
@@ -682,7 +758,7 @@ TEST_F(ConfigTest, DescribeNamesEveryNodeTheLocalOneAndTheKeyFileButNeverTheKey)
     EXPECT_NE(text.find("sequencer order: 2 1 3 (node 2 sequences)"), std::string::npos) << text;
     EXPECT_NE(text.find("RDMA device: rxe0"), std::string::npos) << text;
     EXPECT_NE(text.find("delivery ring: 64 MiB"), std::string::npos) << text;
-    EXPECT_NE(text.find("cluster key: " + dir_ + "/authkey, 31 bytes"), std::string::npos) << text;
+    EXPECT_NE(text.find("cluster key: " + dir_ + "/authkey, 32 bytes"), std::string::npos) << text;
     EXPECT_EQ(text.find("SeCrEt"), std::string::npos) << "the key's bytes leaked:\n" << text;
     EXPECT_EQ(text.find("5365"), std::string::npos) << "the key's bytes leaked in hex:\n" << text;
 }
@@ -712,7 +788,7 @@ TEST(ConfigWithoutSystem, DescribeAndLocalNodeOfHandBuiltOptions)
 
     options.cluster.nodes = {{1, "a", "10.0.0.1", 7405}, {2, "", "10.0.0.2", 7406}};
     options.cluster.sequencer_order = {2, 1};
-    options.cluster.cluster_key.assign(16, std::byte{0x42});
+    options.cluster.cluster_key.assign(32, std::byte{0x42});
     EXPECT_EQ(resolve_local_node(options, 0, {"10.0.0.2"}), "");
     EXPECT_EQ(options.nodeid, 2u);
     text = describe(options);
@@ -720,7 +796,7 @@ TEST(ConfigWithoutSystem, DescribeAndLocalNodeOfHandBuiltOptions)
     EXPECT_NE(text.find("node 1 (a) at 10.0.0.1:7405\n"), std::string::npos) << text;
     EXPECT_NE(text.find("node 2 at 10.0.0.2:7406, this node\n"), std::string::npos) << text;
     EXPECT_NE(text.find("sequencer order: 2 1 (node 2 sequences)"), std::string::npos) << text;
-    EXPECT_NE(text.find("cluster key: 16 bytes\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("cluster key: 32 bytes\n"), std::string::npos) << text;
 }
 
 // --- corosync's access rules: uidgid sections and uidgid.d/ ------------------------------
