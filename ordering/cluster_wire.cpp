@@ -2,6 +2,8 @@
 
 #include "libcpg/ipc/ring_entry.hpp"
 
+#include <fmt/format.h>
+
 #include <cstring>
 
 namespace rcpg::ordering::wire {
@@ -67,6 +69,54 @@ bool read_addresses(Reader& reader, uint32_t count, std::vector<cpg_address>& ou
 }
 
 }  // namespace
+
+namespace {
+
+std::string common_problem(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes)
+{
+    if (hello.nodeid != nodeid) {
+        return fmt::format("its hello names node {}", hello.nodeid);
+    }
+    if (hello.protocol_version != kClusterProtocolVersion) {
+        return fmt::format("it speaks protocol {} (this node {})", hello.protocol_version, kClusterProtocolVersion);
+    }
+    if (hello.ring_bytes != ring_bytes) {
+        return fmt::format("its ring has {} bytes (this node's {})", hello.ring_bytes, ring_bytes);
+    }
+    return {};
+}
+
+}  // namespace
+
+std::string admission_problem(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes)
+{
+    if (std::string problem = common_problem(hello, nodeid, ring_bytes); !problem.empty()) {
+        return problem;
+    }
+    if (hello.ring_seq != 0 || hello.tail != 0 || hello.next_seq != 0 || hello.reclaim_limit != 0) {
+        return "it asks to continue a view";
+    }
+    return {};
+}
+
+std::string rejoin_problem(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes, uint64_t local_floor)
+{
+    if (std::string problem = common_problem(hello, nodeid, ring_bytes); !problem.empty()) {
+        return problem;
+    }
+    if (hello.ring_seq == 0) {
+        return "it asks to be admitted, not to continue";
+    }
+    if (hello.tail % ipc::kEntryAlignBytes != 0 || hello.reclaim_limit > hello.tail ||
+        hello.tail - hello.reclaim_limit > ring_bytes) {
+        return fmt::format("its ring does not hold together (tail {}, readers at {})", hello.tail, hello.reclaim_limit);
+    }
+    if (hello.tail > local_floor && hello.tail - local_floor > ring_bytes) {
+        return fmt::format("it claims a tail {} more than a ring past what this node's readers still need ({})", hello.tail,
+                           local_floor);
+    }
+    return {};
+}
 
 std::optional<InboundRecord> decode_inbound(uint32_t type, std::span<const std::byte> payload)
 {

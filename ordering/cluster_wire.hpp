@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <span>
 #include <variant>
 #include <vector>
@@ -90,6 +91,20 @@ struct InboundRecord {
 
 // Decodes one inbound record; `payload` stays in the ring (Data::payload points into it).
 std::optional<InboundRecord> decode_inbound(uint32_t type, std::span<const std::byte> payload);
+
+// What a hello may mean at the sequencer, checked before anything is done on it (the
+// hello is bytes another node wrote). Empty when it may be taken, else why not.
+//   - Admission: a node asking to be admitted names itself, speaks this protocol, has a
+//     ring of this size, and continues nothing (ring_seq, tail, next_seq, reclaim_limit 0).
+//   - Rejoin: a survivor continuing this node's view under it names itself, speaks this
+//     protocol, has a ring of this size, a tail on the entry grid, readers at most a ring
+//     behind its tail; and its tail is at most a ring ahead of `local_floor`, the lowest
+//     position this node's own readers still need: repairing this ring up to that tail
+//     overwrites nothing they read. (A genuine survivor never claims more: the sequencer
+//     it lost wrote no node more than a ring past the credit that node published, which is
+//     at most its local floor.)
+std::string admission_problem(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes);
+std::string rejoin_problem(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes, uint64_t local_floor);
 
 // Encodes a group operation (join, leave, procdown) record body.
 std::vector<std::byte> encode_group_op(uint32_t pid, const GroupName& group);

@@ -1,6 +1,7 @@
 #include "ordering/delivery_stream.hpp"
 
 #include "libcpg/ipc/shm_layout.hpp"
+#include "transport/ring_layout.hpp"
 
 #include <array>
 #include <atomic>
@@ -134,11 +135,9 @@ Status DeliveryStream::publish_stable(uint64_t stable)
 
 uint64_t DeliveryStream::credit()
 {
-    const uint64_t value =
-        std::atomic_ref<uint64_t>(*const_cast<uint64_t*>(credit_word_)).load(std::memory_order_acquire);
-    if (value >= credit_ && value <= sent_) {
-        credit_ = value;
-    }
+    // The member's NIC writes it: taken only within [credit_, sent_] (ring_layout.hpp).
+    credit_ = transport::ring::accept_credit(
+        std::atomic_ref<uint64_t>(*const_cast<uint64_t*>(credit_word_)).load(std::memory_order_acquire), credit_, sent_);
     return credit_;
 }
 

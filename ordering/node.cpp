@@ -1178,16 +1178,11 @@ bool Node::sequence_counted(Remote& node, const wire::InboundRecord& record)
 bool Node::admit(Remote& node, const wire::Hello& hello)
 {
     transport::Transport& transport = *transport_;
-    if (hello.ring_seq != 0 || hello.tail != 0 || hello.next_seq != 0 || hello.reclaim_limit != 0) {
-        // It lost a sequencer, but this one did not take over from it (or did without it).
-        log(LogLevel::warning, "node {} asks to continue a view this node does not continue; refused", node.nodeid);
-        transport.disconnect(node.nodeid);
-        return true;
-    }
-    if (node.state != RemoteStatus::State::connected || hello.nodeid != node.nodeid ||
-        hello.protocol_version != wire::kClusterProtocolVersion || hello.ring_bytes != ring_.data_bytes()) {
-        log(LogLevel::error, "node {} cannot be admitted: protocol {} (need {}), ring {} bytes (need {})", node.nodeid,
-            hello.protocol_version, wire::kClusterProtocolVersion, hello.ring_bytes, ring_.data_bytes());
+    // A node that lost a sequencer this one did not take over from asks to continue a view
+    // this node does not continue: refused like any hello that does not fit.
+    if (std::string problem = wire::admission_problem(hello, node.nodeid, ring_.data_bytes());
+        !problem.empty() || node.state != RemoteStatus::State::connected) {
+        log(LogLevel::warning, "node {} cannot be admitted: {}", node.nodeid, problem.empty() ? "not connected" : problem);
         transport.disconnect(node.nodeid);
         return true;
     }
@@ -1803,14 +1798,15 @@ bool Node::take_rejoin(Remote& node, const wire::Hello& hello)
     if (hello.ring_seq == 0) {
         return false;  // asks to be admitted: after the new view
     }
-    const uint64_t ring_bytes = ring_.data_bytes();
     const bool of_view = std::binary_search(election_->view.members.begin(), election_->view.members.end(), node.nodeid);
-    if (hello.protocol_version != wire::kClusterProtocolVersion || hello.nodeid != node.nodeid ||
-        hello.ring_bytes != ring_bytes || !of_view || suspects_.contains(node.nodeid) ||
-        hello.tail % ipc::kEntryAlignBytes != 0 || hello.reclaim_limit > hello.tail ||
-        hello.tail - hello.reclaim_limit > ring_bytes || election_->target) {
-        log(LogLevel::warning, "node {} cannot continue here (not of the view, late, or a ring that does not fit)",
-            node.nodeid);
+    // The repair reads up to the longest tail into this ring: a tail past what this node's
+    // own readers leave free is refused (rejoin_problem says why none genuine is).
+    std::string problem = wire::rejoin_problem(hello, node.nodeid, ring_.data_bytes(), local_.local_reclaim_limit());
+    if (problem.empty() && (!of_view || suspects_.contains(node.nodeid) || election_->target)) {
+        problem = "not of the view, suspected, or late";
+    }
+    if (!problem.empty()) {
+        log(LogLevel::warning, "node {} cannot continue here: {}", node.nodeid, problem);
         transport_->disconnect(node.nodeid);
         return true;
     }

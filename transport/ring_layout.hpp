@@ -50,4 +50,29 @@ constexpr bool valid_ring_bytes(uint64_t ring_bytes)
 // either before the end, or after padding to the end.
 constexpr uint64_t max_record_bytes(uint64_t ring_bytes) { return ring_bytes / 2; }
 
+// The words another node writes into our memory (its NIC's aligned 8-byte stores) are
+// taken only inside the window a correct writer keeps to; any other value is a torn or
+// corrupt write, or a hostile one, and the last good value stays. Pure, so that
+// tests/fuzz/fuzz_control_words can drive them with any sequence of values.
+
+// A committed tail: never backwards, never more than a ring past what the reader released
+// (the writer respects the reader's credits). `last` >= `released`.
+constexpr uint64_t accept_tail(uint64_t value, uint64_t last, uint64_t released, uint64_t ring_bytes)
+{
+    return value >= last && value - released <= ring_bytes ? value : last;
+}
+
+// A consumed position (credit): never backwards, never past what the writer committed.
+constexpr uint64_t accept_credit(uint64_t value, uint64_t last, uint64_t committed)
+{
+    return value >= last && value <= committed ? value : last;
+}
+
+// A writer's request for credits: only forwards, and never beyond the tail read after it
+// (the writer posts it behind the tail write that covers it, on the same queue pair).
+constexpr uint64_t accept_request(uint64_t value, uint64_t last, uint64_t tail)
+{
+    return value > last && value <= tail ? value : last;
+}
+
 }  // namespace rcpg::transport::ring

@@ -42,10 +42,8 @@ uint64_t RingReader::committed_tail()
 {
     // The tail only grows, by at most the ring (the writer respects our credits). Any
     // other value is a torn or corrupt write: keep the last good one.
-    const uint64_t value = std::atomic_ref<uint64_t>(*tail_word_).load(std::memory_order_acquire);
-    if (value >= tail_ && value <= released_ + ring_bytes_) {
-        tail_ = value;
-    }
+    tail_ = ring::accept_tail(std::atomic_ref<uint64_t>(*tail_word_).load(std::memory_order_acquire), tail_, released_,
+                              ring_bytes_);
     return tail_;
 }
 
@@ -55,9 +53,7 @@ uint64_t RingReader::credit_request()
     // pair: read the request first, then the tail, and a legal request is never beyond
     // it. Anything else (torn, corrupt, going backwards) keeps the last good value.
     const uint64_t value = std::atomic_ref<uint64_t>(*credit_request_word_).load(std::memory_order_acquire);
-    if (value > requested_ && value <= committed_tail()) {
-        requested_ = value;
-    }
+    requested_ = ring::accept_request(value, requested_, committed_tail());
     return requested_;
 }
 

@@ -57,10 +57,8 @@ void RingWriter::refresh_credits()
     // The reader's NIC writes this word; an aligned 8-byte store lands whole on the
     // devices we support. A value outside [consumed_, committed_] can only be a torn or
     // corrupt write: keep the old one (credits are conservative, never optimistic).
-    const uint64_t value = std::atomic_ref<uint64_t>(*const_cast<uint64_t*>(credit_word_)).load(std::memory_order_acquire);
-    if (value >= consumed_ && value <= committed_) {
-        consumed_ = value;
-    }
+    consumed_ = ring::accept_credit(
+        std::atomic_ref<uint64_t>(*const_cast<uint64_t*>(credit_word_)).load(std::memory_order_acquire), consumed_, committed_);
 }
 
 bool RingWriter::has_room(uint64_t payload_bytes)

@@ -61,9 +61,22 @@ void fuzz_inbound(uint32_t type, std::span<const std::byte> payload)
     }
     check(static_cast<uint32_t>(record->type) == type);
     switch (record->type) {
-    case wire::InboundType::hello:
+    case wire::InboundType::hello: {
         check(payload.size() == sizeof(wire::Hello));
+        // What the hello may mean, for a ring and a local floor the input also chooses: an
+        // accepted rejoin never asks a repair past a ring beyond the floor.
+        const auto& hello = std::get<wire::Hello>(record->body);
+        const uint64_t ring_bytes = uint64_t{1} << (12 + hello.next_seq % 20);
+        const uint64_t floor = hello.reclaim_limit ^ (hello.ring_seq << 3);
+        if (wire::rejoin_problem(hello, hello.nodeid, ring_bytes, floor).empty()) {
+            check(hello.ring_seq != 0 && hello.tail % 8 == 0 && hello.reclaim_limit <= hello.tail &&
+                  hello.tail - hello.reclaim_limit <= ring_bytes && (hello.tail <= floor || hello.tail - floor <= ring_bytes));
+        }
+        if (wire::admission_problem(hello, hello.nodeid, ring_bytes).empty()) {
+            check(hello.tail == 0 && hello.ring_seq == 0 && hello.reclaim_limit == 0 && hello.ring_bytes == ring_bytes);
+        }
         break;
+    }
     case wire::InboundType::data: {
         const auto& data = std::get<wire::Data>(record->body);
         check(data.prefix.pid != 0 && data.prefix.group_id != 0 && data.prefix.reserved == 0);
