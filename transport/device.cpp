@@ -22,6 +22,8 @@ Result<DeviceInfo> query_device(ibv_context* context, uint8_t port_num)
     info.max_qp_rd_atom = static_cast<uint32_t>(attr.max_qp_rd_atom);
     info.max_qp_init_rd_atom = static_cast<uint32_t>(attr.max_qp_init_rd_atom);
     info.active_mtu_bytes = 128u << static_cast<unsigned>(port.active_mtu);
+    info.memory_windows = attr.max_mw > 0 && (attr.device_cap_flags & (IBV_DEVICE_MEM_WINDOW_TYPE_2A |
+                                                                       IBV_DEVICE_MEM_WINDOW_TYPE_2B)) != 0;
     return info;
 }
 

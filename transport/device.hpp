@@ -22,6 +22,9 @@ struct DeviceInfo {
     uint32_t max_qp_rd_atom = 0;       // reads a responder serves concurrently per QP
     uint32_t max_qp_init_rd_atom = 0;  // reads a requester keeps in flight per QP
     uint32_t active_mtu_bytes = 0;
+    // Type-2 memory windows (bound to one queue pair, withdrawn with it): what each peer is
+    // given access through. Without them a peer gets the exposure's own registration.
+    bool memory_windows = false;
 };
 
 Result<DeviceInfo> query_device(ibv_context* context, uint8_t port_num);

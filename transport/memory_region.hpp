@@ -20,6 +20,11 @@ struct MrDeleter {
 };
 using MemoryRegion = std::unique_ptr<ibv_mr, MrDeleter>;
 
+struct MwDeleter {
+    void operator()(ibv_mw* window) const { ibv_dealloc_mw(window); }
+};
+using MemoryWindow = std::unique_ptr<ibv_mw, MwDeleter>;
+
 int access_flags(RegionAccess access);
 Result<MemoryRegion> register_memory(ibv_pd* pd, void* addr, size_t bytes, int access);
 

@@ -176,7 +176,7 @@ void MemoryFabric::deliver_connect(Op& op)
         link.epoch = op.epoch;
         MemoryTransport::Peer& self = a.peers_[op.to];
         self.connected = true;
-        self.remote = a.exposures_for(op.to);
+        self.remote = a.grant_windows(op.to, op.epoch);
         a.push(make_event(EventKind::connected, op.to));
         return;
     }
@@ -234,12 +234,12 @@ void MemoryFabric::deliver_connect(Op& op)
     link.epoch = op.epoch;
     MemoryTransport::Peer& a_side = a.peers_[op.to];
     a_side.connected = true;
-    a_side.remote = b.exposures_for(op.from);
+    a_side.remote = b.grant_windows(op.from, op.epoch);
     MemoryTransport::Peer& b_side = b.peers_[op.from];
     b_side = MemoryTransport::Peer{};
     b_side.connected = true;
     b_side.epoch = op.epoch;
-    b_side.remote = a.exposures_for(op.to);
+    b_side.remote = a.grant_windows(op.to, op.epoch);
     b.push(make_event(EventKind::connected, op.from));
     a.push(make_event(EventKind::connected, op.to));
 }
@@ -264,7 +264,7 @@ void MemoryFabric::deliver(Op& op)
     }
     if (op.kind == OpKind::read) {
         std::span<std::byte> destination = a.slice_bytes(op.read_destination);
-        const std::byte* source = b.remote_target(op.remote, op.read_destination.bytes, false);
+        const std::byte* source = b.remote_target(op.remote, op.read_destination.bytes, false, op.from, op.epoch);
         if (source == nullptr || destination.empty()) {
             break_link(op.from, op.to, DisconnectReason::qp_error, DisconnectReason::qp_error, "remote access error on read");
             return;
@@ -281,7 +281,7 @@ void MemoryFabric::deliver(Op& op)
     for (const LocalSlice& slice : op.sources) {
         bytes += slice.bytes;
     }
-    std::byte* target = b.remote_target(op.remote, bytes, true);
+    std::byte* target = b.remote_target(op.remote, bytes, true, op.from, op.epoch);
     if (target == nullptr && bytes > 0) {
         break_link(op.from, op.to, DisconnectReason::qp_error, DisconnectReason::qp_error, "remote access error on write");
         return;
@@ -439,20 +439,23 @@ std::span<std::byte> MemoryTransport::slice_bytes(const LocalSlice& slice) const
     return region.subspan(slice.offset, slice.bytes);
 }
 
-std::byte* MemoryTransport::remote_target(RemoteAddr remote, size_t bytes, bool write) const
+std::byte* MemoryTransport::remote_target(RemoteAddr remote, size_t bytes, bool write, NodeId from, uint64_t epoch) const
 {
     if (dead_) {
         return nullptr;
     }
-    for (const auto& region : regions_) {
-        if (!region || region->rkey != remote.rkey || !allows(region->access, write)) {
-            continue;
-        }
-        const auto base = reinterpret_cast<uint64_t>(region->addr);
-        if (remote.addr >= base && remote.addr - base <= region->bytes && bytes <= region->bytes - (remote.addr - base)) {
-            return region->addr + (remote.addr - base);
-        }
+    const auto window = windows_.find(remote.rkey);
+    if (window == windows_.end() || window->second.peer != from || window->second.epoch != epoch) {
+        return nullptr;  // no window, or one of another connection: refused like a bad rkey
+    }
+    const Window& w = window->second;
+    const auto& region = regions_[w.region.value - 1];
+    if (!region || !allows(region->access, write)) {
         return nullptr;
+    }
+    const auto base = reinterpret_cast<uint64_t>(region->addr) + w.offset;
+    if (remote.addr >= base && remote.addr - base <= w.bytes && bytes <= w.bytes - (remote.addr - base)) {
+        return region->addr + w.offset + (remote.addr - base);
     }
     return nullptr;
 }
@@ -474,13 +477,16 @@ Status MemoryTransport::expose(NodeId peer, uint32_t tag, RegionId region, uint6
     return {};
 }
 
-std::map<uint32_t, RemoteRegion> MemoryTransport::exposures_for(NodeId peer) const
+std::map<uint32_t, RemoteRegion> MemoryTransport::grant_windows(NodeId peer, uint64_t epoch)
 {
+    std::erase_if(windows_, [&](const auto& entry) { return entry.second.peer == peer && entry.second.epoch != epoch; });
     std::map<uint32_t, RemoteRegion> result;
     if (auto it = exposures_.find(peer); it != exposures_.end()) {
         for (const auto& [tag, exposure] : it->second) {
             const Region& region = *regions_[exposure.region.value - 1];
-            result[tag] = RemoteRegion{reinterpret_cast<uint64_t>(region.addr) + exposure.offset, region.rkey, exposure.bytes};
+            const uint32_t rkey = fabric_->next_rkey_++;
+            windows_[rkey] = Window{peer, epoch, exposure.region, exposure.offset, exposure.bytes};
+            result[tag] = RemoteRegion{reinterpret_cast<uint64_t>(region.addr) + exposure.offset, rkey, exposure.bytes};
         }
     }
     return result;

@@ -172,8 +172,12 @@ private:
     Peer* connected_peer(NodeId peer);
     std::span<std::byte> slice_bytes(const LocalSlice& slice) const;
     // Target side of a remote access: the bytes, if rkey, bounds and access allow it.
-    std::byte* remote_target(RemoteAddr remote, size_t bytes, bool write) const;
-    std::map<uint32_t, RemoteRegion> exposures_for(NodeId peer) const;
+    // Target side of a remote access by `from` on its connection `epoch`: the bytes, if a
+    // window granted to that connection covers them with the right access.
+    std::byte* remote_target(RemoteAddr remote, size_t bytes, bool write, NodeId from, uint64_t epoch) const;
+    // Windows over what this endpoint exposes to `peer`, for its connection `epoch`, as a
+    // verbs device's type-2 windows: good on that connection only, for exactly the range.
+    std::map<uint32_t, RemoteRegion> grant_windows(NodeId peer, uint64_t epoch);
     void push(Event event)
     {
         inbox_.push_back(std::move(event));
@@ -210,6 +214,14 @@ private:
         uint64_t bytes = 0;
     };
     std::map<NodeId, std::map<uint32_t, Exposure>> exposures_;
+    struct Window {
+        NodeId peer = 0;
+        uint64_t epoch = 0;
+        RegionId region;
+        uint64_t offset = 0;
+        uint64_t bytes = 0;
+    };
+    std::map<uint32_t, Window> windows_;  // by rkey; those of a peer's older connections go at its next
     std::map<NodeId, Peer> peers_;
     std::vector<Event> inbox_;
     WakeFd wake_;

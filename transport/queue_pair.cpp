@@ -256,6 +256,25 @@ Status QueuePair::post_read(const ibv_sge& destination, RemoteAddr source, uint6
     return post(&wr, 1);
 }
 
+Status QueuePair::post_bind(ibv_mw* window, ibv_mr* mr, uint64_t addr, uint64_t bytes, unsigned int access, uint32_t rkey)
+{
+    if (free_slots() == 0) {
+        return {Errc::try_again, Layer::queue_pair, "send queue full"};
+    }
+    ibv_send_wr wr{};
+    wr.wr_id = posted_;
+    wr.opcode = IBV_WR_BIND_MW;
+    wr.send_flags = IBV_SEND_SIGNALED;
+    wr.bind_mw.mw = window;
+    wr.bind_mw.rkey = rkey;
+    wr.bind_mw.bind_info.mr = mr;
+    wr.bind_mw.bind_info.addr = addr;
+    wr.bind_mw.bind_info.length = bytes;
+    wr.bind_mw.bind_info.mw_access_flags = access;
+    slots_[posted_ % depth_] = Slot{0, SlotKind::unreported};
+    return post(&wr, 1);
+}
+
 Status QueuePair::post_internal_send(const ibv_sge& source)
 {
     if (free_slots() == 0) {

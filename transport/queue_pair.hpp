@@ -51,6 +51,9 @@ public:
     Status post_read(const ibv_sge& destination, RemoteAddr source, uint64_t wr_id);
     // A signalled SEND of registered bytes (the hello), not reported to the caller.
     Status post_internal_send(const ibv_sge& source);
+    // Binds a type-2 memory window to this queue pair over [addr, addr + bytes) of `mr`
+    // with `access`, under `rkey` (the window's next key); in order with what follows.
+    Status post_bind(ibv_mw* window, ibv_mr* mr, uint64_t addr, uint64_t bytes, unsigned int access, uint32_t rkey);
     Status post_recv(uint64_t slot, const ibv_sge& buffer);
 
     // A send completed successfully: retires it and everything before it. Returns the

@@ -180,8 +180,10 @@ public:
     // The registered bytes of a local region (for building inline records).
     virtual std::span<std::byte> region_bytes(RegionId region) const = 0;
 
-    // Offers [offset, offset + bytes) of `region` to `peer` under `tag`; sent when the
-    // connection is set up, so call it before connect() / before the peer connects.
+    // Offers [offset, offset + bytes) of `region` to `peer` under `tag`, with the region's
+    // remote access: that range only, on each connection with `peer` only, while it lasts
+    // (transport/NOTES.md "Exposures and windows"). Sent when the connection is set up, so
+    // call it before connect() / before the peer connects.
     virtual Status expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes) = 0;
     // What `peer` exposed to us under `tag`, once connected.
     virtual std::optional<RemoteRegion> remote_region(NodeId peer, uint32_t tag) const = 0;

@@ -279,11 +279,7 @@ Status VerbsTransport::connect_loopback()
     // What this node exposed to itself, as a peer would learn it from a hello.
     if (auto it = exposures_.find(config_.self); it != exposures_.end()) {
         for (const auto& [tag, exposure] : it->second) {
-            const ibv_mr* mr = regions_->find(exposure.region);
-            if (mr == nullptr) {
-                continue;
-            }
-            conn->remote[tag] = RemoteRegion{reinterpret_cast<uint64_t>(mr->addr) + exposure.offset, mr->rkey, exposure.bytes};
+            conn->remote[tag] = RemoteRegion{reinterpret_cast<uint64_t>(exposure.mr->addr), exposure.mr->rkey, exposure.bytes};
         }
     }
     conn->established = true;
@@ -318,7 +314,14 @@ VerbsTransport::Connection* VerbsTransport::connected(NodeId peer) const
 
 Result<RegionId> VerbsTransport::register_region(void* addr, size_t bytes, RegionAccess access)
 {
-    return regions_->add(addr, bytes, access);
+    // With memory windows, no registration of a whole region grants remote access itself
+    // (its rkey would be good on every queue pair of the domain, a candidate's included):
+    // peers reach only what is exposed to them, through windows bound to their queue pair.
+    auto id = regions_->add(addr, bytes, device_.memory_windows ? RegionAccess::local : access);
+    if (id) {
+        region_access_[id->value] = access;
+    }
+    return id;
 }
 
 namespace {
@@ -359,9 +362,13 @@ Status VerbsTransport::deregister_region(RegionId region)
 Result<std::unique_ptr<PreparedRegion>> VerbsTransport::release_region(RegionId region)
 {
     // The caller guarantees no posted work still uses it (NOTES.md); exposures go with it.
+    // An exposed region is released only once no connection holds a window over it (a
+    // registration with windows bound cannot be deregistered).
     for (auto& [peer, tags] : exposures_) {
         std::erase_if(tags, [&](const auto& entry) { return entry.second.region == region; });
     }
+    std::erase_if(exposure_mrs_, [&](const auto& entry) { return std::get<0>(entry.first) == region.value; });
+    region_access_.erase(region.value);
     auto taken = regions_->take(region);
     if (!taken) {
         return taken.status();
@@ -384,11 +391,30 @@ Status VerbsTransport::expose(NodeId peer, uint32_t tag, RegionId region, uint64
     if (bytes == 0 || offset > mr->length || bytes > mr->length - offset) {
         return {Errc::invalid_argument, Layer::api, "expose: range leaves the region"};
     }
+    const auto access = region_access_.find(region.value);
+    if (access == region_access_.end() || access->second == RegionAccess::local) {
+        return {Errc::invalid_argument, Layer::api, "expose: region " + std::to_string(region.value) + " is not for peers"};
+    }
     auto& tags = exposures_[peer];
     if (tags.size() >= wire::kMaxExposedRegions && !tags.contains(tag)) {
         return {Errc::invalid_argument, Layer::api, "expose: too many regions for one peer"};
     }
-    tags[tag] = Exposure{region, offset, bytes};
+    // The range's own registration. Bound through windows it grants nothing by itself
+    // (local write and window binding only); to this node itself (the loopback, whose
+    // queue pairs are both ours) and on devices without windows, its rkey is the access.
+    const bool windows = device_.memory_windows && peer != config_.self;
+    const auto key = std::make_tuple(region.value, offset, bytes * 2 + (windows ? 1 : 0));
+    auto& registration = exposure_mrs_[key];
+    if (!registration) {
+        const int flags = windows ? IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_MW_BIND : access_flags(access->second);
+        auto range = register_memory(pd_.get(), static_cast<std::byte*>(mr->addr) + offset, bytes, flags);
+        if (!range) {
+            exposure_mrs_.erase(key);
+            return range.status();
+        }
+        registration = std::move(range).value();
+    }
+    tags[tag] = Exposure{region, offset, bytes, registration.get()};
     return {};
 }
 
@@ -584,6 +610,38 @@ rdma_conn_param VerbsTransport::conn_param(std::span<const std::byte> private_da
     return param;
 }
 
+Result<uint32_t> VerbsTransport::grant(Connection& conn, const Exposure& exposure)
+{
+    if (!device_.memory_windows) {
+        return exposure.mr->rkey;  // the range's own registration: exact, but for any queue pair
+    }
+    // A type-2 window over the range, bound to this connection's queue pair: the device
+    // refuses its rkey on every other queue pair, and deallocating it with the connection
+    // withdraws it. Bound in order ahead of the hello that names it.
+    MemoryWindow window(ibv_alloc_mw(pd_.get(), IBV_MW_TYPE_2));
+    if (!window) {
+        return errno_status(Errc::device_error, Layer::device, "ibv_alloc_mw", errno);
+    }
+    const RegionAccess access = region_access_.at(exposure.region.value);
+    const unsigned int rights = (access == RegionAccess::remote_write || access == RegionAccess::remote_read_write
+                                     ? IBV_ACCESS_REMOTE_WRITE
+                                     : 0) |
+                                (access == RegionAccess::remote_read || access == RegionAccess::remote_read_write
+                                     ? IBV_ACCESS_REMOTE_READ
+                                     : 0);
+    const uint32_t rkey = ibv_inc_rkey(window->rkey);
+    if (Status status = conn.qp.post_bind(window.get(), exposure.mr, reinterpret_cast<uint64_t>(exposure.mr->addr),
+                                          exposure.bytes, rights, rkey);
+        !status) {
+        return status;
+    }
+    // rdma-core's rxe provider leaves mw->rkey as allocated after a type-2 bind; keep it
+    // true for whoever looks (transport/NOTES.md).
+    window->rkey = rkey;
+    conn.windows.push_back(std::move(window));
+    return rkey;
+}
+
 std::byte* VerbsTransport::send_slot(Connection& conn, size_t index) const
 {
     return conn.control.data() + (config_.queues.recv_queue_depth + index) * kRecvSlotBytes;
@@ -603,8 +661,11 @@ Status VerbsTransport::send_hello(Connection& conn)
     hello.from_node = config_.self;
     if (auto it = exposures_.find(conn.peer); it != exposures_.end()) {
         for (const auto& [tag, exposure] : it->second) {
-            const ibv_mr* mr = regions_->find(exposure.region);
-            hello.regions.push_back({tag, mr->rkey, reinterpret_cast<uint64_t>(mr->addr) + exposure.offset, exposure.bytes});
+            auto rkey = grant(conn, exposure);
+            if (!rkey) {
+                return rkey.status();
+            }
+            hello.regions.push_back({tag, *rkey, reinterpret_cast<uint64_t>(exposure.mr->addr), exposure.bytes});
         }
     }
     std::byte* slot = send_slot(conn, 1);

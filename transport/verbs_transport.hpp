@@ -27,6 +27,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <tuple>
 
 namespace rcpg::transport {
 
@@ -88,12 +89,16 @@ private:
         CompletionQueue cq;
         QueuePair qp;
         QueuePair loopback_responder;  // connect(self()): the target side of `qp`
+        // The windows the peer reaches our exposures through, bound to `qp`: deallocated
+        // (the access withdrawn) first, before the queue pair goes.
+        std::vector<MemoryWindow> windows;
     };
 
     struct Exposure {
         RegionId region;
         uint64_t offset = 0;
         uint64_t bytes = 0;
+        ibv_mr* mr = nullptr;  // the exposure's own registration: exactly these bytes
     };
 
     explicit VerbsTransport(TransportConfig config);
@@ -112,6 +117,7 @@ private:
     Result<std::pair<ibv_gid, uint8_t>> own_gid() const;
     Status send_hello(Connection& conn);
     Status send_proof(Connection& conn);
+    Result<uint32_t> grant(Connection& conn, const Exposure& exposure);
     std::byte* send_slot(Connection& conn, size_t index) const;
     rdma_conn_param conn_param(std::span<const std::byte> private_data) const;
     void maybe_connected(Connection& conn, std::vector<Event>& events);
@@ -145,6 +151,7 @@ private:
     bool completions_left_ = false;
     std::vector<Event> pending_;  // events raised outside poll (disconnect())
     std::map<NodeId, std::map<uint32_t, Exposure>> exposures_;
+    std::map<uint32_t, RegionAccess> region_access_;  // of regions registered here for peers
     // Verbs objects, released in reverse declaration order.
     EventChannel channel_;
     CmId listen_id_;
@@ -152,6 +159,11 @@ private:
     CompletionChannel completion_channel_;  // every connection's CQ is attached to it
     WaitSet wait_set_;                      // watches the two channels; holds no verbs object
     std::unique_ptr<RegionTable> regions_;
+    // One registration per exposed range (region, offset, bytes), shared by the peers it is
+    // exposed to: the device checks a window's access against the registration's bounds
+    // only (rxe ignores a window's own range, transport/NOTES.md), so each range a peer may
+    // reach is registered on its own. Released after the connections and their windows.
+    std::map<std::tuple<uint32_t, uint64_t, uint64_t>, MemoryRegion> exposure_mrs_;
     std::map<NodeId, std::unique_ptr<Connection>> connections_;
     std::list<std::unique_ptr<Connection>> candidates_;  // oldest first
 };

@@ -54,7 +54,8 @@ for rep in $(seq "$REPS"); do
     { ours ring-bw $BW_SIZE "$BW_ITERS" || true; } | field gbps >>"$WORK/our_ring_bw"
     # Result row of ib_write_lat: bytes iterations t_min t_max t_typical t_avg ...
     { perftest_pair ib_write_lat $LAT_SIZE "$LAT_ITERS" || true; } | awk -v s=$LAT_SIZE '$1 == s { print $5 }' >>"$WORK/pt_lat"
-    { ours lat $LAT_SIZE "$LAT_ITERS" || true; } | field lat_us_median >>"$WORK/our_lat"
+    { ours lat $LAT_SIZE "$LAT_ITERS" || true; } | tee "$WORK/lat_row" | field lat_us_median >>"$WORK/our_lat"
+    field connect_ms <"$WORK/lat_row" >>"$WORK/our_connect"
     { ours ring-lat $LAT_SIZE "$LAT_ITERS" || true; } | field lat_us_median >>"$WORK/our_ring_lat"
     echo "rep $rep: ib_write_bw $(tail -1 "$WORK/pt_bw") Gb/s, bw $(tail -1 "$WORK/our_bw"), ring-bw $(tail -1 "$WORK/our_ring_bw");" \
          "ib_write_lat $(tail -1 "$WORK/pt_lat") us, lat $(tail -1 "$WORK/our_lat"), ring-lat $(tail -1 "$WORK/our_ring_lat")"
@@ -76,4 +77,6 @@ for f in our_lat:"transport write 64 B [us]" our_ring_lat:"RingWriter record 64 
     read -r m lo hi < <(stats "$WORK/${f%%:*}")
     printf '%-34s %-28s %s\n' "${f#*:}" "$m ($lo..$hi)" "$(awk -v a="$m" -v b="$pt_lat" 'BEGIN { printf "%.2f x (target <= 1.50)", a / b }')"
 done
+read -r m lo hi < <(stats "$WORK/our_connect")
+printf '%-34s %-28s %s\n' "connection set-up [ms]" "$m ($lo..$hi)" "(connect() until the peer's regions are known)"
 rm -rf "$WORK"

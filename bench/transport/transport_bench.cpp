@@ -140,6 +140,9 @@ struct Endpoint {
         source_region = *transport->register_region(source.data(), source.size() * 8, RegionAccess::local);
         check(transport->expose(peer, kRingTag, ring_region, 0, ring.size() * 8), "expose ring");
         check(transport->expose(peer, kCreditTag, credit_region, 0, sizeof credit_word), "expose credit");
+        // The client's connection set-up, from connect() until the peer's regions are known
+        // (rdma_cm, the handshake, the hellos): what a node pays per peer it connects to.
+        const uint64_t connect_start_ns = now_ns();
         if (self == 2) {
             check(transport->listen(), "listen");
         } else {
@@ -148,10 +151,12 @@ struct Endpoint {
         while (!transport->is_connected(peer)) {
             poll();
         }
+        connect_ms = static_cast<double>(now_ns() - connect_start_ns) / 1e6;
         remote_ring = *transport->remote_region(peer, kRingTag);
         writer.emplace(*RingWriter::create(*transport, peer, remote_ring, &credit_word));
         reader.emplace(*RingReader::create(*transport, peer, ring_bytes(), transport->remote_region(peer, kCreditTag)->at(0)));
     }
+    double connect_ms = 0;
     std::span<std::byte> ring_bytes() { return std::as_writable_bytes(std::span(ring)); }
     std::byte* ring_data() { return reinterpret_cast<std::byte*>(ring.data()); }
     void poll()
@@ -442,15 +447,16 @@ int main(int argc, char** argv)
         }
         const double seconds = o.mode == "bw" ? client_bw(e, o) : client_ring_bw(e, o);
         const double gbps = static_cast<double>(o.iters) * o.size * 8 / seconds / 1e9;
-        std::printf("RESULT mode=%s size=%u iters=%llu seconds=%.3f gbps=%.4f MiBps=%.2f device=%s\n", o.mode.c_str(), o.size,
-                    static_cast<unsigned long long>(o.iters), seconds, gbps,
-                    static_cast<double>(o.iters) * o.size / seconds / (1 << 20), e.transport->device().name.c_str());
+        std::printf("RESULT mode=%s size=%u iters=%llu seconds=%.3f gbps=%.4f MiBps=%.2f connect_ms=%.2f device=%s\n",
+                    o.mode.c_str(), o.size, static_cast<unsigned long long>(o.iters), seconds, gbps,
+                    static_cast<double>(o.iters) * o.size / seconds / (1 << 20), e.connect_ms, e.transport->device().name.c_str());
     } else if (o.mode == "lat" || o.mode == "ring-lat") {
         const auto samples = o.mode == "lat" ? ping_pong(e, o, client) : ring_ping_pong(e, o, client);
         if (client) {
-            std::printf("RESULT mode=%s size=%u iters=%llu lat_us_min=%.2f lat_us_median=%.2f lat_us_p99=%.2f device=%s\n",
+            std::printf("RESULT mode=%s size=%u iters=%llu lat_us_min=%.2f lat_us_median=%.2f lat_us_p99=%.2f connect_ms=%.2f "
+                        "device=%s\n",
                         o.mode.c_str(), o.size, static_cast<unsigned long long>(o.iters), percentile(samples, 0),
-                        percentile(samples, 0.5), percentile(samples, 0.99), e.transport->device().name.c_str());
+                        percentile(samples, 0.5), percentile(samples, 0.99), e.connect_ms, e.transport->device().name.c_str());
         } else {
             // Stay until the client has seen the last pong and left.
             while (!e.disconnected) {

@@ -72,6 +72,40 @@ TEST(MemoryTransport, ConnectExchangesExposedRegions)
     EXPECT_EQ(remote->bytes, pair.buffer_b.size());
 }
 
+// As a verbs device with type-2 windows: a peer reaches exactly the range exposed to it,
+// on its current connection only.
+TEST(MemoryTransport, APeerReachesOnlyItsRangeOnItsConnection)
+{
+    Pair pair(1);
+    constexpr uint32_t kHalfTag = 9;
+    ASSERT_TRUE(pair.b.expose(1, kHalfTag, pair.region_b, 0, 64).ok());  // a 64-byte window too
+    ASSERT_TRUE(pair.a.connect(2).ok());
+    pair.run_until(5);
+    ASSERT_TRUE(pair.a.is_connected(2));
+    const RemoteRegion half = *pair.a.remote_region(2, kHalfTag);
+    const RemoteRegion whole = *pair.a.remote_region(2, kBufferTag);
+    EXPECT_NE(half.rkey, whole.rkey) << "one window per exposure";
+    const std::string text = "x";
+    WriteRequest write;
+    write.inline_bytes = std::as_bytes(std::span(text));
+    write.destination = {half.addr + 64, half.rkey};  // inside the region, past the window
+    ASSERT_TRUE(pair.a.post_write(2, write).ok());
+    pair.run_until(10);
+    EXPECT_TRUE(has_event(pair.events_a, EventKind::disconnected, 2)) << testing::describe(pair.events_a);
+    EXPECT_EQ(pair.buffer_b[64], std::byte{0});
+    // Reconnected: the windows of the first connection are gone.
+    pair.events_a.clear();
+    ASSERT_TRUE(pair.a.connect(2).ok());
+    pair.run_until(20);
+    ASSERT_TRUE(pair.a.is_connected(2)) << testing::describe(pair.events_a);
+    EXPECT_NE(pair.a.remote_region(2, kHalfTag)->rkey, half.rkey);
+    write.destination = half.at(0);  // the old window
+    ASSERT_TRUE(pair.a.post_write(2, write).ok());
+    pair.run_until(30);
+    EXPECT_TRUE(has_event(pair.events_a, EventKind::disconnected, 2)) << testing::describe(pair.events_a);
+    EXPECT_EQ(pair.buffer_b[0], std::byte{0});
+}
+
 TEST(MemoryTransport, PreparedRegionIsRegisteredWhenAdopted)
 {
     Pair pair(1);

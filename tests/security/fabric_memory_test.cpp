@@ -1,0 +1,136 @@
+// What a peer holding the cluster key can reach of a node's memory, on a real rxe device:
+// exactly what the node exposed to it, through a window bound to its own connection. Each
+// test is the attack of a connected peer, and the device must refuse it:
+//
+//  - writing the range the node exposed to another peer, with that peer's rkey;
+//  - writing beyond the range exposed to it, inside the same registered region;
+//  - writing with the rkey of its previous connection, after reconnecting.
+//
+// A refused write kills the attacker's queue pair (a remote access error), so each attack
+// ends with its connection; the memory is unchanged and the other peer's connection works.
+// Run through scripts/softroce.sh (CTest: fabric_memory, labels rdma and security).
+#include "tests/rdma/rdma_test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+namespace rcpg::transport {
+namespace {
+
+using namespace rdma_testing;
+
+constexpr uint32_t kTag = 1;
+constexpr uint64_t kPart = 4096;  // node 2 may write [0, 4096), node 3 [4096, 8192)
+
+bool is_zero(std::span<const std::byte> bytes)
+{
+    return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
+}
+
+// Node 1 exposes one 8 KiB region, half to node 2, half to node 3.
+class FabricMemory : public ::testing::Test {
+protected:
+    void start(uint16_t base)
+    {
+        node1 = open(config_for(1, 3, base));
+        node2 = open(config_for(2, 3, base));
+        node3 = open(config_for(3, 3, base));
+        ASSERT_TRUE(node1 && node2 && node3);
+        memory.fill(std::byte{0});
+        auto region = node1->register_region(memory.data(), memory.size(), RegionAccess::remote_write);
+        ASSERT_TRUE(region.ok()) << region.status().message();
+        ASSERT_TRUE(node1->expose(2, kTag, *region, 0, kPart).ok());
+        ASSERT_TRUE(node1->expose(3, kTag, *region, kPart, kPart).ok());
+        ASSERT_TRUE(node1->listen().ok());
+        pump.endpoints = {node1.get(), node2.get(), node3.get()};
+        ASSERT_TRUE(node2->connect(1).ok() && node3->connect(1).ok());
+        ASSERT_TRUE(pump.until([&] { return node2->is_connected(1) && node3->is_connected(1); }))
+            << testing::describe(pump.events[2]) << testing::describe(pump.events[3]);
+    }
+
+    // Posts one signalled write of `text` from `from` and pumps until it completed or the
+    // connection went; true if it completed.
+    bool write(VerbsTransport& from, RemoteAddr at, const std::string& text)
+    {
+        WriteRequest request;
+        request.inline_bytes = std::as_bytes(std::span(text));
+        request.destination = at;
+        request.signaled = true;
+        request.wr_id = ++wr_id;
+        if (!from.post_write(1, request).ok()) {
+            return false;
+        }
+        const uint64_t id = wr_id;
+        const NodeId self = from.self();
+        pump.until([&] {
+            return std::any_of(pump.events[self].begin(), pump.events[self].end(), [&](const Event& e) {
+                return (e.kind == EventKind::write_completed && e.wr_id == id) || e.kind == EventKind::disconnected;
+            });
+        });
+        return std::any_of(pump.events[self].begin(), pump.events[self].end(),
+                           [&](const Event& e) { return e.kind == EventKind::write_completed && e.wr_id == id; });
+    }
+
+    alignas(4096) std::array<std::byte, 2 * kPart> memory{};
+    std::unique_ptr<VerbsTransport> node1, node2, node3;
+    Pump pump;
+    uint64_t wr_id = 0;
+};
+
+TEST_F(FabricMemory, AnotherPeersWindowIsRefusedByTheDevice)
+{
+    SKIP_WITHOUT_DEVICE();
+    ASSERT_NO_FATAL_FAILURE(start(20440));
+    const RemoteRegion of3 = *node3->remote_region(1, kTag);
+    // Node 2 learnt node 3's window (a key holder can, say by reading node 3's memory):
+    // it writes there on its own connection.
+    EXPECT_FALSE(write(*node2, of3.at(0), "node 2 in node 3's part"));
+    EXPECT_TRUE(pump.saw(2, EventKind::disconnected, 1)) << testing::describe(pump.events[2]);
+    EXPECT_TRUE(is_zero(memory)) << "the write landed";
+    // Node 3's own window works.
+    EXPECT_TRUE(write(*node3, of3.at(0), "node 3's own"));
+    EXPECT_EQ(std::memcmp(memory.data() + kPart, "node 3's own", 12), 0);
+}
+
+TEST_F(FabricMemory, BeyondTheExposedRangeIsRefusedByTheDevice)
+{
+    SKIP_WITHOUT_DEVICE();
+    ASSERT_NO_FATAL_FAILURE(start(20450));
+    const RemoteRegion of2 = *node2->remote_region(1, kTag);
+    ASSERT_EQ(of2.bytes, kPart);
+    // Inside the same registered region, one byte past the range node 2 was given.
+    EXPECT_FALSE(write(*node2, {of2.addr + kPart, of2.rkey}, "past the end"));
+    EXPECT_TRUE(is_zero(memory)) << "the write landed";
+    EXPECT_TRUE(pump.saw(2, EventKind::disconnected, 1));
+    EXPECT_TRUE(node3->is_connected(1));
+}
+
+TEST_F(FabricMemory, AWindowDiesWithItsConnection)
+{
+    SKIP_WITHOUT_DEVICE();
+    ASSERT_NO_FATAL_FAILURE(start(20460));
+    const RemoteRegion before = *node2->remote_region(1, kTag);
+    EXPECT_TRUE(write(*node2, before.at(0), "first"));
+    // Reconnect until the new window's key differs from the old one (a device may hand out
+    // the same 32 bits again: then the old key is simply the new window's).
+    RemoteRegion after = before;
+    for (int attempt = 0; attempt < 4 && after.rkey == before.rkey; ++attempt) {
+        pump.events[1].clear();
+        node2->disconnect(1);
+        ASSERT_TRUE(pump.until([&] { return pump.saw(1, EventKind::disconnected, 2); }));
+        pump.events[2].clear();
+        ASSERT_TRUE(node2->connect(1).ok());
+        ASSERT_TRUE(pump.until([&] { return node2->is_connected(1); })) << testing::describe(pump.events[2]);
+        after = *node2->remote_region(1, kTag);
+    }
+    ASSERT_NE(after.rkey, before.rkey);
+    std::memset(memory.data(), 0, kPart);
+    EXPECT_FALSE(write(*node2, before.at(0), "old key")) << "the old connection's window still worked";
+    EXPECT_TRUE(is_zero(memory));
+}
+
+}  // namespace
+}  // namespace rcpg::transport
