@@ -317,7 +317,19 @@ Result<RegionId> VerbsTransport::register_region(void* addr, size_t bytes, Regio
     // With memory windows, no registration of a whole region grants remote access itself
     // (its rkey would be good on every queue pair of the domain, a candidate's included):
     // peers reach only what is exposed to them, through windows bound to their queue pair.
-    auto id = regions_->add(addr, bytes, device_.memory_windows ? RegionAccess::local : access);
+    // Windows can be bound on it (which grants nothing by itself), so an exposure of the
+    // whole region needs no second registration (pinning a ring twice doubles what the
+    // kernel pins and later unpins).
+    Result<RegionId> id = RegionId{};
+    if (device_.memory_windows && access != RegionAccess::local) {
+        auto mr = register_memory(pd_.get(), addr, bytes, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_MW_BIND);
+        if (!mr) {
+            return mr.status();
+        }
+        id = regions_->adopt(std::move(mr).value());
+    } else {
+        id = regions_->add(addr, bytes, access);
+    }
     if (id) {
         region_access_[id->value] = access;
     }
@@ -403,6 +415,11 @@ Status VerbsTransport::expose(NodeId peer, uint32_t tag, RegionId region, uint64
     // (local write and window binding only); to this node itself (the loopback, whose
     // queue pairs are both ours) and on devices without windows, its rkey is the access.
     const bool windows = device_.memory_windows && peer != config_.self;
+    if (windows && offset == 0 && bytes == mr->length) {
+        // The region's own registration serves: windows only, no remote access of its own.
+        tags[tag] = Exposure{region, offset, bytes, const_cast<ibv_mr*>(mr)};
+        return {};
+    }
     const auto key = std::make_tuple(region.value, offset, bytes * 2 + (windows ? 1 : 0));
     auto& registration = exposure_mrs_[key];
     if (!registration) {
