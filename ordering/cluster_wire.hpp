@@ -22,7 +22,7 @@ inline constexpr uint32_t kClusterProtocolVersion = 2;
 
 // Tags of the regions nodes expose to each other at connection set-up.
 enum Tag : uint32_t {
-    kTagDeliveryRing = 1,   // node → sequencer: the node's delivery ring (header page + data)
+    kTagDeliveryRing = 1,   // node → sequencer: its delivery ring's data area, to be written
     kTagSnapshot = 2,       // node → sequencer: where its admission snapshot goes
     kTagInboundCredit = 3,  // node → sequencer: the credit word of the node's inbound writer
     kTagInboundRing = 4,    // sequencer → node: the node's inbound ring at the sequencer
@@ -30,7 +30,16 @@ enum Tag : uint32_t {
                             // then how far its ring is complete (SAFE)
     kTagOwnRing = 6,        // sequencer → itself (loopback): its ring, target of device copies
     kTagHeartbeat = 7,      // both ways: the word the other side's heartbeat counter goes to
+    kTagRingControl = 8,    // node → sequencer: the words behind the entries (kRingControlOffset)
+    kTagRepairRing = 9,     // node → the node it asks to take over: its ring, to be read
 };
+// kTagDeliveryRing and kTagRepairRing name the ring's data area only; kTagRingControl the
+// sequencer's three words in the ring header (cluster_tail, credit_request, stable_tail),
+// and nothing else of the header page.
+inline constexpr uint64_t kRingControlOffset = ipc::kClusterTailOffset;
+inline constexpr uint64_t kRingControlBytes = ipc::kStableTailOffset + sizeof(uint64_t) - ipc::kClusterTailOffset;
+static_assert(ipc::kCreditRequestOffset == kRingControlOffset + 8 && ipc::kStableTailOffset == kRingControlOffset + 16,
+              "the sequencer's words follow each other");
 
 // Record types in a node's inbound ring at the sequencer (transport RecordHeader.type).
 enum class InboundType : uint32_t {

@@ -1,6 +1,7 @@
 #include "ordering/delivery_stream.hpp"
 
 #include "libcpg/ipc/shm_layout.hpp"
+#include "ordering/cluster_wire.hpp"
 #include "transport/ring_layout.hpp"
 
 #include <array>
@@ -24,6 +25,7 @@ constexpr uint32_t kTailImmediate = 1;
 
 transport::Result<DeliveryStream> DeliveryStream::create(transport::Transport& transport, transport::NodeId node,
                                                          transport::RemoteRegion remote_ring,
+                                                         transport::RemoteRegion remote_control,
                                                          transport::RegionId local_ring, uint64_t ring_bytes,
                                                          const uint64_t* credit_word, uint64_t start_position,
                                                          std::optional<uint64_t> start_credit)
@@ -33,10 +35,15 @@ transport::Result<DeliveryStream> DeliveryStream::create(transport::Transport& t
         return Status{Errc::invalid_argument, Layer::ring,
                       "ring of " + std::to_string(ring_bytes) + " bytes: needs a power of two of at least a page"};
     }
-    if (remote_ring.bytes != ipc::kPageBytes + ring_bytes) {
+    if (remote_ring.bytes != ring_bytes) {
         return Status{Errc::invalid_argument, Layer::ring,
                       "node " + std::to_string(node) + " exposes a ring of " + std::to_string(remote_ring.bytes) +
-                          " bytes; the sequencer's needs " + std::to_string(ipc::kPageBytes + ring_bytes)};
+                          " bytes; the sequencer's has " + std::to_string(ring_bytes)};
+    }
+    if (remote_control.bytes != wire::kRingControlBytes) {
+        return Status{Errc::invalid_argument, Layer::ring,
+                      "node " + std::to_string(node) + " exposes " + std::to_string(remote_control.bytes) +
+                          " bytes of ring control words; they are " + std::to_string(wire::kRingControlBytes)};
     }
     if (credit_word == nullptr || start_position % ipc::kEntryAlignBytes != 0) {
         return Status{Errc::invalid_argument, Layer::ring, "credit word missing or start position misaligned"};
@@ -45,16 +52,18 @@ transport::Result<DeliveryStream> DeliveryStream::create(transport::Transport& t
     if (credit > start_position || start_position - credit > ring_bytes) {
         return Status{Errc::invalid_argument, Layer::ring, "start credit outside the ring before the start position"};
     }
-    return DeliveryStream(transport, node, remote_ring, local_ring, ring_bytes, credit_word, start_position, credit);
+    return DeliveryStream(transport, node, remote_ring, remote_control, local_ring, ring_bytes, credit_word,
+                          start_position, credit);
 }
 
 DeliveryStream::DeliveryStream(transport::Transport& transport, transport::NodeId node,
-                               transport::RemoteRegion remote_ring, transport::RegionId local_ring,
-                               uint64_t ring_bytes, const uint64_t* credit_word, uint64_t start_position,
+                               transport::RemoteRegion remote_ring, transport::RemoteRegion remote_control,
+                               transport::RegionId local_ring, uint64_t ring_bytes, const uint64_t* credit_word, uint64_t start_position,
                                uint64_t start_credit)
     : transport_(&transport),
       node_(node),
       remote_ring_(remote_ring),
+      remote_control_(remote_control),
       local_ring_(local_ring),
       ring_bytes_(ring_bytes),
       credit_word_(credit_word),
@@ -80,18 +89,18 @@ Status DeliveryStream::replicate(uint64_t tail)
     size_t count = 0;
     const uint64_t offset = sent_ & (ring_bytes_ - 1);
     const uint64_t first_bytes = std::min(tail - sent_, ring_bytes_ - offset);
-    sources[0] = {local_ring_, ipc::kPageBytes + offset, static_cast<uint32_t>(first_bytes)};
+    sources[0] = {local_ring_, offset, static_cast<uint32_t>(first_bytes)};
     writes[count].sources = {&sources[0], 1};
-    writes[count++].destination = remote_ring_.at(ipc::kPageBytes + offset);
+    writes[count++].destination = remote_ring_.at(offset);
     if (const uint64_t wrapped_bytes = tail - sent_ - first_bytes; wrapped_bytes != 0) {
-        sources[1] = {local_ring_, ipc::kPageBytes, static_cast<uint32_t>(wrapped_bytes)};
+        sources[1] = {local_ring_, 0, static_cast<uint32_t>(wrapped_bytes)};
         writes[count].sources = {&sources[1], 1};
-        writes[count++].destination = remote_ring_.at(ipc::kPageBytes);
+        writes[count++].destination = remote_ring_.at(0);
     }
     const uint64_t tail_word = tail;
     transport::WriteRequest& commit = writes[count++];
     commit.inline_bytes = std::as_bytes(std::span<const uint64_t>(&tail_word, 1));
-    commit.destination = remote_ring_.at(ipc::kClusterTailOffset);
+    commit.destination = remote_control_.at(ipc::kClusterTailOffset - wire::kRingControlOffset);
     commit.imm = kTailImmediate;
     if (Status status = transport_->post_writes(node_, {writes.data(), count}); !status) {
         return status;
@@ -108,7 +117,7 @@ void DeliveryStream::request_credit(uint64_t position)
     const uint64_t word = position;
     transport::WriteRequest write;
     write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
-    write.destination = remote_ring_.at(ipc::kCreditRequestOffset);
+    write.destination = remote_control_.at(ipc::kCreditRequestOffset - wire::kRingControlOffset);
     write.imm = kTailImmediate;  // wakes the node if it sleeps
     if (transport_->post_write(node_, write).ok()) {
         requested_ = position;
@@ -124,7 +133,7 @@ Status DeliveryStream::publish_stable(uint64_t stable)
     const uint64_t word = stable;
     transport::WriteRequest write;
     write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
-    write.destination = remote_ring_.at(ipc::kStableTailOffset);
+    write.destination = remote_control_.at(ipc::kStableTailOffset - wire::kRingControlOffset);
     write.imm = kTailImmediate;  // its clients wait for it: wake the node
     Status status = transport_->post_write(node_, write);
     if (status) {

@@ -23,13 +23,16 @@ namespace rcpg::ordering {
 
 class DeliveryStream {
 public:
-    // `remote_ring`: the node's exposed ring region (header page, then `ring_bytes` of
-    // data); `local_ring`: the sequencer's own registered ring region, same layout;
-    // `credit_word`: registered memory the node writes its consumed position into.
+    // `remote_ring`: the node's exposed ring data area (`ring_bytes`); `remote_control`:
+    // its exposed control words (cluster_wire.hpp, kRingControlBytes); `local_ring`: the
+    // sequencer's own registered ring data area; `credit_word`: registered memory the
+    // node writes its consumed position into.
     // `start_credit`: what the node's readers still need, if below `start_position` (a
     // node that continues under a new sequencer); by default `start_position`.
     static transport::Result<DeliveryStream> create(transport::Transport& transport, transport::NodeId node,
-                                                    transport::RemoteRegion remote_ring, transport::RegionId local_ring,
+                                                    transport::RemoteRegion remote_ring,
+                                                    transport::RemoteRegion remote_control,
+                                                    transport::RegionId local_ring,
                                                     uint64_t ring_bytes, const uint64_t* credit_word,
                                                     uint64_t start_position,
                                                     std::optional<uint64_t> start_credit = std::nullopt);
@@ -52,12 +55,13 @@ public:
 
 private:
     DeliveryStream(transport::Transport& transport, transport::NodeId node, transport::RemoteRegion remote_ring,
-                   transport::RegionId local_ring, uint64_t ring_bytes, const uint64_t* credit_word,
+                   transport::RemoteRegion remote_control, transport::RegionId local_ring, uint64_t ring_bytes, const uint64_t* credit_word,
                    uint64_t start_position, uint64_t start_credit);
 
     transport::Transport* transport_;
     transport::NodeId node_;
     transport::RemoteRegion remote_ring_;
+    transport::RemoteRegion remote_control_;
     transport::RegionId local_ring_;
     uint64_t ring_bytes_;
     const uint64_t* credit_word_;

@@ -86,7 +86,8 @@ Node::~Node()
     spare_shadow_.reset();
     credit_memory_.reset();
     member_memory_.reset();
-    ring_registration_.reset();
+    ring_data_registration_.reset();
+    ring_control_registration_.reset();
 }
 
 bool Node::start(std::string& error)
@@ -133,14 +134,24 @@ bool Node::start(std::string& error)
     // Remote writes land in a member's ring from the sequencer, and in the sequencer's own
     // ring from its loopback (device copies). A new sequencer reads the missing end of
     // its ring from the survivor that has it (failover).
-    const auto access = transport::RegionAccess::remote_read_write;
-    auto ring_registration =
-        transport::Registration::create(*transport_, ring_.mapping_address(), ring_.mapping_bytes(), access);
-    if (!ring_registration) {
-        error = "cannot register the delivery ring: " + ring_registration.status().message();
+    // The data area and the sequencer's words of the header page are registered apart:
+    // what a peer may reach is a registration of its own (transport/NOTES.md), and the
+    // rest of the header page is this node's and its clients' alone.
+    auto ring_data = transport::Registration::create(*transport_, const_cast<std::byte*>(ring_.data()), ring_.data_bytes(),
+                                                     transport::RegionAccess::remote_read_write);
+    if (!ring_data) {
+        error = "cannot register the delivery ring: " + ring_data.status().message();
         return false;
     }
-    ring_registration_ = std::move(*ring_registration);
+    ring_data_registration_ = std::move(*ring_data);
+    auto ring_control = transport::Registration::create(
+        *transport_, reinterpret_cast<std::byte*>(&ring_.header()) + wire::kRingControlOffset, wire::kRingControlBytes,
+        transport::RegionAccess::remote_write);
+    if (!ring_control) {
+        error = "cannot register the delivery ring's control words: " + ring_control.status().message();
+        return false;
+    }
+    ring_control_registration_ = std::move(*ring_control);
     // Any node may have to take over sequencing: every node is ready for both roles.
     return prepare_sequencing(error) && start_member(error) && start_sequencer(error);
 }
@@ -184,16 +195,20 @@ bool Node::prepare_sequencing(std::string& error)
             return false;
         }
         node.inbound_memory = std::move(*inbound);
+        // Each node reaches only its own inbound ring and words here, and only writes them.
+        // They are exposed whatever this node's role: a survivor of a failover writes its
+        // request to continue before it knows that this node takes over.
+        constexpr auto write = transport::RegionAccess::remote_write;
         transport::Status exposed =
-            transport.expose(nodeid, wire::kTagInboundRing, node.inbound_memory.region(), 0, inbound_bytes);
+            transport.expose(nodeid, wire::kTagInboundRing, node.inbound_memory.region(), 0, inbound_bytes, write);
         if (exposed) {
             // Its credit word, then the word it says how far its ring is complete in.
             exposed = transport.expose(nodeid, wire::kTagDeliveryCredit, credit_memory_.region(),
-                                       index * kCreditLineBytes, 2 * sizeof(uint64_t));
+                                       index * kCreditLineBytes, 2 * sizeof(uint64_t), write);
         }
         if (exposed) {
             exposed = transport.expose(nodeid, wire::kTagHeartbeat, heartbeat_memory_.region(),
-                                       index * kCreditLineBytes, sizeof(uint64_t));
+                                       index * kCreditLineBytes, sizeof(uint64_t), write);
         }
         if (!exposed) {
             error = exposed.message();
@@ -219,8 +234,8 @@ bool Node::start_sequencer(std::string& error)
         }
         return true;
     }
-    transport::Status loopback =
-        transport.expose(config_.nodeid, wire::kTagOwnRing, ring_registration_.id(), 0, ring_.mapping_bytes());
+    transport::Status loopback = transport.expose(config_.nodeid, wire::kTagOwnRing, ring_data_registration_.id(), 0,
+                                                  ring_.data_bytes(), transport::RegionAccess::remote_write);
     if (loopback) {
         loopback = transport.connect(config_.nodeid);
     }
@@ -244,21 +259,17 @@ bool Node::start_member(std::string& error)
         return false;
     }
     member_memory_ = std::move(*member_memory);
-    // Whoever sequences writes into these; any other node may come to sequence.
+    // The credit word of this node's inbound writer: every node that reads an inbound ring
+    // of this node (any may come to sequence) publishes there. The ring, its control words
+    // and the snapshot region go to the node this one is a member of, and to no other
+    // (grant_to_sequencer).
     for (uint32_t nodeid : config_.nodes) {
         if (nodeid == config_.nodeid) {
             continue;
         }
-        transport::Status exposed =
-            transport.expose(nodeid, wire::kTagDeliveryRing, ring_registration_.id(), 0, ring_.mapping_bytes());
-        if (exposed) {
-            exposed = transport.expose(nodeid, wire::kTagSnapshot, member_memory_.region(), ipc::kPageBytes,
-                                       wire::kSnapshotRegionBytes);
-        }
-        if (exposed) {
-            exposed = transport.expose(nodeid, wire::kTagInboundCredit, member_memory_.region(), 0, sizeof(uint64_t));
-        }
-        if (!exposed) {
+        if (transport::Status exposed = transport.expose(nodeid, wire::kTagInboundCredit, member_memory_.region(), 0,
+                                                         sizeof(uint64_t), transport::RegionAccess::remote_write);
+            !exposed) {
             error = exposed.message();
             return false;
         }
@@ -268,6 +279,50 @@ bool Node::start_member(std::string& error)
             config_.nodeid, sequencer_);
     }
     return true;
+}
+
+void Node::grant_to_sequencer()
+{
+    if (grantee_ && *grantee_ != sequencer_) {
+        withdraw_grants();
+    }
+    // The sequencer writes entries, the words behind them and the admission snapshot;
+    // during a failover it may read the ring's end to repair its own.
+    transport::Transport& transport = *transport_;
+    constexpr auto write = transport::RegionAccess::remote_write;
+    transport::Status exposed = transport.expose(sequencer_, wire::kTagDeliveryRing, ring_data_registration_.id(), 0,
+                                                 ring_.data_bytes(), write);
+    if (exposed) {
+        exposed = transport.expose(sequencer_, wire::kTagRingControl, ring_control_registration_.id(), 0,
+                                   wire::kRingControlBytes, write);
+    }
+    if (exposed) {
+        exposed = transport.expose(sequencer_, wire::kTagSnapshot, member_memory_.region(), ipc::kPageBytes,
+                                   wire::kSnapshotRegionBytes, write);
+    }
+    if (exposed && failover_) {
+        exposed = transport.expose(sequencer_, wire::kTagRepairRing, ring_data_registration_.id(), 0,
+                                   ring_.data_bytes(), transport::RegionAccess::remote_read);
+    } else if (exposed) {
+        transport.withdraw(sequencer_, wire::kTagRepairRing);
+    }
+    if (!exposed) {
+        log(LogLevel::error, "cannot expose this node's ring to node {}: {}", sequencer_, exposed.message());
+        failed_ = true;
+        return;
+    }
+    grantee_ = sequencer_;
+}
+
+void Node::withdraw_grants()
+{
+    if (!grantee_) {
+        return;
+    }
+    for (uint32_t tag : {wire::kTagDeliveryRing, wire::kTagRingControl, wire::kTagSnapshot, wire::kTagRepairRing}) {
+        transport_->withdraw(*grantee_, tag);
+    }
+    grantee_.reset();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -332,6 +387,7 @@ bool Node::step(uint64_t now_ms)
                 kFailoverWaitTimeouts * config_.failure_timeout_ms);
             suspects_.insert(sequencer_);
             transport_->disconnect(sequencer_);
+            withdraw_grants();
             connected_ = connecting_ = false;
             retire_writer();
             next_candidate();
@@ -340,6 +396,10 @@ bool Node::step(uint64_t now_ms)
             }
         }
         if (!connected_ && !connecting_ && !leaving_ && now_ms >= next_connect_ms_) {
+            grant_to_sequencer();
+            if (failed_) {
+                return true;
+            }
             if (transport_->is_connected(sequencer_)) {
                 begin_session();  // over the mesh connection: no set-up to wait for
             } else if (transport_->connect(sequencer_)) {
@@ -431,7 +491,7 @@ void Node::on_sequencer_event(const transport::Event& event)
         switch (event.kind) {
         case transport::EventKind::connected:
             own_ring_ = transport.remote_region(config_.nodeid, wire::kTagOwnRing);
-            if (!own_ring_ || own_ring_->bytes != ring_.mapping_bytes()) {
+            if (!own_ring_ || own_ring_->bytes != ring_.data_bytes()) {
                 own_ring_.reset();
                 log(LogLevel::warning, "the loopback does not reach the ring; the sequencer copies payloads with the CPU");
                 transport.disconnect(config_.nodeid);
@@ -454,6 +514,7 @@ void Node::on_sequencer_event(const transport::Event& event)
         case transport::EventKind::read_completed:
         case transport::EventKind::imm_received:
         case transport::EventKind::incoming_refused:  // handled in on_event
+    case transport::EventKind::regions_changed:   // remote_region() answers from now on
             return;
         }
         return;
@@ -518,6 +579,7 @@ void Node::on_sequencer_event(const transport::Event& event)
         // cannot be set up before this event has been handled.
         std::memset(node.inbound_memory.data() + config_.inbound_ring_bytes, 0, transport::ring::kControlBytes);
         node.pending.reset();
+        node.grant_deadline_ms = 0;
         // `held` stays: device copies may still read those bytes, so the node may not
         // reconnect (and its new writer overwrite them) before they completed.
         node.stream.reset();
@@ -546,6 +608,7 @@ void Node::on_sequencer_event(const transport::Event& event)
     case transport::EventKind::read_completed:
     case transport::EventKind::imm_received:
     case transport::EventKind::incoming_refused:  // handled in on_event
+    case transport::EventKind::regions_changed:   // remote_region() answers from now on
         return;  // a wake-up only: the ring words say what landed
     }
 }
@@ -652,6 +715,7 @@ void Node::on_member_event(const transport::Event& event)
     case transport::EventKind::read_completed:
     case transport::EventKind::imm_received:
     case transport::EventKind::incoming_refused:  // handled in on_event
+    case transport::EventKind::regions_changed:   // remote_region() answers from now on
         return;  // a wake-up only: the tail word says what landed
     }
 }
@@ -745,8 +809,7 @@ bool Node::sequence_data_by_device(uint32_t group_id, ProcessId process, uint16_
     if (staged_copies_.empty()) {
         first_staged_position_ = ring_.last_position();
     }
-    const auto payload_offset =
-        static_cast<uint64_t>(ring_.payload(entry) - static_cast<std::byte*>(ring_.mapping_address()));
+    const auto payload_offset = static_cast<uint64_t>(ring_.payload(entry) - ring_.data());
     staged_sources_[staged_copies_.size()] = source;
     transport::WriteRequest& copy = staged_copies_.emplace_back();
     copy.sources = {&staged_sources_[staged_copies_.size() - 1], 1};
@@ -1056,6 +1119,22 @@ bool Node::drain_inbound(bool& blocked)
                 transport_->disconnect(nodeid);
                 break;
             }
+            if (decoded->type == wire::InboundType::hello &&
+                !granted_for_hello(node, std::get<wire::Hello>(decoded->body))) {
+                // Its grant went before the hello on the same queue pair, but may be
+                // polled after it: wait for it, not for ever.
+                node.pending = record;
+                if (node.grant_deadline_ms == 0) {
+                    node.grant_deadline_ms = now_ms_ + config_.failure_timeout_ms;
+                } else if (now_ms_ >= node.grant_deadline_ms) {
+                    log(LogLevel::error, "node {} asks to be a member but exposes no ring to node {}", nodeid,
+                        config_.nodeid);
+                    ++counters_.protocol_violations;
+                    transport_->disconnect(nodeid);
+                }
+                break;
+            }
+            node.grant_deadline_ms = 0;
             record_copied_by_device_ = false;
             if (!sequence_inbound(node, *decoded)) {
                 node.pending = record;
@@ -1078,6 +1157,16 @@ bool Node::drain_inbound(bool& blocked)
     }
     blocked |= ring_was_blocked_;
     return worked;
+}
+
+bool Node::granted_for_hello(const Remote& node, const wire::Hello& hello) const
+{
+    // What the sequencer writes into a member's memory, and what it reads of a survivor's
+    // ring in a repair (one asking to continue) or writes once (one asking to be admitted).
+    std::vector<uint32_t> tags{wire::kTagDeliveryRing, wire::kTagRingControl};
+    tags.push_back(hello.ring_seq != 0 ? wire::kTagRepairRing : wire::kTagSnapshot);
+    return std::all_of(tags.begin(), tags.end(),
+                       [&](uint32_t tag) { return transport_->remote_region(node.nodeid, tag).has_value(); });
 }
 
 bool Node::sequence_inbound(Remote& node, const wire::InboundRecord& record)
@@ -1204,7 +1293,8 @@ bool Node::admit(Remote& node, const wire::Hello& hello)
     const std::vector<std::byte> bytes = wire::encode_snapshot(snapshot);
     auto remote_snapshot = transport.remote_region(node.nodeid, wire::kTagSnapshot);
     auto remote_ring = transport.remote_region(node.nodeid, wire::kTagDeliveryRing);
-    if (!remote_snapshot || !remote_ring ||
+    auto remote_control = transport.remote_region(node.nodeid, wire::kTagRingControl);
+    if (!remote_snapshot || !remote_ring || !remote_control ||
         bytes.size() + wire::kSnapshotReadyBytes > std::min(remote_snapshot->bytes, wire::kSnapshotRegionBytes)) {
         log(LogLevel::error, "node {} cannot be admitted: its snapshot region is missing or too small", node.nodeid);
         transport.disconnect(node.nodeid);
@@ -1230,8 +1320,9 @@ bool Node::admit(Remote& node, const wire::Hello& hello)
     writes[1].destination = remote_snapshot->at(0);
     store_word(node.credit_word, snapshot.start_position);
     store_word(const_cast<uint64_t*>(node.held_word), snapshot.start_position);  // nothing before it is its to hold
-    auto stream = DeliveryStream::create(transport, node.nodeid, *remote_ring, ring_registration_.id(),
-                                         ring_.data_bytes(), node.credit_word, snapshot.start_position);
+    auto stream = DeliveryStream::create(transport, node.nodeid, *remote_ring, *remote_control,
+                                         ring_data_registration_.id(), ring_.data_bytes(), node.credit_word,
+                                         snapshot.start_position);
     transport::Status posted = stream ? transport.post_writes(node.nodeid, writes) : stream.status();
     if (!posted) {
         log(LogLevel::error, "node {} cannot be admitted: {}", node.nodeid, posted.message());
@@ -1454,6 +1545,8 @@ bool Node::apply_delivered()
                 // The new sequencer's view: everything the failed one wrote that any
                 // survivor had is here now; what is not, this node sends again.
                 failover_ = false;
+                // Its ring was readable for the repair only, which is over.
+                transport_->withdraw(sequencer_, wire::kTagRepairRing);
                 suspects_.clear();
                 sequencer_heard_ms_ = now_ms_;
                 counters_.last_failover_ms = now_ms_ - failover_started_ms_;
@@ -1728,6 +1821,7 @@ void Node::lose_sequencer(const std::string& why)
     log(LogLevel::warning, "lost sequencer {} ({}); the next node of the view takes over", lost, why);
     suspects_.insert(lost);
     transport_->disconnect(lost);
+    withdraw_grants();  // fenced: nothing it still sends may land
     retire_writer();
     connected_ = connecting_ = false;
     delivery_credit_.reset();
@@ -1762,6 +1856,7 @@ void Node::next_candidate()
 
 void Node::promote()
 {
+    withdraw_grants();  // it sequences itself: no one writes its ring from now on
     role_ = Role::sequencer;
     sequencer_ = config_.nodeid;
     failover_ = false;
@@ -1878,8 +1973,8 @@ void Node::finish_election()
     }
     // The end of the ring this node misses, read from the survivor that has it, into the
     // same positions: every ring holds the same entries at the same positions.
-    auto remote = transport_->remote_region(holder, wire::kTagDeliveryRing);
-    if (!remote || remote->bytes != ring_.mapping_bytes()) {
+    auto remote = transport_->remote_region(holder, wire::kTagRepairRing);
+    if (!remote || remote->bytes != ring_.data_bytes()) {
         log(LogLevel::error, "node {} does not expose its ring for the repair", holder);
         election.rejoined.erase(holder);
         election.target.reset();
@@ -1890,9 +1985,8 @@ void Node::finish_election()
     for (uint64_t from = processed_; from < target;) {
         const uint64_t offset = from & (ring_bytes - 1);
         const uint64_t piece = std::min(target - from, ring_bytes - offset);
-        const transport::LocalSlice destination{ring_registration_.id(), ipc::kPageBytes + offset,
-                                                static_cast<uint32_t>(piece)};
-        if (transport::Status read = transport_->post_read(holder, destination, remote->at(ipc::kPageBytes + offset), 0);
+        const transport::LocalSlice destination{ring_data_registration_.id(), offset, static_cast<uint32_t>(piece)};
+        if (transport::Status read = transport_->post_read(holder, destination, remote->at(offset), 0);
             !read) {
             log(LogLevel::error, "cannot read the ring's end from node {}: {}", holder, read.message());
             election.rejoined.erase(holder);
@@ -1929,13 +2023,15 @@ void Node::install_after_failover()
         }
         Remote& node = found->second;
         auto remote_ring = transport.remote_region(nodeid, wire::kTagDeliveryRing);
+        auto remote_control = transport.remote_region(nodeid, wire::kTagRingControl);
         store_word(node.credit_word, rejoin.reclaim_limit);
         store_word(const_cast<uint64_t*>(node.held_word), rejoin.tail);
-        auto stream = remote_ring ? DeliveryStream::create(transport, nodeid, *remote_ring, ring_registration_.id(),
-                                                           ring_.data_bytes(), node.credit_word, rejoin.tail,
-                                                           rejoin.reclaim_limit)
-                                  : transport::Result<DeliveryStream>(transport::Status{
-                                        transport::Errc::not_found, transport::Layer::api, "no ring exposed"});
+        auto stream = remote_ring && remote_control
+                          ? DeliveryStream::create(transport, nodeid, *remote_ring, *remote_control,
+                                                   ring_data_registration_.id(), ring_.data_bytes(), node.credit_word,
+                                                   rejoin.tail, rejoin.reclaim_limit)
+                          : transport::Result<DeliveryStream>(transport::Status{
+                                transport::Errc::not_found, transport::Layer::api, "no ring exposed"});
         if (!stream) {
             log(LogLevel::error, "node {} cannot continue: {}", nodeid, stream.status().message());
             transport.disconnect(nodeid);

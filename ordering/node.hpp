@@ -253,6 +253,7 @@ private:
         uint64_t progress_seen = 0;  // its credit and held words, summed: they move while it works
         uint64_t heard_ms = 0;
         uint64_t next_origin = 1;  // the number its next forwarded record gets
+        uint64_t grant_deadline_ms = 0;  // a hello waits for its grant until then (0: none)
     };
 
     // A member's record sent to the sequencer and not yet seen in the ring: sent again
@@ -307,6 +308,12 @@ private:
     // Failover.
     void next_join_candidate();
     void begin_session();
+    // Exposes this node's ring (write; read too during a failover), its control words,
+    // snapshot region and inbound credit word to sequencer_, and withdraws them from
+    // whoever had them before.
+    void grant_to_sequencer();
+    void withdraw_grants();
+    bool granted_for_hello(const Remote& node, const wire::Hello& hello) const;
     void retire_writer();
     void keep_mesh(uint64_t now_ms);
     void start_cluster();
@@ -383,7 +390,9 @@ private:
     uint64_t now_ms_ = 0;
     uint64_t next_refusal_log_ms_ = 0;  // incoming_refused is logged at most once a second
     std::vector<transport::Event> events_;
-    transport::Registration ring_registration_;
+    transport::Registration ring_data_registration_;     // the ring's data area
+    transport::Registration ring_control_registration_;  // the sequencer's words in its header
+    std::optional<uint32_t> grantee_;  // member: the node its ring is exposed to
 
     // Sequencer.
     transport::RegisteredMemory credit_memory_;  // one cache line per node: its delivery credit word

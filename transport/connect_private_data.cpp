@@ -271,7 +271,7 @@ Result<size_t> encode_hello(const HelloMessage& hello, std::span<std::byte> out)
     w.put<uint16_t>(kVersion);
     w.put<uint16_t>(static_cast<uint16_t>(hello.regions.size()));
     w.put<uint32_t>(hello.from_node);
-    w.put<uint32_t>(0);
+    w.put<uint32_t>(hello.update);
     for (const ExposedRegion& region : hello.regions) {
         w.put<uint32_t>(region.tag);
         w.put<uint32_t>(region.rkey);
@@ -302,9 +302,7 @@ Result<HelloMessage> decode_hello(std::span<const std::byte> bytes)
     }
     HelloMessage hello;
     hello.from_node = r.get<uint32_t>();
-    if (r.get<uint32_t>() != 0) {
-        return malformed("hello: reserved field set");
-    }
+    hello.update = r.get<uint32_t>();
     hello.regions.reserve(count);
     for (uint16_t i = 0; i < count; ++i) {
         ExposedRegion region;

@@ -22,7 +22,9 @@
 //
 //  - RejectPrivateData rides in rdma_reject so the refused side can report why.
 //  - HelloMessage is the first SEND after the proof: the regions (address, rkey, length)
-//    the sender exposes to this peer under caller-chosen tags.
+//    the sender exposes to this peer under caller-chosen tags. Later SENDs on the same
+//    queue pair are grants in the same format, numbered 1, 2, ... in `update`: each names
+//    every region exposed to the peer from then on (what it no longer names is withdrawn).
 //
 // Every decode function is pure (no I/O, no allocation beyond the result) and checks
 // everything before returning a value; tests/transport/fuzz_connect_private_data.cpp
@@ -131,6 +133,7 @@ inline constexpr size_t kMaxHelloBytes = kHelloHeaderBytes + kMaxExposedRegions 
 
 struct HelloMessage {
     uint32_t from_node = 0;
+    uint32_t update = 0;  // 0: the hello; n: the n-th grant on this connection
     std::vector<ExposedRegion> regions;  // distinct tags, at most kMaxExposedRegions
 };
 

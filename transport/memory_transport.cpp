@@ -255,8 +255,17 @@ void MemoryFabric::deliver(Op& op)
     }
     MemoryTransport& a = *endpoints_.at(op.from);
     MemoryTransport& b = *endpoints_.at(op.to);
-    if (auto peer = a.peers_.find(op.to); peer != a.peers_.end() && peer->second.in_flight > 0) {
+    if (auto peer = a.peers_.find(op.to);
+        op.kind != OpKind::grant && peer != a.peers_.end() && peer->second.in_flight > 0) {
         --peer->second.in_flight;
+    }
+    if (op.kind == OpKind::grant) {
+        // Like the grant SEND: it arrives behind everything posted before it.
+        if (auto peer = b.peers_.find(op.from); peer != b.peers_.end() && peer->second.connected) {
+            peer->second.remote = std::move(op.regions);
+            b.push(make_event(EventKind::regions_changed, op.from));
+        }
+        return;
     }
     if (op.kind == OpKind::fault) {
         break_link(op.from, op.to, DisconnectReason::retry_exceeded, DisconnectReason::retry_exceeded, "injected connection drop");
@@ -450,7 +459,7 @@ std::byte* MemoryTransport::remote_target(RemoteAddr remote, size_t bytes, bool 
     }
     const Window& w = window->second;
     const auto& region = regions_[w.region.value - 1];
-    if (!region || !allows(region->access, write)) {
+    if (!region || !allows(region->access, write) || !allows(w.access, write)) {
         return nullptr;
     }
     const auto base = reinterpret_cast<uint64_t>(region->addr) + w.offset;
@@ -460,7 +469,8 @@ std::byte* MemoryTransport::remote_target(RemoteAddr remote, size_t bytes, bool 
     return nullptr;
 }
 
-Status MemoryTransport::expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes)
+Status MemoryTransport::expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes,
+                               RegionAccess access)
 {
     const std::span<std::byte> r = region_bytes(region);
     if (r.empty()) {
@@ -469,25 +479,82 @@ Status MemoryTransport::expose(NodeId peer, uint32_t tag, RegionId region, uint6
     if (bytes == 0 || offset > r.size() || bytes > r.size() - offset) {
         return {Errc::invalid_argument, Layer::api, "expose: range leaves the region"};
     }
+    access = common_access(access, regions_[region.value - 1]->access);
+    if (access == RegionAccess::local) {
+        return {Errc::invalid_argument, Layer::api, "expose: the region does not allow that access"};
+    }
     auto& tags = exposures_[peer];
     if (tags.size() >= wire::kMaxExposedRegions && !tags.contains(tag)) {
         return {Errc::invalid_argument, Layer::api, "expose: too many regions for one peer"};
     }
-    tags[tag] = Exposure{region, offset, bytes};
+    if (auto same = tags.find(tag); same != tags.end() && same->second.region == region &&
+                                    same->second.offset == offset && same->second.bytes == bytes &&
+                                    same->second.access == access) {
+        return {};  // exposed so already: no new window, no grant
+    }
+    tags[tag] = Exposure{region, offset, bytes, access};
+    exposures_changed(peer);
     return {};
+}
+
+void MemoryTransport::withdraw(NodeId peer, uint32_t tag)
+{
+    auto it = exposures_.find(peer);
+    if (it == exposures_.end() || it->second.erase(tag) == 0) {
+        return;
+    }
+    exposures_changed(peer);
+}
+
+void MemoryTransport::exposures_changed(NodeId peer)
+{
+    auto state = peers_.find(peer);
+    if (dead_ || state == peers_.end() || !state->second.connected) {
+        return;  // the next connection is granted what is exposed then
+    }
+    if (peer == config_.self) {
+        state->second.remote = grant_windows(peer, state->second.epoch);
+        return;
+    }
+    MemoryFabric::Op op;
+    op.kind = MemoryFabric::OpKind::grant;
+    op.from = config_.self;
+    op.to = peer;
+    op.epoch = state->second.epoch;
+    op.regions = grant_windows(peer, state->second.epoch);
+    fabric_->post(std::move(op));
 }
 
 std::map<uint32_t, RemoteRegion> MemoryTransport::grant_windows(NodeId peer, uint64_t epoch)
 {
-    std::erase_if(windows_, [&](const auto& entry) { return entry.second.peer == peer && entry.second.epoch != epoch; });
-    std::map<uint32_t, RemoteRegion> result;
-    if (auto it = exposures_.find(peer); it != exposures_.end()) {
-        for (const auto& [tag, exposure] : it->second) {
-            const Region& region = *regions_[exposure.region.value - 1];
-            const uint32_t rkey = fabric_->next_rkey_++;
-            windows_[rkey] = Window{peer, epoch, exposure.region, exposure.offset, exposure.bytes};
-            result[tag] = RemoteRegion{reinterpret_cast<uint64_t>(region.addr) + exposure.offset, rkey, exposure.bytes};
+    static const std::map<uint32_t, Exposure> kNone;
+    auto found = exposures_.find(peer);
+    const std::map<uint32_t, Exposure>& exposed = found == exposures_.end() ? kNone : found->second;
+    // Windows of the peer's older connections, and those no longer exposed as they were.
+    std::erase_if(windows_, [&](const auto& entry) {
+        const Window& w = entry.second;
+        if (w.peer != peer) {
+            return false;
         }
+        auto now = exposed.find(w.tag);
+        return w.epoch != epoch || now == exposed.end() || now->second.region != w.region ||
+               now->second.offset != w.offset || now->second.bytes != w.bytes || now->second.access != w.access;
+    });
+    std::map<uint32_t, RemoteRegion> result;
+    for (const auto& [rkey, w] : windows_) {
+        if (w.peer == peer) {
+            const Region& region = *regions_[w.region.value - 1];
+            result[w.tag] = RemoteRegion{reinterpret_cast<uint64_t>(region.addr) + w.offset, rkey, w.bytes};
+        }
+    }
+    for (const auto& [tag, exposure] : exposed) {
+        if (result.contains(tag)) {
+            continue;
+        }
+        const Region& region = *regions_[exposure.region.value - 1];
+        const uint32_t rkey = fabric_->next_rkey_++;
+        windows_[rkey] = Window{peer, epoch, tag, exposure.region, exposure.offset, exposure.bytes, exposure.access};
+        result[tag] = RemoteRegion{reinterpret_cast<uint64_t>(region.addr) + exposure.offset, rkey, exposure.bytes};
     }
     return result;
 }

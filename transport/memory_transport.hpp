@@ -72,7 +72,7 @@ public:
 private:
     friend class MemoryTransport;
 
-    enum class OpKind : uint8_t { connect, write, read, fault };
+    enum class OpKind : uint8_t { connect, write, read, grant, fault };
     struct Op {
         OpKind kind = OpKind::write;
         NodeId from = 0;
@@ -85,6 +85,7 @@ private:
         uint64_t wr_id = 0;
         bool signaled = false;
         std::optional<uint32_t> imm;
+        std::map<uint32_t, RemoteRegion> regions;  // a grant: everything exposed from now on
     };
     struct Link {  // one connection, both directions
         uint64_t epoch = 0;
@@ -137,7 +138,9 @@ public:
     Result<RegionId> register_region(void* addr, size_t bytes, RegionAccess access) override;
     Status deregister_region(RegionId region) override;
     std::span<std::byte> region_bytes(RegionId region) const override;
-    Status expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes) override;
+    Status expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes,
+                  RegionAccess access) override;
+    void withdraw(NodeId peer, uint32_t tag) override;
     std::optional<RemoteRegion> remote_region(NodeId peer, uint32_t tag) const override;
 
     Status post_writes(NodeId peer, std::span<const WriteRequest> writes) override;
@@ -176,8 +179,12 @@ private:
     // window granted to that connection covers them with the right access.
     std::byte* remote_target(RemoteAddr remote, size_t bytes, bool write, NodeId from, uint64_t epoch) const;
     // Windows over what this endpoint exposes to `peer`, for its connection `epoch`, as a
-    // verbs device's type-2 windows: good on that connection only, for exactly the range.
+    // verbs device's type-2 windows: good on that connection only, for exactly the range
+    // and access. Keeps the windows that still match, drops the others (withdrawn).
     std::map<uint32_t, RemoteRegion> grant_windows(NodeId peer, uint64_t epoch);
+    // What is exposed to `peer` changed: on a connection that is up, the windows follow
+    // now and a grant goes to the peer in order behind what was posted to it.
+    void exposures_changed(NodeId peer);
     void push(Event event)
     {
         inbox_.push_back(std::move(event));
@@ -212,14 +219,17 @@ private:
         RegionId region;
         uint64_t offset = 0;
         uint64_t bytes = 0;
+        RegionAccess access = RegionAccess::local;
     };
     std::map<NodeId, std::map<uint32_t, Exposure>> exposures_;
     struct Window {
         NodeId peer = 0;
         uint64_t epoch = 0;
+        uint32_t tag = 0;
         RegionId region;
         uint64_t offset = 0;
         uint64_t bytes = 0;
+        RegionAccess access = RegionAccess::local;
     };
     std::map<uint32_t, Window> windows_;  // by rkey; those of a peer's older connections go at its next
     std::map<NodeId, Peer> peers_;

@@ -56,6 +56,10 @@ public:
     Status post_bind(ibv_mw* window, ibv_mr* mr, uint64_t addr, uint64_t bytes, unsigned int access, uint32_t rkey);
     Status post_recv(uint64_t slot, const ibv_sge& buffer);
 
+    // The id the next post gets, and whether the send with `wr_id` is known complete.
+    uint64_t next_wr_id() const { return posted_; }
+    bool completed(uint64_t wr_id) const { return wr_id < retired_; }
+
     // A send completed successfully: retires it and everything before it. Returns the
     // event to report, if the caller asked for one.
     std::optional<Event> retire(uint64_t wr_id);

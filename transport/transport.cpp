@@ -23,6 +23,7 @@ const char* to_string(EventKind kind)
 {
     switch (kind) {
     case EventKind::connected: return "connected";
+    case EventKind::regions_changed: return "regions_changed";
     case EventKind::disconnected: return "disconnected";
     case EventKind::refused: return "refused";
     case EventKind::write_completed: return "write_completed";

@@ -70,6 +70,18 @@ enum class RegionAccess : uint8_t {
     remote_read_write,
 };
 
+// What both accesses allow (an exposure gets at most its region's access).
+constexpr RegionAccess common_access(RegionAccess a, RegionAccess b)
+{
+    const auto bits = [](RegionAccess access) {
+        return (access == RegionAccess::remote_write || access == RegionAccess::remote_read_write ? 1 : 0) |
+               (access == RegionAccess::remote_read || access == RegionAccess::remote_read_write ? 2 : 0);
+    };
+    constexpr RegionAccess by_bits[] = {RegionAccess::local, RegionAccess::remote_write, RegionAccess::remote_read,
+                                        RegionAccess::remote_read_write};
+    return by_bits[bits(a) & bits(b)];
+}
+
 // A piece of registered local memory.
 struct LocalSlice {
     RegionId region;
@@ -118,6 +130,7 @@ const char* to_string(DisconnectReason reason);
 
 enum class EventKind : uint8_t {
     connected,        // the peer is authenticated and its exposed regions are known
+    regions_changed,  // the peer granted or withdrew regions on the connection that is up
     disconnected,     // the connection is gone (reason, detail); outstanding work failed
     refused,          // a connection attempt (ours or the peer's) was refused (detail)
     write_completed,  // a signalled write finished (wr_id)
@@ -180,11 +193,18 @@ public:
     // The registered bytes of a local region (for building inline records).
     virtual std::span<std::byte> region_bytes(RegionId region) const = 0;
 
-    // Offers [offset, offset + bytes) of `region` to `peer` under `tag`, with the region's
-    // remote access: that range only, on each connection with `peer` only, while it lasts
-    // (transport/NOTES.md "Exposures and windows"). Sent when the connection is set up, so
-    // call it before connect() / before the peer connects.
-    virtual Status expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes) = 0;
+    // Offers [offset, offset + bytes) of `region` to `peer` under `tag`, with `access` (at
+    // most the region's): that range only, on each connection with `peer` only, until
+    // withdrawn (transport/NOTES.md "Exposures and windows"). Sent with the hello when a
+    // connection is set up; on a connection that is up, granted at once and announced to
+    // the peer by a grant message behind everything posted to it so far. Exposing a tag
+    // again replaces what it named.
+    virtual Status expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes,
+                          RegionAccess access) = 0;
+    // Takes back what `tag` offered `peer`: on a connection that is up the device refuses
+    // the peer's next access through it (an access in flight may still land), and the peer
+    // learns it by a grant message; no later connection gets it. Nothing exposed: no-op.
+    virtual void withdraw(NodeId peer, uint32_t tag) = 0;
     // What `peer` exposed to us under `tag`, once connected.
     virtual std::optional<RemoteRegion> remote_region(NodeId peer, uint32_t tag) const = 0;
 

@@ -379,7 +379,7 @@ Result<std::unique_ptr<PreparedRegion>> VerbsTransport::release_region(RegionId 
     for (auto& [peer, tags] : exposures_) {
         std::erase_if(tags, [&](const auto& entry) { return entry.second.region == region; });
     }
-    std::erase_if(exposure_mrs_, [&](const auto& entry) { return std::get<0>(entry.first) == region.value; });
+    std::erase_if(exposure_mrs_, [&](const auto& entry) { return entry.first.region == region.value; });
     region_access_.erase(region.value);
     auto taken = regions_->take(region);
     if (!taken) {
@@ -394,7 +394,8 @@ std::span<std::byte> VerbsTransport::region_bytes(RegionId region) const
     return mr == nullptr ? std::span<std::byte>{} : std::span<std::byte>(static_cast<std::byte*>(mr->addr), mr->length);
 }
 
-Status VerbsTransport::expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes)
+Status VerbsTransport::expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes,
+                              RegionAccess access)
 {
     const ibv_mr* mr = regions_->find(region);
     if (mr == nullptr) {
@@ -403,13 +404,22 @@ Status VerbsTransport::expose(NodeId peer, uint32_t tag, RegionId region, uint64
     if (bytes == 0 || offset > mr->length || bytes > mr->length - offset) {
         return {Errc::invalid_argument, Layer::api, "expose: range leaves the region"};
     }
-    const auto access = region_access_.find(region.value);
-    if (access == region_access_.end() || access->second == RegionAccess::local) {
+    const auto registered = region_access_.find(region.value);
+    if (registered == region_access_.end() || registered->second == RegionAccess::local) {
         return {Errc::invalid_argument, Layer::api, "expose: region " + std::to_string(region.value) + " is not for peers"};
+    }
+    access = common_access(access, registered->second);
+    if (access == RegionAccess::local) {
+        return {Errc::invalid_argument, Layer::api, "expose: the region does not allow that access"};
     }
     auto& tags = exposures_[peer];
     if (tags.size() >= wire::kMaxExposedRegions && !tags.contains(tag)) {
         return {Errc::invalid_argument, Layer::api, "expose: too many regions for one peer"};
+    }
+    if (auto same = tags.find(tag); same != tags.end() && same->second.region == region &&
+                                    same->second.offset == offset && same->second.bytes == bytes &&
+                                    same->second.access == access) {
+        return {};  // exposed so already: no new window, no grant
     }
     // The range's own registration. Bound through windows it grants nothing by itself
     // (local write and window binding only); to this node itself (the loopback, whose
@@ -417,13 +427,15 @@ Status VerbsTransport::expose(NodeId peer, uint32_t tag, RegionId region, uint64
     const bool windows = device_.memory_windows && peer != config_.self;
     if (windows && offset == 0 && bytes == mr->length) {
         // The region's own registration serves: windows only, no remote access of its own.
-        tags[tag] = Exposure{region, offset, bytes, const_cast<ibv_mr*>(mr)};
+        tags[tag] = Exposure{region, offset, bytes, access, const_cast<ibv_mr*>(mr)};
+        exposures_changed(peer);
         return {};
     }
-    const auto key = std::make_tuple(region.value, offset, bytes * 2 + (windows ? 1 : 0));
+    // Without windows the registration itself carries the access: one per access.
+    const int flags = windows ? IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_MW_BIND : access_flags(access);
+    const ExposureKey key{region.value, offset, bytes, flags};
     auto& registration = exposure_mrs_[key];
     if (!registration) {
-        const int flags = windows ? IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_MW_BIND : access_flags(access->second);
         auto range = register_memory(pd_.get(), static_cast<std::byte*>(mr->addr) + offset, bytes, flags);
         if (!range) {
             exposure_mrs_.erase(key);
@@ -431,8 +443,41 @@ Status VerbsTransport::expose(NodeId peer, uint32_t tag, RegionId region, uint64
         }
         registration = std::move(range).value();
     }
-    tags[tag] = Exposure{region, offset, bytes, registration.get()};
+    tags[tag] = Exposure{region, offset, bytes, access, registration.get()};
+    exposures_changed(peer);
     return {};
+}
+
+void VerbsTransport::withdraw(NodeId peer, uint32_t tag)
+{
+    auto it = exposures_.find(peer);
+    if (it == exposures_.end() || it->second.erase(tag) == 0) {
+        return;
+    }
+    exposures_changed(peer);
+}
+
+void VerbsTransport::exposures_changed(NodeId peer)
+{
+    Connection* conn = connection(peer);
+    if (conn == nullptr) {
+        return;  // the next connection's hello describes them
+    }
+    if (peer == config_.self) {
+        // The loopback's queue pairs are both ours: what it reaches is what we describe.
+        conn->remote.clear();
+        for (const auto& [tag, exposure] : exposures_[peer]) {
+            conn->remote[tag] = RemoteRegion{reinterpret_cast<uint64_t>(exposure.mr->addr), exposure.mr->rkey, exposure.bytes};
+        }
+        return;
+    }
+    if (!conn->hello_sent) {
+        return;  // the hello, still to come, describes them
+    }
+    if (Status status = send_grant(*conn); !status) {
+        fail(*conn, EventKind::disconnected, DisconnectReason::qp_error, status, pending_);
+        sweep();
+    }
 }
 
 std::optional<RemoteRegion> VerbsTransport::remote_region(NodeId peer, uint32_t tag) const
@@ -467,6 +512,11 @@ size_t VerbsTransport::poll(uint64_t now_ms, std::vector<Event>& events)
     for (auto& [peer, conn] : connections_) {
         if (!conn->doomed && conn->cq) {
             poll_completions(*conn, events);
+        }
+        if (!conn->doomed && conn->grant_due) {
+            if (Status status = send_grant(*conn); !status) {
+                fail(*conn, EventKind::disconnected, DisconnectReason::qp_error, status, events);
+            }
         }
     }
     // A candidate's completions are its proof (or what disqualifies it); on_proof() moves a
@@ -589,7 +639,8 @@ Status VerbsTransport::setup_queues(Connection& conn)
     if (Status status = arm_cq(conn.cq.get()); !status) {
         return status;
     }
-    conn.control.assign((queues.recv_queue_depth + 2) * kRecvSlotBytes, std::byte{0});
+    // Receive slots, then three send slots: the proof, the hello, the latest grant.
+    conn.control.assign((queues.recv_queue_depth + 3) * kRecvSlotBytes, std::byte{0});
     auto mr = register_memory(pd_.get(), conn.control.data(), conn.control.size(), IBV_ACCESS_LOCAL_WRITE);
     if (!mr) {
         return mr.status();
@@ -627,36 +678,54 @@ rdma_conn_param VerbsTransport::conn_param(std::span<const std::byte> private_da
     return param;
 }
 
-Result<uint32_t> VerbsTransport::grant(Connection& conn, const Exposure& exposure)
+Result<std::vector<wire::ExposedRegion>> VerbsTransport::sync_windows(Connection& conn)
 {
-    if (!device_.memory_windows) {
-        return exposure.mr->rkey;  // the range's own registration: exact, but for any queue pair
+    static const std::map<uint32_t, Exposure> kNone;
+    auto found = exposures_.find(conn.peer);
+    const std::map<uint32_t, Exposure>& exposed = found == exposures_.end() ? kNone : found->second;
+    // Withdrawn, or exposed anew under the same tag: the window goes (deallocating a bound
+    // window invalidates it: the peer's next access through it is refused).
+    std::erase_if(conn.windows, [&](const auto& entry) {
+        auto now = exposed.find(entry.first);
+        return now == exposed.end() || now->second.mr != entry.second.mr || now->second.bytes != entry.second.bytes ||
+               now->second.access != entry.second.access;
+    });
+    std::vector<wire::ExposedRegion> described;
+    for (const auto& [tag, exposure] : exposed) {
+        auto& grant = conn.windows[tag];
+        if (grant.mr == nullptr) {
+            grant.mr = exposure.mr;
+            grant.bytes = exposure.bytes;
+            grant.access = exposure.access;
+            grant.rkey = exposure.mr->rkey;  // without windows: the range's own registration
+            if (device_.memory_windows) {
+                // A type-2 window over the range, bound to this connection's queue pair:
+                // the device refuses its rkey on every other queue pair. Bound in order
+                // ahead of the hello or grant that names it.
+                MemoryWindow window(ibv_alloc_mw(pd_.get(), IBV_MW_TYPE_2));
+                if (!window) {
+                    conn.windows.erase(tag);
+                    return errno_status(Errc::device_error, Layer::device, "ibv_alloc_mw", errno);
+                }
+                const int rights = access_flags(exposure.access) & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ);
+                const uint32_t rkey = ibv_inc_rkey(window->rkey);
+                if (Status status = conn.qp.post_bind(window.get(), exposure.mr,
+                                                      reinterpret_cast<uint64_t>(exposure.mr->addr), exposure.bytes,
+                                                      static_cast<unsigned int>(rights), rkey);
+                    !status) {
+                    conn.windows.erase(tag);
+                    return status;
+                }
+                // rdma-core's rxe provider leaves mw->rkey as allocated after a type-2
+                // bind; keep it true for whoever looks (transport/NOTES.md).
+                window->rkey = rkey;
+                grant.rkey = rkey;
+                grant.window = std::move(window);
+            }
+        }
+        described.push_back({tag, grant.rkey, reinterpret_cast<uint64_t>(exposure.mr->addr), exposure.bytes});
     }
-    // A type-2 window over the range, bound to this connection's queue pair: the device
-    // refuses its rkey on every other queue pair, and deallocating it with the connection
-    // withdraws it. Bound in order ahead of the hello that names it.
-    MemoryWindow window(ibv_alloc_mw(pd_.get(), IBV_MW_TYPE_2));
-    if (!window) {
-        return errno_status(Errc::device_error, Layer::device, "ibv_alloc_mw", errno);
-    }
-    const RegionAccess access = region_access_.at(exposure.region.value);
-    const unsigned int rights = (access == RegionAccess::remote_write || access == RegionAccess::remote_read_write
-                                     ? IBV_ACCESS_REMOTE_WRITE
-                                     : 0) |
-                                (access == RegionAccess::remote_read || access == RegionAccess::remote_read_write
-                                     ? IBV_ACCESS_REMOTE_READ
-                                     : 0);
-    const uint32_t rkey = ibv_inc_rkey(window->rkey);
-    if (Status status = conn.qp.post_bind(window.get(), exposure.mr, reinterpret_cast<uint64_t>(exposure.mr->addr),
-                                          exposure.bytes, rights, rkey);
-        !status) {
-        return status;
-    }
-    // rdma-core's rxe provider leaves mw->rkey as allocated after a type-2 bind; keep it
-    // true for whoever looks (transport/NOTES.md).
-    window->rkey = rkey;
-    conn.windows.push_back(std::move(window));
-    return rkey;
+    return described;
 }
 
 std::byte* VerbsTransport::send_slot(Connection& conn, size_t index) const
@@ -676,21 +745,55 @@ Status VerbsTransport::send_hello(Connection& conn)
 {
     wire::HelloMessage hello;
     hello.from_node = config_.self;
-    if (auto it = exposures_.find(conn.peer); it != exposures_.end()) {
-        for (const auto& [tag, exposure] : it->second) {
-            auto rkey = grant(conn, exposure);
-            if (!rkey) {
-                return rkey.status();
-            }
-            hello.regions.push_back({tag, *rkey, reinterpret_cast<uint64_t>(exposure.mr->addr), exposure.bytes});
-        }
+    auto regions = sync_windows(conn);
+    if (!regions) {
+        return regions.status();
     }
+    hello.regions = std::move(regions).value();
     std::byte* slot = send_slot(conn, 1);
     auto bytes = wire::encode_hello(hello, {slot, kRecvSlotBytes});
     if (!bytes) {
         return bytes.status();
     }
-    return conn.qp.post_internal_send({reinterpret_cast<uint64_t>(slot), static_cast<uint32_t>(*bytes), conn.control_mr->lkey});
+    Status sent = conn.qp.post_internal_send({reinterpret_cast<uint64_t>(slot), static_cast<uint32_t>(*bytes), conn.control_mr->lkey});
+    conn.hello_sent = sent.ok();
+    return sent;
+}
+
+Status VerbsTransport::send_grant(Connection& conn)
+{
+    // Withdrawals take effect now, whether or not the grant can go yet.
+    auto regions = sync_windows(conn);
+    if (!regions) {
+        return regions.status();
+    }
+    if (conn.grant_wr && !conn.qp.completed(*conn.grant_wr)) {
+        conn.grant_due = true;  // its send slot is busy: poll() sends the news later
+        return {};
+    }
+    wire::HelloMessage grant;
+    grant.from_node = config_.self;
+    grant.update = conn.grants_sent + 1;
+    grant.regions = std::move(regions).value();
+    std::byte* slot = send_slot(conn, 2);
+    auto bytes = wire::encode_hello(grant, {slot, kRecvSlotBytes});
+    if (!bytes) {
+        return bytes.status();
+    }
+    const uint64_t wr_id = conn.qp.next_wr_id();
+    if (Status status = conn.qp.post_internal_send(
+            {reinterpret_cast<uint64_t>(slot), static_cast<uint32_t>(*bytes), conn.control_mr->lkey});
+        !status) {
+        if (status.code() != Errc::try_again) {
+            return status;
+        }
+        conn.grant_due = true;  // the send queue is full: poll() tries again
+        return {};
+    }
+    ++conn.grants_sent;
+    conn.grant_wr = wr_id;
+    conn.grant_due = false;
+    return {};
 }
 
 void VerbsTransport::maybe_connected(Connection& conn, std::vector<Event>& events)
@@ -973,15 +1076,27 @@ void VerbsTransport::on_hello(Connection& conn, std::span<const std::byte> bytes
         problem = hello.status();
     } else if (hello->from_node != conn.peer) {
         problem = {Errc::malformed, Layer::handshake, "hello from " + node_text(hello->from_node) + " on the connection with " + node_text(conn.peer)};
-    } else if (conn.hello_received) {
-        problem = {Errc::malformed, Layer::handshake, "second hello"};
+    } else if (!conn.hello_received && hello->update != 0) {
+        problem = {Errc::malformed, Layer::handshake, "a grant before the hello"};
+    } else if (conn.hello_received && hello->update != conn.grants_received + 1) {
+        problem = {Errc::malformed, Layer::handshake,
+                   hello->update == 0 ? "second hello" : "grant " + std::to_string(hello->update) + " out of order"};
     }
     if (!problem.ok()) {
         fail(conn, EventKind::disconnected, DisconnectReason::protocol_error, problem, events);
         return;
     }
+    // A hello or grant names everything the peer exposes to us from now on.
+    conn.remote.clear();
     for (const wire::ExposedRegion& region : hello->regions) {
         conn.remote[region.tag] = RemoteRegion{region.addr, region.rkey, region.bytes};
+    }
+    if (conn.hello_received) {
+        conn.grants_received = hello->update;
+        if (conn.state == State::connected) {
+            events.push_back(make_event(EventKind::regions_changed, conn.peer, DisconnectReason::local_close, {}));
+        }
+        return;
     }
     conn.hello_received = true;
     maybe_connected(conn, events);

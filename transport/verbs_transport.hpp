@@ -27,6 +27,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <tuple>
 
 namespace rcpg::transport {
@@ -50,7 +51,9 @@ public:
     Result<std::unique_ptr<PreparedRegion>> release_region(RegionId region) override;
     Status deregister_region(RegionId region) override;
     std::span<std::byte> region_bytes(RegionId region) const override;
-    Status expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes) override;
+    Status expose(NodeId peer, uint32_t tag, RegionId region, uint64_t offset, uint64_t bytes,
+                  RegionAccess access) override;
+    void withdraw(NodeId peer, uint32_t tag) override;
     std::optional<RemoteRegion> remote_region(NodeId peer, uint32_t tag) const override;
 
     Status post_writes(NodeId peer, std::span<const WriteRequest> writes) override;
@@ -78,6 +81,11 @@ private:
         State state = State::resolving_addr;
         bool established = false;     // rdma_cm ESTABLISHED seen
         bool hello_received = false;
+        bool hello_sent = false;       // from here on, what we expose changes by grants
+        bool grant_due = false;        // exposures changed while the last grant was in flight
+        uint32_t grants_sent = 0;
+        uint32_t grants_received = 0;
+        std::optional<uint64_t> grant_wr;  // send of the last grant, while its slot is busy
         bool doomed = false;          // reported as gone; destroyed by sweep()
         uint64_t deadline_ms = 0;     // set-up must finish by then (0: not armed yet)
         wire::Transcript transcript;  // this exchange: nonces, queue pairs (both sides)
@@ -89,15 +97,24 @@ private:
         CompletionQueue cq;
         QueuePair qp;
         QueuePair loopback_responder;  // connect(self()): the target side of `qp`
-        // The windows the peer reaches our exposures through, bound to `qp`: deallocated
-        // (the access withdrawn) first, before the queue pair goes.
-        std::vector<MemoryWindow> windows;
+        // The windows the peer reaches our exposures through, bound to `qp`, by tag:
+        // deallocated (the access withdrawn) when the tag is withdrawn, and first of all
+        // when the connection goes, before the queue pair.
+        struct Grant {
+            MemoryWindow window;  // none on a device without windows
+            const ibv_mr* mr = nullptr;
+            uint64_t bytes = 0;
+            RegionAccess access = RegionAccess::local;
+            uint32_t rkey = 0;
+        };
+        std::map<uint32_t, Grant> windows;
     };
 
     struct Exposure {
         RegionId region;
         uint64_t offset = 0;
         uint64_t bytes = 0;
+        RegionAccess access = RegionAccess::local;
         ibv_mr* mr = nullptr;  // the exposure's own registration: exactly these bytes
     };
 
@@ -117,7 +134,13 @@ private:
     Result<std::pair<ibv_gid, uint8_t>> own_gid() const;
     Status send_hello(Connection& conn);
     Status send_proof(Connection& conn);
-    Result<uint32_t> grant(Connection& conn, const Exposure& exposure);
+    // Brings the connection's windows in line with what is exposed to its peer (binds
+    // what is new, deallocates what was withdrawn) and describes them.
+    Result<std::vector<wire::ExposedRegion>> sync_windows(Connection& conn);
+    // After the hello: the grant that tells the peer what it reaches now (one in flight at
+    // a time; a change meanwhile is sent when it completed).
+    Status send_grant(Connection& conn);
+    void exposures_changed(NodeId peer);
     std::byte* send_slot(Connection& conn, size_t index) const;
     rdma_conn_param conn_param(std::span<const std::byte> private_data) const;
     void maybe_connected(Connection& conn, std::vector<Event>& events);
@@ -163,7 +186,14 @@ private:
     // exposed to: the device checks a window's access against the registration's bounds
     // only (rxe ignores a window's own range, transport/NOTES.md), so each range a peer may
     // reach is registered on its own. Released after the connections and their windows.
-    std::map<std::tuple<uint32_t, uint64_t, uint64_t>, MemoryRegion> exposure_mrs_;
+    struct ExposureKey {
+        uint32_t region = 0;
+        uint64_t offset = 0;
+        uint64_t bytes = 0;
+        int flags = 0;  // of the registration: window binding, or the remote access itself
+        auto operator<=>(const ExposureKey&) const = default;
+    };
+    std::map<ExposureKey, MemoryRegion> exposure_mrs_;
     std::map<NodeId, std::unique_ptr<Connection>> connections_;
     std::list<std::unique_ptr<Connection>> candidates_;  // oldest first
 };

@@ -138,8 +138,8 @@ struct Endpoint {
         ring_region = *transport->register_region(ring.data(), ring.size() * 8, RegionAccess::remote_write);
         credit_region = *transport->register_region(&credit_word, sizeof credit_word, RegionAccess::remote_write);
         source_region = *transport->register_region(source.data(), source.size() * 8, RegionAccess::local);
-        check(transport->expose(peer, kRingTag, ring_region, 0, ring.size() * 8), "expose ring");
-        check(transport->expose(peer, kCreditTag, credit_region, 0, sizeof credit_word), "expose credit");
+        check(transport->expose(peer, kRingTag, ring_region, 0, ring.size() * 8, rcpg::transport::RegionAccess::remote_read_write), "expose ring");
+        check(transport->expose(peer, kCreditTag, credit_region, 0, sizeof credit_word, rcpg::transport::RegionAccess::remote_read_write), "expose credit");
         // The client's connection set-up, from connect() until the peer's regions are known
         // (rdma_cm, the handshake, the hellos): what a node pays per peer it connects to.
         const uint64_t connect_start_ns = now_ns();

@@ -566,7 +566,7 @@ public:
     // protocol's own traffic.
     void form_and_idle(uint64_t idle_ms)
     {
-        uint64_t now = 0;
+        uint64_t& now = idle_clock_ms_;
         for (; now < kFormingLimitMs && !formed(); ++now) {
             step_all(now, false);
         }
@@ -574,6 +574,25 @@ public:
         for (const uint64_t end = now + idle_ms; now < end; ++now) {
             step_all(now, false);
         }
+    }
+    // After form_and_idle: steps on, no client sending, until `done` holds (true) or
+    // `limit_ms` passed (false).
+    bool idle_until(const std::function<bool()>& done, uint64_t limit_ms)
+    {
+        for (const uint64_t end = idle_clock_ms_ + limit_ms; idle_clock_ms_ < end; ++idle_clock_ms_) {
+            if (done()) {
+                return true;
+            }
+            step_all(idle_clock_ms_, false);
+        }
+        return done();
+    }
+    // The node's process ends at once (its connections break).
+    void crash(uint32_t nodeid)
+    {
+        fabric_.crash(nodeid);
+        node(nodeid).fail_here();
+        failed_.emplace_back(nodeid, &node(nodeid));
     }
 
     bool formed() const
@@ -770,6 +789,7 @@ private:
     std::vector<std::unique_ptr<SimNode>> retired_;        // failed incarnations, kept for the checks
     std::map<uint32_t, uint32_t> incarnations_;
     uint64_t now_at_ = 0;
+    uint64_t idle_clock_ms_ = 0;  // form_and_idle and idle_until
     bool leave_begun_ = false;
     uint64_t safe_reads_ = 0;
     uint32_t deaths_ = 0;
@@ -1340,6 +1360,61 @@ TEST(ClusterSim, AnIdleMemberHoldsTheViewThatAdmitsIt)
             EXPECT_EQ(cluster.node(nodeid).node().view().members, sequencer.members) << "seed " << seed << ", node " << nodeid;
             EXPECT_EQ(cluster.node(nodeid).node().view().ring_seq, sequencer.ring_seq) << "seed " << seed << ", node " << nodeid;
         }
+    }
+}
+
+// What a node's ring is exposed to follows the roles: the sequencer may write it (data
+// area and the three words behind the entries), no other node may reach it at all, and
+// the node that takes over after a failure may read it only until the survivors continue.
+TEST(ClusterSim, ARingIsExposedToItsSequencerAloneAndReadableOnlyForARepair)
+{
+    Scenario scenario;
+    scenario.seed = 5;
+    scenario.nodes = 4;
+    scenario.late_join = false;
+    scenario.clean_leave = false;
+    scenario.max_delay_ms = 1;
+    Cluster cluster(scenario);
+    cluster.form_and_idle(500);
+    // What `owner` exposes to `peer` under `tag`, as `peer` learnt it.
+    const auto exposed = [&](uint32_t owner, uint32_t peer, uint32_t tag) {
+        return cluster.node(peer).node().transport()->remote_region(owner, tag).has_value();
+    };
+    const auto ring_tags = {wire::kTagDeliveryRing, wire::kTagRingControl, wire::kTagSnapshot, wire::kTagRepairRing};
+    const auto reaches_nothing = [&](uint32_t owner, uint32_t peer) {
+        return std::none_of(ring_tags.begin(), ring_tags.end(), [&](uint32_t tag) { return exposed(owner, peer, tag); });
+    };
+    for (uint32_t owner : {2u, 3u, 4u}) {
+        EXPECT_TRUE(exposed(owner, 1, wire::kTagDeliveryRing) && exposed(owner, 1, wire::kTagRingControl)) << owner;
+        EXPECT_FALSE(exposed(owner, 1, wire::kTagRepairRing)) << owner;
+        for (uint32_t peer : {2u, 3u, 4u}) {
+            if (peer == owner) {
+                continue;
+            }
+            // The members keep connections to each other (they continue over them after a
+            // failover): what they reach of each other's memory is the point.
+            ASSERT_TRUE(cluster.node(peer).node().transport()->is_connected(owner)) << peer << " to " << owner;
+            EXPECT_TRUE(reaches_nothing(owner, peer)) << "node " << peer << " reaches node " << owner << "'s ring";
+        }
+    }
+
+    cluster.crash(1);
+    // Node 2 takes over; the survivors expose their rings to it, readable for the repair.
+    bool readable_during_failover = false;
+    const bool continued = cluster.idle_until(
+        [&] {
+            readable_during_failover |= exposed(3, 2, wire::kTagRepairRing) && exposed(4, 2, wire::kTagRepairRing);
+            return cluster.sequencer_id() == 2 && !cluster.node(3).node().in_failover() &&
+                   !cluster.node(4).node().in_failover();
+        },
+        10000);
+    ASSERT_TRUE(continued) << "the survivors did not continue under node 2";
+    EXPECT_TRUE(readable_during_failover);
+    cluster.idle_until([] { return false; }, 100);  // the withdrawals reach node 2
+    for (uint32_t owner : {3u, 4u}) {
+        EXPECT_TRUE(exposed(owner, 2, wire::kTagDeliveryRing) && exposed(owner, 2, wire::kTagRingControl)) << owner;
+        EXPECT_FALSE(exposed(owner, 2, wire::kTagRepairRing)) << "node " << owner << "'s ring is still readable";
+        EXPECT_TRUE(reaches_nothing(owner, owner == 3 ? 4 : 3));
     }
 }
 

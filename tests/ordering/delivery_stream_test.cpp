@@ -61,11 +61,21 @@ struct StreamPair {
           node_ring(kRegionBytes / 8, 0),
           local_ring(kRegionBytes / 8, 0)
     {
-        node_ring_region = *node.register_region(node_ring.data(), kRegionBytes, RegionAccess::remote_write);
-        local_ring_region = *sequencer.register_region(local_ring.data(), kRegionBytes, RegionAccess::local);
+        // As a node registers its ring: the data area, and the sequencer's words apart.
+        node_ring_region = *node.register_region(node_data(), kRingBytes, RegionAccess::remote_write);
+        node_control_region = *node.register_region(node_header() + wire::kRingControlOffset, wire::kRingControlBytes,
+                                                    RegionAccess::remote_write);
+        local_ring_region = *sequencer.register_region(local_data(), kRingBytes, RegionAccess::local);
         credit_region = *sequencer.register_region(&credit_word, sizeof credit_word, RegionAccess::remote_write);
-        EXPECT_TRUE(node.expose(kSequencer, wire::kTagDeliveryRing, node_ring_region, 0, kRegionBytes).ok());
-        EXPECT_TRUE(sequencer.expose(kNode, wire::kTagDeliveryCredit, credit_region, 0, sizeof credit_word).ok());
+        EXPECT_TRUE(node.expose(kSequencer, wire::kTagDeliveryRing, node_ring_region, 0, kRingBytes,
+                                RegionAccess::remote_write)
+                        .ok());
+        EXPECT_TRUE(node.expose(kSequencer, wire::kTagRingControl, node_control_region, 0, wire::kRingControlBytes,
+                                RegionAccess::remote_write)
+                        .ok());
+        EXPECT_TRUE(sequencer.expose(kNode, wire::kTagDeliveryCredit, credit_region, 0, sizeof credit_word,
+                                     RegionAccess::remote_write)
+                        .ok());
         EXPECT_TRUE(node.listen().ok());
         EXPECT_TRUE(sequencer.connect(kNode).ok());
         for (int i = 0; i < 500 && !(sequencer.is_connected(kNode) && node.is_connected(kSequencer)); ++i) {
@@ -78,11 +88,12 @@ struct StreamPair {
     }
 
     RemoteRegion remote_ring() const { return *sequencer.remote_region(kNode, wire::kTagDeliveryRing); }
+    RemoteRegion remote_control() const { return *sequencer.remote_region(kNode, wire::kTagRingControl); }
 
     transport::Result<DeliveryStream> create(uint64_t start_position = 0)
     {
-        return DeliveryStream::create(sequencer, kNode, remote_ring(), local_ring_region, kRingBytes, &credit_word,
-                                      start_position);
+        return DeliveryStream::create(sequencer, kNode, remote_ring(), remote_control(), local_ring_region, kRingBytes,
+                                      &credit_word, start_position);
     }
 
     void step(uint64_t ms = 1)
@@ -145,7 +156,7 @@ struct StreamPair {
     std::vector<uint64_t> node_ring;   // uint64_t: 8-byte aligned, like the mapping
     std::vector<uint64_t> local_ring;
     uint64_t credit_word = 0;
-    RegionId node_ring_region, local_ring_region, credit_region;
+    RegionId node_ring_region, node_control_region, local_ring_region, credit_region;
     std::vector<transport::Event> sequencer_events, node_events;
     uint64_t now_ms = 0;
 };
@@ -370,19 +381,35 @@ TEST(DeliveryStream, CreateRefusesARemoteRingOfAnotherSize)
 {
     StreamPair pair(10);
     RemoteRegion smaller = pair.remote_ring();
-    smaller.bytes = ipc::kPageBytes + kRingBytes / 2;
-    auto stream = DeliveryStream::create(pair.sequencer, kNode, smaller, pair.local_ring_region, kRingBytes,
-                                         &pair.credit_word, 0);
+    smaller.bytes = kRingBytes / 2;
+    auto stream = DeliveryStream::create(pair.sequencer, kNode, smaller, pair.remote_control(), pair.local_ring_region,
+                                         kRingBytes, &pair.credit_word, 0);
     ASSERT_FALSE(stream.ok());
     EXPECT_EQ(stream.status().code(), Errc::invalid_argument);
     EXPECT_EQ(stream.status().layer(), Layer::ring);
-    EXPECT_EQ(stream.status().context(), "node 2 exposes a ring of 36864 bytes; the sequencer's needs 69632");
+    EXPECT_EQ(stream.status().context(), "node 2 exposes a ring of 32768 bytes; the sequencer's has 65536");
 
     RemoteRegion larger = pair.remote_ring();
-    auto doubled = DeliveryStream::create(pair.sequencer, kNode, larger, pair.local_ring_region, kRingBytes / 2,
-                                          &pair.credit_word, 0);
+    auto doubled = DeliveryStream::create(pair.sequencer, kNode, larger, pair.remote_control(), pair.local_ring_region,
+                                          kRingBytes / 2, &pair.credit_word, 0);
     ASSERT_FALSE(doubled.ok());
-    EXPECT_EQ(doubled.status().context(), "node 2 exposes a ring of 69632 bytes; the sequencer's needs 36864");
+    EXPECT_EQ(doubled.status().context(), "node 2 exposes a ring of 65536 bytes; the sequencer's has 32768");
+}
+
+TEST(DeliveryStream, CreateRefusesControlWordsOfAnotherSize)
+{
+    // The sequencer writes three words there and nothing else: a node that exposes more
+    // (its header page) or less is refused before anything is written.
+    StreamPair pair(13);
+    for (uint64_t bytes : {uint64_t{ipc::kPageBytes}, wire::kRingControlBytes - 8}) {
+        RemoteRegion control = pair.remote_control();
+        control.bytes = bytes;
+        auto stream = DeliveryStream::create(pair.sequencer, kNode, pair.remote_ring(), control,
+                                             pair.local_ring_region, kRingBytes, &pair.credit_word, 0);
+        ASSERT_FALSE(stream.ok()) << bytes;
+        EXPECT_EQ(stream.status().context(), "node 2 exposes " + std::to_string(bytes) +
+                                                 " bytes of ring control words; they are 24");
+    }
 }
 
 TEST(DeliveryStream, CreateRefusesARingSizeThatIsNoPowerOfTwo)
@@ -390,9 +417,9 @@ TEST(DeliveryStream, CreateRefusesARingSizeThatIsNoPowerOfTwo)
     StreamPair pair(12);
     for (uint64_t ring_bytes : {kRingBytes - ipc::kPageBytes, uint64_t{ipc::kPageBytes / 2}, uint64_t{0}}) {
         RemoteRegion remote = pair.remote_ring();
-        remote.bytes = ipc::kPageBytes + ring_bytes;  // consistent with the size: only the size is wrong
-        auto stream = DeliveryStream::create(pair.sequencer, kNode, remote, pair.local_ring_region, ring_bytes,
-                                             &pair.credit_word, 0);
+        remote.bytes = ring_bytes;  // consistent with the size: only the size is wrong
+        auto stream = DeliveryStream::create(pair.sequencer, kNode, remote, pair.remote_control(),
+                                             pair.local_ring_region, ring_bytes, &pair.credit_word, 0);
         ASSERT_FALSE(stream.ok()) << ring_bytes;
         EXPECT_EQ(stream.status().code(), Errc::invalid_argument);
         EXPECT_EQ(stream.status().context(), "ring of " + std::to_string(ring_bytes) +
@@ -403,8 +430,8 @@ TEST(DeliveryStream, CreateRefusesARingSizeThatIsNoPowerOfTwo)
 TEST(DeliveryStream, CreateRefusesAMissingCreditWordOrAMisalignedStart)
 {
     StreamPair pair(11);
-    auto no_credit =
-        DeliveryStream::create(pair.sequencer, kNode, pair.remote_ring(), pair.local_ring_region, kRingBytes, nullptr, 0);
+    auto no_credit = DeliveryStream::create(pair.sequencer, kNode, pair.remote_ring(), pair.remote_control(),
+                                            pair.local_ring_region, kRingBytes, nullptr, 0);
     ASSERT_FALSE(no_credit.ok());
     EXPECT_EQ(no_credit.status().code(), Errc::invalid_argument);
     EXPECT_EQ(no_credit.status().context(), "credit word missing or start position misaligned");

@@ -88,8 +88,8 @@ struct RingSetup {
         credit_region = *writer->register_region(&credit_word, sizeof credit_word, RegionAccess::remote_read_write);
         sources.resize(1 << 16);
         source_region = *writer->register_region(sources.data(), sources.size(), RegionAccess::local);
-        EXPECT_TRUE(reader->expose(1, kRingTag, ring_region, 0, ring_memory->bytes()).ok());
-        EXPECT_TRUE(writer->expose(2, kCreditTag, credit_region, 0, sizeof credit_word).ok());
+        EXPECT_TRUE(reader->expose(1, kRingTag, ring_region, 0, ring_memory->bytes(), rcpg::transport::RegionAccess::remote_read_write).ok());
+        EXPECT_TRUE(writer->expose(2, kCreditTag, credit_region, 0, sizeof credit_word, rcpg::transport::RegionAccess::remote_read_write).ok());
         EXPECT_TRUE(reader->listen().ok());
         EXPECT_TRUE(writer->connect(2).ok());
         pump.endpoints = {writer.get(), reader.get()};
@@ -140,7 +140,7 @@ TEST(TransportRdma, LoopbackWritesCopyIntoOwnMemoryByTheDevice)
         source[i] = static_cast<std::byte>((i * 31) >> 3);
     }
     const RegionId source_region = *node->register_region(source.data(), source.size(), RegionAccess::local);
-    ASSERT_TRUE(node->expose(1, kRingTag, target_region, 0, target->bytes()).ok());
+    ASSERT_TRUE(node->expose(1, kRingTag, target_region, 0, target->bytes(), rcpg::transport::RegionAccess::remote_read_write).ok());
     ASSERT_TRUE(node->connect(1).ok()) << "connect(self()) is the loopback";
     Pump pump;
     pump.endpoints = {node.get()};
@@ -181,7 +181,7 @@ TEST(TransportRdma, RegionPreparedOnAnotherThreadIsAdoptedAndWritesFromIt)
     auto arena = SharedMemory::create("rcpg-test-adopt-arena", 8 << 20);
     ASSERT_TRUE(target.ok() && arena.ok());
     const RegionId target_region = *node->register_region(target->data(), target->bytes(), RegionAccess::remote_write);
-    ASSERT_TRUE(node->expose(1, kRingTag, target_region, 0, target->bytes()).ok());
+    ASSERT_TRUE(node->expose(1, kRingTag, target_region, 0, target->bytes(), rcpg::transport::RegionAccess::remote_read_write).ok());
     ASSERT_TRUE(node->connect(1).ok());
     Pump pump;
     pump.endpoints = {node.get()};
@@ -377,7 +377,7 @@ TEST(TransportRdma, RemoteWritesReachOnlyTheExposedRegionNeverTheMemoryAround)
     const RegionId before = *target->register_region(memory.data(), kPage, RegionAccess::local);
     const RegionId ring = *target->register_region(memory.data() + kPage, kPage, RegionAccess::remote_write);
     const RegionId after = *target->register_region(memory.data() + 2 * kPage, kPage, RegionAccess::local);
-    ASSERT_TRUE(target->expose(1, kRingTag, ring, 0, kPage).ok());
+    ASSERT_TRUE(target->expose(1, kRingTag, ring, 0, kPage, rcpg::transport::RegionAccess::remote_read_write).ok());
     ASSERT_TRUE(target->listen().ok());
     Pump pump;
     pump.endpoints = {writer.get(), target.get()};
@@ -590,7 +590,7 @@ int run_peer_child(const char* base_port_text)
     VerbsTransport& t = **transport;
     alignas(64) static uint64_t credit_word = 0;
     const RegionId credit = *t.register_region(&credit_word, sizeof credit_word, RegionAccess::remote_write);
-    if (!t.expose(1, kCreditTag, credit, 0, sizeof credit_word).ok() || !t.connect(1).ok()) {
+    if (!t.expose(1, kCreditTag, credit, 0, sizeof credit_word, rcpg::transport::RegionAccess::remote_read_write).ok() || !t.connect(1).ok()) {
         return 3;
     }
     std::vector<Event> events;
@@ -622,7 +622,7 @@ TEST(TransportRdma, PeerKilledMidStreamIsReportedWithinABound)
     ASSERT_TRUE(reader_node);
     std::vector<uint64_t> ring_memory(ring::region_bytes(4096) / 8, 0);
     const RegionId ring_region = *reader_node->register_region(ring_memory.data(), ring_memory.size() * 8, RegionAccess::remote_write);
-    ASSERT_TRUE(reader_node->expose(2, kRingTag, ring_region, 0, ring_memory.size() * 8).ok());
+    ASSERT_TRUE(reader_node->expose(2, kRingTag, ring_region, 0, ring_memory.size() * 8, rcpg::transport::RegionAccess::remote_read_write).ok());
     ASSERT_TRUE(reader_node->listen().ok());
 
     const pid_t child = fork();

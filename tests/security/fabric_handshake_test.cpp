@@ -109,7 +109,7 @@ TEST_F(FabricHandshake, ReplayedConnectRequestGetsNoMemoryAndDisturbsNoOne)
     alignas(64) static std::array<std::byte, 4096> memory{};
     auto region = node1->register_region(memory.data(), memory.size(), RegionAccess::remote_write);
     ASSERT_TRUE(region.ok());
-    ASSERT_TRUE(node1->expose(2, kTag, *region, 0, memory.size()).ok());
+    ASSERT_TRUE(node1->expose(2, kTag, *region, 0, memory.size(), rcpg::transport::RegionAccess::remote_read_write).ok());
     ASSERT_TRUE(node1->listen().ok());
     Pump pump{{node1.get(), node2.get()}, {}};
     const auto step = [&](const std::function<bool()>& done) { return this->step(pump, done); };
@@ -183,8 +183,8 @@ TEST_F(FabricHandshake, RelayedAcceptIsRefusedAndTheLuredNodeSaysNothing)
     auto region1 = node1->register_region(memory1.data(), memory1.size(), RegionAccess::remote_write);
     auto region2 = node2->register_region(memory2.data(), memory2.size(), RegionAccess::remote_write);
     ASSERT_TRUE(region1.ok() && region2.ok());
-    ASSERT_TRUE(node1->expose(2, kTag, *region1, 0, memory1.size()).ok());
-    ASSERT_TRUE(node2->expose(1, kTag, *region2, 0, memory2.size()).ok());
+    ASSERT_TRUE(node1->expose(2, kTag, *region1, 0, memory1.size(), rcpg::transport::RegionAccess::remote_read_write).ok());
+    ASSERT_TRUE(node2->expose(1, kTag, *region2, 0, memory2.size(), rcpg::transport::RegionAccess::remote_read_write).ok());
     ASSERT_TRUE(node1->listen().ok());
     Pump pump{{node1.get(), node2.get()}, {}};
     const auto step = [&](const std::function<bool()>& done) { return this->step(pump, done); };

@@ -4,11 +4,18 @@
 //
 //  - writing the range the node exposed to another peer, with that peer's rkey;
 //  - writing beyond the range exposed to it, inside the same registered region;
-//  - writing with the rkey of its previous connection, after reconnecting.
+//  - writing with the rkey of its previous connection, after reconnecting;
+//  - writing or reading through a window after the node withdrew it, on the same
+//    connection (what ordering::Node does when its sequencer is fenced, and to the read
+//    window of a repair once the repair is over);
+//  - writing through a window granted for reading only;
+//  - a sequencer writing a delivery ring's header page: a node exposes the data area and
+//    the sequencer's three words, each a registration of its own, and nothing else.
 //
 // A refused write kills the attacker's queue pair (a remote access error), so each attack
 // ends with its connection; the memory is unchanged and the other peer's connection works.
 // Run through scripts/softroce.sh (CTest: fabric_memory, labels rdma and security).
+#include "libcpg/ipc/shm_layout.hpp"
 #include "tests/rdma/rdma_test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -42,8 +49,8 @@ protected:
         memory.fill(std::byte{0});
         auto region = node1->register_region(memory.data(), memory.size(), RegionAccess::remote_write);
         ASSERT_TRUE(region.ok()) << region.status().message();
-        ASSERT_TRUE(node1->expose(2, kTag, *region, 0, kPart).ok());
-        ASSERT_TRUE(node1->expose(3, kTag, *region, kPart, kPart).ok());
+        ASSERT_TRUE(node1->expose(2, kTag, *region, 0, kPart, rcpg::transport::RegionAccess::remote_read_write).ok());
+        ASSERT_TRUE(node1->expose(3, kTag, *region, kPart, kPart, rcpg::transport::RegionAccess::remote_read_write).ok());
         ASSERT_TRUE(node1->listen().ok());
         pump.endpoints = {node1.get(), node2.get(), node3.get()};
         ASSERT_TRUE(node2->connect(1).ok() && node3->connect(1).ok());
@@ -130,6 +137,100 @@ TEST_F(FabricMemory, AWindowDiesWithItsConnection)
     std::memset(memory.data(), 0, kPart);
     EXPECT_FALSE(write(*node2, before.at(0), "old key")) << "the old connection's window still worked";
     EXPECT_TRUE(is_zero(memory));
+}
+
+TEST_F(FabricMemory, AWithdrawnWindowIsRefusedByTheDeviceOnTheSameConnection)
+{
+    SKIP_WITHOUT_DEVICE();
+    ASSERT_NO_FATAL_FAILURE(start(20470));
+    const RemoteRegion of2 = *node2->remote_region(1, kTag);
+    EXPECT_TRUE(write(*node2, of2.at(0), "granted"));
+    std::memset(memory.data(), 0, kPart);
+    node1->withdraw(2, kTag);
+    // The peer is told, behind everything node 1 posted to it so far.
+    ASSERT_TRUE(pump.until([&] { return pump.saw(2, EventKind::regions_changed, 1); }))
+        << testing::describe(pump.events[2]);
+    EXPECT_FALSE(node2->remote_region(1, kTag).has_value());
+    // A peer that kept the key (or did not look) is refused by the device.
+    EXPECT_FALSE(write(*node2, of2.at(0), "withdrawn")) << "the withdrawn window still worked";
+    EXPECT_TRUE(is_zero(memory));
+    EXPECT_TRUE(node3->is_connected(1));
+    EXPECT_TRUE(write(*node3, node3->remote_region(1, kTag)->at(0), "node 3 still"));
+}
+
+TEST_F(FabricMemory, AReadWindowGrantedOnALiveConnectionReadsAndNeverWrites)
+{
+    SKIP_WITHOUT_DEVICE();
+    ASSERT_NO_FATAL_FAILURE(start(20480));
+    constexpr uint32_t kReadTag = 2;
+    std::memcpy(memory.data() + kPart, "node 3's part, read by node 2", 29);
+    auto source = node1->register_region(memory.data(), memory.size(), RegionAccess::remote_read_write);
+    ASSERT_TRUE(source.ok()) << source.status().message();
+    ASSERT_TRUE(node1->expose(2, kReadTag, *source, kPart, kPart, RegionAccess::remote_read).ok());
+    ASSERT_TRUE(pump.until([&] { return node2->remote_region(1, kReadTag).has_value(); }))
+        << testing::describe(pump.events[2]);
+    const RemoteRegion readable = *node2->remote_region(1, kReadTag);
+    EXPECT_EQ(readable.bytes, kPart);
+    EXPECT_TRUE(node2->remote_region(1, kTag).has_value()) << "a grant names what was granted before too";
+
+    alignas(64) std::array<std::byte, 64> landed{};
+    auto local = node2->register_region(landed.data(), landed.size(), RegionAccess::local);
+    ASSERT_TRUE(local.ok());
+    ASSERT_TRUE(node2->post_read(1, {*local, 0, 29}, readable.at(0), 7).ok());
+    ASSERT_TRUE(pump.until([&] { return pump.saw(2, EventKind::read_completed, 1); })) << testing::describe(pump.events[2]);
+    EXPECT_EQ(std::memcmp(landed.data(), "node 3's part, read by node 2", 29), 0);
+
+    EXPECT_FALSE(write(*node2, readable.at(0), "written through a read window"));
+    EXPECT_EQ(std::memcmp(memory.data() + kPart, "node 3's part, read by node 2", 29), 0);
+}
+
+// Node 1 lays out memory as its delivery ring is mapped (a header page, then the data)
+// and exposes to node 2, its sequencer, what ordering::Node exposes: the data area and
+// the three words behind the entries, each registered on its own.
+TEST_F(FabricMemory, ADeliveryRingsHeaderPageIsRefusedByTheDevice)
+{
+    SKIP_WITHOUT_DEVICE();
+    ASSERT_NO_FATAL_FAILURE(start(20490));
+    node1->withdraw(2, kTag);  // node 2 is given the ring as a sequencer is, nothing more
+    constexpr uint32_t kDataTag = 3;
+    constexpr uint32_t kControlTag = 4;
+    constexpr uint64_t kControlBytes = ipc::kStableTailOffset + sizeof(uint64_t) - ipc::kClusterTailOffset;
+    std::byte* header = memory.data();
+    std::byte* data = memory.data() + ipc::kPageBytes;
+    auto data_region = node1->register_region(data, kPart, RegionAccess::remote_read_write);
+    auto control_region =
+        node1->register_region(header + ipc::kClusterTailOffset, kControlBytes, RegionAccess::remote_write);
+    ASSERT_TRUE(data_region.ok() && control_region.ok());
+    ASSERT_TRUE(node1->expose(2, kDataTag, *data_region, 0, kPart, RegionAccess::remote_write).ok());
+    ASSERT_TRUE(node1->expose(2, kControlTag, *control_region, 0, kControlBytes, RegionAccess::remote_write).ok());
+    ASSERT_TRUE(pump.until([&] { return node2->remote_region(1, kControlTag).has_value(); }));
+    const RemoteRegion ring = *node2->remote_region(1, kDataTag);
+    const RemoteRegion control = *node2->remote_region(1, kControlTag);
+    ASSERT_EQ(control.bytes, kControlBytes);
+
+    // What a sequencer writes lands.
+    EXPECT_TRUE(write(*node2, ring.at(0), "entry"));
+    EXPECT_TRUE(write(*node2, control.at(ipc::kStableTailOffset - ipc::kClusterTailOffset), "stable!!"));
+    EXPECT_EQ(std::memcmp(data, "entry", 5), 0);
+    EXPECT_EQ(std::memcmp(header + ipc::kStableTailOffset, "stable!!", 8), 0);
+    std::array<std::byte, ipc::kPageBytes> header_before{};
+    std::memcpy(header_before.data(), header, ipc::kPageBytes);
+
+    // The rest of the header page (the clients' tail, the daemon's flags) through either
+    // window: right behind the words, and the page's start just before the data area.
+    EXPECT_FALSE(write(*node2, control.at(kControlBytes), "tail!!!!"));
+    EXPECT_EQ(std::memcmp(header, header_before.data(), ipc::kPageBytes), 0) << "the header page changed";
+    ASSERT_TRUE(pump.until([&] { return !node2->is_connected(1) && !node1->is_connected(2); }));
+    pump.events[2].clear();
+    ASSERT_TRUE(node2->connect(1).ok());
+    ASSERT_TRUE(pump.until([&] { return node2->is_connected(1); })) << testing::describe(pump.events[2]);
+    const RemoteRegion ring_again = *node2->remote_region(1, kDataTag);
+    EXPECT_FALSE(write(*node2, {ring_again.addr - ipc::kPageBytes + ipc::kClusterTailOffset - 64, ring_again.rkey},
+                       "tail!!!!"));
+    EXPECT_EQ(std::memcmp(header, header_before.data(), ipc::kPageBytes), 0) << "the header page changed";
+    // Node 3 was never granted any of it.
+    EXPECT_FALSE(node3->remote_region(1, kDataTag).has_value());
+    EXPECT_FALSE(node3->remote_region(1, kControlTag).has_value());
 }
 
 }  // namespace

@@ -35,8 +35,8 @@ struct Pair {
         buffer_b.fill(std::byte{0});
         region_a = *a.register_region(buffer_a.data(), buffer_a.size(), RegionAccess::remote_read_write);
         region_b = *b.register_region(buffer_b.data(), buffer_b.size(), RegionAccess::remote_read_write);
-        EXPECT_TRUE(a.expose(2, kBufferTag, region_a, 0, buffer_a.size()).ok());
-        EXPECT_TRUE(b.expose(1, kBufferTag, region_b, 0, buffer_b.size()).ok());
+        EXPECT_TRUE(a.expose(2, kBufferTag, region_a, 0, buffer_a.size(), rcpg::transport::RegionAccess::remote_read_write).ok());
+        EXPECT_TRUE(b.expose(1, kBufferTag, region_b, 0, buffer_b.size(), rcpg::transport::RegionAccess::remote_read_write).ok());
         EXPECT_TRUE(b.listen().ok());
     }
     // Steps both endpoints from now_ms to until_ms, one millisecond at a time.
@@ -78,7 +78,7 @@ TEST(MemoryTransport, APeerReachesOnlyItsRangeOnItsConnection)
 {
     Pair pair(1);
     constexpr uint32_t kHalfTag = 9;
-    ASSERT_TRUE(pair.b.expose(1, kHalfTag, pair.region_b, 0, 64).ok());  // a 64-byte window too
+    ASSERT_TRUE(pair.b.expose(1, kHalfTag, pair.region_b, 0, 64, rcpg::transport::RegionAccess::remote_read_write).ok());  // a 64-byte window too
     ASSERT_TRUE(pair.a.connect(2).ok());
     pair.run_until(5);
     ASSERT_TRUE(pair.a.is_connected(2));
@@ -189,12 +189,61 @@ TEST(MemoryTransport, WritesLandInOrderWithImmAndCompletion)
     EXPECT_EQ(pair.events_b.back().imm, 0xfeedu);
 }
 
+// As VerbsTransport on rxe (fabric_memory): exposures change on a connection that is up;
+// a grant reaches the peer behind what was posted before it, a withdrawal takes effect
+// at once, and a window granted for reading is refused to a write.
+TEST(MemoryTransport, GrantsAndWithdrawalsOnAConnectionThatIsUp)
+{
+    Pair pair(7, {1, 3, 0});
+    constexpr uint32_t kReadTag = 5;
+    ASSERT_TRUE(pair.a.connect(2).ok());
+    pair.run_until(10);
+    ASSERT_TRUE(pair.a.is_connected(2));
+    const RemoteRegion granted = *pair.a.remote_region(2, kBufferTag);
+
+    ASSERT_TRUE(pair.b.expose(1, kReadTag, pair.region_b, 1024, 512, RegionAccess::remote_read).ok());
+    EXPECT_FALSE(pair.a.remote_region(2, kReadTag).has_value()) << "known before the grant arrived";
+    pair.run_until(20);
+    ASSERT_TRUE(has_event(pair.events_a, EventKind::regions_changed, 2)) << testing::describe(pair.events_a);
+    const RemoteRegion readable = *pair.a.remote_region(2, kReadTag);
+    EXPECT_EQ(readable.addr, reinterpret_cast<uint64_t>(pair.buffer_b.data()) + 1024);
+    EXPECT_EQ(readable.bytes, 512u);
+    EXPECT_EQ(pair.a.remote_region(2, kBufferTag)->rkey, granted.rkey) << "an unchanged window keeps its key";
+    std::memcpy(pair.buffer_b.data() + 1024, "repair", 6);
+    ASSERT_TRUE(pair.a.post_read(2, {pair.region_a, 0, 6}, readable.at(0), 1).ok());
+    pair.run_until(30);
+    EXPECT_EQ(std::memcmp(pair.buffer_a.data(), "repair", 6), 0);
+
+    // Withdrawn: refused at once, even before the peer heard of it.
+    pair.b.withdraw(1, kBufferTag);
+    WriteRequest write;
+    const std::string text = "withdrawn";
+    write.inline_bytes = std::as_bytes(std::span(text));
+    write.destination = granted.at(0);
+    ASSERT_TRUE(pair.a.post_write(2, write).ok());
+    pair.run_until(40);
+    EXPECT_TRUE(has_event(pair.events_a, EventKind::disconnected, 2)) << testing::describe(pair.events_a);
+    EXPECT_NE(std::memcmp(pair.buffer_b.data(), "withdrawn", 9), 0) << "the write landed";
+
+    // A read window never takes a write (on a new connection, which is granted it too).
+    pair.events_a.clear();
+    ASSERT_TRUE(pair.a.connect(2).ok());
+    pair.run_until(50);
+    ASSERT_TRUE(pair.a.is_connected(2)) << testing::describe(pair.events_a);
+    EXPECT_FALSE(pair.a.remote_region(2, kBufferTag).has_value());
+    write.destination = pair.a.remote_region(2, kReadTag)->at(0);
+    ASSERT_TRUE(pair.a.post_write(2, write).ok());
+    pair.run_until(60);
+    EXPECT_TRUE(has_event(pair.events_a, EventKind::disconnected, 2));
+    EXPECT_EQ(std::memcmp(pair.buffer_b.data() + 1024, "repair", 6), 0);
+}
+
 TEST(MemoryTransport, LoopbackWritesCopyBetweenOwnRegionsWithoutTheCpu)
 {
     Pair pair(6, {1, 4, 0});
     std::array<std::byte, 1024> target{};
     const RegionId target_region = *pair.a.register_region(target.data(), target.size(), RegionAccess::remote_write);
-    ASSERT_TRUE(pair.a.expose(1, kBufferTag, target_region, 0, target.size()).ok());
+    ASSERT_TRUE(pair.a.expose(1, kBufferTag, target_region, 0, target.size(), rcpg::transport::RegionAccess::remote_read_write).ok());
     ASSERT_TRUE(pair.a.connect(1).ok()) << "connect(self()) is the loopback";
     pair.run_until(10);
     ASSERT_TRUE(has_event(pair.events_a, EventKind::connected, 1));

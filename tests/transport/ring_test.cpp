@@ -35,8 +35,8 @@ struct RingPair {
         ring_region = *reader_node.register_region(ring_memory.data(), ring_memory.size() * 8, RegionAccess::remote_write);
         credit_region = *writer_node.register_region(&credit_word, sizeof credit_word, RegionAccess::remote_write);
         source_region = *writer_node.register_region(sources.data(), sources.size(), RegionAccess::local);
-        EXPECT_TRUE(reader_node.expose(1, kRingTag, ring_region, 0, ring_memory.size() * 8).ok());
-        EXPECT_TRUE(writer_node.expose(2, kCreditTag, credit_region, 0, sizeof credit_word).ok());
+        EXPECT_TRUE(reader_node.expose(1, kRingTag, ring_region, 0, ring_memory.size() * 8, rcpg::transport::RegionAccess::remote_read_write).ok());
+        EXPECT_TRUE(writer_node.expose(2, kCreditTag, credit_region, 0, sizeof credit_word, rcpg::transport::RegionAccess::remote_read_write).ok());
         EXPECT_TRUE(reader_node.listen().ok());
         EXPECT_TRUE(writer_node.connect(2).ok());
         step(50);
