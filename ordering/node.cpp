@@ -1774,6 +1774,7 @@ void Node::next_join_candidate()
 
 void Node::start_cluster()
 {
+    withdraw_grants();  // from the last node it asked to join through
     role_ = Role::sequencer;
     sequencer_ = config_.nodeid;
     view_ = {{config_.nodeid}, 1, config_.nodeid};

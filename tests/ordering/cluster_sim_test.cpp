@@ -1384,6 +1384,11 @@ TEST(ClusterSim, ARingIsExposedToItsSequencerAloneAndReadableOnlyForARepair)
     const auto reaches_nothing = [&](uint32_t owner, uint32_t peer) {
         return std::none_of(ring_tags.begin(), ring_tags.end(), [&](uint32_t tag) { return exposed(owner, peer, tag); });
     };
+    for (uint32_t peer : {2u, 3u, 4u}) {
+        // The sequencer's ring is no one's: it asked the others to let it join before it
+        // started the cluster, and took back what it had exposed to them.
+        EXPECT_TRUE(reaches_nothing(1, peer)) << "node " << peer << " reaches the sequencer's ring";
+    }
     for (uint32_t owner : {2u, 3u, 4u}) {
         EXPECT_TRUE(exposed(owner, 1, wire::kTagDeliveryRing) && exposed(owner, 1, wire::kTagRingControl)) << owner;
         EXPECT_FALSE(exposed(owner, 1, wire::kTagRepairRing)) << owner;
