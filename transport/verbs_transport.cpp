@@ -474,10 +474,27 @@ void VerbsTransport::exposures_changed(NodeId peer)
     if (!conn->hello_sent) {
         return;  // the hello, still to come, describes them
     }
-    if (Status status = send_grant(*conn); !status) {
-        fail(*conn, EventKind::disconnected, DisconnectReason::qp_error, status, pending_);
+    // Windows follow at once (a withdrawn one is refused from now on); the peer hears of
+    // it in one grant for everything changed meanwhile, sent ahead of the next work posted
+    // to it or at the next poll().
+    if (auto synced = sync_windows(*conn); !synced) {
+        fail(*conn, EventKind::disconnected, DisconnectReason::qp_error, synced.status(), pending_);
         sweep();
+        return;
     }
+    conn->grant_due = true;
+}
+
+Status VerbsTransport::flush_grant(Connection& conn)
+{
+    if (!conn.grant_due) {
+        return {};
+    }
+    Status status = send_grant(conn);
+    if (!status) {
+        fail(conn, EventKind::disconnected, DisconnectReason::qp_error, status, pending_);
+    }
+    return status;
 }
 
 std::optional<RemoteRegion> VerbsTransport::remote_region(NodeId peer, uint32_t tag) const
@@ -513,10 +530,8 @@ size_t VerbsTransport::poll(uint64_t now_ms, std::vector<Event>& events)
         if (!conn->doomed && conn->cq) {
             poll_completions(*conn, events);
         }
-        if (!conn->doomed && conn->grant_due) {
-            if (Status status = send_grant(*conn); !status) {
-                fail(*conn, EventKind::disconnected, DisconnectReason::qp_error, status, events);
-            }
+        if (!conn->doomed) {
+            (void)flush_grant(*conn);  // a failure is reported as the connection's end
         }
     }
     // A candidate's completions are its proof (or what disqualifies it); on_proof() moves a
@@ -791,7 +806,8 @@ Status VerbsTransport::send_grant(Connection& conn)
         return {};
     }
     ++conn.grants_sent;
-    conn.grant_wr = wr_id;
+    // An inline send was copied at post time: its slot is free again at once.
+    conn.grant_wr = *bytes <= conn.qp.max_inline_bytes() ? std::nullopt : std::optional(wr_id);
     conn.grant_due = false;
     return {};
 }

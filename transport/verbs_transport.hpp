@@ -138,8 +138,10 @@ private:
     // what is new, deallocates what was withdrawn) and describes them.
     Result<std::vector<wire::ExposedRegion>> sync_windows(Connection& conn);
     // After the hello: the grant that tells the peer what it reaches now (one in flight at
-    // a time; a change meanwhile is sent when it completed).
+    // a time unless it went inline; a change meanwhile is sent once it completed).
     Status send_grant(Connection& conn);
+    // Sends the grant if one is due; a failure ends the connection (reported at poll()).
+    Status flush_grant(Connection& conn);
     void exposures_changed(NodeId peer);
     std::byte* send_slot(Connection& conn, size_t index) const;
     rdma_conn_param conn_param(std::span<const std::byte> private_data) const;

@@ -35,6 +35,11 @@ Status VerbsTransport::post_writes(NodeId peer, std::span<const WriteRequest> wr
         std::any_of(writes.begin(), writes.end(), [](const WriteRequest& write) { return write.imm.has_value(); })) {
         return {Errc::invalid_argument, Layer::api, "a loopback write cannot carry an immediate"};
     }
+    // What the peer may reach changed: it learns so ahead of this work (a write that
+    // announces something, such as a request to be admitted, never overtakes it).
+    if (Status granted = flush_grant(*conn); !granted) {
+        return granted;
+    }
     return conn->qp.post_writes(writes, *regions_);
 }
 
@@ -47,6 +52,9 @@ Status VerbsTransport::post_read(NodeId peer, LocalSlice destination, RemoteAddr
     auto sge = regions_->sge(destination);
     if (!sge) {
         return sge.status();
+    }
+    if (Status granted = flush_grant(*conn); !granted) {
+        return granted;
     }
     return conn->qp.post_read(*sge, source, wr_id);
 }
