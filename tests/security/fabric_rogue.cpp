@@ -1,7 +1,7 @@
 // fabric_rogue: one connection attempt by a host on the fabric that claims to be a node of
 // the cluster, for the cluster tests of the fabric's trust boundary.
 //
-//   fabric_rogue --to HOST:PORT --claim N --target M [--key FILE | --malformed]
+//   fabric_rogue --to HOST:PORT --claim N --target M [--key FILE [--prove TAGS] | --malformed]
 //
 // The connect request names node N as its sender and node M as its target. Its tag is made
 // with a key nobody has (a spoof), or with the cluster key file's key (--key: the request
@@ -10,6 +10,13 @@
 // rogue stays silent and waits for the node to end the attempt. Output: one line, what the
 // node did and how many messages it sent the rogue. Exit 0 when the attempt ended and the
 // node told the rogue nothing; 1 otherwise; 2 usage.
+//
+// --prove TAGS: a holder of the key, the absent node N itself as far as anyone can tell,
+// goes through the whole handshake (answers the accept with the proof) and prints the
+// region tags the node's hello names; then it writes 8 bytes just past the end of the
+// largest of them. Exit 0 when the hello names none of TAGS (e.g. "1 2 8 9": another
+// member's ring, snapshot region, ring control words, repair window) and the device
+// refused that write; 1 otherwise.
 #include "tests/security/rogue_peer.hpp"
 #include "transport/connect_private_data.hpp"
 #include "transport/crypto.hpp"
@@ -18,10 +25,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
+#include <array>
 #include <fstream>
 #include <iterator>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
+
+#include <netinet/in.h>
+#include <rdma/rdma_cma.h>
 
 namespace {
 
@@ -29,7 +44,8 @@ using namespace rcpg;
 
 int usage()
 {
-    std::fprintf(stderr, "usage: fabric_rogue --to HOST:PORT --claim N --target M [--key FILE | --malformed]\n");
+    std::fprintf(stderr,
+                 "usage: fabric_rogue --to HOST:PORT --claim N --target M [--key FILE [--prove TAGS] | --malformed]\n");
     return 2;
 }
 
@@ -40,6 +56,92 @@ uint64_t now_ms()
                                      .count());
 }
 
+std::array<std::byte, 4> ipv4_bytes(const sockaddr* address)
+{
+    std::array<std::byte, 4> out{};
+    if (address != nullptr && address->sa_family == AF_INET) {
+        std::memcpy(out.data(), &reinterpret_cast<const sockaddr_in*>(address)->sin_addr, out.size());
+    }
+    return out;
+}
+
+// Polls until `done` or the deadline; false on the deadline.
+template <typename Done>
+bool pump(security_testing::RoguePeer& rogue, uint64_t deadline_ms, Done done)
+{
+    while (!done()) {
+        if (now_ms() >= deadline_ms) {
+            return false;
+        }
+        rogue.poll();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+}
+
+int prove(security_testing::RoguePeer& rogue, security_testing::RogueConnection& connection,
+          const transport::HandshakeKey& key, const transport::wire::ConnectRequest& request,
+          const std::vector<uint32_t>& forbidden, const std::string& to)
+{
+    namespace wire = transport::wire;
+    const uint64_t deadline = now_ms() + 120000;
+    if (!pump(rogue, deadline, [&] { return connection.established || connection.disconnected; }) ||
+        !connection.established) {
+        std::printf("fabric_rogue: claiming node %u to node %u at %s with the key: not accepted\n", request.from_node,
+                    request.to_node, to.c_str());
+        return 1;
+    }
+    wire::Transcript expected{request.from_node, request.to_node, request.nonce, {}, connection.local_qpn,
+                              connection.remote_qpn, ipv4_bytes(rdma_get_local_addr(connection.id.get())),
+                              ipv4_bytes(rdma_get_peer_addr(connection.id.get()))};
+    auto transcript = wire::decode_accept(connection.peer_private_data, key, expected);
+    if (!transcript) {
+        std::printf("fabric_rogue: the accept does not check out: %s\n", transcript.status().message().c_str());
+        return 1;
+    }
+    const auto proof = wire::encode_proof(*transcript, key);
+    if (!rogue.send(connection, proof).ok() ||
+        !pump(rogue, deadline, [&] { return !connection.received.empty() || connection.disconnected; }) ||
+        connection.received.empty()) {
+        std::printf("fabric_rogue: no hello after the proof\n");
+        return 1;
+    }
+    auto hello = wire::decode_hello(connection.received.front());
+    if (!hello) {
+        std::printf("fabric_rogue: the hello does not decode: %s\n", hello.status().message().c_str());
+        return 1;
+    }
+    std::string tags;
+    bool named_forbidden = false;
+    const wire::ExposedRegion* largest = nullptr;
+    for (const wire::ExposedRegion& region : hello->regions) {
+        tags += " " + std::to_string(region.tag);
+        named_forbidden |= std::find(forbidden.begin(), forbidden.end(), region.tag) != forbidden.end();
+        if (largest == nullptr || region.bytes > largest->bytes) {
+            largest = &region;
+        }
+    }
+    // Past what it was given: the device must refuse it (and end the connection).
+    bool refused = false;
+    if (largest != nullptr) {
+        const uint64_t word = 0x726f677565ull;
+        const size_t failed_before = rogue.writes_failed();
+        if (rogue.write(connection, largest->addr + largest->bytes, largest->rkey,
+                        std::as_bytes(std::span(&word, 1)))
+                .ok()) {
+            pump(rogue, deadline, [&] {
+                return rogue.writes_failed() > failed_before || rogue.writes_completed() > 0 || connection.disconnected;
+            });
+        }
+        refused = rogue.writes_failed() > failed_before;
+    }
+    std::printf("fabric_rogue: claiming node %u to node %u at %s with the key: its hello names regions%s; a write "
+                "past the largest was %s\n",
+                request.from_node, request.to_node, to.c_str(), tags.empty() ? " (none)" : tags.c_str(),
+                refused ? "refused by the device" : "not refused");
+    return !named_forbidden && refused ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -47,6 +149,7 @@ int main(int argc, char** argv)
     std::string to, key_file;
     uint32_t claim = 0, target = 0;
     bool malformed = false;
+    std::optional<std::vector<uint32_t>> forbidden;  // --prove
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -62,12 +165,19 @@ int main(int argc, char** argv)
             target = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
         } else if (arg == "--key") {
             key_file = argv[++i];
+        } else if (arg == "--prove") {
+            forbidden.emplace();
+            std::istringstream tags(argv[++i]);
+            for (uint32_t tag = 0; tags >> tag;) {
+                forbidden->push_back(tag);
+            }
         } else {
             return usage();
         }
     }
     const size_t colon = to.rfind(':');
-    if (colon == std::string::npos || claim == 0 || target == 0 || (malformed && !key_file.empty())) {
+    if (colon == std::string::npos || claim == 0 || target == 0 || (malformed && !key_file.empty()) ||
+        (forbidden && key_file.empty())) {
         return usage();
     }
     const std::string host = to.substr(0, colon);
@@ -107,6 +217,9 @@ int main(int argc, char** argv)
         return 1;
     }
     security_testing::RogueConnection& connection = **attempt;
+    if (forbidden) {
+        return prove(**rogue, connection, *key, {claim, target, nonce}, *forbidden, to);
+    }
     // Generous: the node refuses a silent attempt at its connect_timeout_ms.
     const uint64_t deadline = now_ms() + 120000;
     bool was_accepted = false;

@@ -17,7 +17,9 @@
 # Every attempt must end with the rogue told nothing; then both rcpgds must still answer
 # with the same view (1 2) and ring id, no failover and no node failed, and have counted
 # every attempt. Last, node 3 starts while replays claiming it are pending at both nodes:
-# it is admitted (view 1 2 3 everywhere). Exit 0 pass, 1 fail, 2 usage.
+# it is admitted (view 1 2 3 everywhere). Before that, a holder of the key posing as
+# node 3 learns nothing of either node's ring and cannot write past what it was given.
+# Exit 0 pass, 1 fail, 2 usage.
 set -u
 if [ $# -ne 2 ] || [ -z "${RCPG_CLUSTER_DIR:-}" ]; then
     echo "usage: scripts/cluster.sh run --nodes 3 -- $0 FABRIC_ROGUE RCPG_CPGTOOL" >&2
@@ -82,6 +84,21 @@ for k in 1 2; do
     [ "$(get nodes_failed)" = 0 ] || fail "node $k removed a node for failing"
     [ "$(get handshakes_refused)" -ge "${attempts[$k]}" ] 2>/dev/null ||
         fail "node $k counted $(get handshakes_refused) refused attempts of ${attempts[$k]}"
+done
+
+# A holder of the key, as the absent node 3 (the worst a member can be): the member's and
+# the sequencer's hellos name only node 3's own regions there, none of a ring (tags 1
+# ring, 2 snapshot region, 8 ring control words, 9 repair window), and the device refuses
+# a write past what it was given. Neither rcpgd notices more than a connection that broke.
+for k in 2 1; do
+    if ! "$rogue" --to "$address:${ports[$((k - 1))]}" --claim 3 --target "$k" --key "$RCPG_CLUSTER_DIR/authkey" \
+        --prove "1 2 8 9"; then
+        fail "a key holder as node 3 was shown a ring of node $k, or wrote past what it was given"
+    fi
+done
+for k in 1 2; do
+    [ "$(value "$k" view)" = "1 2" ] || fail "node $k's view is '$(value "$k" view)' after the key holder's attempt"
+    [ "$(value "$k" failovers)" = 0 ] || fail "node $k failed over after the key holder's attempt"
 done
 
 # Replays claiming node 3 pending at both nodes while the real node 3 starts.
