@@ -62,8 +62,12 @@ std::optional<EntryHeader> check_entry(std::span<const std::byte> to_end, uint64
     default:
         return std::nullopt;
     }
-    // Exactly where the writer places it: this bounds the payload inside the entry, and an
-    // on-page payload on whole pages.
+    // Inside the entry, in 64 bits: place_entry's 32-bit result wraps for a payload size
+    // near 4 GiB, which would otherwise match a small entry.
+    if (uint64_t{entry.payload_offset} + entry.payload_bytes > entry.entry_bytes) {
+        return std::nullopt;
+    }
+    // Exactly where the writer places it: an on-page payload on whole pages.
     const EntryPlacement placement =
         place_entry(position, entry.payload_bytes, (entry.flags & kFlagPayloadOnPage) != 0);
     if (entry.payload_offset != placement.payload_offset || entry.entry_bytes != placement.entry_bytes) {

@@ -138,6 +138,21 @@ TEST(RingEntry, AnythingElseIsRefused)
     EXPECT_EQ(ring.read(4, tail, out), RingStep::corrupt) << "a position off the 8-byte grid";
 }
 
+// Found by fuzz_ring_reader: a payload size near 4 GiB wraps the 32-bit placement into a
+// small entry of the right size; the payload would reach 4 GiB past the ring.
+TEST(RingEntry, APayloadSizeThatWrapsThePlacementIsRefused)
+{
+    for (EntryKind kind : {EntryKind::confchg, EntryKind::totem_confchg}) {
+        Ring ring;
+        EntryHeader entry = ring.put(64, kind, 0);
+        entry.payload_bytes = UINT32_MAX;  // sizeof(EntryHeader) + this wraps to 48 - 1
+        const EntryPlacement wrapped = place_entry(64, entry.payload_bytes, false);
+        ASSERT_EQ(wrapped.entry_bytes, entry.entry_bytes) << "the placement no longer wraps: the test shows nothing";
+        ring.write(64, entry);
+        EXPECT_FALSE(ring.accepted(64, 64 + entry.entry_bytes)) << static_cast<int>(kind);
+    }
+}
+
 TEST(RingEntry, ConfchgAndTotemPayloadsMustHaveExactlyTheSizeTheirCountsGive)
 {
     std::vector<std::byte> payload(sizeof(ConfchgPayload) + 3 * kConfchgAddressBytes);
