@@ -1493,8 +1493,14 @@ bool Node::apply_delivered()
         const bool in_order = entry && (entry->kind == EntryKind::pad || entry->seq == ring_.next_seq());
         if (!in_order) {
             ++counters_.protocol_violations;
-            log(LogLevel::error, "the sequencer wrote a malformed or out-of-order entry at position {}; leaving",
-                position);
+            // What lies there, raw (the first words of an entry header), for the post-mortem.
+            ipc::EntryHeader raw{};
+            std::memcpy(&raw, at, std::min<uint64_t>(sizeof(raw), ring_bytes - offset));
+            log(LogLevel::error,
+                "the sequencer wrote a malformed or out-of-order entry at position {} (committed {}; there: {} bytes, "
+                "kind {}, flags {:#x}, seq {} where {} was due, payload {} at {}); leaving",
+                position, committed, raw.entry_bytes, static_cast<unsigned>(raw.kind), raw.flags, raw.seq,
+                ring_.next_seq(), raw.payload_bytes, raw.payload_offset);
             failed_ = true;
             return false;
         }
