@@ -2,10 +2,12 @@
 // it sends when this node is not the sequencer).
 #pragma once
 
+#include "daemon/client_backlog.hpp"
 #include "daemon/cluster_state.hpp"
 #include "libcpg/ipc/fd_passing.hpp"
 #include "libcpg/ipc/shm.hpp"
 #include "libcpg/ipc/shm_layout.hpp"
+#include "ordering/delivery_ring.hpp"
 #include "ordering/group_table.hpp"
 
 #include <qb/qbipcs.h>
@@ -38,12 +40,25 @@ struct ClientSession {
     std::optional<ordering::GroupName> group;  // the group this client is a member of
     uint32_t group_id = 0;                     // its number, while a member
     uint32_t wake_group_id = 0;                // entries of this group wake the client
+    uint32_t read_group_id = 0;                // the group it reads, until it has read its leave
     bool pinning = false;                      // the ring must keep what it has not read
     uint64_t consumed_high = 0;                // the furthest `consumed` it reported (read_position)
     uint64_t stuck_at = 0;                     // its read position when it last held the ring back
     uint64_t stuck_since_ms = 0;               // since then (0: not holding it back)
     uint64_t pin_floor = 0;
     std::optional<uint64_t> leave_end;         // unpin once consumed has passed its leave
+    // A slow reader's entries are moved out of the ring into its backlog (Daemon::
+    // move_to_backlog): below `moved_to` the ring keeps nothing for it, except an entry it
+    // holds in a callback. `ring_floor`: the lowest position it may still read (only rises).
+    std::optional<ClientBacklog> backlog;
+    uint64_t moved_to = 0;
+    uint64_t ring_floor = 0;
+    // The entry it holds in a callback below moved_to, and that entry's payload.
+    struct Held {
+        uint64_t position;
+        ordering::DeliveryRing::Hold payload;
+    };
+    std::optional<Held> held;
     bool violated = false;
 
     // Members of a cluster: join and leave wait for their confchg to come back from the

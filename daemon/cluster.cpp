@@ -42,6 +42,7 @@ bool Daemon::start_node(std::string& error)
     ordering::NodeConfig config;
     config.nodeid = options_.nodeid;
     config.log = log_from_node;
+    config.first_ring_seq = saved_ring_seq_ + 1;
     std::unique_ptr<transport::Transport> transport;
     const ClusterOptions& cluster = options_.cluster;
     if (cluster.multi_node()) {
@@ -408,6 +409,7 @@ void Daemon::on_own_join(const ordering::GroupName& group, uint32_t pid, uint32_
         session.group = group;
         session.group_id = group_id;
         session.wake_group_id = group_id;
+        session.read_group_id = group_id;
         if (alive) {
             send_join_response(session, position, seq);
         }

@@ -513,7 +513,7 @@ const std::vector<std::string_view> kRcpgKeys = {
     "device",           "port",          "sequencer_order", "ring_mib",     "inbound_ring_mib",
     "cluster_key_file", "allowed_users", "allowed_groups",  "busy_poll_us", "connect_timeout_ms", "failure_timeout_ms", "stuck_client_timeout_ms",
     "max_clients", "max_clients_per_uid", "max_pinned_mib",
-    "sequencer_copy", "wire_security"};
+    "sequencer_copy", "wire_security", "state_dir", "client_backlog_mib"};
 
 std::string join(const std::vector<std::string_view>& words)
 {
@@ -639,7 +639,18 @@ std::string read_rcpg(const std::string& path, const Section& root, const std::v
         const std::string& key = entry->key;
         const std::string& value = entry->value;
         const auto problem = [&](std::string_view text) { return at_line(path, entry->line, text); };
-        if (key == "device") {
+        if (key == "client_backlog_mib") {
+            if (!parse_in_range(value, 0, 16384, number) || (number != 0 && (number < 8 || (number & (number - 1)) != 0))) {
+                return problem(
+                    fmt::format("client_backlog_mib needs 0 or a power of two from 8 to 16384, not '{}'", value));
+            }
+            options.client_backlog_bytes = number << 20;
+        } else if (key == "state_dir") {
+            if (value.empty() || value.front() != '/') {
+                return problem(fmt::format("state_dir needs an absolute directory path, not '{}'", value));
+            }
+            options.state_dir = value;
+        } else if (key == "device") {
             if (value.empty()) {
                 return problem("device needs an RDMA device name, such as rxe0");
             }
@@ -1065,6 +1076,10 @@ std::string describe(const Options& options)
     line(fmt::format("connect timeout: {} ms", cluster.connect_timeout_ms));
     line(fmt::format("failure timeout: {} ms", cluster.failure_timeout_ms));
     line(fmt::format("busy poll: {} us", options.busy_poll_us));
+    line(fmt::format("state directory (ring id): {}", options.state_dir));
+    line(options.client_backlog_bytes == 0
+             ? std::string("slow readers' backlogs: none (a slow reader holds senders back)")
+             : fmt::format("slow readers' backlogs: at most {} MiB a client", options.client_backlog_bytes >> 20));
     line(fmt::format("clients: at most {} connections, {} per user; {} MiB of their memory pinned", options.max_clients,
                      options.max_clients_per_uid, options.max_pinned_bytes >> 20));
     line(options.stuck_client_timeout_ms == 0

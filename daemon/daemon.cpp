@@ -3,10 +3,12 @@
 #include "daemon/client_session.hpp"
 #include "daemon/log.hpp"
 #include "libcpg/ipc/bytes.hpp"
+#include "libcpg/ipc/ring_entry.hpp"
 
 #include <corosync/corotypes.h>
 #include <linux/futex.h>
 #include <sys/eventfd.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -64,7 +66,7 @@ std::unique_ptr<Daemon> Daemon::create(const Options& options, std::string& erro
     return daemon;
 }
 
-Daemon::Daemon(const Options& options) : options_(options) {}
+Daemon::Daemon(const Options& options) : options_(options), ring_ids_(options.state_dir, options.nodeid) {}
 
 Daemon::~Daemon()
 {
@@ -98,8 +100,33 @@ bool Daemon::start(std::string& error)
         error = fmt::format("cannot create the delivery ring: {}", std::strerror(errno));
         return false;
     }
+    const std::optional<uint64_t> saved = ring_ids_.load(error);
+    if (!saved) {
+        return false;
+    }
+    saved_ring_seq_ = *saved;
+    if (!start_node(error)) {
+        return false;
+    }
+    save_ring_seq();
     // A member serves clients only once it is admitted (on_admitted starts the IPC).
-    return start_node(error) && (node_->role() == Role::member || start_ipc(error));
+    return node_->role() == Role::member || start_ipc(error);
+}
+
+// Called whenever the view may have changed: a view's ring id is stored before the loop
+// turns again, so no restart hands out one at or below it.
+void Daemon::save_ring_seq()
+{
+    const uint64_t ring_seq = node_->view().ring_seq;
+    if (ring_seq <= saved_ring_seq_) {
+        return;
+    }
+    std::string error;
+    if (!ring_ids_.save(ring_seq, error)) {
+        // Serving goes on; only a restart's ring id may then repeat an earlier one.
+        RCPG_LOG_WARN("ring id {} not kept across restarts: {}", ring_seq, error);
+    }
+    saved_ring_seq_ = ring_seq;
 }
 
 bool Daemon::start_ipc(std::string& error)
@@ -210,7 +237,13 @@ void Daemon::on_destroyed(qb_ipcs_connection_t* connection)
         session->doorbell.reset();
     }
     // A dead client no longer holds the ring; what it published is still sequenced
-    // before its PROCDOWN (finish_closing_sessions).
+    // before its PROCDOWN (finish_closing_sessions). A thread of a client that is not
+    // dead (its connection was closed) stops reading first.
+    mark_cut_off(*session);
+    if (session->pinning && session->control != nullptr) {
+        // A callback it may still run on an entry in place keeps that entry's pages.
+        update_hold(*session, UINT64_MAX, ring_->published_tail());
+    }
     session->pinning = false;
     closing_.push_back(std::move(session));
     finish_closing_sessions();
@@ -279,16 +312,29 @@ int32_t Daemon::on_message(qb_ipcs_connection_t* connection, void* data, size_t 
 
 void Daemon::disconnect_later(ClientSession& session)
 {
-    // Never from inside a walk over sessions_: disconnecting destroys the session.
-    qb_ipcs_connection_t* connection = session.connection;
-    if (connection == nullptr) {
+    // From now on the client reads nothing more from the ring (ControlBlock::cut_off),
+    // also before its connection is gone.
+    mark_cut_off(session);
+    if (session.connection == nullptr) {
         return;
     }
-    loop_.post([this, connection] {
-        if (sessions_.contains(connection)) {
-            qb_ipcs_disconnect(connection);
+    // Never from inside a walk over sessions_: disconnecting destroys the session. Found
+    // again by serial: libqb may hand the same connection pointer to a new client.
+    loop_.post([this, serial = session.serial] {
+        ClientSession* found = session_by_serial(serial);
+        if (found != nullptr && found->connection != nullptr) {
+            qb_ipcs_disconnect(found->connection);
         }
     });
+}
+
+void Daemon::mark_cut_off(ClientSession& session)
+{
+    // seq_cst, and before the session stops pinning: the client's check after copying an
+    // entry then sees the flag whenever the slot may have been reused.
+    if (session.control != nullptr) {
+        session.control->cut_off.store(1, std::memory_order_seq_cst);
+    }
 }
 
 void Daemon::respond_status(ClientSession& session, int32_t id, cs_error_t error)
@@ -371,6 +417,14 @@ void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request
         return;
     }
     session.arena_bytes = arena_bytes;
+    if (!session.backlog && options_.client_backlog_bytes != 0) {
+        session.backlog = ClientBacklog::create(options_.client_backlog_bytes);
+        if (!session.backlog) {
+            RCPG_LOG_ERROR("pid {}: cannot create its backlog: {}", session.pid, std::strerror(errno));
+            respond_status(session, id, errno == EMFILE || errno == ENFILE ? CS_ERR_NO_RESOURCES : CS_ERR_NO_MEMORY);
+            return;
+        }
+    }
     if (!reserve_pinning(session)) {
         respond_status(session, id, CS_ERR_NO_RESOURCES);
         return;
@@ -413,6 +467,7 @@ void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request
     response.arena_copy_bytes = options_.arena_copy_bytes;
     response.control_bytes = control_bytes;
     response.start_position = start;
+    response.backlog_bytes = session.backlog ? session.backlog->capacity() : 0;
     std::memcpy(response.token, session.token.data(), sizeof(response.token));
     qb_ipcs_response_send(session.connection, &response, sizeof(response));
 }
@@ -465,6 +520,7 @@ void Daemon::handle_join(ClientSession& session, const ipc::GroupRequest& reques
     session.group = name;
     session.group_id = group_id;
     session.wake_group_id = group_id;
+    session.read_group_id = group_id;
     const uint64_t join_position = ring_->last_position();
     const uint64_t join_seq = ring_->next_seq() - 1;
     publish_and_wake();
@@ -619,7 +675,18 @@ void Daemon::handle_status(ClientSession& session)
         .stuck_clients_disconnected = counters.stuck_clients_disconnected,
         .clients_refused = counters.clients_refused,
         .handshakes_refused = counters.handshakes_refused,
+        .backlog_moves = counters.backlog_moves,
+        .backlog_entries_moved = counters.backlog_entries_moved,
+        .backlog_overflows = counters.backlog_overflows,
     };
+    response.client_backlog_budget_bytes = options_.client_backlog_bytes;
+    for (auto& [connection, client] : sessions_) {
+        if (client->backlog && client->control != nullptr) {
+            client->backlog->note_read(client->control->backlog_consumed.load(std::memory_order_acquire));
+            response.backlog_bytes += client->backlog->used();
+            response.backlogged_clients += client->backlog->used() != 0 ? 1 : 0;
+        }
+    }
     response.view_count = static_cast<uint32_t>(view.members.size());
     std::copy_n(view.members.begin(), std::min<size_t>(view.members.size(), ipc::kStatusMaxNodes), response.view);
     if (role == Role::sequencer) {
@@ -692,11 +759,14 @@ void Daemon::on_fd_request(int socket)
             return;
         }
         ipc::UniqueFd ring_fd = ring_->read_only_fd();
-        if (!ring_fd) {
+        // Without backlogs (client_backlog_mib 0) an empty file stands in for it.
+        ipc::UniqueFd backlog_fd = session->backlog ? session->backlog->client_fd()
+                                                    : ipc::create_sealed_memfd("rcpg-no-backlog", 0);
+        if (!ring_fd || !backlog_fd) {
             return;
         }
         const int fds[ipc::fd_count] = {ring_fd.get(), session->control_fd.get(), session->arena_fd.get(),
-                                        session->doorbell.get()};
+                                        session->doorbell.get(), backlog_fd.get()};
         if (ipc::send_fds(socket, fds) == 0) {
             session->fds_delivered = true;
             // The mappings stay; the daemon no longer needs the files themselves.
@@ -717,6 +787,7 @@ void Daemon::release_pins()
             session->control->consumed.load(std::memory_order_acquire) >= *session->leave_end) {
             session->leave_end.reset();
             session->wake_group_id = 0;
+            session->read_group_id = 0;
             if (!session->totem_callback && !session->group) {
                 session->pinning = false;
             }
@@ -733,20 +804,176 @@ uint64_t Daemon::read_position(ClientSession& session, uint64_t tail)
                                 session.pin_floor, tail);
 }
 
+// The lowest ring position a pinning client may still read: where it has read up to, or
+// where its backlog ends in the ring if that is further. An entry it holds in a callback
+// below that (ControlBlock::holding: delivered in place, then moved) must stay as it is:
+// where this node writes its ring (one node, or the sequencer) its payload becomes a
+// hold the writer goes round (`holds`), elsewhere the limit stays before it. The limit
+// only rises: a new hold below it cannot be real (the client re-reads `moved_to` after
+// raising it, and does not use the entry).
+uint64_t Daemon::reader_limit(ClientSession& session, uint64_t tail, std::vector<ordering::DeliveryRing::Hold>* holds)
+{
+    uint64_t limit = std::max(read_position(session, tail), session.moved_to);
+    if (session.moved_to != 0) {
+        // seq_cst, after the store of `moved_to` (move_to_backlog): Dekker with the client.
+        update_hold(session, limit, tail);
+        if (session.held && node_->role() == Role::member) {
+            limit = session.held->position;  // the sequencer writes this ring: it waits here
+        } else if (session.held && holds != nullptr) {
+            holds->push_back(session.held->payload);
+        }
+    }
+    session.ring_floor = std::max(session.ring_floor, limit);
+    return limit;
+}
+
 uint64_t Daemon::local_reclaim_limit()
 {
     release_pins();
     const uint64_t tail = ring_->published_tail();
     uint64_t limit = ring_->unpublished_tail();
+    std::vector<ordering::DeliveryRing::Hold> holds;
     for (auto& [connection, session] : sessions_) {
         if (!session->pinning) {
             continue;
         }
         // Untrusted: a client can only hold back the ring (as a stuck client would), never
         // let it overwrite what another client still reads.
-        limit = std::min(limit, read_position(*session, tail));
+        limit = std::min(limit, reader_limit(*session, tail, &holds));
     }
+    // Clients cut off inside such a callback: their hold lasts as long as the callback (a
+    // process that died cannot clear it: kill(pid, 0) tells). Where the sequencer writes
+    // the ring, it would wait for them: there the pages are let go.
+    const auto still_held = [&](ClientSession& session) {
+        if (!session.held) {
+            return false;
+        }
+        const bool alive = ::kill(session.pid, 0) == 0 || errno == EPERM;
+        if (node_->role() == Role::member || !alive ||
+            session.control->holding.load(std::memory_order_seq_cst) != session.held->position + 1) {
+            session.held.reset();
+            return false;
+        }
+        holds.push_back(session.held->payload);
+        return true;
+    };
+    for (const std::unique_ptr<ClientSession>& session : closing_) {
+        still_held(*session);
+    }
+    std::erase_if(held_after_close_,
+                  [&](const std::unique_ptr<ClientSession>& session) { return !still_held(*session); });
+    ring_->set_holds(std::move(holds));
     return limit;
+}
+
+// Takes the client's `holding` word (read seq_cst, after a store of `moved_to` or
+// `cut_off`: Dekker with the client, which stores it and then reads those) for what it
+// can be: an entry delivered in place below `limit` that the client may still read (not
+// below ring_floor, whatever it claims). Once taken, the hold is kept by position as long
+// as the word says so: the entry's header may be a skip's by then, its payload is not.
+void Daemon::update_hold(ClientSession& session, uint64_t limit, uint64_t tail)
+{
+    const uint64_t holding = session.control->holding.load(std::memory_order_seq_cst);
+    const uint64_t position = holding - 1;
+    ipc::RingEntry entry{};
+    if (holding == 0 || position >= limit) {
+        session.held.reset();
+    } else if (session.held && session.held->position == position) {
+        return;
+    } else if (position >= session.ring_floor &&
+               ipc::read_entry(ring_->data(), ring_->data_bytes(), position, tail, entry) == ipc::RingStep::entry &&
+               entry.header.kind == EntryKind::data && (entry.header.flags & ipc::kFlagPayloadOnPage) != 0) {
+        session.held = {position, {position + entry.header.payload_offset,
+                                   entry.header.entry_bytes - uint64_t{entry.header.payload_offset}}};
+    } else {
+        session.held.reset();  // not a hold this client can have: ignored
+    }
+}
+
+// Whether an entry is one `session` reads (what its library delivers is decided there;
+// copying more than that costs only room).
+bool Daemon::reads_entry(const ClientSession& session, const ipc::EntryHeader& entry)
+{
+    switch (entry.kind) {
+    case EntryKind::data:
+    case EntryKind::confchg:
+        return session.read_group_id != 0 && entry.group_id == session.read_group_id;
+    case EntryKind::totem_confchg:
+        return session.totem_callback;
+    case EntryKind::pad:
+    case EntryKind::skip:
+    case EntryKind::dropped:
+        return false;
+    }
+    return false;
+}
+
+// Moves the client's entries from where it may still read up to the published tail out
+// of the ring into its backlog; the ring then keeps nothing below that for it. False when
+// they do not fit its budget: the caller cuts it off.
+bool Daemon::move_to_backlog(ClientSession& session)
+{
+    ipc::ControlBlock& control = *session.control;
+    ClientBacklog& backlog = *session.backlog;
+    const uint64_t tail = ring_->published_tail();
+    backlog.note_read(control.backlog_consumed.load(std::memory_order_acquire));
+    uint64_t position = std::max(read_position(session, tail), session.moved_to);
+    const uint64_t start = position;
+    uint64_t moved = 0;
+    while (position < tail) {
+        ipc::RingEntry entry{};
+        if (ipc::read_entry(ring_->data(), ring_->data_bytes(), position, tail, entry) != ipc::RingStep::entry) {
+            break;  // what this node published it checked: cannot happen
+        }
+        if (reads_entry(session, entry.header)) {
+            if (!backlog.append(entry.header, entry.payload)) {
+                return false;
+            }
+            ++moved;
+        }
+        position += entry.header.entry_bytes;
+    }
+    if (position == start) {
+        return true;
+    }
+    // The backlog's entries before the position that says they are there; then the
+    // holding word is read by the next reader_limit (Dekker, seq_cst).
+    control.backlog_tail.store(backlog.tail(), std::memory_order_release);
+    control.moved_to.store(position, std::memory_order_seq_cst);
+    session.moved_to = position;
+    Counters& counters = node_->counters();
+    counters.backlog_entries_moved += moved;
+    ++counters.backlog_moves;
+    return true;
+}
+
+// Called while the ring is more than half full: every client that lags more than a
+// quarter of the ring behind gets its entries moved to its backlog, so that nobody waits
+// for it. One whose backlog is full is cut off (its groups see PROCDOWN). True when a
+// client's place in the ring moved.
+bool Daemon::move_slow_readers()
+{
+    const uint64_t tail = ring_->published_tail();
+    const uint64_t lag_bytes = ring_->data_bytes() / 4;
+    bool moved = false;
+    for (auto& [connection, session] : sessions_) {
+        if (!session->pinning || session->violated || !session->backlog || !session->fds_delivered) {
+            continue;
+        }
+        if (tail - reader_limit(*session, tail, nullptr) <= lag_bytes) {
+            continue;
+        }
+        if (!move_to_backlog(*session)) {
+            RCPG_LOG_WARN("pid {} fell {} MiB behind and its backlog ({} MiB) is full; disconnecting it", session->pid,
+                          (tail - reader_limit(*session, tail, nullptr)) >> 20, session->backlog->capacity() >> 20);
+            ++node_->counters().backlog_overflows;
+            session->violated = true;
+            disconnect_later(*session);
+            continue;
+        }
+        moved = true;
+    }
+    return moved;
 }
 
 bool Daemon::drain_session(ClientSession& session, uint32_t budget)
@@ -937,8 +1164,11 @@ void Daemon::update_flow_control()
     // With the last computed limit the ring is at most this full: only a ring that may be
     // past the lower mark is worth a walk over the clients.
     uint64_t used = ring_->unpublished_tail() - node_->cached_reclaim_limit();
-    if (used * 10 > capacity * 7) {
+    if (used * 2 > capacity) {
         used = ring_->unpublished_tail() - node_->reclaim_limit();
+        if (used * 2 > capacity && move_slow_readers()) {
+            used = ring_->unpublished_tail() - node_->reclaim_limit();
+        }
     }
     if (used * 4 >= capacity * 3) {
         if (flag.load(std::memory_order_relaxed) == 0) {
@@ -969,7 +1199,9 @@ void Daemon::disconnect_stuck_clients()
         if (!session->pinning || session->violated) {
             continue;
         }
-        const uint64_t consumed = read_position(*session, tail);
+        // With a backlog, only an entry held in a callback for the whole time (or the
+        // lack of one) makes a client stuck.
+        const uint64_t consumed = reader_limit(*session, tail, nullptr);
         if (consumed > limit) {
             session->stuck_since_ms = 0;
             continue;
@@ -1019,6 +1251,14 @@ void Daemon::finish_closing_sessions()
             continue;
         }
         retire_arena(session);
+        if (session.held) {
+            // Cut off inside a callback on an entry delivered in place: those pages stay as
+            // they are until the callback returns (the client clears `holding`) or the
+            // process is gone (local_reclaim_limit); the rest of its memory goes now.
+            session.backlog.reset();
+            session.arena_map.reset();
+            held_after_close_.push_back(std::move(*it));
+        }
         it = closing_.erase(it);
     }
     if (node_->role() == Role::member) {
@@ -1045,7 +1285,14 @@ void Daemon::run(const std::atomic<bool>& stop)
     uint64_t last_ipc_poll_ns = 0;
     stop_ = &stop;
     while (!stop.load(std::memory_order_relaxed) && !failed()) {
+        if (const uint64_t clock_ms = coarse_clock_ms();
+            ring_header.alive_ms.load(std::memory_order_relaxed) != clock_ms) {
+            ring_header.alive_ms.store(clock_ms, std::memory_order_relaxed);
+        }
         bool worked = node_->role() != Role::single && node_->step(coarse_clock_ms());
+        if (node_->view().ring_seq > saved_ring_seq_) {
+            save_ring_seq();
+        }
         worked |= drain_submissions();
         if (!closing_.empty()) {
             finish_closing_sessions();

@@ -15,6 +15,7 @@
 #include "daemon/cluster_state.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/options.hpp"
+#include "daemon/ring_id_store.hpp"
 #include "libcpg/ipc/fd_passing.hpp"
 #include "libcpg/ipc/protocol.hpp"
 #include "ordering/cluster_wire.hpp"
@@ -117,6 +118,11 @@ private:
 
     bool allowed(uid_t uid, gid_t gid) const;
     uint64_t read_position(ClientSession& session, uint64_t tail);
+    uint64_t reader_limit(ClientSession& session, uint64_t tail, std::vector<ordering::DeliveryRing::Hold>* holds);
+    static bool reads_entry(const ClientSession& session, const ipc::EntryHeader& entry);
+    void update_hold(ClientSession& session, uint64_t limit, uint64_t tail);
+    bool move_to_backlog(ClientSession& session);
+    bool move_slow_readers();
     void handle_init(ClientSession& session, const ipc::InitRequest& request);
     bool open_doorbell(ClientSession& session);
     bool reserve_pinning(ClientSession& session);
@@ -128,6 +134,7 @@ private:
     void respond_status(ClientSession& session, int32_t id, cs_error_t error);
     void send_wake(ClientSession& session);
     void disconnect_later(ClientSession& session);
+    void mark_cut_off(ClientSession& session);
 
     // The fd-passing socket.
     void on_fd_socket_readable();
@@ -156,12 +163,17 @@ private:
     uint64_t pinning_reserved_bytes_ = 0;  // sum of the sessions' pinning_reserved_bytes
     std::map<qb_ipcs_connection_t*, uid_t> accepted_uids_;  // accepted, not yet created
     std::vector<std::unique_ptr<ClientSession>> closing_;
+    // Closed sessions whose client still holds an entry in place in a callback (reader_limit).
+    std::vector<std::unique_ptr<ClientSession>> held_after_close_;
     struct BatchGroup {
         uint32_t group_id;
         uint64_t end_position;  // end of the group's last entry in this batch
     };
     std::vector<BatchGroup> batch_groups_;  // groups with entries appended since the last publish
     bool ring_blocked_ = false;  // the last drain stopped on a full ring
+    RingIdStore ring_ids_;
+    uint64_t saved_ring_seq_ = 0;  // what ring_ids_ holds
+    void save_ring_seq();
     const std::atomic<bool>* stop_ = nullptr;
 };
 

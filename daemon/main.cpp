@@ -46,6 +46,13 @@ Options:
                         disconnect a client that read nothing for N ms while the ring is
                         full because of it; its groups see PROCDOWN (default 10000; 0:
                         never, senders get CS_ERR_TRY_AGAIN as long as it stays stuck)
+  --client-backlog-mib N
+                        a client that falls behind has its unread messages moved out of
+                        the ring into memory of its own, up to N MiB (a power of two from
+                        8 to 16384; default 256), so nobody waits for it; beyond that it
+                        is disconnected and its groups see PROCDOWN. 0: no backlogs, a
+                        slow reader holds senders back (CS_ERR_TRY_AGAIN) as long as
+                        --stuck-client-timeout-ms allows
   --max-clients N       connections at once, clients and operator tools; more get
                         CS_ERR_NO_RESOURCES (default 1024)
   --max-clients-per-uid N
@@ -53,6 +60,8 @@ Options:
   --max-pinned-mib N    client send memory a cluster node pins for its RDMA device, in
                         all (32 MiB a client from cpg_initialize); more clients get
                         CS_ERR_NO_RESOURCES (default 4096)
+  --state-dir DIR       where the ring id is kept across restarts, so that it keeps
+                        rising as corosync's does (default /var/lib/rcpg)
   --log-level LEVEL     error, warning, info or debug (default info)
   --syslog              also log to syslog
   -h, --help            show this text and exit
@@ -109,6 +118,8 @@ int main(int argc, char** argv)
         opt_max_clients,
         opt_max_clients_per_uid,
         opt_max_pinned,
+        opt_state_dir,
+        opt_backlog,
     };
     static const option long_options[] = {
         {"config", required_argument, nullptr, opt_config},
@@ -123,6 +134,8 @@ int main(int argc, char** argv)
         {"max-clients", required_argument, nullptr, opt_max_clients},
         {"max-clients-per-uid", required_argument, nullptr, opt_max_clients_per_uid},
         {"max-pinned-mib", required_argument, nullptr, opt_max_pinned},
+        {"state-dir", required_argument, nullptr, opt_state_dir},
+        {"client-backlog-mib", required_argument, nullptr, opt_backlog},
         {"log-level", required_argument, nullptr, opt_level},
         {"syslog", no_argument, nullptr, opt_syslog},
         {"help", no_argument, nullptr, 'h'},
@@ -270,6 +283,20 @@ int main(int argc, char** argv)
             break;
         case opt_syslog:
             to_syslog = true;
+            break;
+        case opt_backlog: {
+            uint64_t mib = 0;
+            if (!parse_number(value, mib) || (mib != 0 && (mib < 8 || mib > 16384 || (mib & (mib - 1)) != 0))) {
+                return fail("--client-backlog-mib needs 0 or a power of two from 8 to 16384");
+            }
+            options.client_backlog_bytes = mib << 20;
+            break;
+        }
+        case opt_state_dir:
+            if (value.empty() || value.front() != '/') {
+                return fail("--state-dir needs an absolute path");
+            }
+            options.state_dir = value;
             break;
         default:
             std::fputs(kUsage, stderr);

@@ -63,6 +63,9 @@ struct Options {
     // A client that read nothing this long while it holds a full ring back is
     // disconnected (its groups see PROCDOWN); 0: never, senders wait as long as it does.
     uint32_t stuck_client_timeout_ms = 10000;
+    // A client that falls behind gets its entries moved out of the ring into a backlog of
+    // its own, up to this many bytes (a power of two); beyond, it is disconnected.
+    uint64_t client_backlog_bytes = 256ull << 20;
     std::vector<uid_t> allowed_uids;           // besides root
     std::vector<gid_t> allowed_gids;
     // Connections at once (clients and operator tools): more get CS_ERR_NO_RESOURCES.
@@ -73,6 +76,8 @@ struct Options {
     // first zero-copy send). Beyond it, cpg_initialize gets CS_ERR_NO_RESOURCES.
     uint64_t max_pinned_bytes = 4096ull << 20;
     std::string config_path;                   // the file `cluster` came from, if any
+    // Where the daemon keeps what must outlive it: the ring id (daemon/ring_id_store.hpp).
+    std::string state_dir = "/var/lib/rcpg";
     ClusterOptions cluster;
 };
 

@@ -139,36 +139,199 @@ bool Handle::relevant(const EntryHeader& entry) const
     case EntryKind::totem_confchg:
         return model.cpg_totem_confchg_fn != nullptr;
     case EntryKind::pad:
+    case EntryKind::skip:
     case EntryKind::dropped:
         return false;
     }
     return false;
 }
 
-// Moves the cursor past entries that are not ours; true if one of ours is next (checked,
-// in current_). An entry rcpgd's writer would never write breaks the ring for good.
+// Whether what was read from the ring since run_start_ (entry headers walked over, and
+// the entry at the cursor, header and payload) may be used: called after the copy and
+// before a callback sees it. The daemon publishes `moved_to` past a position only once
+// the entries there are in the backlog, and sets `cut_off` before it lets a slot of this
+// client's be reused; either comes before any reuse, so what was read before neither was
+// seen is whole (seqlock). `moved`: it comes again from the backlog (the cursor goes back
+// to run_start_: what the walk read may be torn). `lost`: nothing more is read, and the
+// handle reports CS_ERR_LIBRARY from now on. A tail more than a ring ahead of a position
+// not moved means the same: this client was cut off.
+Handle::Ownership Handle::entry_ownership()
+{
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (control_->cut_off.load(std::memory_order_relaxed) != 0) {
+        break_ring();
+        return Ownership::lost;
+    }
+    if (control_->moved_to.load(std::memory_order_relaxed) > run_start_) {
+        cursor_ = run_start_;
+        return Ownership::moved;
+    }
+    const uint64_t tail = ring_->tail.load(std::memory_order_relaxed);
+    // (A position may lie ahead of the tail: a handle's start is the end of entries the
+    // daemon had appended and not yet published.)
+    if (tail > run_start_ && tail - run_start_ > ring_bytes_) {
+        break_ring();
+        return Ownership::lost;
+    }
+    return Ownership::ours;
+}
+
+// The same for an entry about to be delivered: false when it must not be (entry_moved_
+// then tells the caller that it comes again from the backlog).
+bool Handle::entries_still_ours()
+{
+    const Ownership ownership = entry_ownership();
+    entry_moved_ = ownership == Ownership::moved;
+    return ownership == Ownership::ours;
+}
+
+// Takes the next entry of the backlog (a ring only the daemon writes, read with the same
+// checks as the ring) into read_ahead_ when it is one of ours and not taken before (an
+// entry read from the ring before the daemon moved it is moved too: its seq tells; every
+// entry but a pad has one, rising). False when the backlog is broken.
+bool Handle::take_from_backlog(uint64_t backlog_tail)
+{
+    ipc::RingEntry entry{};
+    switch (ipc::read_entry(backlog_data_, backlog_bytes_, backlog_cursor_, backlog_tail, entry)) {
+    case ipc::RingStep::end:
+        return true;
+    case ipc::RingStep::corrupt:
+        break_ring();
+        return false;
+    case ipc::RingStep::entry:
+        break;
+    }
+    if (entry.header.kind != EntryKind::pad && entry.header.kind != EntryKind::skip && entry.header.seq > taken_seq_) {
+        taken_seq_ = entry.header.seq;
+        if (relevant(entry.header)) {
+            read_ahead_.push_back({entry.header, std::vector<std::byte>(entry.payload.begin(), entry.payload.end())});
+        }
+    }
+    backlog_cursor_ += entry.header.entry_bytes;
+    control_->backlog_consumed.store(backlog_cursor_, std::memory_order_release);
+    return true;
+}
+
+// The next entry of ours after those in read_ahead_: `buffered` when one came from the
+// backlog (appended to read_ahead_), `ring` when it is at the cursor (checked, in
+// current_; the walk to it started at run_start_), `none` when there is none now. The
+// backlog comes first: everything the daemon moved lies before `moved_to` in the ring.
+Handle::Unread Handle::next_unread()
+{
+    while (!ring_broken_.load(std::memory_order_relaxed)) {
+        // `moved_to` first: the backlog's tail published with it is then seen too.
+        const uint64_t moved_to = control_->moved_to.load(std::memory_order_acquire);
+        const uint64_t backlog_tail = control_->backlog_tail.load(std::memory_order_acquire);
+        if (dirty_low_ && moved_to > *dirty_low_) {
+            // The daemon no longer waits for those pages (it did for `consumed`): drop our
+            // private copies before the ring's next lap is read through them.
+            clean_written_pages();
+        }
+        if (backlog_cursor_ != backlog_tail) {
+            const size_t buffered = read_ahead_.size();
+            if (!take_from_backlog(backlog_tail)) {
+                return Unread::none;
+            }
+            if (read_ahead_.size() != buffered) {
+                return Unread::buffered;
+            }
+            continue;
+        }
+        cursor_ = std::max(cursor_, moved_to);  // what lay before is in the backlog, read now
+        if (!reading_) {
+            return Unread::none;
+        }
+        run_start_ = cursor_;
+        // seq_cst: after raising `waiting`, this load and the daemon's publish are ordered.
+        const uint64_t tail = ring_->tail.load(std::memory_order_seq_cst);
+        while (true) {
+            const ipc::RingStep step = ipc::read_entry(ring_data_, ring_bytes_, cursor_, tail, current_);
+            if (step == ipc::RingStep::entry) {
+                if (relevant(current_.header)) {
+                    return Unread::ring;
+                }
+                cursor_ += current_.header.entry_bytes;
+                continue;
+            }
+            // At the end, or at what is no entry: moved meanwhile (what the walk read may be
+            // torn: on to the backlog), or cut off (nothing is read any more), or corrupt
+            // and still ours: never written so.
+            const Ownership ownership = entry_ownership();
+            if (ownership == Ownership::moved) {
+                break;
+            }
+            if (ownership == Ownership::ours && step == ipc::RingStep::corrupt) {
+                break_ring();
+            }
+            return Unread::none;
+        }
+    }
+    return Unread::none;
+}
+
+// Whether an entry of ours is next (first in read_ahead_, or at the cursor in current_).
+// An entry rcpgd's writer would never write, or a ring the daemon no longer keeps for us,
+// stops reading for good.
 bool Handle::skip_to_relevant()
 {
-    if (!reading_ || ring_broken_.load(std::memory_order_relaxed)) {
-        return false;
-    }
-    // seq_cst: after raising `waiting`, this load and the daemon's publish are ordered.
-    const uint64_t tail = ring_->tail.load(std::memory_order_seq_cst);
     while (true) {
-        switch (ipc::read_entry(ring_data_, ring_bytes_, cursor_, tail, current_)) {
-        case ipc::RingStep::end:
+        while (!read_ahead_.empty()) {
+            if (relevant(read_ahead_.front().header)) {
+                return true;
+            }
+            read_ahead_.pop_front();  // a group this handle has left since
+        }
+        switch (next_unread()) {
+        case Unread::none:
             return false;
-        case ipc::RingStep::corrupt:
-            break_ring();
-            return false;
-        case ipc::RingStep::entry:
+        case Unread::ring:
+            return true;
+        case Unread::buffered:
             break;
         }
-        if (relevant(current_.header)) {
-            return true;
-        }
-        cursor_ += current_.header.entry_bytes;
     }
+}
+
+// Copies this handle's entries from the cursor to the tail out of the ring (and what its
+// backlog holds before them) into its own memory, and reports them consumed. A sender
+// that waits for room calls it: when the reader holding the ring back is its own thread
+// (one thread that sends a message larger than the ring and dispatches only afterwards),
+// only this makes room. The next dispatch delivers them first, in order. Skipped while
+// another thread holds the dispatch state: that thread is reading. True when the ring
+// has room it did not have.
+bool Handle::read_ahead()
+{
+    std::unique_lock state(state_mutex_, std::try_to_lock);
+    if (!state.owns_lock()) {
+        return false;
+    }
+    const uint64_t start = cursor_;
+    while (true) {
+        const Unread unread = next_unread();
+        if (unread == Unread::none) {
+            break;
+        }
+        if (unread == Unread::buffered) {
+            continue;
+        }
+        const std::byte* payload = current_.payload.data();
+        BufferedEntry copy{current_.header, std::vector<std::byte>(payload, payload + current_.header.payload_bytes)};
+        if (!entries_still_ours()) {
+            if (entry_moved_) {
+                continue;  // it is in the backlog now
+            }
+            break;
+        }
+        taken_seq_ = copy.header.seq;
+        cursor_ += copy.header.entry_bytes;
+        read_ahead_.push_back(std::move(copy));
+    }
+    entry_moved_ = false;
+    if (cursor_ <= start) {
+        return false;
+    }
+    publish_consumed();
+    return true;
 }
 
 void Handle::break_ring()
@@ -179,10 +342,14 @@ void Handle::break_ring()
     reading_ = false;
 }
 
-void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte* payload)
+void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte* payload, bool in_ring)
 {
     cpg_deliver_fn_t deliver = model.cpg_deliver_fn;
     if ((entry.flags & ipc::kFlagFragment) != 0) {
+        // The header decides what happens to the partial message: checked first.
+        if (in_ring && !entries_still_ours()) {
+            return;
+        }
         const auto sender = std::make_pair(entry.nodeid, entry.pid);
         if ((entry.flags & (ipc::kFlagFragmentFirst | ipc::kFlagFragmentAbort)) != 0) {
             partial_.erase(sender);
@@ -205,7 +372,12 @@ void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte
             partial_.erase(found);  // more than the sender announced: not a message of ours
             return;
         }
+        const size_t held = message.bytes.size();
         message.bytes.insert(message.bytes.end(), payload, payload + entry.payload_bytes);
+        if (in_ring && !entries_still_ours()) {
+            message.bytes.resize(held);  // moved while copied: it comes again from the backlog
+            return;
+        }
         if ((entry.flags & ipc::kFlagFragmentLast) == 0) {
             return;
         }
@@ -219,12 +391,35 @@ void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte
     if (deliver == nullptr) {
         return;
     }
-    if ((entry.flags & ipc::kFlagPayloadOnPage) != 0) {
-        if (!dirty_low_) {
-            dirty_low_ = position + entry.payload_offset;
-        }
-        dirty_high_ = position + entry.entry_bytes;
+    if (!in_ring) {
+        // Copied out by read_ahead: the handle's own memory, which the callback may write.
         deliver(id, &membership_->name, entry.nodeid, entry.pid, payload, entry.payload_bytes);
+        return;
+    }
+    if ((entry.flags & ipc::kFlagPayloadOnPage) != 0) {
+        // Delivered in place: the payload stays in the ring while the callback has it, also
+        // if the daemon moves this client's entries meanwhile (`holding`: stored, then
+        // `moved_to` read; the daemon does the opposite, and then keeps the payload's pages
+        // out of the ring's reuse). A nested dispatch keeps the outer hold. Only a cut-off
+        // client's slots are reused under a callback.
+        const bool outer_hold = holding_;
+        if (!outer_hold) {
+            control_->holding.store(position + 1, std::memory_order_seq_cst);
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            holding_ = true;
+        }
+        const bool ours = entries_still_ours();
+        if (ours) {
+            if (!dirty_low_) {
+                dirty_low_ = position;  // an entry's start: what `consumed` may report
+            }
+            dirty_high_ = position + entry.entry_bytes;
+            deliver(id, &membership_->name, entry.nodeid, entry.pid, payload, entry.payload_bytes);
+        }
+        if (!outer_hold) {
+            control_->holding.store(0, std::memory_order_release);
+            holding_ = false;
+        }
         return;
     }
     // Small payloads: a private copy costs less than page bookkeeping, and keeps
@@ -232,6 +427,9 @@ void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte
     // payload not on pages is below kInPlaceDeliveryMinBytes, the buffer's size
     // (ipc::check_entry).
     std::memcpy(small_copy_.data(), payload, entry.payload_bytes);
+    if (!entries_still_ours()) {
+        return;
+    }
     deliver(id, &membership_->name, entry.nodeid, entry.pid, small_copy_.data(), entry.payload_bytes);
 }
 
@@ -240,7 +438,9 @@ void Handle::deliver_confchg(const EntryHeader& entry, const std::byte* payload)
     static_assert(sizeof(cpg_address) == ipc::kConfchgAddressBytes);
     const std::optional<ipc::ConfchgPayload> checked = ipc::check_confchg_payload({payload, entry.payload_bytes});
     if (!checked) {
-        break_ring();  // rcpgd never writes this
+        if (read_ahead_copy_ || entries_still_ours()) {
+            break_ring();  // rcpgd never writes this
+        }
         return;
     }
     const ipc::ConfchgPayload header = *checked;
@@ -248,6 +448,9 @@ void Handle::deliver_confchg(const EntryHeader& entry, const std::byte* payload)
     // Copied out: the lists are read after callbacks that may re-enter the library.
     std::vector<cpg_address> lists(count);
     ipc::copy_bytes(lists.data(), payload + sizeof(header), count * sizeof(cpg_address));
+    if (!read_ahead_copy_ && !entries_still_ours()) {
+        return;
+    }
     const cpg_address* left = lists.data();
     const cpg_address* joined = left + header.left_count;
     const cpg_address* members = joined + header.joined_count;
@@ -283,42 +486,76 @@ void Handle::deliver_confchg(const EntryHeader& entry, const std::byte* payload)
     }
 }
 
-// Processes the entry at the cursor (checked and relevant: skip_to_relevant() said so, and
-// nothing moved the cursor since) and moves past it. `counted` tells whether it was one
-// event for the ONE modes.
+void Handle::deliver_totem(const EntryHeader& entry, const std::byte* payload)
+{
+    const std::optional<ipc::TotemPayload> totem = ipc::check_totem_payload({payload, entry.payload_bytes});
+    if (!totem) {
+        if (read_ahead_copy_ || entries_still_ours()) {
+            break_ring();  // rcpgd never writes this
+        }
+        return;
+    }
+    std::vector<uint32_t> members(totem->member_count);
+    ipc::copy_bytes(members.data(), payload + sizeof(ipc::TotemPayload), members.size() * sizeof(uint32_t));
+    if (!read_ahead_copy_ && !entries_still_ours()) {
+        return;
+    }
+    cpg_ring_id ring_id{};
+    ring_id.nodeid = totem->ring_nodeid;
+    ring_id.seq = totem->ring_seq;
+    model.cpg_totem_confchg_fn(id, ring_id, totem->member_count, members.data());
+}
+
+// Processes the next entry of ours (skip_to_relevant() said there is one): the first one
+// read ahead, else the one at the cursor, which it moves past (unless it turns out moved
+// to the backlog meanwhile: then the cursor goes back, and it is not delivered).
+// `counted` tells whether it was one event for the ONE modes.
 void Handle::process_entry(bool& counted)
 {
-    const uint64_t position = cursor_;
-    const EntryHeader entry = current_.header;
-    // Inside the ring: read_entry() checked the payload against the entry and the ring.
-    std::byte* payload = ring_data_ + (position & (ring_bytes_ - 1)) + entry.payload_offset;
-    cursor_ = position + entry.entry_bytes;
+    EntryHeader entry{};
+    std::byte* payload = nullptr;
+    uint64_t position = 0;
+    BufferedEntry buffered;
+    read_ahead_copy_ = !read_ahead_.empty();
+    if (read_ahead_copy_) {
+        buffered = std::move(read_ahead_.front());
+        read_ahead_.pop_front();
+        entry = buffered.header;
+        static std::byte no_payload;  // never a null message pointer, as from the ring
+        payload = buffered.payload.empty() ? &no_payload : buffered.payload.data();
+    } else {
+        position = cursor_;
+        entry = current_.header;
+        // Inside the ring: read_entry() checked the payload against the entry and the ring.
+        payload = ring_data_ + (position & (ring_bytes_ - 1)) + entry.payload_offset;
+        cursor_ = position + entry.entry_bytes;
+    }
     counted = true;
+    // Taken before a callback runs (a nested dispatch must not take its moved copy).
+    const uint64_t taken_before = taken_seq_;
+    if (!read_ahead_copy_) {
+        taken_seq_ = std::max(taken_seq_, entry.seq);
+    }
     switch (entry.kind) {
     case EntryKind::data:
-        deliver_data(position, entry, payload);
+        deliver_data(position, entry, payload, !read_ahead_copy_);
         break;
     case EntryKind::confchg:
         deliver_confchg(entry, payload);
         break;
-    case EntryKind::totem_confchg: {
-        const std::optional<ipc::TotemPayload> totem = ipc::check_totem_payload({payload, entry.payload_bytes});
-        if (!totem) {
-            break_ring();
-            break;
-        }
-        std::vector<uint32_t> members(totem->member_count);
-        ipc::copy_bytes(members.data(), payload + sizeof(ipc::TotemPayload), members.size() * sizeof(uint32_t));
-        cpg_ring_id ring_id{};
-        ring_id.nodeid = totem->ring_nodeid;
-        ring_id.seq = totem->ring_seq;
-        model.cpg_totem_confchg_fn(id, ring_id, totem->member_count, members.data());
+    case EntryKind::totem_confchg:
+        deliver_totem(entry, payload);
         break;
-    }
     case EntryKind::pad:
+    case EntryKind::skip:
     case EntryKind::dropped:
         counted = false;
         break;
+    }
+    if (entry_moved_) {
+        counted = false;  // not delivered (no callback ran): it comes again from the backlog
+        entry_moved_ = false;
+        taken_seq_ = taken_before;
     }
 }
 
@@ -347,7 +584,9 @@ void Handle::publish_consumed()
         if (ring_short || cursor_ - *dirty_low_ >= clean_interval(ring_bytes_) || !reading_) {
             clean_written_pages();
         } else {
-            consumed = *dirty_low_ & ~(uint64_t{ipc::kPageBytes} - 1);  // hold back pages not yet cleaned
+            // Held back to the entry whose pages are not yet cleaned: `consumed` is always an
+            // entry's start, where the daemon can read on (move_to_backlog).
+            consumed = *dirty_low_;
         }
     }
     consumed = std::max(consumed, published_consumed_);

@@ -73,7 +73,8 @@ cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* ini
     // Mapped only within the files: past their end a read would be a SIGBUS.
     if (!file_holds(fds[ipc::ring_fd].get(), ipc::kPageBytes + response.ring_data_bytes) ||
         !file_holds(fds[ipc::control_fd].get(), response.control_bytes) ||
-        !file_holds(fds[ipc::arena_fd].get(), response.arena_bytes)) {
+        !file_holds(fds[ipc::arena_fd].get(), response.arena_bytes) ||
+        !file_holds(fds[ipc::backlog_fd].get(), response.backlog_bytes)) {
         return CS_ERR_LIBRARY;
     }
     ring_bytes_ = response.ring_data_bytes;
@@ -81,7 +82,11 @@ cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* ini
     ring_data_map_ = ipc::map_fd(fds[ipc::ring_fd].get(), ring_bytes_, ipc::kPageBytes, ipc::Access::copy_on_write);
     control_map_ = ipc::map_fd(fds[ipc::control_fd].get(), response.control_bytes, 0, ipc::Access::read_write);
     arena_map_ = ipc::map_fd(fds[ipc::arena_fd].get(), response.arena_bytes, 0, ipc::Access::read_write);
-    if (!ring_header_map_ || !ring_data_map_ || !control_map_ || !arena_map_) {
+    if (response.backlog_bytes != 0) {
+        backlog_map_ = ipc::map_fd(fds[ipc::backlog_fd].get(), response.backlog_bytes, 0, ipc::Access::read_only);
+    }
+    if (!ring_header_map_ || !ring_data_map_ || !control_map_ || !arena_map_ ||
+        (response.backlog_bytes != 0 && !backlog_map_)) {
         return CS_ERR_NO_MEMORY;
     }
     doorbell_ = std::move(fds[ipc::doorbell_fd]);
@@ -99,6 +104,8 @@ cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* ini
     arena_bytes_ = response.arena_bytes;
     copy_bytes_ = response.arena_copy_bytes;
     zcb.attach(arena_, copy_bytes_, arena_bytes_ - copy_bytes_);
+    backlog_data_ = backlog_map_.bytes();
+    backlog_bytes_ = response.backlog_bytes;
     small_copy_.resize(ipc::kInPlaceDeliveryMinBytes);
 
     // A new handle is idle: armed, so its first event (its own join confchg, usually)

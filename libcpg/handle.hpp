@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,12 @@ namespace rcpg::libcpg {
 struct PartialMessage {
     std::vector<std::byte> bytes;
     uint64_t total_bytes = 0;
+};
+
+// An entry of this handle's, copied out of the ring before it was dispatched (read_ahead).
+struct BufferedEntry {
+    ipc::EntryHeader header{};
+    std::vector<std::byte> payload;
 };
 
 class Handle {
@@ -88,16 +95,25 @@ private:
     void ring_doorbell_if_sleeping();
     cs_error_t wait_taken(uint64_t submission_count);
     bool daemon_gone() const;
+    bool daemon_lost();
     cs_error_t send_fragmented(uint16_t flags, const iovec* iov, unsigned int iov_count, uint64_t total_bytes,
                                const std::byte* zcb_source);
 
     // Dispatch internals (dispatch.cpp); called with state_mutex held.
     bool relevant(const ipc::EntryHeader& entry) const;
     bool skip_to_relevant();
+    enum class Ownership { ours, moved, lost };
+    Ownership entry_ownership();
+    bool entries_still_ours();
+    bool take_from_backlog(uint64_t backlog_tail);
+    enum class Unread { none, buffered, ring };
+    Unread next_unread();
+    bool read_ahead();
     void break_ring();
     bool spin_for_relevant();
     void process_entry(bool& counted);
-    void deliver_data(uint64_t position, const ipc::EntryHeader& entry, std::byte* payload);
+    void deliver_data(uint64_t position, const ipc::EntryHeader& entry, std::byte* payload, bool in_ring);
+    void deliver_totem(const ipc::EntryHeader& entry, const std::byte* payload);
     void deliver_confchg(const ipc::EntryHeader& entry, const std::byte* payload);
     void publish_consumed();
     void clean_written_pages();
@@ -114,6 +130,7 @@ private:
     ipc::Mapping ring_data_map_;
     ipc::Mapping control_map_;
     ipc::Mapping arena_map_;
+    ipc::Mapping backlog_map_;
     ipc::UniqueFd doorbell_;
     const ipc::RingHeader* ring_ = nullptr;
     std::byte* ring_data_ = nullptr;  // private copy-on-write view
@@ -124,6 +141,8 @@ private:
     std::byte* arena_ = nullptr;
     uint64_t arena_bytes_ = 0;
     uint64_t copy_bytes_ = 0;
+    const std::byte* backlog_data_ = nullptr;  // read-only, written by the daemon
+    uint64_t backlog_bytes_ = 0;
 
     // Send state (send_mutex).
     uint64_t sub_tail_ = 0;
@@ -131,6 +150,9 @@ private:
     uint64_t copy_alloc_ = 0;  // monotonic positions in the copy area
     uint64_t copy_free_ = 0;
     std::vector<uint64_t> copy_end_;  // copy_alloc_ after each submission
+    // The daemon's socket was found hung up: every send fails from now on.
+    std::atomic<bool> daemon_dead_{false};
+    uint64_t liveness_checked_ms_ = 0;  // when a silent daemon's socket was last checked
 
     // Dispatch state (state_mutex).
     bool reading_ = false;    // the ring holds entries for us: we pin it from cursor_
@@ -152,6 +174,17 @@ private:
     // every call reports CS_ERR_LIBRARY, as for a dead daemon.
     std::atomic<bool> ring_broken_{false};
     std::map<std::pair<uint32_t, uint32_t>, PartialMessage> partial_;
+    // Entries copied out of the ring by a sender waiting for room (read_ahead); dispatched
+    // before anything at cursor_, which lies after them.
+    std::deque<BufferedEntry> read_ahead_;
+    bool read_ahead_copy_ = false;  // the entry being processed came from read_ahead_
+    // The entry being processed from the ring turned out moved to the backlog (the daemon
+    // moved it while it was read): not delivered, it comes again from there.
+    bool entry_moved_ = false;
+    uint64_t backlog_cursor_ = 0;  // how far the backlog has been read
+    uint64_t run_start_ = 0;       // where the walk to the entry at the cursor started
+    uint64_t taken_seq_ = 0;       // seq of the last entry taken (delivered or read ahead)
+    bool holding_ = false;         // control->holding is raised for an in-place delivery
     std::vector<std::byte> small_copy_;  // small payloads are delivered from here
     bool armed_ = false;        // we set control->waiting and have not taken it back
     bool wake_pending_ = false; // a wake event is in, or on its way to, our socket

@@ -16,6 +16,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <thread>
 
 namespace rcpg::libcpg {
@@ -168,9 +169,35 @@ cs_error_t Handle::wait_taken(uint64_t submission_count)
 
 bool Handle::daemon_gone() const
 {
-    // Only on slow paths: the shared-memory paths never notice a dead daemon otherwise.
     pollfd socket{fd, POLLRDHUP, 0};
     return ::poll(&socket, 1, 0) == 1 && (socket.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+// Whether a send must fail because the daemon is gone or has cut this client off; called
+// with send_mutex held before every message goes out. The daemon moves `alive_ms` on
+// every turn of its loop, so while it is busy this is two loads and a clock read (vDSO).
+// Only a daemon silent for ipc::kDaemonSilenceMs (dead, asleep, or not scheduled) costs
+// a poll() of its socket, at most once per that time. So nothing is accepted with CS_OK
+// later than that bound (and a tick of the coarse clock) after the daemon died.
+bool Handle::daemon_lost()
+{
+    if (daemon_dead_.load(std::memory_order_relaxed) || ring_broken_.load(std::memory_order_relaxed) ||
+        control_->cut_off.load(std::memory_order_relaxed) != 0) {
+        return true;
+    }
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    const uint64_t now_ms = static_cast<uint64_t>(now.tv_sec) * 1000 + static_cast<uint64_t>(now.tv_nsec) / 1'000'000;
+    const uint64_t alive_ms = ring_->alive_ms.load(std::memory_order_relaxed);
+    if (now_ms <= alive_ms + ipc::kDaemonSilenceMs || now_ms <= liveness_checked_ms_ + ipc::kDaemonSilenceMs) {
+        return false;
+    }
+    liveness_checked_ms_ = now_ms;
+    if (daemon_gone()) {
+        daemon_dead_.store(true, std::memory_order_relaxed);
+        return true;
+    }
+    return false;
 }
 
 cs_error_t Handle::mcast(uint16_t flags, const iovec* iov, unsigned int iov_count)
@@ -186,10 +213,10 @@ cs_error_t Handle::mcast(uint16_t flags, const iovec* iov, unsigned int iov_coun
     if (total > kMaxMessageBytes) {
         return CS_ERR_TOO_BIG;
     }
-    if (ring_broken_.load()) {
+    std::lock_guard lock(send_mutex);
+    if (daemon_lost()) {
         return CS_ERR_LIBRARY;
     }
-    std::lock_guard lock(send_mutex);
     if (total > ipc::kMaxAtomicMessageBytes) {
         return send_fragmented(flags, iov, iov_count, total, nullptr);
     }
@@ -218,9 +245,6 @@ cs_error_t Handle::zcb_mcast(uint16_t flags, void* buffer, size_t bytes)
     if (!joined_.load(std::memory_order_acquire)) {
         return CS_ERR_NOT_EXIST;
     }
-    if (ring_broken_.load()) {
-        return CS_ERR_LIBRARY;
-    }
     if (bytes > kMaxMessageBytes) {
         return CS_ERR_TOO_BIG;
     }
@@ -229,6 +253,9 @@ cs_error_t Handle::zcb_mcast(uint16_t flags, void* buffer, size_t bytes)
         return mcast(flags, &part, 1);
     }
     std::lock_guard lock(send_mutex);
+    if (daemon_lost()) {
+        return CS_ERR_LIBRARY;
+    }
     if (bytes > ipc::kMaxAtomicMessageBytes) {
         return send_fragmented(flags, nullptr, 0, bytes, static_cast<const std::byte*>(buffer));
     }
@@ -268,7 +295,13 @@ cs_error_t Handle::send_fragmented(uint16_t flags, const iovec* iov, unsigned in
         }
         if (!offset) {
             if (daemon_gone()) {
+                daemon_dead_.store(true, std::memory_order_relaxed);
                 return CS_ERR_LIBRARY;
+            }
+            // The reader holding the ring back may be this very thread: take its entries
+            // out of the ring, and try again at once if that made room.
+            if (read_ahead()) {
+                continue;
             }
             if (std::chrono::steady_clock::now() > deadline || finalized.load()) {
                 if (sent != 0) {
@@ -280,6 +313,9 @@ cs_error_t Handle::send_fragmented(uint16_t flags, const iovec* iov, unsigned in
             }
             std::this_thread::sleep_for(std::chrono::microseconds(100));
             continue;
+        }
+        if (daemon_lost()) {
+            return CS_ERR_LIBRARY;
         }
         if (zcb_source == nullptr) {
             gather(arena_ + *offset, iov, iov_count, sent, piece);

@@ -33,40 +33,80 @@ DeliveryRing::DeliveryRing(uint64_t data_bytes, uint32_t nodeid) : data_bytes_(d
     data_ = mapping_.bytes() + kPageBytes;
 }
 
-DeliveryRing::Slot DeliveryRing::slot_for(uint16_t flags, uint32_t payload_bytes) const
+uint64_t DeliveryRing::held_until(uint64_t position, uint64_t bytes) const
+{
+    // The same bytes come round once a lap: the held ones are at hold.position + k laps.
+    for (const Hold& hold : holds_) {
+        if (position + bytes <= hold.position + data_bytes_) {
+            continue;  // not past the held bytes' own lap
+        }
+        const uint64_t last_lap = (position + bytes - 1 - hold.position) / data_bytes_;
+        for (uint64_t lap = last_lap - 1; lap <= last_lap; ++lap) {
+            const uint64_t start = hold.position + lap * data_bytes_;
+            if (lap != 0 && position < start + hold.bytes && start < position + bytes) {
+                return start + hold.bytes;
+            }
+        }
+    }
+    return 0;
+}
+
+void DeliveryRing::write_filler(uint64_t position, uint64_t bytes, ipc::EntryKind kind)
+{
+    // Only the size and kind: a reader reads nothing else of a filler, and a skip's other
+    // bytes are a held entry's.
+    auto* filler = reinterpret_cast<EntryHeader*>(at(position));
+    filler->entry_bytes = static_cast<uint32_t>(bytes);
+    filler->kind = kind;
+}
+
+DeliveryRing::Slot DeliveryRing::slot_for(uint16_t flags, uint32_t payload_bytes, bool write_fillers)
 {
     const bool on_page = (flags & ipc::kFlagPayloadOnPage) != 0;
-    Slot slot{0, tail_, ipc::place_entry(tail_, payload_bytes, on_page)};
-    const uint64_t room_to_end = data_bytes_ - (tail_ & (data_bytes_ - 1));
-    if (slot.placement.entry_bytes > room_to_end) {
-        // Entries never wrap: fill the end of the ring and start again at its beginning.
-        slot.pad_bytes = room_to_end;
-        slot.position = tail_ + room_to_end;
+    Slot slot{tail_, ipc::place_entry(tail_, payload_bytes, on_page)};
+    while (true) {
+        const uint64_t room_to_end = data_bytes_ - (slot.position & (data_bytes_ - 1));
+        uint64_t filler_end = 0;
+        ipc::EntryKind filler = ipc::EntryKind::pad;
+        if (slot.placement.entry_bytes > room_to_end) {
+            // Entries never wrap: fill the end of the ring and start again at its beginning.
+            filler_end = slot.position + room_to_end;
+        } else if (!holds_.empty()) {
+            // A filler's own 8 bytes must not land on held bytes either.
+            filler_end = held_until(slot.position, slot.placement.entry_bytes);
+            filler = ipc::EntryKind::skip;
+        }
+        if (filler_end == 0) {
+            return slot;
+        }
+        if (filler == ipc::EntryKind::skip && held_until(slot.position, ipc::kEntryAlignBytes) != 0) {
+            // Inside held bytes (the payload of an entry held in place): cannot be, since the
+            // writer never passes a hold it knows of; find no room rather than write there.
+            slot.position = UINT64_MAX / 2;
+            return slot;
+        }
+        if (write_fillers) {
+            write_filler(slot.position, filler_end - slot.position, filler);
+        }
+        slot.position = filler_end;
         slot.placement = ipc::place_entry(slot.position, payload_bytes, on_page);
     }
-    return slot;
 }
 
 bool DeliveryRing::has_room(uint16_t flags, uint32_t payload_bytes, uint64_t reclaim_limit) const
 {
-    return fits(slot_for(flags, payload_bytes), reclaim_limit);
+    return fits(find_slot(flags, payload_bytes), reclaim_limit);
 }
 
 EntryHeader* DeliveryRing::append(ipc::EntryKind kind, uint16_t flags, uint32_t payload_bytes,
                                   uint64_t reclaim_limit)
 {
-    const Slot slot = slot_for(flags, payload_bytes);
-    if (!fits(slot, reclaim_limit)) {
+    if (!fits(find_slot(flags, payload_bytes), reclaim_limit)) {
         return nullptr;
     }
-    const uint64_t pad_bytes = slot.pad_bytes;
+    const Slot slot = slot_for(flags, payload_bytes, true);
     const uint64_t position = slot.position;
     const ipc::EntryPlacement placement = slot.placement;
-    if (pad_bytes != 0) {
-        auto* pad = reinterpret_cast<EntryHeader*>(at(tail_));
-        pad->entry_bytes = static_cast<uint32_t>(pad_bytes);
-        pad->kind = ipc::EntryKind::pad;
-    }
     auto* entry = reinterpret_cast<EntryHeader*>(at(position));
     entry->entry_bytes = placement.entry_bytes;
     entry->kind = kind;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 namespace rcpg::ordering {
 
@@ -33,6 +34,17 @@ public:
 
     // Whether append() with these arguments would succeed now.
     bool has_room(uint16_t flags, uint32_t payload_bytes, uint64_t reclaim_limit) const;
+
+    // Payloads readers still hold in a callback (delivered in place) although the reclaim
+    // limit has passed them (their entries were moved to a backlog meanwhile): [position,
+    // position + bytes), whole pages. The writer goes round them: where a new entry would
+    // overlap one on a later lap, a skip entry covers up to its end, so the held bytes stay
+    // as they are (a filler's header lies before a payload's pages). Replaces the last set.
+    struct Hold {
+        uint64_t position;
+        uint64_t bytes;
+    };
+    void set_holds(std::vector<Hold> holds) { holds_ = std::move(holds); }
 
     std::byte* payload(ipc::EntryHeader* entry)
     {
@@ -69,11 +81,18 @@ public:
 
 private:
     struct Slot {
-        uint64_t pad_bytes;  // filler before the entry, to skip the end of the ring
-        uint64_t position;
+        uint64_t position;  // from tail_ to here: fillers (a pad to the ring's end, skips)
         ipc::EntryPlacement placement;
     };
-    Slot slot_for(uint16_t flags, uint32_t payload_bytes) const;
+    // `write_fillers`: also writes the fillers (append), else only finds the slot.
+    Slot slot_for(uint16_t flags, uint32_t payload_bytes, bool write_fillers);
+    Slot find_slot(uint16_t flags, uint32_t payload_bytes) const
+    {
+        return const_cast<DeliveryRing*>(this)->slot_for(flags, payload_bytes, false);
+    }
+    // The end of a hold that [position, position + bytes) overlaps on this lap, or 0.
+    uint64_t held_until(uint64_t position, uint64_t bytes) const;
+    void write_filler(uint64_t position, uint64_t bytes, ipc::EntryKind kind);
     bool fits(const Slot& slot, uint64_t reclaim_limit) const
     {
         return slot.position + slot.placement.entry_bytes - reclaim_limit <= data_bytes_;
@@ -89,6 +108,7 @@ private:
     uint64_t published_tail_ = 0;
     uint64_t last_position_ = 0;
     uint64_t next_seq_ = 1;
+    std::vector<Hold> holds_;
 };
 
 }  // namespace rcpg::ordering

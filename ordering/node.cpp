@@ -92,7 +92,7 @@ Node::~Node()
 
 bool Node::start(std::string& error)
 {
-    view_ = {{config_.nodeid}, 1, config_.nodeid};
+    view_ = {{config_.nodeid}, config_.first_ring_seq, config_.nodeid};
     if (!transport_) {
         role_ = Role::single;
         return true;
@@ -1490,7 +1490,8 @@ bool Node::apply_delivered()
         const uint64_t offset = position & (ring_bytes - 1);
         const std::byte* at = ring_.data() + offset;
         auto entry = wire::check_entry({at, ring_bytes - offset}, position, ring_bytes, committed - position);
-        const bool in_order = entry && (entry->kind == EntryKind::pad || entry->seq == ring_.next_seq());
+        const bool filler = entry && (entry->kind == EntryKind::pad || entry->kind == EntryKind::skip);
+        const bool in_order = entry && (filler || entry->seq == ring_.next_seq());
         if (!in_order) {
             ++counters_.protocol_violations;
             // What lies there, raw (the first words of an entry header), for the post-mortem.
@@ -1505,7 +1506,7 @@ bool Node::apply_delivered()
             return false;
         }
         processed_ = position + entry->entry_bytes;
-        if (entry->kind == EntryKind::pad) {
+        if (filler) {
             ring_.adopt(ring_.last_position(), processed_, ring_.next_seq());
             continue;
         }
@@ -1566,6 +1567,7 @@ bool Node::apply_delivered()
             break;
         }
         case EntryKind::pad:
+        case EntryKind::skip:
         case EntryKind::dropped:
             break;
         }
@@ -1783,7 +1785,7 @@ void Node::start_cluster()
     withdraw_grants();  // from the last node it asked to join through
     role_ = Role::sequencer;
     sequencer_ = config_.nodeid;
-    view_ = {{config_.nodeid}, 1, config_.nodeid};
+    view_ = {{config_.nodeid}, config_.first_ring_seq, config_.nodeid};
     log(LogLevel::info, "node {} found no running cluster; it sequences for the {} configured nodes", config_.nodeid,
         config_.nodes.size());
     if (!local_.on_admitted()) {

@@ -64,6 +64,9 @@ struct NodeCounters {
     uint64_t last_failover_ms = 0;   // from losing the sequencer to the new view, at this node
     uint64_t records_resent = 0;     // forwarded records sent again to a new sequencer
     uint64_t stuck_clients_disconnected = 0;  // read nothing while holding a full ring back
+    uint64_t backlog_moves = 0;          // a slow reader's entries moved to its backlog
+    uint64_t backlog_entries_moved = 0;
+    uint64_t backlog_overflows = 0;      // clients cut off for a full backlog
     uint64_t clients_refused = 0;  // local connections over a cap, or unawaited on the descriptor socket
     uint64_t handshakes_refused = 0;  // incoming fabric connections that did not prove the key (or were duplicates)
 };
@@ -89,6 +92,9 @@ struct NodeConfig {
     // Sequencer: copy payloads above the inline limit into the ring with the device, over
     // a loopback connection; otherwise (or if the loopback cannot be set up) the CPU.
     bool device_copies = true;
+    // The ring id sequence of the node's first view: one above the last one it had, kept
+    // across restarts by the daemon, so ring ids keep rising as corosync's do.
+    uint64_t first_ring_seq = 1;
     LogSink log;
 };
 

@@ -63,6 +63,10 @@ Options:
                    rcpg.conf stuck_client_timeout_ms: a client that holds the
                    full ring this long without reading is cut off (default:
                    rcpgd's, 10000; 0: never)
+  --client-backlog-mib M
+                   rcpg.conf client_backlog_mib: a slow reader's entries move to a
+                   backlog of up to M MiB (default: rcpgd's, 256; 0: none, a
+                   slow reader holds the ring)
   --sequencer-copy auto|device|cpu
                    who copies payloads into the sequencer's ring (rcpg.conf
                    sequencer_copy; default auto, which on rxe is cpu)
@@ -81,6 +85,7 @@ nodes=3
 ring_mib=64
 failure_timeout_ms=
 stuck_client_timeout_ms=
+client_backlog_mib=
 max_pinned_mib=
 sequencer_copy=auto
 dir=
@@ -102,6 +107,7 @@ while [ $# -gt 0 ]; do
     --ring-mib) ring_mib=$2; shift 2 ;;
     --failure-timeout-ms) failure_timeout_ms=$2; shift 2 ;;
     --stuck-client-timeout-ms) stuck_client_timeout_ms=$2; shift 2 ;;
+    --client-backlog-mib) client_backlog_mib=$2; shift 2 ;;
     --max-pinned-mib) max_pinned_mib=$2; shift 2 ;;
     --sequencer-copy) sequencer_copy=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
@@ -161,6 +167,7 @@ if [ "$inside" -eq 0 ] && [ "$ctl" -eq 0 ]; then
     done
     [ -z "$failure_timeout_ms" ] || late_args+=(--failure-timeout-ms "$failure_timeout_ms")
     [ -z "$stuck_client_timeout_ms" ] || late_args+=(--stuck-client-timeout-ms "$stuck_client_timeout_ms")
+    [ -z "$client_backlog_mib" ] || late_args+=(--client-backlog-mib "$client_backlog_mib")
     [ -z "$max_pinned_mib" ] || late_args+=(--max-pinned-mib "$max_pinned_mib")
     exec "$ROOT/scripts/softroce.sh" run --timeout-s "$timeout_s" --rw "$dir" --rw "$PWD" -- \
         "$SELF" --inside --nodes "$nodes" "${late_args[@]}" --ring-mib "$ring_mib" --dir "$dir" --bin "$bin" \
@@ -199,6 +206,7 @@ start_node() {
     rm -f "$dir/node$k.pid" "$dir/node$k.status" "$dir/node$k.killed"
     (
         "$bin/rcpgd" --config "$dir/rcpg.conf" --nodeid "$k" --ipc "rcpg-node$k" --log-level "$log_level" \
+            --state-dir "$dir/state" \
             >>"$dir/node$k.log" 2>&1 </dev/null &
         echo $! >"$dir/node$k.pid"
         status=0
@@ -380,6 +388,7 @@ is_late() {
     echo "    ring_mib: $ring_mib"
     [ -z "$failure_timeout_ms" ] || echo "    failure_timeout_ms: $failure_timeout_ms"
     [ -z "$stuck_client_timeout_ms" ] || echo "    stuck_client_timeout_ms: $stuck_client_timeout_ms"
+    [ -z "$client_backlog_mib" ] || echo "    client_backlog_mib: $client_backlog_mib"
     [ -z "$max_pinned_mib" ] || echo "    max_pinned_mib: $max_pinned_mib"
     echo "    sequencer_copy: $sequencer_copy"
     for ((k = 1; k <= nodes; k++)); do

@@ -293,6 +293,9 @@ std::vector<CounterRow> counter_rows(const ipc::StatusCounters& counters)
         {"stuck_clients_disconnected", "stuck clients cut off", counters.stuck_clients_disconnected},
         {"clients_refused", "clients refused", counters.clients_refused},
         {"handshakes_refused", "fabric handshakes refused", counters.handshakes_refused},
+        {"backlog_moves", "moves to backlogs", counters.backlog_moves},
+        {"backlog_entries_moved", "entries moved", counters.backlog_entries_moved},
+        {"backlog_overflows", "backlogs overflowed", counters.backlog_overflows},
     };
 }
 
@@ -325,9 +328,10 @@ void print_kv(const std::string& ipc_name, const Report& report, unsigned sectio
     }
     if ((sections & kCounters) != 0) {
         fmt::print("local_clients={}\nclient_pinned_bytes={}\nring_used_bytes={}\nring_capacity_bytes={}\n"
-                   "flow_control={}\n",
+                   "flow_control={}\nclient_backlog_budget_bytes={}\nbacklog_bytes={}\nbacklogged_clients={}\n",
                    status.local_clients, status.client_pinned_bytes, status.ring_used_bytes,
-                   status.ring_capacity_bytes, status.flow_control);
+                   status.ring_capacity_bytes, status.flow_control, status.client_backlog_budget_bytes,
+                   status.backlog_bytes, status.backlogged_clients);
         for (const CounterRow& row : counter_rows(status.counters)) {
             fmt::print("{}={}\n", row.key, row.value);
         }
@@ -390,6 +394,9 @@ void print_human(const Report& report, unsigned sections)
         fmt::print("  {:<22}{} of {} bytes ({:.1f}%)\n", "delivery ring used", status.ring_used_bytes,
                    status.ring_capacity_bytes, percent);
         fmt::print("  {:<22}{}\n", "flow control", status.flow_control != 0 ? "on (senders get CS_ERR_TRY_AGAIN)" : "off");
+        fmt::print("  {:<22}{} bytes in {} client{} (budget {} bytes a client)\n", "slow readers' backlog",
+                   status.backlog_bytes, status.backlogged_clients, status.backlogged_clients == 1 ? "" : "s",
+                   status.client_backlog_budget_bytes);
         for (const CounterRow& row : counter_rows(status.counters)) {
             fmt::print("  {:<22}{}\n", row.label, row.value);
         }

@@ -19,7 +19,7 @@ namespace rcpg::ipc {
 using Token = std::array<uint8_t, 16>;
 
 // Descriptors a client receives, in this order.
-enum FdSlot : size_t { ring_fd = 0, control_fd = 1, arena_fd = 2, doorbell_fd = 3, fd_count = 4 };
+enum FdSlot : size_t { ring_fd = 0, control_fd = 1, arena_fd = 2, doorbell_fd = 3, backlog_fd = 4, fd_count = 5 };
 
 // The abstract socket name for the IPC service `ipc_name` (without the leading NUL).
 std::string fd_socket_name(const std::string& ipc_name);

@@ -83,7 +83,8 @@ std::optional<InitResponse> decode_init_response(std::span<const std::byte> repl
     if (!response || !is_power_of_two(response->ring_data_bytes) || response->ring_data_bytes < kMinRingDataBytes ||
         response->ring_data_bytes > kMaxRingDataBytes || !is_power_of_two(response->submission_capacity) ||
         response->submission_capacity > kMaxSubmissionCapacity || response->arena_bytes > kMaxArenaBytes ||
-        response->arena_copy_bytes > response->arena_bytes ||
+        response->arena_copy_bytes > response->arena_bytes || (response->backlog_bytes != 0 && (!is_power_of_two(response->backlog_bytes) ||
+        response->backlog_bytes < kMinBacklogBytes || response->backlog_bytes > kMaxBacklogBytes)) ||
         response->control_bytes != control_block_bytes(response->submission_capacity)) {
         return std::nullopt;
     }

@@ -30,7 +30,7 @@
 
 namespace rcpg::ipc {
 
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kProtocolVersion = 2;
 
 // The libqb IPC buffer size: the largest control message either way.
 inline constexpr size_t kIpcMaxMessageBytes = 1024 * 1024;
@@ -74,6 +74,7 @@ struct InitResponse {
     uint64_t arena_copy_bytes;  // [0, copy) for copied sends, [copy, arena) for zcb buffers
     uint64_t control_bytes;
     uint64_t start_position;    // where a client with a totem callback starts reading
+    uint64_t backlog_bytes;     // the client's backlog (a power of two), 0: none
     uint8_t token[16];          // presented on the fd-passing socket
 };
 
@@ -165,8 +166,11 @@ struct StatusCounters {  // daemon::Counters, since the daemon started
     uint64_t stuck_clients_disconnected;  // read nothing while they held a full ring back
     uint64_t clients_refused;  // connections over a cap, or on the descriptor socket unawaited
     uint64_t handshakes_refused;  // fabric connection attempts that did not prove the cluster key
+    uint64_t backlog_moves;          // times a slow reader's entries were moved to its backlog
+    uint64_t backlog_entries_moved;  // entries moved so
+    uint64_t backlog_overflows;      // clients cut off because their backlog was full
 };
-static_assert(sizeof(StatusCounters) == 20 * sizeof(uint64_t));
+static_assert(sizeof(StatusCounters) == 23 * sizeof(uint64_t));
 
 // At the sequencer, one per other configured node. Positions are the shared ring's.
 struct StatusRemote {
@@ -205,16 +209,22 @@ struct StatusResponse {
     // Clients' send memory now registered with the RDMA device: locked memory, which
     // rcpgd's RLIMIT_MEMLOCK must hold unless it has CAP_IPC_LOCK.
     uint64_t client_pinned_bytes;
+    // Slow readers' backlogs: each client's budget, what they hold now (entries moved out
+    // of the ring and not read yet) and how many clients hold some.
+    uint64_t client_backlog_budget_bytes;
+    uint64_t backlog_bytes;
+    uint32_t backlogged_clients;
+    uint32_t reserved1;
 };
 static_assert(sizeof(qb_ipc_response_header) == 24);
 static_assert(offsetof(StatusResponse, nodeid) == 24);
 static_assert(offsetof(StatusResponse, ring_seq) == 40);
 static_assert(offsetof(StatusResponse, counters) == 64);
-static_assert(offsetof(StatusResponse, view_count) == 224);
-static_assert(offsetof(StatusResponse, view) == 232);
-static_assert(offsetof(StatusResponse, remotes) == 232 + 4 * kStatusMaxNodes);
-static_assert(offsetof(StatusResponse, client_pinned_bytes) == 232 + 44 * kStatusMaxNodes);
-static_assert(sizeof(StatusResponse) == 240 + 44 * kStatusMaxNodes);
+static_assert(offsetof(StatusResponse, view_count) == 248);
+static_assert(offsetof(StatusResponse, view) == 256);
+static_assert(offsetof(StatusResponse, remotes) == 256 + 4 * kStatusMaxNodes);
+static_assert(offsetof(StatusResponse, client_pinned_bytes) == 256 + 44 * kStatusMaxNodes);
+static_assert(sizeof(StatusResponse) == 288 + 44 * kStatusMaxNodes);
 
 struct WakeEvent {
     qb_ipc_response_header header;
@@ -239,6 +249,9 @@ std::optional<DecodedRequest> decode_request(std::span<const std::byte> bytes);
 // The most a delivery ring (--ring-mib 2048), a submission ring and a send arena can be.
 inline constexpr uint64_t kMaxRingDataBytes = 2048ull << 20;
 inline constexpr uint64_t kMinRingDataBytes = 8ull << 20;
+// A client's backlog: a power of two between these (it holds at least a few of the largest entries).
+inline constexpr uint64_t kMinBacklogBytes = 8ull << 20;
+inline constexpr uint64_t kMaxBacklogBytes = 16ull << 30;
 inline constexpr uint32_t kMaxSubmissionCapacity = 1u << 20;
 inline constexpr uint64_t kMaxArenaBytes = 16ull << 30;
 

@@ -38,6 +38,9 @@ std::optional<EntryHeader> check_entry(std::span<const std::byte> to_end, uint64
         // Padding always fills the ring up to its end.
         return entry.entry_bytes == room_to_end ? std::optional(entry) : std::nullopt;
     }
+    if (entry.kind == EntryKind::skip) {
+        return entry;  // a size inside the ring and what is published, checked above
+    }
     if (entry.entry_bytes < sizeof(EntryHeader) || entry.entry_bytes > kMaxEntryBytes) {
         return std::nullopt;
     }

@@ -23,7 +23,7 @@ namespace rcpg::ipc {
 
 inline constexpr uint32_t kRingMagic = 0x72637067;  // "rcpg"
 inline constexpr uint32_t kControlMagic = 0x72637063;
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;
 
 inline constexpr size_t kPageBytes = 4096;
 inline constexpr size_t kCacheLineBytes = 64;
@@ -43,8 +43,11 @@ enum class EntryKind : uint16_t {
     data = 1,         // a message (or a fragment of one)
     confchg = 2,      // a group membership change
     totem_confchg = 3, // a cluster membership change
-    dropped = 4       // a node's record the sequencer did not deliver (its sender was no
+    dropped = 4,      // a node's record the sequencer did not deliver (its sender was no
                       // member); tells that node its record is done. Skip it
+    skip = 5          // filler over the bytes of an older entry that a reader still holds in
+                      // a callback (delivered in place); only its size and kind are written.
+                      // Skip it
 };
 
 // Flags of a data entry (and of the submission that produced it).
@@ -109,6 +112,11 @@ struct alignas(kCacheLineBytes) RingHeader {
     // Set while the daemon is about to block: a client that publishes a submission then
     // rings the doorbell (eventcount; see daemon/daemon.cpp).
     alignas(kCacheLineBytes) std::atomic<uint32_t> daemon_sleeping;
+    // The daemon's CLOCK_MONOTONIC_COARSE in milliseconds, stored by its loop on every turn
+    // (while it sleeps, a client's doorbell wakes it). A sender that finds it older than
+    // kDaemonSilenceMs asks the kernel whether the daemon's socket hung up, so a dead
+    // daemon is noticed within that bound without a system call per message.
+    std::atomic<uint64_t> alive_ms;
     // Raised while the ring is nearly full; clients report it as flow control.
     alignas(kCacheLineBytes) std::atomic<uint32_t> flow_control;
     // Multi-node only, written by the sequencer's RDMA writes (clients never read them):
@@ -126,6 +134,11 @@ inline constexpr size_t kClusterTailOffset = offsetof(RingHeader, cluster_tail);
 inline constexpr size_t kCreditRequestOffset = offsetof(RingHeader, credit_request);
 inline constexpr size_t kStableTailOffset = offsetof(RingHeader, stable_tail);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
+
+// How long the daemon's `alive_ms` may stand still before a sender checks the daemon's
+// socket: a message accepted with CS_OK after the daemon died was sent at most this long
+// (plus one tick of the coarse clock) after its death.
+inline constexpr uint64_t kDaemonSilenceMs = 50;
 
 // One message handed from a client to the daemon: `length` bytes at `arena_offset`.
 struct SubmissionDescriptor {
@@ -157,6 +170,28 @@ struct alignas(kCacheLineBytes) ControlBlock {
     alignas(kCacheLineBytes) std::atomic<uint64_t> sub_head;
     std::atomic<uint32_t> sub_head_futex;
     std::atomic<uint32_t> submitter_waiting;
+    // Set by the daemon (never cleared) before it stops keeping ring entries for this
+    // client: a client cut off for not reading, for breaking the rules, or whose
+    // connection closed. The client checks it after copying an entry and before handing
+    // it to a callback (seqlock-style: the daemon sets it before any of the client's
+    // slots can be reused), so it never delivers bytes from a slot it no longer owns.
+    // The client can clear it, which only misleads itself.
+    alignas(kCacheLineBytes) std::atomic<uint32_t> cut_off;
+    // The backlog (libcpg/NOTES.md, "A slow reader"): when this client falls far behind,
+    // the daemon copies its entries out of the ring into the client's backlog, a ring of
+    // its own (same entry format, positions of its own) that only the daemon writes, and
+    // stops keeping them in the ring. Written by the daemon: `backlog_tail` (bytes ever
+    // appended to the backlog; stored before `moved_to`), `moved_to` (the ring position
+    // below which every entry of this client's is in the backlog, or was read before).
+    alignas(kCacheLineBytes) std::atomic<uint64_t> backlog_tail;
+    std::atomic<uint64_t> moved_to;
+    // Written by the client (untrusted: a lie only holds the ring back, as a stuck reader
+    // would): `backlog_consumed`, how far it has read its backlog; `holding`, 0 or 1 + the
+    // ring position of an entry it is handing to a callback in place, which the daemon then
+    // keeps in the ring although it was moved (the client stores it, then re-reads
+    // `moved_to`; the daemon stores `moved_to`, then reads it: Dekker).
+    alignas(kCacheLineBytes) std::atomic<uint64_t> backlog_consumed;
+    std::atomic<uint64_t> holding;
 };
 static_assert(sizeof(ControlBlock) <= kPageBytes);
 

@@ -5,8 +5,8 @@
 //    wake-up shows as a poll() that times out while messages are missing.
 //  - Readable means pending: each time poll() says readable, CS_DISPATCH_ONE_NONBLOCKING
 //    must deliver something (never CS_ERR_TRY_AGAIN), else the fd woke us for nothing.
-//  - A member that does not dispatch holds the ring: senders get CS_ERR_TRY_AGAIN and
-//    CPG_FLOW_CONTROL_ENABLED, lose nothing, and resume once it reads.
+//  - Without backlogs, a member that does not dispatch holds the ring: senders get
+//    CS_ERR_TRY_AGAIN and CPG_FLOW_CONTROL_ENABLED, lose nothing, and resume once it reads.
 #include "tests/support/daemon_process.hpp"
 
 #include <corosync/cpg.h>
@@ -174,7 +174,9 @@ TEST(EventcountStress, PollDrivenMembersDeliverOneOrderWithoutLostOrSpuriousWake
     ::setenv("RCPG_DISPATCH_SPIN_US", "0", 1);
     // A small ring, so that it wraps many times and flow control engages; a member that a
     // busy machine leaves unscheduled for a while must not be cut off for it.
-    rcpg::testing::DaemonProcess daemon({"--ring-mib", "8", "--stuck-client-timeout-ms", "0"});
+    // Without backlogs: a reader that does not read holds the ring.
+    rcpg::testing::DaemonProcess daemon(
+        {"--ring-mib", "8", "--stuck-client-timeout-ms", "0", "--client-backlog-mib", "0"});
     constexpr int kMembers = 3;
     constexpr uint64_t kMessagesEach = 20000;
     const cpg_name group = group_named("eventcount");
@@ -306,7 +308,9 @@ private:
 TEST(FlowControl, AStuckReaderHoldsSendersBackWithoutLoss)
 {
     // The reader is stuck on purpose: it must not be cut off for it.
-    rcpg::testing::DaemonProcess daemon({"--ring-mib", "8", "--stuck-client-timeout-ms", "0"});
+    // Without backlogs: a reader that does not read holds the ring.
+    rcpg::testing::DaemonProcess daemon(
+        {"--ring-mib", "8", "--stuck-client-timeout-ms", "0", "--client-backlog-mib", "0"});
     const cpg_name group = group_named("stuck");
     Tally sender_tally;
     cpg_callbacks_t callbacks{on_deliver, nullptr};
@@ -407,7 +411,9 @@ TEST(FlowControl, ZeroCopySendsResumeOnceAStuckReaderCatchesUp)
     // Zero-copy sends refuse as soon as flow control rises, so nothing is left queued
     // behind the full ring: flow control must clear from the readers' progress alone.
     // The reader is stuck on purpose: it must not be cut off for it.
-    rcpg::testing::DaemonProcess daemon({"--ring-mib", "8", "--stuck-client-timeout-ms", "0"});
+    // Without backlogs: a reader that does not read holds the ring.
+    rcpg::testing::DaemonProcess daemon(
+        {"--ring-mib", "8", "--stuck-client-timeout-ms", "0", "--client-backlog-mib", "0"});
     const cpg_name group = group_named("stuck-zcb");
     StuckReader reader(group);
     ASSERT_TRUE(reader.joined());

@@ -15,10 +15,13 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
@@ -266,6 +269,142 @@ TEST_F(HostileClient, OversizedAndUnknownFlagDescriptorsAreRefused)
     }
     EXPECT_TRUE(good.round_trip());
     EXPECT_EQ(good.bytes_received, 32u);
+}
+
+// The words a client writes for its backlog, lying: `holding` at random positions, at
+// entries it may no longer read and at real entries, `backlog_consumed` and `consumed`
+// anywhere, all the time, while it reads nothing. A well-behaved member of the same
+// group sends four rings' worth of messages delivered in place and gets every one back
+// whole and in order; the liar costs it nothing beyond a held page range, and the
+// daemon stays up.
+struct FloodResult {
+    uint64_t sent = 0;
+    uint64_t delivered = 0;  // in order and intact
+    uint64_t damaged = 0;
+};
+
+// A member that sends `messages` of 64 KiB (delivered in place) and reads them back,
+// checking order and content; for a forked child (no gtest assertions).
+FloodResult flood_and_read_back(const cpg_name& group, uint64_t messages)
+{
+    FloodResult result;
+    cpg_callbacks_t callbacks{[](cpg_handle_t handle, const cpg_name*, uint32_t, uint32_t, void* msg, size_t len) {
+                                  void* context = nullptr;
+                                  cpg_context_get(handle, &context);
+                                  auto* seen = static_cast<FloodResult*>(context);
+                                  uint64_t number = 0;
+                                  std::memcpy(&number, msg, sizeof number);
+                                  const auto* bytes = static_cast<const unsigned char*>(msg);
+                                  bool intact = len == 65536 && number == seen->delivered;
+                                  for (size_t i = sizeof number; intact && i < len; i += 509) {
+                                      intact = bytes[i] == static_cast<unsigned char>(number + i);
+                                  }
+                                  seen->damaged += intact ? 0 : 1;
+                                  seen->delivered += intact ? 1 : 0;
+                              },
+                              nullptr};
+    cpg_handle_t handle = 0;
+    if (cpg_initialize(&handle, &callbacks) != CS_OK || cpg_join(handle, &group) != CS_OK) {
+        return result;
+    }
+    cpg_context_set(handle, &result);
+    std::vector<unsigned char> message(65536);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+    while ((result.sent < messages || result.delivered < messages) && result.damaged == 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+        if (result.sent < messages) {
+            std::memcpy(message.data(), &result.sent, sizeof result.sent);
+            for (size_t i = sizeof result.sent; i < message.size(); ++i) {
+                message[i] = static_cast<unsigned char>(result.sent + i);
+            }
+            iovec iov{message.data(), message.size()};
+            const cs_error_t sent = cpg_mcast_joined(handle, CPG_TYPE_AGREED, &iov, 1);
+            if (sent != CS_OK && sent != CS_ERR_TRY_AGAIN) {
+                break;
+            }
+            result.sent += sent == CS_OK ? 1 : 0;
+        }
+        if (cpg_dispatch(handle, CS_DISPATCH_ALL) == CS_ERR_LIBRARY) {
+            break;
+        }
+    }
+    cpg_finalize(handle);
+    return result;
+}
+
+// The words a client writes for its backlog, lying: `holding` at random positions, at
+// entries it may no longer read and where real ones may start, `backlog_consumed` and
+// `consumed` anywhere, all the time, while it reads nothing. A well-behaved member of the
+// same group (another process) sends two rings' worth of messages delivered in place
+// (the liar is moved to its backlog again and again, within its budget) and gets every
+// one back whole and in order: the liar costs it nothing, and the daemon stays up.
+TEST(HostileBacklogWords, LiesAboutHoldsAndProgressCostOnlyTheLiar)
+{
+    rcpg::testing::DaemonProcess daemon;  // a 64 MiB ring, 256 MiB backlogs
+    ASSERT_TRUE(daemon.running());
+    cpg_name group{};
+    group.length = 4;
+    std::memcpy(group.value, "good", 4);
+    constexpr uint64_t kMessages = 2048;  // 128 MiB
+    int go[2];
+    int report[2];
+    ASSERT_EQ(::pipe(go), 0);
+    ASSERT_EQ(::pipe(report), 0);
+    const pid_t good = ::fork();
+    if (good == 0) {
+        char byte = 0;
+        if (::read(go[0], &byte, 1) != 1) {
+            ::_exit(1);
+        }
+        const FloodResult result = flood_and_read_back(group, kMessages);
+        ::_exit(::write(report[1], &result, sizeof result) == sizeof result ? 0 : 1);
+    }
+    ASSERT_GT(good, 0);
+    RawSession evil = open_raw_session(daemon.ipc_name(), "good");
+    ASSERT_TRUE(evil.error.empty()) << evil.error;
+    auto* control = static_cast<ipc::ControlBlock*>(evil.control.get());
+    const ipc::Mapping ring_header =
+        ipc::map_fd(evil.fds[ipc::ring_fd].get(), ipc::kPageBytes, 0, ipc::Access::read_only);
+    ASSERT_TRUE(ring_header);
+    const auto* header = static_cast<const ipc::RingHeader*>(ring_header.get());
+    std::atomic<bool> done{false};
+    std::thread liar([&] {
+        std::mt19937_64 random(7);
+        while (!done.load()) {
+            const uint64_t tail = header->tail.load();
+            const uint64_t pick = random() % 4;
+            // Anywhere; around the tail (8-byte aligned); on page-aligned entry-sized steps
+            // back from it, where entries delivered in place may start; or position 0.
+            uint64_t position = 0;
+            if (pick == 0) {
+                position = random();
+            } else if (pick == 1) {
+                position = (tail - random() % (128u << 20)) & ~7ull;
+            } else if (pick == 2) {
+                position = (tail & ~4095ull) - 69632 * (random() % 2000);
+            }
+            control->holding.store(position + 1);
+            control->backlog_consumed.store(random() % 2 == 0 ? random() : ~0ull);
+            control->consumed.store(random() % 2 == 0 ? random() : tail);
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
+    });
+    const char start = 'g';
+    ASSERT_EQ(::write(go[1], &start, 1), 1);
+    FloodResult result;
+    const bool reported = ::read(report[0], &result, sizeof result) == sizeof result;
+    done.store(true);
+    liar.join();
+    int status = 0;
+    ::waitpid(good, &status, 0);
+    for (int fd : {go[0], go[1], report[0], report[1]}) {
+        ::close(fd);
+    }
+    ASSERT_TRUE(reported);
+    EXPECT_EQ(result.sent, kMessages);
+    EXPECT_EQ(result.delivered, kMessages);
+    EXPECT_EQ(result.damaged, 0u);
+    EXPECT_EQ(::kill(daemon.pid(), 0), 0) << daemon.log();
 }
 
 }  // namespace

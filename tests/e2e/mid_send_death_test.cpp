@@ -115,7 +115,9 @@ pid_t start_doomed_sender(const cpg_name& group, Death death, int ready_fd)
 void run(Death death)
 {
     // The watcher reads nothing while the large message waits: it must not be cut off.
-    rcpg::testing::DaemonProcess daemon({"--ring-mib", "8", "--stuck-client-timeout-ms", "0"});
+    // Without backlogs: a reader that does not read holds the ring.
+    rcpg::testing::DaemonProcess daemon(
+        {"--ring-mib", "8", "--stuck-client-timeout-ms", "0", "--client-backlog-mib", "0"});
     ASSERT_TRUE(daemon.running());
     const cpg_name group = group_named("midsend");
     Seen seen;

@@ -1,5 +1,5 @@
-// A client that stops reading holds the delivery ring: senders get CS_ERR_TRY_AGAIN, as
-// with corosync. With a stuck-client timeout the daemon cuts it off once it read nothing
+// Without backlogs (client_backlog_mib 0; slow_reader_test has them) a client that stops
+// reading holds the delivery ring: senders get CS_ERR_TRY_AGAIN. With a stuck-client timeout the daemon cuts it off once it read nothing
 // for that long while the ring was full because of it: its group sees PROCDOWN, senders
 // go on, and rcpg-cpgtool counts it. Without one (0) senders wait as long as it stays.
 #include "tests/support/daemon_process.hpp"
@@ -67,21 +67,6 @@ pid_t start_stuck_member(const cpg_name& group)
     return joined ? pid : -1;
 }
 
-std::string tool_kv()
-{
-    const std::string command = rcpg::testing::build_program("rcpg-cpgtool") + " --kv 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    std::string out;
-    char buffer[4096];
-    while (pipe != nullptr && std::fgets(buffer, sizeof buffer, pipe) != nullptr) {
-        out += buffer;
-    }
-    if (pipe != nullptr) {
-        ::pclose(pipe);
-    }
-    return out;
-}
-
 struct Outcome {
     uint64_t try_again = 0;
     uint64_t sent_after_cut = 0;
@@ -125,7 +110,9 @@ Outcome flood_against(pid_t stuck, const cpg_name& group, Clock::duration limit,
 
 TEST(StuckClient, IsCutOffWithProcdownAndSendersGoOn)
 {
-    rcpg::testing::DaemonProcess daemon({"--ring-mib", "8", "--stuck-client-timeout-ms", "300"});
+    // Without backlogs: a reader that does not read holds the ring.
+    rcpg::testing::DaemonProcess daemon(
+        {"--ring-mib", "8", "--stuck-client-timeout-ms", "300", "--client-backlog-mib", "0"});
     ASSERT_TRUE(daemon.running());
     const cpg_name group = group_named("stuck");
     const pid_t stuck = start_stuck_member(group);
@@ -135,7 +122,7 @@ TEST(StuckClient, IsCutOffWithProcdownAndSendersGoOn)
     ASSERT_TRUE(outcome.cut_off) << "the stuck member was never cut off";
     EXPECT_EQ(outcome.reason, CPG_REASON_PROCDOWN);
     EXPECT_EQ(outcome.sent_after_cut, 200u) << "senders did not go on after the stuck member was cut off";
-    const std::string kv = tool_kv();
+    const std::string kv = rcpg::testing::cpgtool_kv();
     EXPECT_NE(kv.find("stuck_clients_disconnected=1\n"), std::string::npos) << kv;
     EXPECT_NE(daemon.log().find("read nothing for"), std::string::npos);
     ::kill(stuck, SIGKILL);
@@ -144,7 +131,9 @@ TEST(StuckClient, IsCutOffWithProcdownAndSendersGoOn)
 
 TEST(StuckClient, WithoutATimeoutSendersWaitUntilItGoes)
 {
-    rcpg::testing::DaemonProcess daemon({"--ring-mib", "8", "--stuck-client-timeout-ms", "0"});
+    // Without backlogs: a reader that does not read holds the ring.
+    rcpg::testing::DaemonProcess daemon(
+        {"--ring-mib", "8", "--stuck-client-timeout-ms", "0", "--client-backlog-mib", "0"});
     ASSERT_TRUE(daemon.running());
     const cpg_name group = group_named("stuck");
     const pid_t stuck = start_stuck_member(group);
@@ -153,7 +142,7 @@ TEST(StuckClient, WithoutATimeoutSendersWaitUntilItGoes)
     const Outcome waiting = flood_against(stuck, group, std::chrono::seconds(3), 1);
     EXPECT_GT(waiting.try_again, 0u);
     EXPECT_FALSE(waiting.cut_off) << "cut off although the timeout is 0";
-    EXPECT_NE(tool_kv().find("stuck_clients_disconnected=0\n"), std::string::npos);
+    EXPECT_NE(rcpg::testing::cpgtool_kv().find("stuck_clients_disconnected=0\n"), std::string::npos);
     ::kill(stuck, SIGKILL);
     ::waitpid(stuck, nullptr, 0);
 }

@@ -672,8 +672,8 @@ TEST(ClusterWireEntry, UnknownKindIsRejected)
     TestRing ring(kRingBytes);
     ring.put_entry(64, data_entry(1, 8));
     ASSERT_TRUE(ring.check(64, kSmallEntryBytes).has_value());
-    // 5: the first kind after the last one defined (dropped).
-    for (uint16_t kind : {uint16_t{5}, uint16_t{0x100}, uint16_t{0xffff}}) {
+    // 6: the first kind after the last one defined (skip).
+    for (uint16_t kind : {uint16_t{6}, uint16_t{0x100}, uint16_t{0xffff}}) {
         EntryHeader entry = data_entry(1, 8);
         entry.kind = static_cast<EntryKind>(kind);
         ring.put_entry(64, entry);

@@ -120,7 +120,10 @@ TEST_F(LocalAccess, AnImpostorOnTheIpcNameGetsNoClient)
             ::_exit(100);
         }
         const std::string rcpgd = rcpg::testing::build_program("rcpgd");
-        ::execl(rcpgd.c_str(), rcpgd.c_str(), "--ipc", name.c_str(), static_cast<char*>(nullptr));
+        // A state directory of its own: nobody may not read root's ring id.
+        const std::string state = "/tmp/" + name + ".state";
+        ::execl(rcpgd.c_str(), rcpgd.c_str(), "--ipc", name.c_str(), "--state-dir", state.c_str(),
+                static_cast<char*>(nullptr));
         ::_exit(127);
     }
     ASSERT_GT(impostor, 0);
@@ -153,6 +156,7 @@ TEST_F(LocalAccess, AnImpostorOnTheIpcNameGetsNoClient)
     ::kill(impostor, SIGTERM);
     ::waitpid(impostor, nullptr, 0);
     ::unlink(log.c_str());
+    std::filesystem::remove_all("/tmp/" + name + ".state");
 }
 
 // A user rcpgd does not allow opens connection after connection to the descriptor socket

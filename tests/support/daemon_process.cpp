@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -23,12 +25,35 @@ std::atomic<int> g_instance{0};
 
 std::string build_program(const std::string& name) { return std::string(RCPG_BUILD_BIN_DIR) + "/" + name; }
 
-DaemonProcess::DaemonProcess(std::vector<std::string> extra_args)
+std::string cpgtool_kv()
 {
-    ipc_name_ = "rcpgtest-" + std::to_string(::getpid()) + "-" + std::to_string(g_instance++);
-    log_path_ = "/tmp/" + ipc_name_ + ".log";
+    const std::string command = build_program("rcpg-cpgtool") + " --kv 2>&1";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    std::string out;
+    char buffer[4096];
+    while (pipe != nullptr && std::fgets(buffer, sizeof buffer, pipe) != nullptr) {
+        out += buffer;
+    }
+    if (pipe != nullptr) {
+        ::pclose(pipe);
+    }
+    return out;
+}
+
+DaemonProcess::DaemonProcess(std::vector<std::string> extra_args)
+    : DaemonProcess(std::move(extra_args), "rcpgtest-" + std::to_string(::getpid()) + "-" + std::to_string(g_instance++))
+{
+    owns_state_ = true;
+}
+
+DaemonProcess::DaemonProcess(std::vector<std::string> extra_args, std::string ipc_name)
+{
+    ipc_name_ = std::move(ipc_name);
+    log_path_ = "/tmp/" + ipc_name_ + "." + std::to_string(g_instance++) + ".log";
+    state_dir_ = "/tmp/" + ipc_name_ + ".state";
     ::setenv("RCPG_IPC", ipc_name_.c_str(), 1);
-    std::vector<std::string> args = {build_program("rcpgd"), "--ipc", ipc_name_, "--busy-poll-us", "20"};
+    std::vector<std::string> args = {build_program("rcpgd"), "--ipc", ipc_name_, "--busy-poll-us", "20",
+                                     "--state-dir", state_dir_};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -72,6 +97,9 @@ DaemonProcess::~DaemonProcess()
 {
     stop();
     ::unlink(log_path_.c_str());
+    if (owns_state_) {
+        std::filesystem::remove_all(state_dir_);
+    }
 }
 
 int DaemonProcess::stop()

@@ -14,6 +14,9 @@ public:
     // Starts `rcpgd` with `extra_args` on a fresh IPC name and exports it as RCPG_IPC.
     // Waits until the daemon accepts clients.
     explicit DaemonProcess(std::vector<std::string> extra_args = {});
+    // The same on a given IPC name, as a restarted daemon: its state directory (the ring
+    // id) is the one of every daemon started on that name by this test process.
+    DaemonProcess(std::vector<std::string> extra_args, std::string ipc_name);
     ~DaemonProcess();
     DaemonProcess(const DaemonProcess&) = delete;
     DaemonProcess& operator=(const DaemonProcess&) = delete;
@@ -29,10 +32,15 @@ public:
 private:
     std::string ipc_name_;
     std::string log_path_;
+    std::string state_dir_;
+    bool owns_state_ = false;  // made up its name: removes the state directory at the end
     pid_t pid_ = -1;
 };
 
 // Path of a program built by this project (bin/ of the build tree).
 std::string build_program(const std::string& name);
+
+// What `rcpg-cpgtool --kv` prints for the daemon of $RCPG_IPC (its error output too).
+std::string cpgtool_kv();
 
 }  // namespace rcpg::testing

@@ -837,5 +837,30 @@ TEST_F(ConfigTest, ClientCapsAreReadAndChecked)
     EXPECT_TRUE(ErrorAt(load(three_nodes("  max_clients: 0\n")), path_, kRcpgBodyLine, "max_clients needs a number"));
 }
 
+// --- Slow readers' backlogs and the state directory -------------------------------------
+
+TEST_F(ConfigTest, ClientBacklogAndStateDirAreReadAndCheckedWithTheirLine)
+{
+    ASSERT_EQ(load(three_nodes("  client_backlog_mib: 1024\n  state_dir: /srv/rcpg\n")), "");
+    EXPECT_EQ(options_.client_backlog_bytes, 1024ull << 20);
+    EXPECT_EQ(options_.state_dir, "/srv/rcpg");
+    ASSERT_EQ(load(three_nodes("  client_backlog_mib: 0\n")), "");
+    EXPECT_EQ(options_.client_backlog_bytes, 0u) << "0: no backlogs";
+    for (const char* bad : {"  client_backlog_mib: 4\n", "  client_backlog_mib: 100\n", "  client_backlog_mib: 32768\n",
+                            "  client_backlog_mib: lots\n"}) {
+        EXPECT_TRUE(ErrorAt(load(three_nodes(bad)), path_, kRcpgBodyLine, "client_backlog_mib needs 0 or a power of two"))
+            << bad;
+    }
+    EXPECT_TRUE(ErrorAt(load(three_nodes("  state_dir: relative/dir\n")), path_, kRcpgBodyLine,
+                        "state_dir needs an absolute directory path"));
+}
+
+TEST_F(ConfigTest, DefaultsKeepBacklogsAndTheRingIdInVarLib)
+{
+    const Options defaults;
+    EXPECT_EQ(defaults.client_backlog_bytes, 256ull << 20);
+    EXPECT_EQ(defaults.state_dir, "/var/lib/rcpg");
+}
+
 }  // namespace
 }  // namespace rcpg::daemon

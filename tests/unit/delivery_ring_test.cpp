@@ -1,0 +1,115 @@
+// The delivery ring's writer around payloads a reader holds in a callback (DeliveryRing::
+// set_holds), read back with the reader every client uses (ipc::read_entry).
+#include "libcpg/ipc/ring_entry.hpp"
+#include "ordering/delivery_ring.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+namespace {
+
+using rcpg::ordering::DeliveryRing;
+namespace ipc = rcpg::ipc;
+
+constexpr uint64_t kRingBytes = 8ull << 20;
+constexpr uint32_t kPayloadBytes = 65536;  // delivered in place: on whole pages
+
+struct Written {
+    uint64_t position;
+    uint64_t payload_position;
+    uint64_t payload_bytes;
+};
+
+Written append(DeliveryRing& ring, unsigned char fill)
+{
+    ipc::EntryHeader* entry =
+        ring.append(ipc::EntryKind::data, ipc::kFlagPayloadOnPage, kPayloadBytes, ring.unpublished_tail());
+    EXPECT_NE(entry, nullptr);
+    if (entry == nullptr) {
+        return {};
+    }
+    entry->group_id = 1;
+    entry->pid = 1;
+    std::memset(ring.payload(entry), fill, kPayloadBytes);
+    ring.publish();
+    return {ring.last_position(), ring.last_position() + entry->payload_offset,
+            entry->entry_bytes - uint64_t{entry->payload_offset}};
+}
+
+// Walks the whole published lap with the clients' reader: every entry canonical.
+std::vector<ipc::EntryKind> read_lap(const DeliveryRing& ring)
+{
+    std::vector<ipc::EntryKind> kinds;
+    const uint64_t tail = ring.published_tail();
+    for (uint64_t position = tail > kRingBytes ? tail - kRingBytes : 0; position < tail;) {
+        ipc::RingEntry entry{};
+        if (ipc::read_entry(ring.data(), kRingBytes, position, tail, entry) != ipc::RingStep::entry) {
+            ADD_FAILURE() << "no entry at " << position;
+            break;
+        }
+        kinds.push_back(entry.header.kind);
+        position += entry.header.entry_bytes;
+    }
+    return kinds;
+}
+
+TEST(DeliveryRingHolds, TheWriterGoesRoundAHeldPayloadLapAfterLap)
+{
+    DeliveryRing ring(kRingBytes, 1);
+    ASSERT_TRUE(ring.valid());
+    Written held{};
+    for (int i = 0; i < 20; ++i) {
+        const Written written = append(ring, static_cast<unsigned char>(i));
+        if (i == 10) {
+            held = written;
+        }
+    }
+    ring.set_holds({{held.payload_position, held.payload_bytes}});
+    // Five laps, everything else reclaimed at once: the held bytes never change.
+    const uint64_t offset = held.payload_position & (kRingBytes - 1);
+    for (int i = 0; i < 5 * 130; ++i) {
+        append(ring, 0xee);
+        const auto* bytes = reinterpret_cast<const unsigned char*>(ring.data()) + offset;
+        ASSERT_EQ(bytes[0], 10) << "after " << i << " entries";
+        ASSERT_EQ(bytes[held.payload_bytes - 1], 10) << "after " << i << " entries";
+    }
+    const std::vector<ipc::EntryKind> kinds = read_lap(ring);
+    EXPECT_NE(std::find(kinds.begin(), kinds.end(), ipc::EntryKind::skip), kinds.end())
+        << "no skip entry in the last lap";
+}
+
+TEST(DeliveryRingHolds, WithoutHoldsNoSkipIsWrittenAndTheBytesAreReused)
+{
+    DeliveryRing ring(kRingBytes, 1);
+    ASSERT_TRUE(ring.valid());
+    const Written first = append(ring, 7);
+    for (int i = 0; i < 200; ++i) {
+        append(ring, 0xee);
+    }
+    const auto* bytes = reinterpret_cast<const unsigned char*>(ring.data()) + (first.payload_position & (kRingBytes - 1));
+    EXPECT_NE(bytes[0], 7) << "the test's laps did not reach the first entry's bytes";
+    const std::vector<ipc::EntryKind> kinds = read_lap(ring);
+    EXPECT_EQ(std::find(kinds.begin(), kinds.end(), ipc::EntryKind::skip), kinds.end());
+}
+
+TEST(RingEntry, ASkipIsReadAsFillerAndMayNotLeaveTheRingOrThePublished)
+{
+    std::vector<std::byte> ring(1 << 16);
+    ipc::EntryHeader skip{};
+    skip.entry_bytes = 4096;
+    skip.kind = ipc::EntryKind::skip;
+    std::memcpy(ring.data() + 8192, &skip, 8);
+    ipc::RingEntry entry{};
+    EXPECT_EQ(ipc::read_entry(ring.data(), ring.size(), 8192, 8192 + 4096, entry), ipc::RingStep::entry);
+    EXPECT_EQ(entry.header.kind, ipc::EntryKind::skip);
+    EXPECT_TRUE(entry.payload.empty());
+    // Past what is published, or past the ring's end: not an entry rcpgd writes.
+    EXPECT_EQ(ipc::read_entry(ring.data(), ring.size(), 8192, 8192 + 4088, entry), ipc::RingStep::corrupt);
+    skip.entry_bytes = static_cast<uint32_t>(ring.size());
+    std::memcpy(ring.data() + 8192, &skip, 8);
+    EXPECT_EQ(ipc::read_entry(ring.data(), ring.size(), 8192, 8192 + ring.size(), entry), ipc::RingStep::corrupt);
+}
+
+}  // namespace
