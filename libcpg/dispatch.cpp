@@ -157,12 +157,17 @@ bool Handle::relevant(const EntryHeader& entry) const
 // not moved means the same: this client was cut off.
 Handle::Ownership Handle::entry_ownership()
 {
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (control_->cut_off.load(std::memory_order_relaxed) != 0) {
+    // The copy must be done before the words are read. On x86 (TSO, which this library
+    // needs: the pause instruction) loads are not reordered with loads, so keeping the
+    // compiler from moving the copy after them is enough; ThreadSanitizer does not take
+    // atomic_thread_fence. seq_cst loads: the second half of the Dekker with the daemon
+    // for `holding` (deliver_data).
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (control_->cut_off.load(std::memory_order_seq_cst) != 0) {
         break_ring();
         return Ownership::lost;
     }
-    if (control_->moved_to.load(std::memory_order_relaxed) > run_start_) {
+    if (control_->moved_to.load(std::memory_order_seq_cst) > run_start_) {
         cursor_ = run_start_;
         return Ownership::moved;
     }
@@ -405,7 +410,6 @@ void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte
         const bool outer_hold = holding_;
         if (!outer_hold) {
             control_->holding.store(position + 1, std::memory_order_seq_cst);
-            std::atomic_thread_fence(std::memory_order_seq_cst);
             holding_ = true;
         }
         const bool ours = entries_still_ours();

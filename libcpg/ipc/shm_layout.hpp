@@ -8,9 +8,12 @@
 //    An entry at ring position p may be overwritten only once every pinning client's
 //    `consumed` has passed p (the daemon computes the minimum when it needs space).
 //  - Control block: shared read-write. The client writes `consumed`, `waiting`,
-//    `sub_tail` and the descriptors; the daemon writes `sub_head` and reads the rest.
+//    `sub_tail`, the descriptors, `backlog_consumed` and `holding`; the daemon writes
+//    `sub_head`, `cut_off`, `backlog_tail` and `moved_to`, and reads the rest.
 //    Everything the daemon reads here is untrusted: it keeps its own copy of what it
 //    has consumed and validates every descriptor against the arena bounds.
+//  - Backlog (per client, see ControlBlock::backlog_tail): only the daemon writes it; the
+//    client maps it read-only and copies out what it delivers.
 //  - Send arena: written by the client, read by the daemon. The daemon creates and seals
 //    it (no shrink), so a client cannot make the daemon fault by truncating it.
 #pragma once
