@@ -36,15 +36,17 @@ DeliveryRing::DeliveryRing(uint64_t data_bytes, uint32_t nodeid) : data_bytes_(d
 uint64_t DeliveryRing::held_until(uint64_t position, uint64_t bytes) const
 {
     // The same bytes come round once a lap: the held ones are at hold.position + k laps.
-    for (const Hold& hold : holds_) {
-        if (position + bytes <= hold.position + data_bytes_) {
-            continue;  // not past the held bytes' own lap
-        }
-        const uint64_t last_lap = (position + bytes - 1 - hold.position) / data_bytes_;
-        for (uint64_t lap = last_lap - 1; lap <= last_lap; ++lap) {
-            const uint64_t start = hold.position + lap * data_bytes_;
-            if (lap != 0 && position < start + hold.bytes && start < position + bytes) {
-                return start + hold.bytes;
+    for (const std::vector<Hold>* set : {&holds_, &remote_holds_}) {
+        for (const Hold& hold : *set) {
+            if (position + bytes <= hold.position + data_bytes_) {
+                continue;  // not past the held bytes' own lap
+            }
+            const uint64_t last_lap = (position + bytes - 1 - hold.position) / data_bytes_;
+            for (uint64_t lap = last_lap - 1; lap <= last_lap; ++lap) {
+                const uint64_t start = hold.position + lap * data_bytes_;
+                if (lap != 0 && position < start + hold.bytes && start < position + bytes) {
+                    return start + hold.bytes;
+                }
             }
         }
     }
@@ -71,9 +73,12 @@ DeliveryRing::Slot DeliveryRing::slot_for(uint16_t flags, uint32_t payload_bytes
         if (slot.placement.entry_bytes > room_to_end) {
             // Entries never wrap: fill the end of the ring and start again at its beginning.
             filler_end = slot.position + room_to_end;
-        } else if (!holds_.empty()) {
-            // A filler's own 8 bytes must not land on held bytes either.
-            filler_end = held_until(slot.position, slot.placement.entry_bytes);
+        } else if (!holds_.empty() || !remote_holds_.empty()) {
+            // An entry that would end right where held bytes begin is refused too: the
+            // next one could not start there, not even as a filler (whose own 8 bytes
+            // must not land on held bytes), and the writer would find no room until the
+            // hold ends. The skip starts here instead.
+            filler_end = held_until(slot.position, slot.placement.entry_bytes + ipc::kEntryAlignBytes);
             filler = ipc::EntryKind::skip;
         }
         if (filler_end == 0) {

@@ -39,12 +39,18 @@ public:
     // limit has passed them (their entries were moved to a backlog meanwhile): [position,
     // position + bytes), whole pages. The writer goes round them: where a new entry would
     // overlap one on a later lap, a skip entry covers up to its end, so the held bytes stay
-    // as they are (a filler's header lies before a payload's pages). Replaces the last set.
+    // as they are (a filler's header lies before a payload's pages). Two sets: this node's
+    // readers' (set_holds, by the local side: replaces the last set) and, at the
+    // sequencer, the other nodes' readers' (remote_holds(), kept by the node from what
+    // the members publish): every node's ring has the same layout, so a skip here is a
+    // skip in every ring.
     struct Hold {
         uint64_t position;
         uint64_t bytes;
     };
     void set_holds(std::vector<Hold> holds) { holds_ = std::move(holds); }
+    const std::vector<Hold>& holds() const { return holds_; }
+    std::vector<Hold>& remote_holds() { return remote_holds_; }
 
     std::byte* payload(ipc::EntryHeader* entry)
     {
@@ -109,6 +115,7 @@ private:
     uint64_t last_position_ = 0;
     uint64_t next_seq_ = 1;
     std::vector<Hold> holds_;
+    std::vector<Hold> remote_holds_;
 };
 
 }  // namespace rcpg::ordering

@@ -38,12 +38,17 @@ Written append(DeliveryRing& ring, unsigned char fill)
             entry->entry_bytes - uint64_t{entry->payload_offset}};
 }
 
-// Walks the whole published lap with the clients' reader: every entry canonical.
-std::vector<ipc::EntryKind> read_lap(const DeliveryRing& ring)
+// Walks the published entries from `from` (an entry's position; by default a lap back,
+// which is one where every entry has the same size) with the clients' reader: every
+// entry canonical.
+std::vector<ipc::EntryKind> read_lap(const DeliveryRing& ring, uint64_t from = UINT64_MAX)
 {
     std::vector<ipc::EntryKind> kinds;
     const uint64_t tail = ring.published_tail();
-    for (uint64_t position = tail > kRingBytes ? tail - kRingBytes : 0; position < tail;) {
+    if (from == UINT64_MAX) {
+        from = tail > kRingBytes ? tail - kRingBytes : 0;
+    }
+    for (uint64_t position = from; position < tail;) {
         ipc::RingEntry entry{};
         if (ipc::read_entry(ring.data(), kRingBytes, position, tail, entry) != ipc::RingStep::entry) {
             ADD_FAILURE() << "no entry at " << position;
@@ -78,6 +83,46 @@ TEST(DeliveryRingHolds, TheWriterGoesRoundAHeldPayloadLapAfterLap)
     const std::vector<ipc::EntryKind> kinds = read_lap(ring);
     EXPECT_NE(std::find(kinds.begin(), kinds.end(), ipc::EntryKind::skip), kinds.end())
         << "no skip entry in the last lap";
+}
+
+// The writer's tail may come to stand exactly where held bytes begin a lap later (an
+// entry ends there). No entry, not even a skip's header, may start there: the writer must
+// have gone round them from before, or it finds no room until the hold ends.
+TEST(DeliveryRingHolds, AnEntryEndingRightAtTheHeldBytesDoesNotStopTheWriter)
+{
+    DeliveryRing ring(kRingBytes, 1);
+    ASSERT_TRUE(ring.valid());
+    append(ring, 1);
+    const Written held = append(ring, 2);
+    ring.set_holds({{held.payload_position, held.payload_bytes}});
+    const uint64_t target = held.payload_position + kRingBytes;
+    // Small entries (payloads off the page), the last one sized to end exactly at target.
+    constexpr uint32_t kSmallPayloadBytes = 2048;
+    int appended = 0;
+    uint64_t after_target = 0;  // the first entry past the held bytes
+    while (ring.unpublished_tail() < target + kRingBytes / 2) {
+        const uint64_t tail = ring.unpublished_tail();
+        uint32_t payload_bytes = kSmallPayloadBytes;
+        if (tail < target && target - tail < 3 * kSmallPayloadBytes) {
+            const uint64_t left = target - tail;
+            payload_bytes = static_cast<uint32_t>(left > 2 * kSmallPayloadBytes ? kSmallPayloadBytes
+                                                                                 : left - sizeof(ipc::EntryHeader));
+        }
+        ipc::EntryHeader* entry = ring.append(ipc::EntryKind::data, 0, payload_bytes, ring.unpublished_tail());
+        ASSERT_NE(entry, nullptr) << "no room at " << tail << " (" << appended << " entries; held bytes at "
+                                  << target << ")";
+        entry->group_id = 1;
+        entry->pid = 1;
+        std::memset(ring.payload(entry), 0xee, payload_bytes);
+        ring.publish();
+        ++appended;
+        if (after_target == 0 && ring.last_position() > target) {
+            after_target = ring.last_position();
+        }
+        const auto* bytes = reinterpret_cast<const unsigned char*>(ring.data()) + (target & (kRingBytes - 1));
+        ASSERT_EQ(bytes[0], 2) << "after " << appended << " entries";
+    }
+    read_lap(ring, after_target);  // every entry since canonical
 }
 
 TEST(DeliveryRingHolds, WithoutHoldsNoSkipIsWrittenAndTheBytesAreReused)
