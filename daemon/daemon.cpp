@@ -807,8 +807,8 @@ uint64_t Daemon::read_position(ClientSession& session, uint64_t tail)
 // The lowest ring position a pinning client may still read: where it has read up to, or
 // where its backlog ends in the ring if that is further. An entry it holds in a callback
 // below that (ControlBlock::holding: delivered in place, then moved) must stay as it is:
-// where this node writes its ring (one node, or the sequencer) its payload becomes a
-// hold the writer goes round (`holds`), elsewhere the limit stays before it. The limit
+// its payload becomes a hold (`holds`) that the writer goes round (one node, the
+// sequencer), or that a member publishes to the sequencer for its writer. The limit
 // only rises: a new hold below it cannot be real (the client re-reads `moved_to` after
 // raising it, and does not use the entry).
 uint64_t Daemon::reader_limit(ClientSession& session, uint64_t tail, std::vector<ordering::DeliveryRing::Hold>* holds)
@@ -817,9 +817,7 @@ uint64_t Daemon::reader_limit(ClientSession& session, uint64_t tail, std::vector
     if (session.moved_to != 0) {
         // seq_cst, after the store of `moved_to` (move_to_backlog): Dekker with the client.
         update_hold(session, limit, tail);
-        if (session.held && node_->role() == Role::member) {
-            limit = session.held->position;  // the sequencer writes this ring: it waits here
-        } else if (session.held && holds != nullptr) {
+        if (session.held && holds != nullptr) {
             holds->push_back(session.held->payload);
         }
     }
@@ -842,14 +840,13 @@ uint64_t Daemon::local_reclaim_limit()
         limit = std::min(limit, reader_limit(*session, tail, &holds));
     }
     // Clients cut off inside such a callback: their hold lasts as long as the callback (a
-    // process that died cannot clear it: kill(pid, 0) tells). Where the sequencer writes
-    // the ring, it would wait for them: there the pages are let go.
+    // process that died cannot clear it: kill(pid, 0) tells).
     const auto still_held = [&](ClientSession& session) {
         if (!session.held) {
             return false;
         }
         const bool alive = ::kill(session.pid, 0) == 0 || errno == EPERM;
-        if (node_->role() == Role::member || !alive ||
+        if (!alive ||
             session.control->holding.load(std::memory_order_seq_cst) != session.held->position + 1) {
             session.held.reset();
             return false;

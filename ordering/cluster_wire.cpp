@@ -118,6 +118,33 @@ std::string rejoin_problem(const Hello& hello, uint32_t nodeid, uint64_t ring_by
     return {};
 }
 
+uint64_t encode_hold(uint64_t position, uint64_t bytes, uint64_t ring_bytes)
+{
+    return ((position & (ring_bytes - 1)) << 32) | bytes;
+}
+
+std::optional<HeldBytes> decode_hold(uint64_t word, uint64_t ring_bytes, uint64_t tail)
+{
+    const uint64_t offset = word >> 32;
+    const uint64_t bytes = word & 0xffffffffu;
+    // Nonzero offset: a payload follows its entry's header, and entries never wrap.
+    if (offset == 0 || offset >= ring_bytes || offset % ipc::kEntryAlignBytes != 0 || bytes == 0 ||
+        bytes % ipc::kEntryAlignBytes != 0 || bytes > ipc::kMaxEntryBytes || bytes > ring_bytes - offset) {
+        return std::nullopt;
+    }
+    uint64_t position = (tail & ~(ring_bytes - 1)) + offset;
+    if (position >= tail) {
+        if (position < ring_bytes) {
+            return std::nullopt;  // before the first lap: nothing was written there yet
+        }
+        position -= ring_bytes;
+    }
+    if (position + bytes > tail) {
+        return std::nullopt;  // the tail inside: no reader has read those bytes whole
+    }
+    return HeldBytes{position, bytes};
+}
+
 std::optional<InboundRecord> decode_inbound(uint32_t type, std::span<const std::byte> payload)
 {
     Reader reader(payload);

@@ -18,7 +18,7 @@
 
 namespace rcpg::ordering::wire {
 
-inline constexpr uint32_t kClusterProtocolVersion = 2;
+inline constexpr uint32_t kClusterProtocolVersion = 3;
 
 // Tags of the regions nodes expose to each other at connection set-up.
 enum Tag : uint32_t {
@@ -27,7 +27,7 @@ enum Tag : uint32_t {
     kTagInboundCredit = 3,  // node → sequencer: the credit word of the node's inbound writer
     kTagInboundRing = 4,    // sequencer → node: the node's inbound ring at the sequencer
     kTagDeliveryCredit = 5, // sequencer → node: where the node publishes its consumed position,
-                            // then how far its ring is complete (SAFE)
+                            // then how far its ring is complete (SAFE), then its holds
     kTagOwnRing = 6,        // sequencer → itself (loopback): its ring, target of device copies
     kTagHeartbeat = 7,      // both ways: the word the other side's heartbeat counter goes to
     kTagRingControl = 8,    // node → sequencer: the words behind the entries (kRingControlOffset)
@@ -40,6 +40,27 @@ inline constexpr uint64_t kRingControlOffset = ipc::kClusterTailOffset;
 inline constexpr uint64_t kRingControlBytes = ipc::kStableTailOffset + sizeof(uint64_t) - ipc::kClusterTailOffset;
 static_assert(ipc::kCreditRequestOffset == kRingControlOffset + 8 && ipc::kStableTailOffset == kRingControlOffset + 16,
               "the sequencer's words follow each other");
+
+// A member's reader may hold a payload in place (delivered in place, in a callback) after
+// its entries moved to a backlog: the member's credit then passes it, and the sequencer's
+// writer must go round those bytes in every ring (DeliveryRing::Hold). The member
+// publishes each such hold in a word of its credit line, after the credit word and the
+// SAFE word: the payload's offset in the ring (high half) and its bytes (low half); 0
+// for none. A hold keeps its word while it lasts, so a read that catches the words half
+// rewritten still sees every hold that lasts; a new hold's word lands before the credit
+// that passes it (one queue pair: in order).
+inline constexpr size_t kHoldWords = 6;
+inline constexpr size_t kCreditLineWords = 2 + kHoldWords;
+struct HeldBytes {
+    uint64_t position;
+    uint64_t bytes;
+};
+uint64_t encode_hold(uint64_t position, uint64_t bytes, uint64_t ring_bytes);
+// The hold a word names, placed at the one lap where its bytes lie whole before `tail`
+// (the sequencer's tail: every byte a member holds was written within a lap before it).
+// Nothing for 0, or for a word that cannot be a hold: not entry-aligned, empty, larger
+// than an entry, past the ring's end, or not yet written.
+std::optional<HeldBytes> decode_hold(uint64_t word, uint64_t ring_bytes, uint64_t tail);
 
 // Record types in a node's inbound ring at the sequencer (transport RecordHeader.type).
 enum class InboundType : uint32_t {

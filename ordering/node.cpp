@@ -25,7 +25,9 @@ constexpr uint64_t kHeartbeatsPerTimeout = 4;
 // view: that node may need one timeout to notice the failure itself and one to collect
 // the survivors' tails.
 constexpr uint64_t kFailoverWaitTimeouts = 3;
-constexpr size_t kCreditLineBytes = 64;  // one credit word per node, each on its own line
+// One line per node: its credit word, its SAFE word, its holds (wire::kCreditLineWords).
+constexpr size_t kCreditLineBytes = 64;
+static_assert(wire::kCreditLineWords * sizeof(uint64_t) == kCreditLineBytes);
 constexpr uint32_t kInboundBudgetPerNode = 256;
 // A member publishes its consumed position when it moved this fraction of the ring (or
 // when the sequencer asks): credits stay off the latency path.
@@ -189,6 +191,7 @@ bool Node::prepare_sequencing(std::string& error)
         node.credit_word = reinterpret_cast<uint64_t*>(credit_memory_.data() + index * kCreditLineBytes);
         node.heartbeat_word = reinterpret_cast<const uint64_t*>(heartbeat_memory_.data() + index * kCreditLineBytes);
         node.held_word = node.credit_word + 1;
+        node.hold_words = node.credit_word + 2;
         auto inbound = transport::RegisteredMemory::create(transport, inbound_bytes, transport::RegionAccess::remote_write);
         if (!inbound) {
             error = "cannot register an inbound ring: " + inbound.status().message();
@@ -202,9 +205,9 @@ bool Node::prepare_sequencing(std::string& error)
         transport::Status exposed =
             transport.expose(nodeid, wire::kTagInboundRing, node.inbound_memory.region(), 0, inbound_bytes, write);
         if (exposed) {
-            // Its credit word, then the word it says how far its ring is complete in.
+            // Its credit word, the word it says how far its ring is complete in, its holds.
             exposed = transport.expose(nodeid, wire::kTagDeliveryCredit, credit_memory_.region(),
-                                       index * kCreditLineBytes, 2 * sizeof(uint64_t), write);
+                                       index * kCreditLineBytes, kCreditLineBytes, write);
         }
         if (exposed) {
             exposed = transport.expose(nodeid, wire::kTagHeartbeat, heartbeat_memory_.region(),
@@ -627,6 +630,9 @@ void Node::begin_session()
     transport::Transport& transport = *transport_;
     auto* credit_word = reinterpret_cast<uint64_t*>(member_memory_.data());
     store_word(credit_word, 0);
+    // What this sequencer's words for our holds say is not known: the first publication
+    // writes them all.
+    published_holds_.fill(UINT64_MAX);
     if (auto heartbeat = transport.remote_region(sequencer_, wire::kTagHeartbeat)) {
         sequencer_heartbeat_ = heartbeat->at(0);
     }
@@ -661,7 +667,9 @@ void Node::begin_session()
         hello.ring_seq = view_.ring_seq;
         hello.tail = processed_;
         hello.next_seq = ring_.next_seq();
-        hello.reclaim_limit = std::min(reclaim_limit(), processed_);
+        // Before any hold of this node's readers: the next sequencer learns of them only
+        // from the words this node writes once it continues.
+        hello.reclaim_limit = credit_before_holds(std::min(reclaim_limit(), processed_), ring_.holds().size());
         published_credit_ = hello.reclaim_limit;
     }
     if (!writer_->append_copy(static_cast<uint32_t>(wire::InboundType::hello), std::as_bytes(std::span(&hello, 1))) ||
@@ -726,9 +734,21 @@ void Node::on_member_event(const transport::Event& event)
 uint64_t Node::reclaim_limit()
 {
     uint64_t limit = local_.local_reclaim_limit();
+    std::vector<DeliveryRing::Hold>& holds = ring_.remote_holds();
+    holds.clear();
     for (auto& [nodeid, node] : remotes_) {
-        if (node.stream) {
-            limit = std::min(limit, node.stream->credit());
+        if (!node.stream) {
+            continue;
+        }
+        // The credit first (acquire): a hold it passes landed before it.
+        limit = std::min(limit, node.stream->credit());
+        for (size_t slot = 0; slot < wire::kHoldWords; ++slot) {
+            if (const uint64_t word = load_word(node.hold_words + slot); word != 0) {
+                // A word that is no hold is ignored: only that member's reader can lose by it.
+                if (auto held = wire::decode_hold(word, ring_.data_bytes(), ring_.unpublished_tail())) {
+                    holds.push_back({held->position, held->bytes});
+                }
+            }
         }
     }
     reclaim_limit_ = limit;
@@ -1622,12 +1642,82 @@ bool Node::apply_confchg(const ipc::EntryHeader& entry, uint64_t position, std::
     return true;
 }
 
+std::vector<DeliveryRing::Hold> Node::holds_by_position() const
+{
+    std::vector<DeliveryRing::Hold> holds = ring_.holds();
+    std::sort(holds.begin(), holds.end(),
+              [](const DeliveryRing::Hold& a, const DeliveryRing::Hold& b) { return a.position < b.position; });
+    return holds;
+}
+
+// The words for this node's holds (wire::kHoldWords): a hold that lasts keeps its word,
+// an ended one frees it, a new one takes a free one. Returns how many holds found a word
+// (the first ones by position: the credit must stay before the others).
+size_t Node::assign_hold_words(std::array<uint64_t, wire::kHoldWords>& words) const
+{
+    const std::vector<DeliveryRing::Hold> holds = holds_by_position();
+    std::vector<uint64_t> wanted;
+    for (const DeliveryRing::Hold& hold : holds) {
+        wanted.push_back(wire::encode_hold(hold.position, hold.bytes, ring_.data_bytes()));
+    }
+    for (uint64_t& word : words) {
+        if (std::find(wanted.begin(), wanted.end(), word) == wanted.end()) {
+            word = 0;
+        }
+    }
+    size_t placed = 0;
+    for (const uint64_t word : wanted) {
+        if (std::find(words.begin(), words.end(), word) == words.end()) {
+            auto free = std::find(words.begin(), words.end(), uint64_t{0});
+            if (free == words.end()) {
+                break;
+            }
+            *free = word;
+        }
+        ++placed;
+    }
+    return placed;
+}
+
+// `limit`, kept before the first of this node's holds from `first_unpublished` on (by
+// position): the sequencer does not know of those, so it must not come round to them. A
+// filler's header fits before the held bytes (DeliveryRing::slot_for).
+uint64_t Node::credit_before_holds(uint64_t limit, size_t first_unpublished) const
+{
+    if (first_unpublished >= ring_.holds().size()) {
+        return limit;
+    }
+    const std::vector<DeliveryRing::Hold> holds = holds_by_position();
+    return std::min(limit, holds[first_unpublished].position - ipc::kEntryAlignBytes);
+}
+
 void Node::publish_member_credit()
 {
     if (!connected_ || !delivery_credit_) {
         return;
     }
-    const uint64_t limit = std::min(reclaim_limit(), processed_);
+    uint64_t limit = std::min(reclaim_limit(), processed_);
+    // The holds of this node's readers first: the credit may pass only those the
+    // sequencer was told of (the write of their words goes before the credit's).
+    // Nearly always none, and none published: nothing to do.
+    constexpr std::array<uint64_t, wire::kHoldWords> kNoHolds{};
+    if (!ring_.holds().empty() || published_holds_ != kNoHolds) {
+        std::array<uint64_t, wire::kHoldWords> words = published_holds_;
+        if (words.front() == UINT64_MAX) {
+            words.fill(0);
+        }
+        const size_t placed = assign_hold_words(words);
+        if (words != published_holds_) {
+            transport::WriteRequest write;
+            write.inline_bytes = std::as_bytes(std::span<const uint64_t>(words));
+            write.destination = delivery_credit_->at(2 * sizeof(uint64_t));
+            if (!transport_->post_write(sequencer_, write)) {
+                return;  // send queue full: the next step
+            }
+            published_holds_ = words;
+        }
+        limit = credit_before_holds(limit, placed);
+    }
     if (limit <= published_credit_) {
         return;
     }

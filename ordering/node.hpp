@@ -102,7 +102,10 @@ struct NodeConfig {
 class LocalSide {
 public:
     virtual ~LocalSide() = default;
-    // The lowest ring position a local reader still needs (may walk every client).
+    // The lowest ring position a local reader still needs (may walk every client), apart
+    // from payloads readers hold in place past it: those it sets as the ring's holds
+    // (DeliveryRing::set_holds), which the writer goes round, or which a member
+    // publishes to the sequencer for its writer.
     virtual uint64_t local_reclaim_limit() = 0;
     // An entry of `group_id` now ends at the ring's unpublished tail (sequenced here, or
     // applied from the sequencer's stream): its readers will need waking.
@@ -254,6 +257,7 @@ private:
         uint64_t* credit_word = nullptr;              // where it publishes its consumed position
         const uint64_t* heartbeat_word = nullptr;     // where it writes its heartbeat counter
         const uint64_t* held_word = nullptr;          // how far its ring is complete (SAFE)
+        const uint64_t* hold_words = nullptr;         // its readers' holds (wire::kHoldWords)
         std::optional<transport::RemoteAddr> heartbeat_target;  // where ours go
         uint64_t heartbeat_seen = 0;
         uint64_t progress_seen = 0;  // its credit and held words, summed: they move while it works
@@ -366,6 +370,9 @@ private:
     bool apply_snapshot();
     bool apply_confchg(const ipc::EntryHeader& entry, uint64_t position, std::span<const std::byte> payload);
     void publish_member_credit();
+    std::vector<DeliveryRing::Hold> holds_by_position() const;  // this node's readers'
+    size_t assign_hold_words(std::array<uint64_t, wire::kHoldWords>& words) const;
+    uint64_t credit_before_holds(uint64_t limit, size_t first_unpublished) const;
 
     NodeConfig config_;
     DeliveryRing& ring_;
@@ -460,6 +467,8 @@ private:
     std::map<uint32_t, uint64_t> mesh_next_ms_;
     uint64_t processed_ = 0;         // ring position checked and applied up to
     uint64_t published_credit_ = 0;  // last consumed position written to the sequencer
+    // The hold words last written to the sequencer (all UINT64_MAX: not known, write them).
+    std::array<uint64_t, wire::kHoldWords> published_holds_{};
     uint64_t next_batch_ = 1;
     uint64_t completed_batch_ = 0;
     bool forwarded_uncommitted_ = false;

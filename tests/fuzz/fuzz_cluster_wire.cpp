@@ -9,7 +9,9 @@
 //    ring_bytes = 2^(3 + selector % 19) (8 B .. 2 MiB) with `available` committed bytes,
 //    passed as the daemon passes it (from the entry to the ring end; the ring ends where
 //    the allocation ends, so a read past it is an ASan report); then decode_confchg and
-//    decode_totem of the accepted entry's payload.
+//    decode_totem of the accepted entry's payload;
+//  - decode_hold(word = the u64 at 8, ring_bytes as above, tail = the u64 at 16): a
+//    member's hold word.
 // Checks: no crash, no sanitizer report, and what a decoder accepts keeps the promises the
 // daemon relies on without checking again (sizes, ranges, re-encoding to the same bytes).
 #include "ordering/cluster_wire.hpp"
@@ -221,6 +223,25 @@ void fuzz_entry(const uint8_t* data, size_t size)
 
 }  // namespace
 
+// What decode_hold accepts is bytes the sequencer's writer may go round: inside one
+// entry's room, aligned, whole before the tail and at most a lap behind it, and it encodes
+// back to the same word.
+void fuzz_hold(const uint8_t* data)
+{
+    const uint64_t ring_bytes = uint64_t{8} << (read_at<uint32_t>(data, 4) % 19);
+    const uint64_t word = read_at<uint64_t>(data, 8);
+    const uint64_t tail = read_at<uint64_t>(data, 16);
+    const auto held = wire::decode_hold(word, ring_bytes, tail);
+    if (!held) {
+        return;
+    }
+    check(held->bytes != 0 && held->bytes <= ipc::kMaxEntryBytes && held->bytes % ipc::kEntryAlignBytes == 0);
+    check(held->position % ipc::kEntryAlignBytes == 0 && (held->position & (ring_bytes - 1)) != 0);
+    check((held->position & (ring_bytes - 1)) + held->bytes <= ring_bytes);
+    check(held->position + held->bytes <= tail && tail - held->position <= ring_bytes);
+    check(wire::encode_hold(held->position, held->bytes, ring_bytes) == word);
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
     const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data), size);
@@ -232,6 +253,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     fuzz_totem(bytes);
     if (size >= kParamsBytes) {
         fuzz_entry(data, size);
+        fuzz_hold(data);
     }
     return 0;
 }

@@ -96,7 +96,14 @@ struct Scenario {
     uint32_t safe_one_in = 0;      // every this many messages is sent SAFE (0: none)
     uint32_t fragmented_one_in = 0;  // every this many of a client's messages goes in fragments (0: none)
     uint32_t client_deaths = 0;      // clients that die in the middle of a fragmented message
+    // Node 3's reader holds this many payloads in place at a time while clients send, each
+    // for hold_ms, reading on past them (as a client delivered in place and then moved
+    // to a backlog does): nobody may write over them meanwhile.
+    uint32_t held_payloads = 0;
+    uint64_t hold_ms = 0;
 };
+
+constexpr uint32_t kHoldingNode = 3;
 
 // What a node's reader saw at one sequence number.
 struct Delivered {
@@ -228,7 +235,7 @@ public:
         } else {
             node_->commit_forwarded();
         }
-        read(clients_send);
+        read(clients_send, now_ms);
     }
 
     // LocalSide.
@@ -264,6 +271,11 @@ public:
         }
     }
     void on_applied() override { ring_.publish(node_->publishable_tail()); }
+
+    // Holds its reader took (Scenario::held_payloads), and of those the ones whose bytes
+    // came round a lap or more while held.
+    uint32_t holds_taken() const { return holds_taken_; }
+    uint32_t holds_lapped() const { return holds_lapped_; }
 
     // Where this node's ring starts (its admission); what it must hold of a SAFE message.
     uint64_t ring_start() const { return ring_start_; }
@@ -407,9 +419,49 @@ private:
         }
     }
 
-    // Node 2's reader may be slow while clients send; it catches up once they stop.
-    void read(bool clients_send)
+    struct HeldPayload {
+        uint64_t position;
+        std::vector<std::byte> bytes;  // as read
+        uint64_t until_ms;
+        uint64_t tail_then;
+    };
+
+    // The held payloads are as they were read; the ended ones are let go.
+    void check_holds(bool clients_send, uint64_t now_ms)
     {
+        const uint64_t ring_bytes = ring_.data_bytes();
+        const size_t before = held_.size();
+        std::erase_if(held_, [&](const HeldPayload& held) {
+            const std::byte* at = ring_.data() + (held.position & (ring_bytes - 1));
+            EXPECT_EQ(std::memcmp(at, held.bytes.data(), held.bytes.size()), 0)
+                << "node " << nodeid_ << ": the payload held at " << held.position << " was written over (tail now "
+                << ring_.published_tail() << ")";
+            if (clients_send && now_ms < held.until_ms && !::testing::Test::HasFailure()) {
+                return false;
+            }
+            holds_lapped_ += ring_.published_tail() > held.tail_then + ring_bytes ? 1 : 0;
+            return true;
+        });
+        if (held_.size() != before) {
+            publish_holds();
+        }
+    }
+    void publish_holds()
+    {
+        std::vector<DeliveryRing::Hold> holds;
+        for (const HeldPayload& held : held_) {
+            holds.push_back({held.position, held.bytes.size()});
+        }
+        ring_.set_holds(std::move(holds));
+    }
+
+    // Node 2's reader may be slow while clients send; it catches up once they stop.
+    void read(bool clients_send, uint64_t now_ms)
+    {
+        const bool holding = nodeid_ == kHoldingNode && scenario_.held_payloads != 0;
+        if (holding) {
+            check_holds(clients_send, now_ms);
+        }
         const uint64_t ring_bytes = ring_.data_bytes();
         uint32_t budget = nodeid_ == 2 && scenario_.slow_reader_entries_per_tick != 0 && clients_send
                               ? scenario_.slow_reader_entries_per_tick
@@ -421,7 +473,7 @@ private:
                                            ring_.published_tail() - read_position_);
             ASSERT_TRUE(entry) << "node " << nodeid_ << " position " << read_position_;
             read_position_ += entry->entry_bytes;
-            if (entry->kind == EntryKind::pad) {
+            if (entry->kind == EntryKind::pad || entry->kind == EntryKind::skip) {
                 continue;
             }
             if (entry->kind == EntryKind::data && (entry->flags & ipc::kFlagSafe) != 0 && on_safe_read) {
@@ -433,6 +485,16 @@ private:
                                 entry->flags, entry->total_bytes};
             const bool fresh = delivered_.emplace(entry->seq, std::move(delivered)).second;
             EXPECT_TRUE(fresh) << "node " << nodeid_ << " read seq " << entry->seq << " twice";
+            if (holding && clients_send && entry->kind == EntryKind::data && held_.size() < scenario_.held_payloads &&
+                entry->payload_bytes >= ipc::kEntryAlignBytes) {
+                // Whole 8-byte words of it: what an entry's payload takes up.
+                const uint64_t bytes = entry->payload_bytes & ~uint64_t{ipc::kEntryAlignBytes - 1};
+                held_.push_back({read_position_ - entry->entry_bytes + entry->payload_offset,
+                                 std::vector<std::byte>(at + entry->payload_offset, at + entry->payload_offset + bytes),
+                                 now_ms + scenario_.hold_ms, ring_.published_tail()});
+                ++holds_taken_;
+                publish_holds();
+            }
         }
     }
 
@@ -444,6 +506,9 @@ private:
     std::vector<Client> clients_;
     uint64_t read_position_ = 0;
     uint64_t ring_start_ = 0;
+    std::vector<HeldPayload> held_;
+    uint32_t holds_taken_ = 0;
+    uint32_t holds_lapped_ = 0;
     std::map<uint64_t, Delivered> delivered_;
     transport::RegisteredMemory staging_;
     uint32_t next_slot_ = 0;
@@ -1337,6 +1402,50 @@ TEST(ClusterSim, RingsWrapUnderSlowReaders)
     EXPECT_GT(bytes, 3 * kRingBytes) << "the ring should have wrapped at least three times";
     EXPECT_GT(cluster.node(kSequencer).node().counters().ring_full_events, 0u) << "the slow reader never held it back";
 }
+
+// A member's reader holds payloads in place while it reads on (delivered in place, then
+// moved to a backlog): the member's credit passes them, so the sequencer must know of
+// them and go round them in every ring, lap after lap; through a failover too, where the
+// next sequencer learns of them anew. More holds than the member has words for keep its
+// credit before the rest.
+Scenario holding_scenario(uint32_t held_payloads, bool sequencer_fails)
+{
+    Scenario scenario;
+    scenario.seed = 11;
+    scenario.nodes = 3;
+    scenario.late_join = false;
+    scenario.clean_leave = false;
+    scenario.clients_per_node = 3;
+    scenario.min_payload = 1000;
+    scenario.max_payload = 4000;
+    scenario.sends_per_tick = 8;
+    scenario.run_ms = 1200;
+    scenario.held_payloads = held_payloads;
+    scenario.hold_ms = 300;
+    if (sequencer_fails) {
+        scenario.failures = {{500, 0, false}};
+    }
+    return scenario;
+}
+
+void check_holding(const Scenario& scenario)
+{
+    Cluster cluster(scenario);
+    cluster.run();
+    check(cluster, scenario);
+    const SimNode& holder = cluster.node(kHoldingNode);
+    EXPECT_GT(holder.holds_taken(), scenario.held_payloads);
+    if (scenario.held_payloads <= wire::kHoldWords) {
+        EXPECT_GT(holder.holds_lapped(), 0u) << "no held payload's bytes came round a lap while it was held";
+    } else {
+        // The credit stays before the holds without a word: nothing laps them meanwhile.
+        EXPECT_EQ(holder.holds_lapped(), 0u);
+    }
+}
+
+TEST(ClusterSim, AMembersHeldPayloadsAreNeverWrittenOver) { check_holding(holding_scenario(3, false)); }
+TEST(ClusterSim, MoreHeldPayloadsThanHoldWordsKeepTheCreditBeforeTheRest) { check_holding(holding_scenario(8, false)); }
+TEST(ClusterSim, HeldPayloadsOutliveTheSequencer) { check_holding(holding_scenario(3, true)); }
 
 // A member admitted while nothing else happens holds the view that admits it. The
 // sequencer writes that view's entry and its tail word right behind the admission

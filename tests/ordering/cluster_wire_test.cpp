@@ -906,6 +906,44 @@ TEST(ClusterWireTotem, MemberCountMustMatchThePayload)
     EXPECT_FALSE(decode_totem(payload).has_value()) << "header cut short";
 }
 
+// A member's hold word: decoded at the lap where the held bytes lie whole before the
+// sequencer's tail, whichever lap the tail is on.
+TEST(ClusterWireHold, RoundTripsAtTheLapBeforeTheTail)
+{
+    constexpr uint64_t kRing = 1 << 20;
+    const uint64_t position = 5 * kRing + 8192;  // a payload on its page, lap 5
+    const uint64_t word = encode_hold(position, 65536, kRing);
+    for (const uint64_t tail : {position + 65536, position + kRing / 2, position + kRing - 8}) {
+        const auto held = decode_hold(word, kRing, tail);
+        ASSERT_TRUE(held) << "tail " << tail;
+        EXPECT_EQ(held->position, position);
+        EXPECT_EQ(held->bytes, 65536u);
+    }
+    // Once the writer went round them on the next lap, they are named a lap later: the
+    // same bytes of the ring.
+    const auto later = decode_hold(word, kRing, position + kRing + 65536 + 64);
+    ASSERT_TRUE(later);
+    EXPECT_EQ(later->position, position + kRing);
+}
+
+TEST(ClusterWireHold, AWordNoHoldCanBeIsRejected)
+{
+    constexpr uint64_t kRing = 1 << 20;
+    const uint64_t tail = 3 * kRing;
+    EXPECT_FALSE(decode_hold(0, kRing, tail));
+    EXPECT_FALSE(decode_hold((uint64_t{4096} << 32) | 0, kRing, tail));      // empty
+    EXPECT_FALSE(decode_hold((uint64_t{4100} << 32) | 4096, kRing, tail));   // misaligned offset
+    EXPECT_FALSE(decode_hold((uint64_t{4096} << 32) | 4100, kRing, tail));   // misaligned size
+    EXPECT_FALSE(decode_hold((uint64_t{0} << 32) | 4096, kRing, tail));      // no header before it
+    EXPECT_FALSE(decode_hold((uint64_t{kRing} << 32) | 4096, kRing, tail));  // past the ring
+    EXPECT_FALSE(decode_hold((uint64_t{kRing - 4096} << 32) | 8192, kRing, tail));  // across its end
+    EXPECT_FALSE(decode_hold((uint64_t{4096} << 32) | (ipc::kMaxEntryBytes + 8), uint64_t{1} << 30, tail));
+    // Not yet written: on the first lap, past the tail.
+    EXPECT_FALSE(decode_hold((uint64_t{8192} << 32) | 4096, kRing, 4096));
+    // The tail inside the bytes: nobody read them whole.
+    EXPECT_FALSE(decode_hold((uint64_t{8192} << 32) | 4096, kRing, 2 * kRing + 8192 + 64));
+}
+
 }  // namespace
 }  // namespace wire
 }  // namespace rcpg::ordering

@@ -3,19 +3,22 @@
  * a client on another node floods its group costs the cluster nothing, and gets every
  * message when it continues.
  *
- *   scripts/cluster.sh run --nodes 3 --ring-mib 8 --stuck-client-timeout-ms 1000 -- cluster_slow_reader_test
+ *   scripts/cluster.sh run --nodes 3 --ring-mib 8 --stuck-client-timeout-ms 1000 -- \
+ *       cluster_slow_reader_test PATH/TO/rcpg-cpgtool [MESSAGE_BYTES]
  *
- * (CTest: cluster_slow_reader_test, labels rdma and e2e.) A reader on node 2 (a member)
- * and one on node 3 join group "slow"; node 2's is stopped after the flood's first
- * messages, in the middle of reading it. A sender on node 1 (the sequencer) sends 32 MiB
- * (four times the ring) in 320-byte messages. The flood must complete while node 2's
- * reader is still stopped, which it can only if node 2 moves its entries out of the ring
- * (node 2's credit is what the sequencer waits for), and although the reader stays
- * stopped far longer than the stuck-client timeout it must not be cut off. Then it
- * continues: both readers must have every message, in order, intact, and node 2's
- * rcpg-cpgtool must have counted the moves. (Messages of 4 KiB and more are delivered in
- * place; a member's reader stopped inside such a callback holds that entry at its node,
- * which the sequencer writes: libcpg/NOTES.md, "A slow reader".)
+ * (CTest: cluster_slow_reader_test and cluster_held_reader_test, labels rdma and e2e.) A
+ * reader on node 2 (a member) and one on node 3 join group "slow". A sender on node 1
+ * (the sequencer) sends 32 MiB (four times the ring) in messages of MESSAGE_BYTES
+ * (default 320). Node 2's reader stops after the flood's first sixteenth: below 4 KiB the
+ * test stops it from outside, between callbacks; from 4 KiB on (delivered in place, from
+ * the ring) it stops itself inside the callback of that message, so it holds the
+ * message's payload in node 2's ring, which the sequencer writes. The flood must
+ * complete while node 2's reader is still stopped, which it can only if node 2 moves its
+ * entries out of the ring (node 2's credit is what the sequencer waits for) and, for the
+ * held one, tells the sequencer to go round its payload lap after lap; and although the
+ * reader stays stopped far longer than the stuck-client timeout it must not be cut off.
+ * Then it continues: the held payload must be as it was, both readers must have every
+ * message, in order, intact, and node 2's rcpg-cpgtool must have counted the moves.
  * Output: one line per step and a PASS/FAIL line; exit 0 pass, 1 fail, 2 usage.
  */
 #define _GNU_SOURCE
@@ -44,8 +47,11 @@ struct reader_report {
 static uint64_t total_messages;
 static struct reader_report report;
 static uint64_t expected;
+static size_t flood_message_bytes = 320;
+/* Node 2's reader stops itself in the callback of this message (UINT64_MAX: it does not). */
+static uint64_t stop_in_callback_at = UINT64_MAX;
 
-static size_t message_bytes(uint64_t number) { return (void)number, 320u; }
+static size_t message_bytes(uint64_t number) { return (void)number, flood_message_bytes; }
 
 static uint8_t fill_byte(uint64_t number, size_t index) { return (uint8_t)(number * 131u + index); }
 
@@ -58,6 +64,9 @@ static void on_deliver(cpg_handle_t handle, const struct cpg_name *group, uint32
     int intact = len >= sizeof number;
     if (intact) {
         memcpy(&number, bytes, sizeof number);
+        if (number == stop_in_callback_at) {
+            raise(SIGSTOP); /* the payload below is checked after the flood went round it */
+        }
         intact = number == expected && len == message_bytes(number);
         for (size_t i = sizeof number; intact && i < len; ++i) {
             intact = bytes[i] == fill_byte(number, i);
@@ -98,6 +107,9 @@ static pid_t start_reader(int node, int ready, int result)
     }
     char ipc[32];
     snprintf(ipc, sizeof ipc, "rcpg-node%d", node);
+    if (node != 2) {
+        stop_in_callback_at = UINT64_MAX;
+    }
     setenv("RCPG_IPC", ipc, 1);
     cpg_callbacks_t callbacks = {on_deliver, on_confchg};
     cpg_handle_t handle = 0;
@@ -147,15 +159,23 @@ static uint64_t tool_counter(const char *tool, int node, const char *key)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || getenv("RCPG_CLUSTER_DIR") == NULL) {
+    if (argc < 2 || argc > 3 || getenv("RCPG_CLUSTER_DIR") == NULL ||
+        (argc == 3 && (atoi(argv[2]) < 16 || atoi(argv[2]) > 65536))) {
         fprintf(stderr, "usage: scripts/cluster.sh run --nodes 3 --ring-mib 8 -- cluster_slow_reader_test "
-                        "PATH/TO/rcpg-cpgtool\n");
+                        "PATH/TO/rcpg-cpgtool [MESSAGE_BYTES: 16..65536]\n");
         return 2;
     }
     const char *tool = argv[1];
+    if (argc == 3) {
+        flood_message_bytes = (size_t)atoi(argv[2]);
+    }
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (uint64_t sent_bytes = 0; sent_bytes < FLOOD_BYTES; ++total_messages) {
         sent_bytes += message_bytes(total_messages);
+    }
+    const uint64_t stop_at = total_messages / 16;
+    if (flood_message_bytes >= 4096) {
+        stop_in_callback_at = stop_at;
     }
     int failed = 0;
     int ready[2], result[2][2];
@@ -193,8 +213,20 @@ int main(int argc, char **argv)
         struct iovec part = {message, bytes};
         const cs_error_t result_code = cpg_mcast_joined(sender, CPG_TYPE_AGREED, &part, 1);
         if (result_code == CS_OK) {
-            if (++sent == total_messages / 16) {
+            ++sent;
+            if (stop_in_callback_at == UINT64_MAX && sent == stop_at) {
                 kill(stopped, SIGSTOP); /* in the middle of reading the flood */
+            } else if (stop_in_callback_at != UINT64_MAX && sent == stop_at + 16) {
+                /* The rest of the flood goes while it is stopped in that callback (the
+                 * ring holds far more than these 16: it was never moved before). */
+                int status = 0;
+                if (waitpid(stopped, &status, WUNTRACED) != stopped || !WIFSTOPPED(status)) {
+                    printf("cluster_slow_reader_test: FAIL: node 2's reader did not stop in its callback\n");
+                    failed = 1;
+                    break;
+                }
+                printf("cluster_slow_reader_test: node 2's reader stopped in the callback of message %llu\n",
+                       (unsigned long long)stop_at);
             }
         } else if (result_code == CS_ERR_TRY_AGAIN) {
             ++retries;
