@@ -957,12 +957,13 @@ bool Daemon::move_slow_readers()
         if (!session->pinning || session->violated || !session->backlog || !session->fds_delivered) {
             continue;
         }
-        if (tail - reader_limit(*session, tail, nullptr) <= lag_bytes) {
+        const uint64_t lag = tail - reader_limit(*session, tail, nullptr);
+        if (lag <= lag_bytes) {
             continue;
         }
         if (!move_to_backlog(*session)) {
             RCPG_LOG_WARN("pid {} fell {} MiB behind and its backlog ({} MiB) is full; disconnecting it", session->pid,
-                          (tail - reader_limit(*session, tail, nullptr)) >> 20, session->backlog->capacity() >> 20);
+                          lag >> 20, session->backlog->capacity() >> 20);
             ++node_->counters().backlog_overflows;
             session->violated = true;
             disconnect_later(*session);

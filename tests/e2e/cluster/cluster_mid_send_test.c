@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster_cpgtool.h"
+
 #define NODES 3
 #define DOOMED_BYTES (48u << 20)
 #define SMALL_BYTES 100u
@@ -70,43 +72,6 @@ static int connect_to(int node, cpg_handle_t *handle, cpg_callbacks_t *callbacks
     setenv("RCPG_IPC", ipc, 1);
     const struct cpg_name group = group_named("midsend");
     return cpg_initialize(handle, callbacks) == CS_OK && cpg_join(*handle, &group) == CS_OK ? 0 : -1;
-}
-
-/* Messages node 1 sequenced so far (rcpg-cpgtool --kv), or -1. */
-static long long sequenced_by_node1(void)
-{
-    char command[4200];
-    snprintf(command, sizeof command, "%s --kv --ipc rcpg-node1 2>/dev/null", tool);
-    FILE *pipe = popen(command, "r");
-    long long value = -1;
-    char line[512];
-    while (pipe != NULL && fgets(line, sizeof line, pipe) != NULL) {
-        sscanf(line, "messages_sequenced=%lld", &value);
-    }
-    if (pipe != NULL) {
-        pclose(pipe);
-    }
-    return value;
-}
-
-/* A counter of node `node`'s daemon (rcpg-cpgtool --kv), or -1. */
-static long long status_of(int node, const char *key)
-{
-    char command[4200];
-    snprintf(command, sizeof command, "%s --kv --ipc rcpg-node%d 2>/dev/null", tool, node);
-    FILE *pipe = popen(command, "r");
-    long long value = -1;
-    char line[512];
-    const size_t key_length = strlen(key);
-    while (pipe != NULL && fgets(line, sizeof line, pipe) != NULL) {
-        if (strncmp(line, key, key_length) == 0 && line[key_length] == '=') {
-            value = strtoll(line + key_length + 1, NULL, 10);
-        }
-    }
-    if (pipe != NULL) {
-        pclose(pipe);
-    }
-    return value;
 }
 
 /* Starts `count` clients on `node`, kills them with SIGKILL one by one after they began
@@ -150,7 +115,7 @@ static int kill_while_initializing(int node, int count, long long clients_after)
     close(started[1]);
     long long clients = -1;
     const time_t deadline = time(NULL) + 120;
-    while ((clients = status_of(node, "local_clients")) != clients_after && time(NULL) < deadline) {
+    while ((clients = cpgtool_value(tool, node, "local_clients")) != clients_after && time(NULL) < deadline) {
         usleep(100000);
     }
     printf("cluster_mid_send_test: %d clients killed while they initialized on node %d; it counts %lld clients "
@@ -370,7 +335,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    const long long before = sequenced_by_node1();
+    const long long before = cpgtool_value(tool, 1, "messages_sequenced");
     const pid_t doomed = fork();
     if (doomed == 0) {
         run_doomed(ready[1]);
@@ -384,7 +349,7 @@ int main(int argc, char **argv)
     const time_t deadline = time(NULL) + 180;
     while (before >= 0 && now < before + 2 && time(NULL) < deadline) {
         usleep(20000);
-        now = sequenced_by_node1();
+        now = cpgtool_value(tool, 1, "messages_sequenced");
     }
     int failed = 0;
     if (before < 0 || now < before + 2) {
@@ -399,7 +364,7 @@ int main(int argc, char **argv)
         printf("cluster_mid_send_test: FAIL: the sending client ended before the kill\n");
         failed = 1;
     }
-    const long long at_kill = sequenced_by_node1();
+    const long long at_kill = cpgtool_value(tool, 1, "messages_sequenced");
     printf("cluster_mid_send_test: client %d on node 2 killed with %lld of its fragments sequenced\n", (int)doomed,
            at_kill - before);
 
