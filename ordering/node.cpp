@@ -563,8 +563,7 @@ void Node::on_sequencer_event(const transport::Event& event)
         if (auto heartbeat = transport.remote_region(event.peer, wire::kTagHeartbeat)) {
             node.heartbeat_target = heartbeat->at(0);
         }
-        node.heartbeat_seen = load_word(node.heartbeat_word);
-        node.heard_ms = now_ms_;
+        node.liveness.restart(now_ms_, load_word(node.heartbeat_word));
         log(LogLevel::info, "node {} connected", event.peer);
         return;
     }
@@ -636,8 +635,8 @@ void Node::begin_session()
     if (auto heartbeat = transport.remote_region(sequencer_, wire::kTagHeartbeat)) {
         sequencer_heartbeat_ = heartbeat->at(0);
     }
-    sequencer_heartbeat_seen_ = load_word(heartbeat_memory_.data() + node_index(sequencer_) * kCreditLineBytes);
-    sequencer_heard_ms_ = now_ms_;
+    sequencer_liveness_.restart(now_ms_,
+                                load_word(heartbeat_memory_.data() + node_index(sequencer_) * kCreditLineBytes));
     auto inbound = transport.remote_region(sequencer_, wire::kTagInboundRing);
     delivery_credit_ = transport.remote_region(sequencer_, wire::kTagDeliveryCredit);
     // Missing when the connection broke as it came up: handled as the disconnect.
@@ -978,11 +977,7 @@ uint64_t Node::complete_tail() const
 
 uint64_t Node::publishable_tail()
 {
-    while (!safe_entries_.empty() && safe_entries_.front().second <= stable_) {
-        safe_entries_.pop_front();
-    }
-    const uint64_t complete = role_ == Role::member ? processed_ : complete_tail();
-    return safe_entries_.empty() ? complete : std::min(complete, safe_entries_.front().first);
+    return safe_.publishable(role_ == Role::member ? processed_ : complete_tail());
 }
 
 bool Node::copies_by_device(uint64_t payload_bytes) const
@@ -1053,7 +1048,7 @@ bool Node::sequence_removals()
     }
     std::vector<uint32_t> members = view_.members;
     std::erase_if(members, [&](uint32_t nodeid) { return std::find(gone.begin(), gone.end(), nodeid) != gone.end(); });
-    if (!removals_failed_.empty() && !has_quorum(members)) {
+    if (!removals_failed_.empty() && !has_quorum(members, config_.nodes.size(), order_.front())) {
         // The failed nodes may be alive on the other side of a partition, and the side
         // with the majority goes on there: this one must not, or the order splits.
         log(LogLevel::error, "only nodes {} of {} configured remain: no majority; this node stops sequencing",
@@ -1352,7 +1347,7 @@ bool Node::admit(Remote& node, const wire::Hello& hello)
     node.stream.emplace(std::move(*stream));
     node.state = RemoteStatus::State::member;
     node.next_origin = 1;
-    node.heard_ms = now_ms_;
+    node.liveness.restart(now_ms_);
     last_origin_[node.nodeid] = 0;
     view_.members.insert(std::upper_bound(view_.members.begin(), view_.members.end(), node.nodeid), node.nodeid);
     ++view_.ring_seq;
@@ -1575,7 +1570,7 @@ bool Node::apply_delivered()
                 // Its ring was readable for the repair only, which is over.
                 transport_->withdraw(sequencer_, wire::kTagRepairRing);
                 suspects_.clear();
-                sequencer_heard_ms_ = now_ms_;
+                sequencer_liveness_.restart(now_ms_);
                 counters_.last_failover_ms = now_ms_ - failover_started_ms_;
                 ++counters_.failovers;
                 resend_next_ = unsequenced_.empty() ? 0 : unsequenced_.front().origin_seq;
@@ -1797,12 +1792,8 @@ void Node::check_heartbeats(uint64_t now_ms)
         }
         const uint64_t seen = load_word(heartbeat_memory_.data() + node_index(sequencer_) * kCreditLineBytes);
         const uint64_t tail = load_word(&ring_.header().cluster_tail);
-        if (seen != sequencer_heartbeat_seen_ || tail != sequencer_tail_seen_) {
-            sequencer_heartbeat_seen_ = seen;
-            sequencer_tail_seen_ = tail;
-            sequencer_heard_ms_ = now_ms;
-        } else if (now_ms - sequencer_heard_ms_ > timeout_ms) {
-            lose_sequencer(fmt::format("no heartbeat for {} ms", now_ms - sequencer_heard_ms_));
+        if (!sequencer_liveness_.observe(seen, tail, now_ms, timeout_ms)) {
+            lose_sequencer(fmt::format("no heartbeat for {} ms", sequencer_liveness_.silent_ms(now_ms)));
         }
         return;
     }
@@ -1814,13 +1805,11 @@ void Node::check_heartbeats(uint64_t now_ms)
             continue;
         }
         const uint64_t seen = load_word(node.heartbeat_word);
+        // Its credit and SAFE words, summed: either moves while it works.
         const uint64_t progress = load_word(node.credit_word) + load_word(node.held_word);
-        if (seen != node.heartbeat_seen || progress != node.progress_seen) {
-            node.heartbeat_seen = seen;
-            node.progress_seen = progress;
-            node.heard_ms = now_ms;
-        } else if (now_ms - node.heard_ms > timeout_ms) {
-            log(LogLevel::warning, "node {} sent no heartbeat for {} ms; removing it", nodeid, now_ms - node.heard_ms);
+        if (!node.liveness.observe(seen, progress, now_ms, timeout_ms)) {
+            log(LogLevel::warning, "node {} sent no heartbeat for {} ms; removing it", nodeid,
+                node.liveness.silent_ms(now_ms));
             transport_->disconnect(nodeid);  // its disconnected event removes it from the view
         }
     }
@@ -2032,18 +2021,6 @@ bool Node::election_step(uint64_t now_ms)
     return true;
 }
 
-bool Node::has_quorum(std::span<const uint32_t> members) const
-{
-    // More than half of the configured nodes; exactly half only with the first node of
-    // the sequencer order, so that two disjoint halves never both go on.
-    const size_t configured = config_.nodes.size();
-    if (2 * members.size() > configured) {
-        return true;
-    }
-    return 2 * members.size() == configured &&
-           std::find(members.begin(), members.end(), order_.front()) != members.end();
-}
-
 void Node::finish_election()
 {
     Election& election = *election_;
@@ -2051,7 +2028,7 @@ void Node::finish_election()
     for (const auto& [nodeid, rejoin] : election.rejoined) {
         survivors.push_back(nodeid);
     }
-    if (!has_quorum(survivors)) {
+    if (!has_quorum(survivors, config_.nodes.size(), order_.front())) {
         log(LogLevel::error, "only nodes {} of {} configured answered: no majority; this node does not take over",
             fmt::join(survivors, " "), config_.nodes.size());
         failed_ = true;
@@ -2139,8 +2116,7 @@ void Node::install_after_failover()
         node.stream.emplace(std::move(*stream));
         node.state = RemoteStatus::State::member;
         node.next_origin = last_origin_[nodeid] + 1;
-        node.heard_ms = now_ms_;
-        node.heartbeat_seen = load_word(node.heartbeat_word);
+        node.liveness.restart(now_ms_, load_word(node.heartbeat_word));
     }
     for (uint32_t nodeid : election.view.members) {
         auto found = remotes_.find(nodeid);
@@ -2295,14 +2271,14 @@ void Node::report_released()
 
 void Node::note_safe(uint64_t position, uint64_t end, uint16_t flags)
 {
-    if (role_ != Role::single && (flags & ipc::kFlagSafe) != 0 && end > stable_) {
-        safe_entries_.emplace_back(position, end);
+    if (role_ != Role::single && (flags & ipc::kFlagSafe) != 0) {
+        safe_.note(position, end);
     }
 }
 
 void Node::update_stable()
 {
-    if (safe_entries_.empty()) {
+    if (!safe_.waiting()) {
         return;
     }
     // Every node of the view counts until its removal is sequenced, also one whose
@@ -2318,13 +2294,12 @@ void Node::update_stable()
         const uint64_t said = load_word(node.held_word);
         held = std::min(held, node.stream ? std::min(said, node.stream->sent()) : said);
     }
-    if (held <= stable_) {
+    if (!safe_.advance(held)) {
         return;
     }
-    stable_ = held;
     for (auto& [nodeid, node] : remotes_) {
         if (node.stream) {
-            if (transport::Status status = node.stream->publish_stable(stable_);
+            if (transport::Status status = node.stream->publish_stable(safe_.stable());
                 !status && status.code() != transport::Errc::try_again) {
                 log(LogLevel::warning, "telling node {} what every node holds: {}", nodeid, status.message());
             }
@@ -2337,12 +2312,9 @@ void Node::follow_stable()
     // Never beyond what this node holds itself; never backwards (a new sequencer may
     // know less than the old one did, and what was stable stays stable).
     const uint64_t stable = std::min(load_word(&ring_.header().stable_tail), processed_);
-    const bool waiting = !safe_entries_.empty();
-    if (stable > stable_) {
-        stable_ = stable;
-        if (waiting) {
-            local_.on_applied();  // publishes what the SAFE message held back
-        }
+    const bool waiting = safe_.waiting();
+    if (safe_.advance(stable) && waiting) {
+        local_.on_applied();  // publishes what the SAFE message held back
     }
     if (waiting && processed_ > held_sent_ && delivery_credit_ && connected_) {
         const uint64_t word = processed_;

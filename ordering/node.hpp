@@ -17,6 +17,9 @@
 #include "ordering/delivery_ring.hpp"
 #include "ordering/delivery_stream.hpp"
 #include "ordering/group_table.hpp"
+#include "ordering/membership.hpp"
+#include "ordering/peer_liveness.hpp"
+#include "ordering/safe_stability.hpp"
 #include "transport/registered_memory.hpp"
 #include "transport/ring_reader.hpp"
 #include "transport/ring_writer.hpp"
@@ -259,9 +262,7 @@ private:
         const uint64_t* held_word = nullptr;          // how far its ring is complete (SAFE)
         const uint64_t* hold_words = nullptr;         // its readers' holds (wire::kHoldWords)
         std::optional<transport::RemoteAddr> heartbeat_target;  // where ours go
-        uint64_t heartbeat_seen = 0;
-        uint64_t progress_seen = 0;  // its credit and held words, summed: they move while it works
-        uint64_t heard_ms = 0;
+        PeerLiveness liveness;  // its heartbeat, credit and SAFE words
         uint64_t next_origin = 1;  // the number its next forwarded record gets
         uint64_t grant_deadline_ms = 0;  // a hello waits for its grant until then (0: none)
     };
@@ -340,7 +341,6 @@ private:
     void resend_unsequenced();
     void note_origin(uint32_t nodeid, uint64_t origin_seq);
     bool local_sequencing_blocked() const;
-    bool has_quorum(std::span<const uint32_t> members) const;
     void report_released();
 
     // SAFE delivery.
@@ -393,10 +393,7 @@ private:
     // Nodes whose last heartbeat found the send queue full (data keeps it full while a
     // node catches up): sent again at every step until one goes.
     std::vector<uint32_t> heartbeats_owed_;
-    // SAFE messages in this node's ring not yet held by every node of the view
-    // (position, end), and the position up to which every node holds the ring.
-    std::deque<std::pair<uint64_t, uint64_t>> safe_entries_;
-    uint64_t stable_ = 0;
+    SafeStability safe_;
     uint64_t held_sent_ = 0;  // member: what it last told the sequencer it holds
     NodeCounters counters_;
     uint64_t reclaim_limit_ = 0;
@@ -445,9 +442,7 @@ private:
     transport::RegisteredMemory spare_shadow_;  // of the last writer: the next one reuses it
     std::optional<transport::RemoteRegion> delivery_credit_;  // at the sequencer
     std::optional<transport::RemoteAddr> sequencer_heartbeat_;  // where ours go
-    uint64_t sequencer_heartbeat_seen_ = 0;
-    uint64_t sequencer_tail_seen_ = 0;  // the ring's cluster_tail: it moves while the sequencer works
-    uint64_t sequencer_heard_ms_ = 0;
+    PeerLiveness sequencer_liveness_;  // its heartbeat word and the ring's cluster_tail
     bool failover_ = false;  // lost the sequencer; waits for the next one's view
     uint64_t failover_started_ms_ = 0;
     uint64_t failover_deadline_ms_ = 0;
