@@ -7,7 +7,9 @@
 
 #include "libcpg/ipc/shm_layout.hpp"
 #include "ordering/group_table.hpp"
+#include "transport/peer_word.hpp"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -50,7 +52,20 @@ static_assert(ipc::kCreditRequestOffset == kRingControlOffset + 8 && ipc::kStabl
 // rewritten still sees every hold that lasts; a new hold's word lands before the credit
 // that passes it (one queue pair: in order).
 inline constexpr size_t kHoldWords = 6;
-inline constexpr size_t kCreditLineWords = 2 + kHoldWords;
+
+// At the sequencer, one line per member (kTagDeliveryCredit): what that member writes.
+struct alignas(64) MemberLine {
+    transport::PeerWord credit;  // the lowest ring position its readers still need
+    transport::PeerWord held;    // how far its ring is complete (SAFE)
+    std::array<transport::PeerWord, kHoldWords> holds;
+};
+static_assert(sizeof(MemberLine) == 64);
+
+// At every node, one line per other node (kTagHeartbeat): its rising heartbeat counter.
+struct alignas(64) HeartbeatLine {
+    transport::PeerWord counter;
+};
+static_assert(sizeof(HeartbeatLine) == 64);
 struct HeldBytes {
     uint64_t position;
     uint64_t bytes;

@@ -27,7 +27,7 @@ transport::Result<DeliveryStream> DeliveryStream::create(transport::Transport& t
                                                          transport::RemoteRegion remote_ring,
                                                          transport::RemoteRegion remote_control,
                                                          transport::RegionId local_ring, uint64_t ring_bytes,
-                                                         const uint64_t* credit_word, uint64_t start_position,
+                                                         const transport::PeerWord* credit_word, uint64_t start_position,
                                                          std::optional<uint64_t> start_credit)
 {
     // Positions map to offsets by masking: a ring of another size would scatter entries.
@@ -58,7 +58,7 @@ transport::Result<DeliveryStream> DeliveryStream::create(transport::Transport& t
 
 DeliveryStream::DeliveryStream(transport::Transport& transport, transport::NodeId node,
                                transport::RemoteRegion remote_ring, transport::RemoteRegion remote_control,
-                               transport::RegionId local_ring, uint64_t ring_bytes, const uint64_t* credit_word, uint64_t start_position,
+                               transport::RegionId local_ring, uint64_t ring_bytes, const transport::PeerWord* credit_word, uint64_t start_position,
                                uint64_t start_credit)
     : transport_(&transport),
       node_(node),
@@ -145,8 +145,7 @@ Status DeliveryStream::publish_stable(uint64_t stable)
 uint64_t DeliveryStream::credit()
 {
     // The member's NIC writes it: taken only within [credit_, sent_] (ring_layout.hpp).
-    credit_ = transport::ring::accept_credit(
-        std::atomic_ref<uint64_t>(*const_cast<uint64_t*>(credit_word_)).load(std::memory_order_acquire), credit_, sent_);
+    credit_ = transport::ring::accept_credit(credit_word_->load(), credit_, sent_);
     return credit_;
 }
 

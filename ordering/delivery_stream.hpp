@@ -14,6 +14,7 @@
 // intact (a node cannot credit what has not landed).
 #pragma once
 
+#include "transport/peer_word.hpp"
 #include "transport/transport.hpp"
 
 #include <cstdint>
@@ -33,7 +34,7 @@ public:
                                                     transport::RemoteRegion remote_ring,
                                                     transport::RemoteRegion remote_control,
                                                     transport::RegionId local_ring,
-                                                    uint64_t ring_bytes, const uint64_t* credit_word,
+                                                    uint64_t ring_bytes, const transport::PeerWord* credit_word,
                                                     uint64_t start_position,
                                                     std::optional<uint64_t> start_credit = std::nullopt);
 
@@ -55,7 +56,7 @@ public:
 
 private:
     DeliveryStream(transport::Transport& transport, transport::NodeId node, transport::RemoteRegion remote_ring,
-                   transport::RemoteRegion remote_control, transport::RegionId local_ring, uint64_t ring_bytes, const uint64_t* credit_word,
+                   transport::RemoteRegion remote_control, transport::RegionId local_ring, uint64_t ring_bytes, const transport::PeerWord* credit_word,
                    uint64_t start_position, uint64_t start_credit);
 
     transport::Transport* transport_;
@@ -64,7 +65,7 @@ private:
     transport::RemoteRegion remote_control_;
     transport::RegionId local_ring_;
     uint64_t ring_bytes_;
-    const uint64_t* credit_word_;
+    const transport::PeerWord* credit_word_;
     uint64_t sent_;
     uint64_t credit_;
     uint64_t requested_ = 0;

@@ -25,9 +25,6 @@ constexpr uint64_t kHeartbeatsPerTimeout = 4;
 // view: that node may need one timeout to notice the failure itself and one to collect
 // the survivors' tails.
 constexpr uint64_t kFailoverWaitTimeouts = 3;
-// One line per node: its credit word, its SAFE word, its holds (wire::kCreditLineWords).
-constexpr size_t kCreditLineBytes = 64;
-static_assert(wire::kCreditLineWords * sizeof(uint64_t) == kCreditLineBytes);
 constexpr uint32_t kInboundBudgetPerNode = 256;
 // A member publishes its consumed position when it moved this fraction of the ring (or
 // when the sequencer asks): credits stay off the latency path.
@@ -38,16 +35,6 @@ constexpr uint32_t kWakeImmediate = 1;
 // failure yet (a dead process's connections close one after another), and the new view
 // waits for every survivor's tail.
 constexpr uint32_t kTakeOverImmediate = 2;
-
-uint64_t load_word(const void* address)
-{
-    return std::atomic_ref<uint64_t>(*static_cast<uint64_t*>(const_cast<void*>(address))).load(std::memory_order_acquire);
-}
-
-void store_word(void* address, uint64_t value)
-{
-    std::atomic_ref<uint64_t>(*static_cast<uint64_t*>(address)).store(value, std::memory_order_release);
-}
 
 uint32_t confchg_payload_bytes(size_t left, size_t joined, size_t members)
 {
@@ -158,6 +145,11 @@ bool Node::start(std::string& error)
     return prepare_sequencing(error) && start_member(error) && start_sequencer(error);
 }
 
+const wire::HeartbeatLine& Node::heartbeat_line(uint32_t nodeid) const
+{
+    return reinterpret_cast<const wire::HeartbeatLine*>(heartbeat_memory_.data())[node_index(nodeid)];
+}
+
 size_t Node::node_index(uint32_t nodeid) const
 {
     return static_cast<size_t>(std::find(config_.nodes.begin(), config_.nodes.end(), nodeid) - config_.nodes.begin());
@@ -166,14 +158,14 @@ size_t Node::node_index(uint32_t nodeid) const
 bool Node::prepare_sequencing(std::string& error)
 {
     transport::Transport& transport = *transport_;
-    auto heartbeat_memory = transport::RegisteredMemory::create(transport, config_.nodes.size() * kCreditLineBytes,
+    auto heartbeat_memory = transport::RegisteredMemory::create(transport, config_.nodes.size() * sizeof(wire::HeartbeatLine),
                                                                 transport::RegionAccess::remote_write);
     if (!heartbeat_memory) {
         error = "cannot register the heartbeat words: " + heartbeat_memory.status().message();
         return false;
     }
     heartbeat_memory_ = std::move(*heartbeat_memory);
-    auto credit_memory = transport::RegisteredMemory::create(transport, config_.nodes.size() * kCreditLineBytes,
+    auto credit_memory = transport::RegisteredMemory::create(transport, config_.nodes.size() * sizeof(wire::MemberLine),
                                                              transport::RegionAccess::remote_write);
     if (!credit_memory) {
         error = "cannot register the credit words: " + credit_memory.status().message();
@@ -188,10 +180,8 @@ bool Node::prepare_sequencing(std::string& error)
         }
         Remote& node = remotes_[nodeid];
         node.nodeid = nodeid;
-        node.credit_word = reinterpret_cast<uint64_t*>(credit_memory_.data() + index * kCreditLineBytes);
-        node.heartbeat_word = reinterpret_cast<const uint64_t*>(heartbeat_memory_.data() + index * kCreditLineBytes);
-        node.held_word = node.credit_word + 1;
-        node.hold_words = node.credit_word + 2;
+        node.line = reinterpret_cast<wire::MemberLine*>(credit_memory_.data()) + index;
+        node.heartbeat = &heartbeat_line(nodeid);
         auto inbound = transport::RegisteredMemory::create(transport, inbound_bytes, transport::RegionAccess::remote_write);
         if (!inbound) {
             error = "cannot register an inbound ring: " + inbound.status().message();
@@ -207,11 +197,11 @@ bool Node::prepare_sequencing(std::string& error)
         if (exposed) {
             // Its credit word, the word it says how far its ring is complete in, its holds.
             exposed = transport.expose(nodeid, wire::kTagDeliveryCredit, credit_memory_.region(),
-                                       index * kCreditLineBytes, kCreditLineBytes, write);
+                                       index * sizeof(wire::MemberLine), sizeof(wire::MemberLine), write);
         }
         if (exposed) {
             exposed = transport.expose(nodeid, wire::kTagHeartbeat, heartbeat_memory_.region(),
-                                       index * kCreditLineBytes, sizeof(uint64_t), write);
+                                       index * sizeof(wire::HeartbeatLine), sizeof(transport::PeerWord), write);
         }
         if (!exposed) {
             error = exposed.message();
@@ -348,7 +338,7 @@ Node::Sleep Node::prepare_sleep(uint64_t now_ms)
     // The sequencer waits for credit this node could not give yet: its clients free ring
     // space without waking anyone, so look again soon instead of sleeping until the
     // idle wake-up while the whole cluster stands still.
-    if (role_ == Role::member && load_word(&ring_.header().credit_request) > published_credit_) {
+    if (role_ == Role::member && ring_.header().credit_request.load(std::memory_order_acquire) > published_credit_) {
         return Sleep::poll_soon;
     }
     if (!transport_->arm_wait()) {
@@ -563,7 +553,7 @@ void Node::on_sequencer_event(const transport::Event& event)
         if (auto heartbeat = transport.remote_region(event.peer, wire::kTagHeartbeat)) {
             node.heartbeat_target = heartbeat->at(0);
         }
-        node.liveness.restart(now_ms_, load_word(node.heartbeat_word));
+        node.liveness.restart(now_ms_, node.heartbeat->counter.load());
         log(LogLevel::info, "node {} connected", event.peer);
         return;
     }
@@ -627,8 +617,9 @@ void Node::retire_writer()
 void Node::begin_session()
 {
     transport::Transport& transport = *transport_;
-    auto* credit_word = reinterpret_cast<uint64_t*>(member_memory_.data());
-    store_word(credit_word, 0);
+    // The inbound ring's credit word: the sequencer's reader writes it.
+    auto* credit_word = reinterpret_cast<transport::PeerWord*>(member_memory_.data());
+    credit_word->store(0);
     // What this sequencer's words for our holds say is not known: the first publication
     // writes them all.
     published_holds_.fill(UINT64_MAX);
@@ -636,7 +627,7 @@ void Node::begin_session()
         sequencer_heartbeat_ = heartbeat->at(0);
     }
     sequencer_liveness_.restart(now_ms_,
-                                load_word(heartbeat_memory_.data() + node_index(sequencer_) * kCreditLineBytes));
+                                heartbeat_line(sequencer_).counter.load());
     auto inbound = transport.remote_region(sequencer_, wire::kTagInboundRing);
     delivery_credit_ = transport.remote_region(sequencer_, wire::kTagDeliveryCredit);
     // Missing when the connection broke as it came up: handled as the disconnect.
@@ -659,7 +650,7 @@ void Node::begin_session()
         // Nothing of a sequencer's lands before it has this hello: from here on the word
         // is only its tail of the entries after the admission snapshot (apply_snapshot
         // must not reset it, as that tail may land before the snapshot is applied).
-        store_word(&ring_.header().cluster_tail, 0);
+        ring_.header().cluster_tail.store(0, std::memory_order_release);
     }
     if (failover_) {
         // Continue under this node: where this ring stands, so it can repair the rest.
@@ -742,7 +733,7 @@ uint64_t Node::reclaim_limit()
         // The credit first (acquire): a hold it passes landed before it.
         limit = std::min(limit, node.stream->credit());
         for (size_t slot = 0; slot < wire::kHoldWords; ++slot) {
-            if (const uint64_t word = load_word(node.hold_words + slot); word != 0) {
+            if (const uint64_t word = node.line->holds[slot].load(); word != 0) {
                 // A word that is no hold is ignored: only that member's reader can lose by it.
                 if (auto held = wire::decode_hold(word, ring_.data_bytes(), ring_.unpublished_tail())) {
                     holds.push_back({held->position, held->bytes});
@@ -1333,10 +1324,10 @@ bool Node::admit(Remote& node, const wire::Hello& hello)
     writes[0].destination = remote_snapshot->at(wire::kSnapshotReadyBytes);
     writes[1].sources = {&ready_word, 1};
     writes[1].destination = remote_snapshot->at(0);
-    store_word(node.credit_word, snapshot.start_position);
-    store_word(const_cast<uint64_t*>(node.held_word), snapshot.start_position);  // nothing before it is its to hold
+    node.line->credit.store(snapshot.start_position);
+    node.line->held.store(snapshot.start_position);  // nothing before it is its to hold
     auto stream = DeliveryStream::create(transport, node.nodeid, *remote_ring, *remote_control,
-                                         ring_data_registration_.id(), ring_.data_bytes(), node.credit_word,
+                                         ring_data_registration_.id(), ring_.data_bytes(), &node.line->credit,
                                          snapshot.start_position);
     transport::Status posted = stream ? transport.post_writes(node.nodeid, writes) : stream.status();
     if (!posted) {
@@ -1452,7 +1443,7 @@ void Node::disconnect_from_sequencer()
 bool Node::apply_snapshot()
 {
     const std::byte* region = member_memory_.data() + ipc::kPageBytes;
-    const uint64_t ready = load_word(region);
+    const uint64_t ready = reinterpret_cast<const transport::PeerWord*>(region)->load();
     if (ready == 0) {
         return false;
     }
@@ -1489,7 +1480,7 @@ bool Node::apply_delivered()
         return false;
     }
     const uint64_t ring_bytes = ring_.data_bytes();
-    const uint64_t committed = load_word(&ring_.header().cluster_tail);
+    const uint64_t committed = ring_.header().cluster_tail.load(std::memory_order_acquire);
     if (committed <= processed_) {
         return false;
     }
@@ -1705,7 +1696,7 @@ void Node::publish_member_credit()
         if (words != published_holds_) {
             transport::WriteRequest write;
             write.inline_bytes = std::as_bytes(std::span<const uint64_t>(words));
-            write.destination = delivery_credit_->at(2 * sizeof(uint64_t));
+            write.destination = delivery_credit_->at(offsetof(wire::MemberLine, holds));
             if (!transport_->post_write(sequencer_, write)) {
                 return;  // send queue full: the next step
             }
@@ -1716,14 +1707,14 @@ void Node::publish_member_credit()
     if (limit <= published_credit_) {
         return;
     }
-    const uint64_t requested = load_word(&ring_.header().credit_request);
+    const uint64_t requested = ring_.header().credit_request.load(std::memory_order_acquire);
     if (limit - published_credit_ < ring_.data_bytes() / kCreditPublishDivisor && requested <= published_credit_) {
         return;
     }
     const uint64_t word = limit;
     transport::WriteRequest write;
     write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
-    write.destination = delivery_credit_->at(0);
+    write.destination = delivery_credit_->at(offsetof(wire::MemberLine, credit));
     if (transport_->post_write(sequencer_, write)) {
         published_credit_ = limit;
     }
@@ -1790,8 +1781,8 @@ void Node::check_heartbeats(uint64_t now_ms)
         if (!connected_ || !admitted_ || failover_) {
             return;
         }
-        const uint64_t seen = load_word(heartbeat_memory_.data() + node_index(sequencer_) * kCreditLineBytes);
-        const uint64_t tail = load_word(&ring_.header().cluster_tail);
+        const uint64_t seen = heartbeat_line(sequencer_).counter.load();
+        const uint64_t tail = ring_.header().cluster_tail.load(std::memory_order_acquire);
         if (!sequencer_liveness_.observe(seen, tail, now_ms, timeout_ms)) {
             lose_sequencer(fmt::format("no heartbeat for {} ms", sequencer_liveness_.silent_ms(now_ms)));
         }
@@ -1804,9 +1795,9 @@ void Node::check_heartbeats(uint64_t now_ms)
         if (!node.stream) {
             continue;
         }
-        const uint64_t seen = load_word(node.heartbeat_word);
+        const uint64_t seen = node.heartbeat->counter.load();
         // Its credit and SAFE words, summed: either moves while it works.
-        const uint64_t progress = load_word(node.credit_word) + load_word(node.held_word);
+        const uint64_t progress = node.line->credit.load() + node.line->held.load();
         if (!node.liveness.observe(seen, progress, now_ms, timeout_ms)) {
             log(LogLevel::warning, "node {} sent no heartbeat for {} ms; removing it", nodeid,
                 node.liveness.silent_ms(now_ms));
@@ -2083,7 +2074,7 @@ void Node::install_after_failover()
     const uint64_t target = *election.target;
     if (processed_ < target) {
         // Checked and applied as any member checks what a sequencer wrote.
-        store_word(&ring_.header().cluster_tail, target);
+        ring_.header().cluster_tail.store(target, std::memory_order_release);
         apply_delivered();
         if (failed_ || processed_ != target) {
             log(LogLevel::error, "the repaired ring end does not check out; this node cannot go on");
@@ -2100,11 +2091,11 @@ void Node::install_after_failover()
         Remote& node = found->second;
         auto remote_ring = transport.remote_region(nodeid, wire::kTagDeliveryRing);
         auto remote_control = transport.remote_region(nodeid, wire::kTagRingControl);
-        store_word(node.credit_word, rejoin.reclaim_limit);
-        store_word(const_cast<uint64_t*>(node.held_word), rejoin.tail);
+        node.line->credit.store(rejoin.reclaim_limit);
+        node.line->held.store(rejoin.tail);
         auto stream = remote_ring && remote_control
                           ? DeliveryStream::create(transport, nodeid, *remote_ring, *remote_control,
-                                                   ring_data_registration_.id(), ring_.data_bytes(), node.credit_word,
+                                                   ring_data_registration_.id(), ring_.data_bytes(), &node.line->credit,
                                                    rejoin.tail, rejoin.reclaim_limit)
                           : transport::Result<DeliveryStream>(transport::Status{
                                 transport::Errc::not_found, transport::Layer::api, "no ring exposed"});
@@ -2116,7 +2107,7 @@ void Node::install_after_failover()
         node.stream.emplace(std::move(*stream));
         node.state = RemoteStatus::State::member;
         node.next_origin = last_origin_[nodeid] + 1;
-        node.liveness.restart(now_ms_, load_word(node.heartbeat_word));
+        node.liveness.restart(now_ms_, node.heartbeat->counter.load());
     }
     for (uint32_t nodeid : election.view.members) {
         auto found = remotes_.find(nodeid);
@@ -2291,7 +2282,7 @@ void Node::update_stable()
             continue;
         }
         const Remote& node = found->second;
-        const uint64_t said = load_word(node.held_word);
+        const uint64_t said = node.line->held.load();
         held = std::min(held, node.stream ? std::min(said, node.stream->sent()) : said);
     }
     if (!safe_.advance(held)) {
@@ -2311,7 +2302,7 @@ void Node::follow_stable()
 {
     // Never beyond what this node holds itself; never backwards (a new sequencer may
     // know less than the old one did, and what was stable stays stable).
-    const uint64_t stable = std::min(load_word(&ring_.header().stable_tail), processed_);
+    const uint64_t stable = std::min(ring_.header().stable_tail.load(std::memory_order_acquire), processed_);
     const bool waiting = safe_.waiting();
     if (safe_.advance(stable) && waiting) {
         local_.on_applied();  // publishes what the SAFE message held back
@@ -2320,7 +2311,7 @@ void Node::follow_stable()
         const uint64_t word = processed_;
         transport::WriteRequest write;
         write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
-        write.destination = delivery_credit_->at(sizeof(uint64_t));
+        write.destination = delivery_credit_->at(offsetof(wire::MemberLine, held));
         write.imm = kWakeImmediate;
         if (transport_->post_write(sequencer_, write)) {
             held_sent_ = processed_;

@@ -257,10 +257,8 @@ private:
         // order once their batch (0: none) completed.
         std::deque<std::pair<uint64_t, transport::RingReader::Record>> held;
         transport::RegisteredMemory snapshot_memory;  // source of its admission snapshot write
-        uint64_t* credit_word = nullptr;              // where it publishes its consumed position
-        const uint64_t* heartbeat_word = nullptr;     // where it writes its heartbeat counter
-        const uint64_t* held_word = nullptr;          // how far its ring is complete (SAFE)
-        const uint64_t* hold_words = nullptr;         // its readers' holds (wire::kHoldWords)
+        wire::MemberLine* line = nullptr;                // its credit, SAFE and hold words
+        const wire::HeartbeatLine* heartbeat = nullptr;  // where it writes its heartbeat counter
         std::optional<transport::RemoteAddr> heartbeat_target;  // where ours go
         PeerLiveness liveness;  // its heartbeat, credit and SAFE words
         uint64_t next_origin = 1;  // the number its next forwarded record gets
@@ -308,6 +306,8 @@ private:
     void on_member_event(const transport::Event& event);
     bool prepare_sequencing(std::string& error);
     size_t node_index(uint32_t nodeid) const;
+    // Where `nodeid` writes its heartbeat counter in this node's memory.
+    const wire::HeartbeatLine& heartbeat_line(uint32_t nodeid) const;
 
     // Failure detection.
     void send_heartbeats(uint64_t now_ms);

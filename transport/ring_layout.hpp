@@ -11,7 +11,10 @@
 // the end, a padding record fills the rest and the record starts at offset 0.
 #pragma once
 
+#include "transport/peer_word.hpp"
+
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 
 namespace rcpg::transport::ring {
@@ -36,6 +39,13 @@ inline constexpr uint64_t kMinRingBytes = 256;
 
 static_assert(kHeaderBytes == kRecordAlignBytes, "a padding record is exactly one header");
 static_assert(kCreditRequestOffset + kCreditRequestBytes <= kControlBytes);
+
+// The control block behind the data: the words the writer writes into the reader's memory.
+struct alignas(kControlBytes) Control {
+    PeerWord tail;            // committed position
+    PeerWord credit_request;  // kCreditRequestOffset
+};
+static_assert(offsetof(Control, credit_request) == kCreditRequestOffset && sizeof(Control) == kControlBytes);
 
 constexpr uint64_t region_bytes(uint64_t ring_bytes) { return ring_bytes + kControlBytes; }
 constexpr uint64_t record_bytes(uint64_t payload_bytes)

@@ -31,8 +31,7 @@ RingReader::RingReader(Transport& transport, NodeId writer, std::span<std::byte>
       writer_(writer),
       data_(region.data()),
       ring_bytes_(region.size() - ring::kControlBytes),
-      tail_word_(reinterpret_cast<uint64_t*>(region.data() + ring_bytes_)),
-      credit_request_word_(reinterpret_cast<uint64_t*>(region.data() + ring_bytes_ + ring::kCreditRequestOffset)),
+      control_(reinterpret_cast<ring::Control*>(region.data() + ring_bytes_)),
       credit_word_(credit_word),
       publish_every_bytes_(publish_every_bytes)
 {
@@ -42,8 +41,7 @@ uint64_t RingReader::committed_tail()
 {
     // The tail only grows, by at most the ring (the writer respects our credits). Any
     // other value is a torn or corrupt write: keep the last good one.
-    tail_ = ring::accept_tail(std::atomic_ref<uint64_t>(*tail_word_).load(std::memory_order_acquire), tail_, released_,
-                              ring_bytes_);
+    tail_ = ring::accept_tail(control_->tail.load(), tail_, released_, ring_bytes_);
     return tail_;
 }
 
@@ -52,8 +50,7 @@ uint64_t RingReader::credit_request()
     // The writer posts a request after the tail write that covers it, on the same queue
     // pair: read the request first, then the tail, and a legal request is never beyond
     // it. Anything else (torn, corrupt, going backwards) keeps the last good value.
-    const uint64_t value = std::atomic_ref<uint64_t>(*credit_request_word_).load(std::memory_order_acquire);
-    requested_ = ring::accept_request(value, requested_, committed_tail());
+    requested_ = ring::accept_request(control_->credit_request.load(), requested_, committed_tail());
     return requested_;
 }
 

@@ -57,8 +57,7 @@ private:
     NodeId writer_;
     std::byte* data_;
     uint64_t ring_bytes_;
-    uint64_t* tail_word_;
-    uint64_t* credit_request_word_;
+    ring::Control* control_;
     RemoteAddr credit_word_;
     uint64_t publish_every_bytes_;
     uint64_t tail_ = 0;       // committed tail last read

@@ -14,15 +14,15 @@ Status ring_error(Errc code, const std::string& what) { return {code, Layer::rin
 
 }  // namespace
 
-Result<RingWriter> RingWriter::create(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word,
+Result<RingWriter> RingWriter::create(Transport& transport, NodeId peer, RemoteRegion ring, const PeerWord* credit_word,
                                       RegisteredMemory shadow)
 {
     if (ring.bytes <= ring::kControlBytes || !ring::valid_ring_bytes(ring.bytes - ring::kControlBytes)) {
         return ring_error(Errc::invalid_argument,
                           "remote ring region of " + std::to_string(ring.bytes) + " bytes is not a power of two plus the control block");
     }
-    if (credit_word == nullptr || reinterpret_cast<uintptr_t>(credit_word) % alignof(uint64_t) != 0) {
-        return ring_error(Errc::invalid_argument, "credit word missing or misaligned");
+    if (credit_word == nullptr) {
+        return ring_error(Errc::invalid_argument, "credit word missing");
     }
     if (transport.max_inline_bytes() < ring::kHeaderBytes + ring::kTailWordBytes) {
         return ring_error(Errc::invalid_argument, "transport's inline limit is below a record header");
@@ -37,7 +37,7 @@ Result<RingWriter> RingWriter::create(Transport& transport, NodeId peer, RemoteR
     return RingWriter(transport, peer, ring, credit_word, std::move(*fresh));
 }
 
-RingWriter::RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word,
+RingWriter::RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const PeerWord* credit_word,
                        RegisteredMemory shadow)
     : transport_(&transport),
       peer_(peer),
@@ -57,8 +57,7 @@ void RingWriter::refresh_credits()
     // The reader's NIC writes this word; an aligned 8-byte store lands whole on the
     // devices we support. A value outside [consumed_, committed_] can only be a torn or
     // corrupt write: keep the old one (credits are conservative, never optimistic).
-    consumed_ = ring::accept_credit(
-        std::atomic_ref<uint64_t>(*const_cast<uint64_t*>(credit_word_)).load(std::memory_order_acquire), consumed_, committed_);
+    consumed_ = ring::accept_credit(credit_word_->load(), consumed_, committed_);
 }
 
 bool RingWriter::has_room(uint64_t payload_bytes)
@@ -82,7 +81,7 @@ void RingWriter::request_credits()
     const uint64_t position = committed_;
     WriteRequest write;
     write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&position, 1));
-    write.destination = ring_.at(ring_bytes_ + ring::kCreditRequestOffset);
+    write.destination = ring_.at(ring_bytes_ + offsetof(ring::Control, credit_request));
     write.imm = credit_request_imm_;
     if (transport_->post_write(peer_, write).ok()) {
         requested_ = position;

@@ -45,7 +45,7 @@ public:
     // `shadow`: registered memory of a writer that is gone (take_shadow()), reused when it
     // has the ring's size: registering a ring's worth of memory can take hundreds of
     // milliseconds on a slow host, too long for a failover.
-    static Result<RingWriter> create(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word,
+    static Result<RingWriter> create(Transport& transport, NodeId peer, RemoteRegion ring, const PeerWord* credit_word,
                                      RegisteredMemory shadow = {});
     // The shadow, for the next writer; only once nothing posted by this one can still
     // read it (its connection is gone). The writer is unusable afterwards.
@@ -86,7 +86,7 @@ private:
     void stage_header(uint64_t remote_offset, uint32_t payload_bytes, uint32_t type);
     Status post_staged(bool with_tail, bool signaled, uint64_t wr_id, std::optional<uint32_t> imm = std::nullopt);
 
-    RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const uint64_t* credit_word,
+    RingWriter(Transport& transport, NodeId peer, RemoteRegion ring, const PeerWord* credit_word,
                RegisteredMemory shadow);
     // Stages a record from `pieces`, copied into the shadow.
     Status append_small(uint32_t type, std::span<const std::span<const std::byte>> pieces, uint64_t payload_bytes);
@@ -95,7 +95,7 @@ private:
     NodeId peer_;
     RemoteRegion ring_;
     uint64_t ring_bytes_;
-    const uint64_t* credit_word_;
+    const PeerWord* credit_word_;
     uint32_t inline_limit_;
     uint64_t tail_ = 0;
     uint64_t committed_ = 0;

@@ -178,7 +178,7 @@ struct Endpoint {
     std::unique_ptr<VerbsTransport> transport;
     NodeId peer = 0;
     std::vector<uint64_t> ring;
-    alignas(64) uint64_t credit_word = 0;
+    alignas(64) rcpg::transport::PeerWord credit_word{};
     std::vector<uint64_t> source;
     RegionId ring_region, credit_region, source_region;
     RemoteRegion remote_ring;

@@ -155,7 +155,7 @@ struct StreamPair {
     MemoryTransport node;
     std::vector<uint64_t> node_ring;   // uint64_t: 8-byte aligned, like the mapping
     std::vector<uint64_t> local_ring;
-    uint64_t credit_word = 0;
+    rcpg::transport::PeerWord credit_word{};
     RegionId node_ring_region, node_control_region, local_ring_region, credit_region;
     std::vector<transport::Event> sequencer_events, node_events;
     uint64_t now_ms = 0;
@@ -344,7 +344,7 @@ TEST(DeliveryStream, CreditWordBelowTheStartPositionIsIgnored)
     StreamPair pair(8);
     auto stream = pair.create(2 * kRingBytes);
     ASSERT_TRUE(stream.ok());
-    EXPECT_EQ(pair.credit_word, 0u);
+    EXPECT_EQ(pair.credit_word.load(), 0u);
     EXPECT_EQ(stream->credit(), 2 * kRingBytes) << "a node admitted at 2 rings: credit starts there";
 }
 

@@ -104,7 +104,7 @@ struct RingSetup {
     }
     std::unique_ptr<VerbsTransport> writer, reader;
     std::optional<SharedMemory> ring_memory, client_view;
-    alignas(64) uint64_t credit_word = 0;
+    alignas(64) rcpg::transport::PeerWord credit_word{};
     std::vector<std::byte> sources;
     RegionId ring_region, credit_region, source_region;
     Pump pump;
@@ -351,7 +351,7 @@ TEST(TransportRdma, WriteWithImmWakesThePeerAndReadFetches)
     EXPECT_EQ(setup.pump.events[2].back().imm, 0x1234u);
     EXPECT_EQ(std::memcmp(setup.ring_memory->data() + 64, text.data(), text.size()), 0);
     // The reader reads the writer's credit word back (a heartbeat-style READ).
-    setup.credit_word = 0xabcdef;
+    setup.credit_word.store(0xabcdef);
     std::array<uint64_t, 1> landing{};
     const RegionId landing_region = *setup.reader->register_region(landing.data(), sizeof landing, RegionAccess::local);
     ASSERT_TRUE(setup.reader->post_read(1, {landing_region, 0, 8}, setup.reader->remote_region(1, kCreditTag)->at(0), 9).ok());
@@ -588,7 +588,7 @@ int run_peer_child(const char* base_port_text)
         return 2;
     }
     VerbsTransport& t = **transport;
-    alignas(64) static uint64_t credit_word = 0;
+    alignas(64) static rcpg::transport::PeerWord credit_word{};
     const RegionId credit = *t.register_region(&credit_word, sizeof credit_word, RegionAccess::remote_write);
     if (!t.expose(1, kCreditTag, credit, 0, sizeof credit_word, rcpg::transport::RegionAccess::remote_read_write).ok() || !t.connect(1).ok()) {
         return 3;

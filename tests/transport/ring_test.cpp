@@ -57,7 +57,7 @@ struct RingPair {
     MemoryTransport writer_node;
     MemoryTransport reader_node;
     std::vector<uint64_t> ring_memory;  // uint64_t: 8-byte aligned
-    uint64_t credit_word = 0;
+    rcpg::transport::PeerWord credit_word{};
     std::vector<std::byte> sources;
     RegionId ring_region, credit_region, source_region;
     std::optional<RingWriter> writer;
@@ -201,7 +201,7 @@ TEST(Ring, CreditsArePublishedLazilyAndOnTheWritersRequest)
         ASSERT_TRUE(pair.reader->publish_credits().ok());
         pair.step();
     }
-    EXPECT_EQ(pair.credit_word, 0u) << "192 of 1024 bytes released and nobody asked: no credit write";
+    EXPECT_EQ(pair.credit_word.load(), 0u) << "192 of 1024 bytes released and nobody asked: no credit write";
     EXPECT_EQ(pair.reader->published(), 0u);
 
     // Fill the writer's view of the ring (it still believes nothing was consumed).
@@ -216,7 +216,7 @@ TEST(Ring, CreditsArePublishedLazilyAndOnTheWritersRequest)
     ASSERT_TRUE(pair.reader->publish_credits().ok());
     EXPECT_EQ(pair.reader->published(), 192u) << "asked for: published though below a quarter";
     pair.step();
-    EXPECT_EQ(pair.credit_word, 192u);
+    EXPECT_EQ(pair.credit_word.load(), 192u);
     EXPECT_TRUE(pair.writer->append_copy(1, payload).ok()) << "the credited bytes are room again";
 }
 
