@@ -1268,39 +1268,74 @@ void Daemon::finish_closing_sessions()
 // ---------------------------------------------------------------------------------------
 // The loop
 
-void Daemon::step(int timeout_ms)
+bool Daemon::turn(uint64_t now_ms)
 {
-    const bool worked = drain_submissions();
-    finish_closing_sessions();
-    loop_.run_once(worked ? 0 : timeout_ms);
+    auto& ring_header = ring_->header();
+    // Clients look at it before they send: still this millisecond, the daemon is there.
+    if (ring_header.alive_ms.load(std::memory_order_relaxed) != now_ms) {
+        ring_header.alive_ms.store(now_ms, std::memory_order_relaxed);
+    }
+    bool worked = node_->role() != Role::single && node_->step(now_ms);
+    if (node_->view().ring_seq > saved_ring_seq_) {
+        save_ring_seq();
+    }
+    worked |= drain_submissions();
+    if (!closing_.empty()) {
+        finish_closing_sessions();
+    }
+    // Raised flow control clears only here once readers made room without anything
+    // new being published (a zero-copy sender waits for it to clear).
+    if (ring_header.flow_control.load(std::memory_order_relaxed) != 0) {
+        update_flow_control();
+    }
+    return worked;
+}
+
+Daemon::SleepPlan Daemon::plan_sleep(uint64_t now_ms)
+{
+    auto& ring_header = ring_->header();
+    int timeout_ms = kIdleWakeMs;
+    // Raised before the last look at the submission rings: a client that publishes after
+    // that look sees it and rings (Dekker, seq_cst on both sides).
+    ring_header.daemon_sleeping.store(1, std::memory_order_seq_cst);
+    if (ring_blocked_ || !closing_.empty() || ring_header.flow_control.load(std::memory_order_relaxed) != 0) {
+        // Work that waits for readers to make room: re-check soon rather than spin.
+        timeout_ms = kBlockedRecheckMs;
+    } else if (submissions_pending()) {
+        ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);
+        return {SleepPlan::Kind::again, 0};
+    }
+    if (node_->role() != Role::single) {
+        const ordering::Node::Sleep sleep = node_->prepare_sleep(now_ms);
+        if (sleep == ordering::Node::Sleep::busy) {
+            ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);
+            return {SleepPlan::Kind::busy, 0};
+        }
+        if (sleep == ordering::Node::Sleep::poll_soon) {
+            timeout_ms = kBlockedRecheckMs;
+        }
+        // Heartbeats go out and are checked on time, also when nothing else happens.
+        const uint64_t timer_ms = node_->next_timer_ms();
+        timeout_ms = std::min<int>(
+            timeout_ms, timer_ms > now_ms ? static_cast<int>(std::min<uint64_t>(timer_ms - now_ms, kIdleWakeMs)) : 0);
+    }
+    return {SleepPlan::Kind::sleep, timeout_ms};
+}
+
+void Daemon::wait(int timeout_ms)
+{
+    loop_.run_once(timeout_ms);
+    ring_->header().daemon_sleeping.store(0, std::memory_order_relaxed);
 }
 
 void Daemon::run(const std::atomic<bool>& stop)
 {
-    auto& ring_header = ring_->header();
     const uint64_t busy_poll_ns = uint64_t{options_.busy_poll_us} * 1000;
     uint64_t last_work_ns = now_ns();
     uint64_t last_ipc_poll_ns = 0;
     stop_ = &stop;
     while (!stop.load(std::memory_order_relaxed) && !failed()) {
-        if (const uint64_t clock_ms = coarse_clock_ms();
-            ring_header.alive_ms.load(std::memory_order_relaxed) != clock_ms) {
-            ring_header.alive_ms.store(clock_ms, std::memory_order_relaxed);
-        }
-        bool worked = node_->role() != Role::single && node_->step(coarse_clock_ms());
-        if (node_->view().ring_seq > saved_ring_seq_) {
-            save_ring_seq();
-        }
-        worked |= drain_submissions();
-        if (!closing_.empty()) {
-            finish_closing_sessions();
-        }
-        // Raised flow control clears only here once readers made room without anything
-        // new being published (a zero-copy sender waits for it to clear).
-        const bool flow_control = ring_header.flow_control.load(std::memory_order_relaxed) != 0;
-        if (flow_control) {
-            update_flow_control();
-        }
+        const bool worked = turn(coarse_clock_ms());
         const uint64_t now = now_ns();
         if (worked) {
             last_work_ns = now;
@@ -1312,32 +1347,15 @@ void Daemon::run(const std::atomic<bool>& stop)
             }
             continue;
         }
-        int timeout_ms = kIdleWakeMs;
-        ring_header.daemon_sleeping.store(1, std::memory_order_seq_cst);
-        if (ring_blocked_ || !closing_.empty() || flow_control) {
-            // Work that waits for readers to make room: re-check soon rather than spin.
-            timeout_ms = kBlockedRecheckMs;
-        } else if (submissions_pending()) {
-            ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);
+        const SleepPlan plan = plan_sleep(coarse_clock_ms());
+        if (plan.kind == SleepPlan::Kind::again) {
             continue;
         }
-        if (node_->role() != Role::single) {
-            const ordering::Node::Sleep sleep = node_->prepare_sleep(coarse_clock_ms());
-            if (sleep == ordering::Node::Sleep::busy) {
-                ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);
-                last_work_ns = now_ns();
-                continue;
-            }
-            if (sleep == ordering::Node::Sleep::poll_soon) {
-                timeout_ms = kBlockedRecheckMs;
-            }
-            // Heartbeats go out and are checked on time, also when nothing else happens.
-            const uint64_t now_ms = coarse_clock_ms();
-            const uint64_t timer_ms = node_->next_timer_ms();
-            timeout_ms = std::min<int>(timeout_ms, timer_ms > now_ms ? static_cast<int>(std::min<uint64_t>(timer_ms - now_ms, kIdleWakeMs)) : 0);
+        if (plan.kind == SleepPlan::Kind::busy) {
+            last_work_ns = now_ns();
+            continue;
         }
-        loop_.run_once(timeout_ms);
-        ring_header.daemon_sleeping.store(0, std::memory_order_relaxed);
+        wait(plan.timeout_ms);
         last_ipc_poll_ns = last_work_ns = now_ns();
     }
     if (node_->role() == Role::member && !failed()) {

@@ -57,10 +57,28 @@ public:
     Daemon(const Daemon&) = delete;
     Daemon& operator=(const Daemon&) = delete;
 
-    // Runs until `stop` becomes true.
+    // Runs until `stop` becomes true: turns, busy-polls a while after work
+    // (`busy_poll_us`), then sleeps on the event loop until a client, the fabric or a
+    // timer wakes it.
     void run(const std::atomic<bool>& stop);
-    // One step of the loop: waits at most `timeout_ms` for something to do.
-    void step(int timeout_ms);
+
+    // The loop's parts, for a caller that drives the daemon itself with its own clock.
+    // One turn at `now_ms` (the node's clock, coarse_clock_ms() in run()), without
+    // waiting: the liveness word, the node's step, the clients' submissions, closing
+    // sessions, flow control. True when it did work.
+    bool turn(uint64_t now_ms);
+    // After a turn without work: whether to sleep and for how long. `sleep` raises
+    // `daemon_sleeping` in the ring header (clients then ring the doorbell), which
+    // wait() lowers again; `again`: there is work after all; `busy`: the node has work,
+    // poll on.
+    struct SleepPlan {
+        enum class Kind : uint8_t { sleep, again, busy } kind;
+        int timeout_ms;
+    };
+    SleepPlan plan_sleep(uint64_t now_ms);
+    // Waits on the event loop (clients' sockets and doorbells, the fabric) at most
+    // `timeout_ms`, handling what arrives; 0 only polls.
+    void wait(int timeout_ms);
 
     const Counters& counters() const { return node_->counters(); }
     size_t client_count() const { return sessions_.size(); }
