@@ -1,5 +1,7 @@
 #include "ordering/delivery_ring.hpp"
 
+#include "base/assert.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <new>
@@ -106,12 +108,17 @@ bool DeliveryRing::has_room(uint16_t flags, uint32_t payload_bytes, uint64_t rec
 EntryHeader* DeliveryRing::append(ipc::EntryKind kind, uint16_t flags, uint32_t payload_bytes,
                                   uint64_t reclaim_limit)
 {
-    if (!fits(find_slot(flags, payload_bytes), reclaim_limit)) {
+    const Slot found = find_slot(flags, payload_bytes);
+    if (!fits(found, reclaim_limit)) {
         return nullptr;
     }
     const Slot slot = slot_for(flags, payload_bytes, true);
     const uint64_t position = slot.position;
     const ipc::EntryPlacement placement = slot.placement;
+    // The room was judged on the same placement, and the writer never goes back.
+    RCPG_ASSERT(position == found.position && position >= tail_, "entry placed at {}, room judged at {}, tail {}",
+                position, found.position, tail_);
+    RCPG_DEBUG_ASSERT(held_until(position, placement.entry_bytes) == 0, "entry at {} over held bytes", position);
     auto* entry = reinterpret_cast<EntryHeader*>(at(position));
     entry->entry_bytes = placement.entry_bytes;
     entry->kind = kind;
@@ -141,6 +148,10 @@ void DeliveryRing::start_at(uint64_t position, uint64_t next_seq)
 
 void DeliveryRing::adopt(uint64_t last_position, uint64_t tail, uint64_t next_seq)
 {
+    // What a member applies only goes forward, one checked entry after the other.
+    RCPG_ASSERT(tail >= tail_ && last_position < tail && next_seq >= next_seq_,
+                "adopting tail {} (last entry {}, next seq {}) after tail {}, next seq {}", tail, last_position,
+                next_seq, tail_, next_seq_);
     last_position_ = last_position;
     tail_ = tail;
     next_seq_ = next_seq;
@@ -151,6 +162,7 @@ void DeliveryRing::publish() { publish(tail_); }
 void DeliveryRing::publish(uint64_t up_to)
 {
     const uint64_t tail = std::min(up_to, tail_);
+    RCPG_DEBUG_ASSERT(tail % ipc::kEntryAlignBytes == 0, "publishing up to {}, not an entry boundary", tail);
     if (tail > published_tail_) {
         published_tail_ = tail;
         header().tail.store(tail, std::memory_order_seq_cst);  // see Daemon::publish_and_wake

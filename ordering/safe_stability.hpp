@@ -8,6 +8,8 @@
 // (a new sequencer may know less than the old one did, and what was stable stays so).
 #pragma once
 
+#include "base/assert.hpp"
+
 #include <cstdint>
 #include <deque>
 #include <utility>
@@ -20,6 +22,8 @@ public:
     // stable is not waited for.
     void note(uint64_t position, uint64_t end)
     {
+        RCPG_ASSERT(position < end && (waiting_.empty() || position >= waiting_.back().second),
+                    "SAFE entry [{}, {}) out of ring order", position, end);
         if (end > stable_) {
             waiting_.emplace_back(position, end);
         }
