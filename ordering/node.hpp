@@ -372,6 +372,7 @@ private:
     void publish_member_credit();
     std::vector<DeliveryRing::Hold> holds_by_position() const;  // this node's readers'
     size_t assign_hold_words(std::array<uint64_t, wire::kHoldWords>& words) const;
+    bool publish_hold_words(size_t& placed);
     uint64_t credit_before_holds(uint64_t limit, size_t first_unpublished) const;
 
     NodeConfig config_;
@@ -462,8 +463,10 @@ private:
     std::map<uint32_t, uint64_t> mesh_next_ms_;
     uint64_t processed_ = 0;         // ring position checked and applied up to
     uint64_t published_credit_ = 0;  // last consumed position written to the sequencer
-    // The hold words last written to the sequencer (all UINT64_MAX: not known, write them).
+    // The hold words last written to the sequencer: which hold has which word. Kept
+    // across sequencers; `hold_words_unwritten_` until written to the current one.
     std::array<uint64_t, wire::kHoldWords> published_holds_{};
+    bool hold_words_unwritten_ = true;
     uint64_t next_batch_ = 1;
     uint64_t completed_batch_ = 0;
     bool forwarded_uncommitted_ = false;

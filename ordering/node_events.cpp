@@ -318,9 +318,10 @@ void Node::begin_session()
     // The inbound ring's credit word: the sequencer's reader writes it.
     auto* credit_word = reinterpret_cast<transport::PeerWord*>(member_memory_.data());
     credit_word->store(0);
-    // What this sequencer's words for our holds say is not known: the first publication
-    // writes them all.
-    published_holds_.fill(UINT64_MAX);
+    // What this sequencer's words for our holds say is not known: the next publication
+    // writes them all. Each hold keeps its word (a hold the last sequencer went round
+    // must not lose it: the credit could not stay before it, a lap on).
+    hold_words_unwritten_ = true;
     if (auto heartbeat = transport.remote_region(sequencer_, wire::kTagHeartbeat)) {
         sequencer_heartbeat_ = heartbeat->at(0);
     }
@@ -355,9 +356,13 @@ void Node::begin_session()
         hello.ring_seq = view_.ring_seq;
         hello.tail = processed_;
         hello.next_seq = ring_.next_seq();
-        // Before any hold of this node's readers: the next sequencer learns of them only
-        // from the words this node writes once it continues.
-        hello.reclaim_limit = credit_before_holds(std::min(reclaim_limit(), processed_), ring_.holds().size());
+        // The holds' words go first, on the same queue pair: the next sequencer has them
+        // when it takes this hello, and the limit may pass them. Should they not go
+        // (send queue full on a fresh connection), the limit stays before every hold.
+        size_t placed = 0;
+        const uint64_t limit = std::min(reclaim_limit(), processed_);
+        hello.reclaim_limit = publish_hold_words(placed) ? credit_before_holds(limit, placed)
+                                                         : credit_before_holds(limit, 0);
         published_credit_ = hello.reclaim_limit;
     }
     if (!writer_->append_copy(static_cast<uint32_t>(wire::InboundType::hello), std::as_bytes(std::span(&hello, 1))) ||

@@ -341,33 +341,45 @@ uint64_t Node::credit_before_holds(uint64_t limit, size_t first_unpublished) con
     return std::min(limit, holds[first_unpublished].position - ipc::kEntryAlignBytes);
 }
 
+// Writes this node's hold words at the sequencer when they changed, or were not yet
+// written to this sequencer; `placed`: how many of the holds, by position, have a word.
+// False when the send queue is full (nothing written).
+bool Node::publish_hold_words(size_t& placed)
+{
+    constexpr std::array<uint64_t, wire::kHoldWords> kNoHolds{};
+    placed = 0;
+    if (ring_.holds().empty() && published_holds_ == kNoHolds && !hold_words_unwritten_) {
+        return true;  // nearly always: no holds, none published
+    }
+    std::array<uint64_t, wire::kHoldWords> words = published_holds_;
+    placed = assign_hold_words(words);
+    if (words != published_holds_ || hold_words_unwritten_) {
+        transport::WriteRequest write;
+        write.inline_bytes = std::as_bytes(std::span<const uint64_t>(words));
+        write.destination = delivery_credit_->at(offsetof(wire::MemberLine, holds));
+        if (!transport_->post_write(sequencer_, write)) {
+            return false;
+        }
+        published_holds_ = words;
+        hold_words_unwritten_ = false;
+    }
+    return true;
+}
+
 void Node::publish_member_credit()
 {
     if (!connected_ || !delivery_credit_) {
         return;
     }
-    uint64_t limit = std::min(reclaim_limit(), processed_);
-    // The holds of this node's readers first: the credit may pass only those the
-    // sequencer was told of (the write of their words goes before the credit's).
-    // Nearly always none, and none published: nothing to do.
-    constexpr std::array<uint64_t, wire::kHoldWords> kNoHolds{};
-    if (!ring_.holds().empty() || published_holds_ != kNoHolds) {
-        std::array<uint64_t, wire::kHoldWords> words = published_holds_;
-        if (words.front() == UINT64_MAX) {
-            words.fill(0);
-        }
-        const size_t placed = assign_hold_words(words);
-        if (words != published_holds_) {
-            transport::WriteRequest write;
-            write.inline_bytes = std::as_bytes(std::span<const uint64_t>(words));
-            write.destination = delivery_credit_->at(offsetof(wire::MemberLine, holds));
-            if (!transport_->post_write(sequencer_, write)) {
-                return;  // send queue full: the next step
-            }
-            published_holds_ = words;
-        }
-        limit = credit_before_holds(limit, placed);
+    // reclaim_limit() also brings the holds of this node's readers up to date. Their words
+    // go first: the credit may pass only holds the sequencer was told of (the write of
+    // their words goes before the credit's, on the same queue pair).
+    const uint64_t readers_limit = std::min(reclaim_limit(), processed_);
+    size_t placed = 0;
+    if (!publish_hold_words(placed)) {
+        return;  // send queue full: the next step
     }
+    const uint64_t limit = credit_before_holds(readers_limit, placed);
     if (limit <= published_credit_) {
         return;
     }
