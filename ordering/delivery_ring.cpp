@@ -62,6 +62,13 @@ void DeliveryRing::write_filler(uint64_t position, uint64_t bytes, ipc::EntryKin
     auto* filler = reinterpret_cast<EntryHeader*>(at(position));
     filler->entry_bytes = static_cast<uint32_t>(bytes);
     filler->kind = kind;
+    if (kind == ipc::EntryKind::skip && bytes > ipc::kEntryAlignBytes) {
+        // A stream never lags more than a lap (credits): older insides are not needed.
+        while (!skip_insides_.empty() && skip_insides_.front().end + data_bytes_ <= position) {
+            skip_insides_.pop_front();
+        }
+        skip_insides_.push_back({position + ipc::kEntryAlignBytes, position + bytes});
+    }
 }
 
 DeliveryRing::Slot DeliveryRing::slot_for(uint16_t flags, uint32_t payload_bytes, bool write_fillers)

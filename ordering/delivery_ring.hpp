@@ -7,6 +7,7 @@
 #include "libcpg/ipc/shm_layout.hpp"
 
 #include <cstdint>
+#include <deque>
 #include <span>
 #include <vector>
 
@@ -51,6 +52,16 @@ public:
     void set_holds(std::vector<Hold> holds) { holds_ = std::move(holds); }
     const std::vector<Hold>& holds() const { return holds_; }
     std::vector<Hold>& remote_holds() { return remote_holds_; }
+
+    // The insides of the skip entries of about the last lap, in ring order: bytes no
+    // reader reads, which replication leaves out. Where a member's reader holds a
+    // payload, they are its bytes, and this ring may not have them (a node that took
+    // over after the hold was taken was admitted after that entry, or never got it).
+    struct Range {
+        uint64_t begin;
+        uint64_t end;
+    };
+    const std::deque<Range>& skip_insides() const { return skip_insides_; }
 
     std::byte* payload(ipc::EntryHeader* entry)
     {
@@ -116,6 +127,7 @@ private:
     uint64_t next_seq_ = 1;
     std::vector<Hold> holds_;
     std::vector<Hold> remote_holds_;
+    std::deque<Range> skip_insides_;
 };
 
 }  // namespace rcpg::ordering

@@ -72,7 +72,7 @@ DeliveryStream::DeliveryStream(transport::Transport& transport, transport::NodeI
 {
 }
 
-Status DeliveryStream::replicate(uint64_t tail)
+Status DeliveryStream::replicate(uint64_t tail, const std::deque<DeliveryRing::Range>& gaps)
 {
     if (tail == sent_) {
         return {};
@@ -83,19 +83,39 @@ Status DeliveryStream::replicate(uint64_t tail)
     if (tail - credit() > ring_bytes_) {
         return {Errc::invalid_argument, Layer::ring, "replicating beyond the node's credit"};
     }
-    // A range wraps at most once (it is never longer than the ring): one or two writes.
-    std::array<transport::WriteRequest, 3> writes{};
-    std::array<transport::LocalSlice, 2> sources{};
+    // Each piece between gaps wraps at most once (the range is never longer than the
+    // ring): one or two writes, room for the last piece always kept; the tail's write last.
+    constexpr size_t kMaxDataWrites = 16;
+    std::array<transport::WriteRequest, kMaxDataWrites + 1> writes{};
+    std::array<transport::LocalSlice, kMaxDataWrites> sources{};
     size_t count = 0;
-    const uint64_t offset = sent_ & (ring_bytes_ - 1);
-    const uint64_t first_bytes = std::min(tail - sent_, ring_bytes_ - offset);
-    sources[0] = {local_ring_, offset, static_cast<uint32_t>(first_bytes)};
-    writes[count].sources = {&sources[0], 1};
-    writes[count++].destination = remote_ring_.at(offset);
-    if (const uint64_t wrapped_bytes = tail - sent_ - first_bytes; wrapped_bytes != 0) {
-        sources[1] = {local_ring_, 0, static_cast<uint32_t>(wrapped_bytes)};
-        writes[count].sources = {&sources[1], 1};
-        writes[count++].destination = remote_ring_.at(0);
+    const auto add_piece = [&](uint64_t begin, uint64_t end) {
+        while (begin < end) {
+            const uint64_t offset = begin & (ring_bytes_ - 1);
+            const uint64_t bytes = std::min(end - begin, ring_bytes_ - offset);
+            sources[count] = {local_ring_, offset, static_cast<uint32_t>(bytes)};
+            writes[count].sources = {&sources[count], 1};
+            writes[count++].destination = remote_ring_.at(offset);
+            begin += bytes;
+        }
+    };
+    uint64_t position = sent_;
+    for (const DeliveryRing::Range& gap : gaps) {
+        if (gap.end <= position) {
+            continue;
+        }
+        if (gap.begin >= tail) {
+            break;
+        }
+        if (count + 4 > kMaxDataWrites) {
+            tail = position;  // a skip's end: the rest goes with the next call
+            break;
+        }
+        add_piece(position, gap.begin);
+        position = gap.end;
+    }
+    if (position < tail) {
+        add_piece(position, tail);
     }
     const uint64_t tail_word = tail;
     transport::WriteRequest& commit = writes[count++];

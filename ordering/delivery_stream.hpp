@@ -14,6 +14,7 @@
 // intact (a node cannot credit what has not landed).
 #pragma once
 
+#include "ordering/delivery_ring.hpp"
 #include "transport/peer_word.hpp"
 #include "transport/transport.hpp"
 
@@ -38,9 +39,12 @@ public:
                                                     uint64_t start_position,
                                                     std::optional<uint64_t> start_credit = std::nullopt);
 
-    // Posts ring bytes [sent(), tail) and then `tail` itself. Errc::try_again when the
-    // send queue is full (nothing posted; call again after poll()).
-    transport::Status replicate(uint64_t tail);
+    // Posts ring bytes [sent(), tail), except the `gaps` (insides of skip entries, in
+    // ring order: DeliveryRing::skip_insides()), and then the tail itself. With more
+    // gaps in the range than one post takes, it stops after one of them (an entry's
+    // end) and sent() says where: call again. Errc::try_again when the send queue is
+    // full (nothing posted; call again after poll()).
+    transport::Status replicate(uint64_t tail, const std::deque<DeliveryRing::Range>& gaps = {});
     // Asks the node to publish its consumed position up to `position` (a sequencer short
     // of room); once per position.
     void request_credit(uint64_t position);

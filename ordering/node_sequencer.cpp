@@ -47,13 +47,18 @@ void Node::replicate()
         if (!node.stream) {
             continue;
         }
-        if (tail > node.stream->sent()) {  // below it while copies before an admission are in flight
-            transport::Status status = node.stream->replicate(tail);
+        // Below it while copies before an admission are in flight. A call may stop after
+        // some skips (DeliveryStream::replicate): each goes further.
+        while (tail > node.stream->sent()) {
+            transport::Status status = node.stream->replicate(tail, ring_.skip_insides());
             if (status.code() == transport::Errc::try_again) {
                 replication_blocked_ = true;
-            } else if (!status) {
+                break;
+            }
+            if (!status) {
                 ++counters_.rdma_errors;
                 log(LogLevel::warning, "replicating to node {}: {}", nodeid, status.message());
+                break;
             }
         }
         // A cleanly leaving node got its own removal: its stream ends.
@@ -432,6 +437,11 @@ bool Node::admit(Remote& node, const wire::Hello& hello)
     writes[1].destination = remote_snapshot->at(0);
     node.line->credit.store(snapshot.start_position);
     node.line->held.store(snapshot.start_position);  // nothing before it is its to hold
+    // A node being admitted holds nothing yet (it writes its hold words only once in);
+    // what an earlier incarnation left there must not be taken for holds.
+    for (transport::PeerWord& hold : node.line->holds) {
+        hold.store(0);
+    }
     auto stream = DeliveryStream::create(transport, node.nodeid, *remote_ring, *remote_control,
                                          ring_data_registration_.id(), ring_.data_bytes(), &node.line->credit,
                                          snapshot.start_position);
