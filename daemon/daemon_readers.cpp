@@ -67,6 +67,12 @@ uint64_t Daemon::reader_limit(ClientSession& session, uint64_t tail, std::vector
         if (session.held && holds != nullptr) {
             holds->push_back(session.held->payload);
         }
+        // On a member, a hold its sequencer was not told of (more holds than words, or
+        // not yet published) keeps the ring before it, as the member's credit does: then
+        // the stuck-client rule sees who holds the cluster back.
+        if (session.held && !node_->hold_published(session.held->payload)) {
+            limit = std::min(limit, session.held->position);
+        }
     }
     session.ring_floor = std::max(session.ring_floor, limit);
     return limit;
@@ -93,7 +99,9 @@ uint64_t Daemon::local_reclaim_limit()
             return false;
         }
         const bool alive = ::kill(session.pid, 0) == 0 || errno == EPERM;
-        if (!alive ||
+        // A member lets go of a hold its sequencer was never told of: the cluster would
+        // wait for it, and the client was cut off for that.
+        if (!alive || !node_->hold_published(session.held->payload) ||
             session.control->holding.load(std::memory_order_seq_cst) != session.held->position + 1) {
             session.held.reset();
             return false;

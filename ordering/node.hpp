@@ -240,6 +240,10 @@ public:
     void request_commit() { forwarded_uncommitted_ = true; }
     // Member: asks the sequencer to remove this node. Step until left() (or a deadline).
     bool begin_leave();
+    // Whether the writer of this node's ring goes round a hold of its readers: always
+    // where this node writes it; on a member, once the hold has a word at the sequencer
+    // (more holds than words: the credit stays before those without one).
+    bool hold_published(const DeliveryRing::Hold& hold) const;
     bool left() const { return left_; }
     void disconnect_from_sequencer();
 

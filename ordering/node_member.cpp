@@ -341,6 +341,15 @@ uint64_t Node::credit_before_holds(uint64_t limit, size_t first_unpublished) con
     return std::min(limit, holds[first_unpublished].position - ipc::kEntryAlignBytes);
 }
 
+bool Node::hold_published(const DeliveryRing::Hold& hold) const
+{
+    if (role_ != Role::member) {
+        return true;
+    }
+    const uint64_t word = wire::encode_hold(hold.position, hold.bytes, ring_.data_bytes());
+    return std::find(published_holds_.begin(), published_holds_.end(), word) != published_holds_.end();
+}
+
 // Writes this node's hold words at the sequencer when they changed, or were not yet
 // written to this sequencer; `placed`: how many of the holds, by position, have a word.
 // False when the send queue is full (nothing written).

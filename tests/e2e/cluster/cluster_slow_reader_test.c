@@ -4,7 +4,7 @@
  * message when it continues.
  *
  *   scripts/cluster.sh run --nodes 3 --ring-mib 8 --stuck-client-timeout-ms 1000 -- \
- *       cluster_slow_reader_test PATH/TO/rcpg-cpgtool [MESSAGE_BYTES]
+ *       cluster_slow_reader_test PATH/TO/rcpg-cpgtool [MESSAGE_BYTES [HOLDERS]]
  *
  * (CTest: cluster_slow_reader_test and cluster_held_reader_test, labels rdma and e2e.) A
  * reader on node 2 (a member) and one on node 3 join group "slow". A sender on node 1
@@ -19,6 +19,11 @@
  * reader stays stopped far longer than the stuck-client timeout it must not be cut off.
  * Then it continues: the held payload must be as it was, both readers must have every
  * message, in order, intact, and node 2's rcpg-cpgtool must have counted the moves.
+ * With HOLDERS readers on node 2 (from 4 KiB; CTest cluster_many_held_readers_test), each
+ * stops in the callback of its own message: node 2 tells the sequencer of six held
+ * payloads at most, so the readers beyond six keep the cluster waiting until the
+ * stuck-client rule cuts them off (they end with CS_ERR_LIBRARY), and the others get
+ * everything.
  * Output: one line per step and a PASS/FAIL line; exit 0 pass, 1 fail, 2 usage.
  */
 #define _GNU_SOURCE
@@ -38,6 +43,8 @@
 
 #define FLOOD_BYTES (32u << 20)
 #define WAIT_S 600
+#define MAX_HOLDERS 8
+#define HOLD_WORDS 6 /* ordering/cluster_wire.hpp: wire::kHoldWords */
 
 struct reader_report {
     uint64_t delivered;
@@ -100,8 +107,9 @@ static struct cpg_name group_named(const char *text)
 }
 
 /* A reader on `node`: joins, says so on `ready`, reads until it has the whole flood (or a
- * call fails, or WAIT_S passed), reports on `result`. */
-static pid_t start_reader(int node, int ready, int result)
+ * call fails, or WAIT_S passed), reports on `result`. It stops itself in the callback of
+ * message `stop_at` (UINT64_MAX: never). */
+static pid_t start_reader(int node, uint64_t stop_at, int ready, int result)
 {
     const pid_t pid = fork();
     if (pid != 0) {
@@ -109,9 +117,7 @@ static pid_t start_reader(int node, int ready, int result)
     }
     char ipc[32];
     snprintf(ipc, sizeof ipc, "rcpg-node%d", node);
-    if (node != 2) {
-        stop_in_callback_at = UINT64_MAX;
-    }
+    stop_in_callback_at = stop_at;
     setenv("RCPG_IPC", ipc, 1);
     cpg_callbacks_t callbacks = {on_deliver, on_confchg};
     cpg_handle_t handle = 0;
@@ -142,37 +148,52 @@ static pid_t start_reader(int node, int ready, int result)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3 || getenv("RCPG_CLUSTER_DIR") == NULL ||
-        (argc == 3 && (atoi(argv[2]) < 16 || atoi(argv[2]) > 65536))) {
+    if (argc < 2 || argc > 4 || getenv("RCPG_CLUSTER_DIR") == NULL ||
+        (argc >= 3 && (atoi(argv[2]) < 16 || atoi(argv[2]) > 65536)) ||
+        (argc == 4 && (atoi(argv[3]) < 1 || atoi(argv[3]) > MAX_HOLDERS || atoi(argv[2]) < 4096))) {
         fprintf(stderr, "usage: scripts/cluster.sh run --nodes 3 --ring-mib 8 -- cluster_slow_reader_test "
-                        "PATH/TO/rcpg-cpgtool [MESSAGE_BYTES: 16..65536]\n");
+                        "PATH/TO/rcpg-cpgtool [MESSAGE_BYTES: 16..65536 [HOLDERS: 1..%d, from 4096 bytes]]\n",
+                MAX_HOLDERS);
         return 2;
     }
     const char *tool = argv[1];
-    if (argc == 3) {
+    if (argc >= 3) {
         flood_message_bytes = (size_t)atoi(argv[2]);
     }
+    const int in_callback = flood_message_bytes >= 4096;
+    const int holders = argc == 4 ? atoi(argv[3]) : 1; /* node 2's readers */
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (uint64_t sent_bytes = 0; sent_bytes < FLOOD_BYTES; ++total_messages) {
         sent_bytes += message_bytes(total_messages);
     }
     const uint64_t stop_at = total_messages / 16;
-    if (flood_message_bytes >= 4096) {
-        stop_in_callback_at = stop_at;
-    }
+    /* A member tells its sequencer of at most HOLD_WORDS held payloads; a reader holding
+     * one more is what keeps the cluster waiting, and the stuck-client rule cuts it off. */
+    const int expected_cut = holders > HOLD_WORDS ? holders - HOLD_WORDS : 0;
     int failed = 0;
-    int ready[2], result[2][2];
-    if (pipe(ready) != 0 || pipe(result[0]) != 0 || pipe(result[1]) != 0) {
+    const int readers = holders + 1; /* node 2's, then node 3's */
+    int ready[2], result[MAX_HOLDERS + 1][2];
+    pid_t pids[MAX_HOLDERS + 1];
+    if (pipe(ready) != 0) {
         return 1;
     }
-    const pid_t stopped = start_reader(2, ready[1], result[0][1]);
-    const pid_t reading = start_reader(3, ready[1], result[1][1]);
-    char byte[2] = {0, 0};
-    if (read(ready[0], &byte[0], 1) != 1 || read(ready[0], &byte[1], 1) != 1 || byte[0] != 'j' || byte[1] != 'j') {
-        printf("cluster_slow_reader_test: FAIL: the readers did not join\n");
-        kill(stopped, SIGKILL);
-        kill(reading, SIGKILL);
-        return 1;
+    for (int k = 0; k < readers; ++k) {
+        if (pipe(result[k]) != 0) {
+            return 1;
+        }
+        const int node = k < holders ? 2 : 3;
+        const uint64_t stops = node == 2 && in_callback ? stop_at + (uint64_t)k : UINT64_MAX;
+        pids[k] = start_reader(node, stops, ready[1], result[k][1]);
+    }
+    for (int k = 0; k < readers; ++k) {
+        char byte = 0;
+        if (read(ready[0], &byte, 1) != 1 || byte != 'j') {
+            printf("cluster_slow_reader_test: FAIL: the readers did not join\n");
+            for (int j = 0; j < readers; ++j) {
+                kill(pids[j], SIGKILL);
+            }
+            return 1;
+        }
     }
 
     setenv("RCPG_IPC", "rcpg-node1", 1);
@@ -197,19 +218,24 @@ int main(int argc, char **argv)
         const cs_error_t result_code = cpg_mcast_joined(sender, CPG_TYPE_AGREED, &part, 1);
         if (result_code == CS_OK) {
             ++sent;
-            if (stop_in_callback_at == UINT64_MAX && sent == stop_at) {
-                kill(stopped, SIGSTOP); /* in the middle of reading the flood */
-            } else if (stop_in_callback_at != UINT64_MAX && sent == stop_at + 16) {
-                /* The rest of the flood goes while it is stopped in that callback (the
-                 * ring holds far more than these 16: it was never moved before). */
-                int status = 0;
-                if (waitpid(stopped, &status, WUNTRACED) != stopped || !WIFSTOPPED(status)) {
-                    printf("cluster_slow_reader_test: FAIL: node 2's reader did not stop in its callback\n");
-                    failed = 1;
+            if (!in_callback && sent == stop_at) {
+                kill(pids[0], SIGSTOP); /* in the middle of reading the flood */
+            } else if (in_callback && sent == stop_at + 16 + (uint64_t)holders) {
+                /* The rest of the flood goes while they are stopped in those callbacks (the
+                 * ring holds far more than these: none was moved before). */
+                for (int k = 0; k < holders; ++k) {
+                    int status = 0;
+                    if (waitpid(pids[k], &status, WUNTRACED) != pids[k] || !WIFSTOPPED(status)) {
+                        printf("cluster_slow_reader_test: FAIL: a reader on node 2 did not stop in its callback\n");
+                        failed = 1;
+                    }
+                }
+                if (failed) {
                     break;
                 }
-                printf("cluster_slow_reader_test: node 2's reader stopped in the callback of message %llu\n",
-                       (unsigned long long)stop_at);
+                printf("cluster_slow_reader_test: %d reader(s) on node 2 stopped in the callbacks of messages "
+                       "%llu..%llu\n",
+                       holders, (unsigned long long)stop_at, (unsigned long long)(stop_at + (uint64_t)holders - 1));
             }
         } else if (result_code == CS_ERR_TRY_AGAIN) {
             ++retries;
@@ -222,36 +248,54 @@ int main(int argc, char **argv)
             cpg_dispatch(sender, CS_DISPATCH_ALL);
         }
     }
-    printf("cluster_slow_reader_test: sent %llu of %llu messages (%u MiB) in %lld s while node 2's reader was "
+    printf("cluster_slow_reader_test: sent %llu of %llu messages (%u MiB) in %lld s while node 2's readers were "
            "stopped; %llu retries\n",
            (unsigned long long)sent, (unsigned long long)total_messages, FLOOD_BYTES >> 20,
            (long long)(time(NULL) - started), (unsigned long long)retries);
     if (sent != total_messages) {
-        printf("cluster_slow_reader_test: FAIL: the flood did not complete while the reader was stopped\n");
+        printf("cluster_slow_reader_test: FAIL: the flood did not complete while the readers were stopped\n");
         failed = 1;
     }
     const long long moves = cpgtool_value(tool, 2, "backlog_moves");
     const long long stuck = cpgtool_value(tool, 2, "stuck_clients_disconnected");
-    printf("cluster_slow_reader_test: node 2: backlog_moves=%lld stuck_clients_disconnected=%lld\n", moves, stuck);
-    if (moves <= 0 || stuck != 0) {
-        printf("cluster_slow_reader_test: FAIL: node 2 did not move its reader's entries, or cut it off\n");
+    printf("cluster_slow_reader_test: node 2: backlog_moves=%lld stuck_clients_disconnected=%lld (%d expected)\n",
+           moves, stuck, expected_cut);
+    if (moves <= 0 || stuck != expected_cut) {
+        printf("cluster_slow_reader_test: FAIL: node 2 did not move its readers' entries, or cut off other than "
+               "%d\n",
+               expected_cut);
         failed = 1;
     }
-    kill(stopped, SIGCONT);
-    for (int k = 0; k < 2; ++k) {
-        const pid_t reader = k == 0 ? stopped : reading;
+    for (int k = 0; k < holders; ++k) {
+        kill(pids[k], SIGCONT);
+    }
+    int complete = 0, cut = 0;
+    for (int k = 0; k < readers; ++k) {
+        const int node = k < holders ? 2 : 3;
         struct reader_report got;
         memset(&got, 0, sizeof got);
         const ssize_t n = read(result[k][0], &got, sizeof got);
-        waitpid(reader, NULL, 0);
-        printf("cluster_slow_reader_test: node %d's reader: %llu of %llu delivered in order, %llu damaged or out of "
-               "order, %llu left, last dispatch %d\n",
-               k == 0 ? 2 : 3, (unsigned long long)got.delivered, (unsigned long long)total_messages,
+        waitpid(pids[k], NULL, 0);
+        printf("cluster_slow_reader_test: node %d's reader %d: %llu of %llu delivered in order, %llu damaged or out "
+               "of order, %llu left, last dispatch %d\n",
+               node, k, (unsigned long long)got.delivered, (unsigned long long)total_messages,
                (unsigned long long)got.damaged, (unsigned long long)got.left, got.last_result);
-        if (n != (ssize_t)sizeof got || got.delivered != total_messages || got.damaged != 0) {
-            printf("cluster_slow_reader_test: FAIL: node %d's reader did not get the whole flood\n", k == 0 ? 2 : 3);
+        if (n == (ssize_t)sizeof got && got.delivered == total_messages && got.damaged == 0) {
+            complete += node == 2;
+        } else if (n == (ssize_t)sizeof got && node == 2 && got.last_result == CS_ERR_LIBRARY) {
+            ++cut; /* cut off: it ends with CS_ERR_LIBRARY, nothing spins */
+        } else {
+            printf("cluster_slow_reader_test: FAIL: node %d's reader %d neither got the whole flood nor ended "
+                   "cut off\n",
+                   node, k);
             failed = 1;
         }
+    }
+    if (complete != holders - expected_cut || cut != expected_cut) {
+        printf("cluster_slow_reader_test: FAIL: %d of node 2's readers got everything and %d were cut off; "
+               "expected %d and %d\n",
+               complete, cut, holders - expected_cut, expected_cut);
+        failed = 1;
     }
     cpg_finalize(sender);
     printf("cluster_slow_reader_test: %s\n", failed ? "FAIL" : "PASS");
