@@ -1,6 +1,8 @@
 #include "ordering/node.hpp"
 #include "ordering/node_internal.hpp"
 
+#include "base/assert.hpp"
+
 #include "libcpg/ipc/shm.hpp"
 #include "transport/ring_layout.hpp"
 
@@ -33,6 +35,28 @@ Node::Node(NodeConfig config, DeliveryRing& ring, LocalSide& local, std::unique_
     staged_copies_.reserve(kMaxStagedCopies);
 }
 
+void Node::set_state(NodeState to)
+{
+    if (is_final(state_)) {
+        return;
+    }
+    RCPG_ASSERT(transition_allowed(state_, to), "node {}: no transition from {} to {}", config_.nodeid,
+                to_string(state_), to_string(to));
+    RCPG_ASSERT(to != NodeState::electing || election_.has_value(), "node {} electing without an election",
+                config_.nodeid);
+    state_ = to;
+    if (!is_final(to)) {
+        role_ = role_of(to);
+    }
+}
+
+void Node::set_link(Link link)
+{
+    if (is_joining(state_) || is_member_failover(state_)) {
+        set_state(with_link(state_, link));
+    }
+}
+
 Node::~Node()
 {
     // Every registration goes before the transport that made it.
@@ -49,8 +73,7 @@ bool Node::start(std::string& error)
 {
     view_ = {{config_.nodeid}, config_.first_ring_seq, config_.nodeid};
     if (!transport_) {
-        role_ = Role::single;
-        return true;
+        return true;  // single
     }
     if (config_.nodes.size() < 2 ||
         std::find(config_.nodes.begin(), config_.nodes.end(), config_.nodeid) == config_.nodes.end()) {
@@ -83,6 +106,7 @@ bool Node::start(std::string& error)
             join_order_.push_back(nodeid);
         }
     }
+    state_ = NodeState::joining;
     role_ = Role::member;
     sequencer_ = join_order_.front();
     view_.ring_nodeid = order_.front();
@@ -259,7 +283,7 @@ void Node::grant_to_sequencer()
         exposed = transport.expose(sequencer_, wire::kTagSnapshot, member_memory_.region(), ipc::kPageBytes,
                                    wire::kSnapshotRegionBytes, write);
     }
-    if (exposed && failover_) {
+    if (exposed && is_member_failover(state_)) {
         exposed = transport.expose(sequencer_, wire::kTagRepairRing, ring_data_registration_.id(), 0,
                                    ring_.data_bytes(), transport::RegionAccess::remote_read);
     } else if (exposed) {
@@ -267,7 +291,7 @@ void Node::grant_to_sequencer()
     }
     if (!exposed) {
         log(LogLevel::error, "cannot expose this node's ring to node {}: {}", sequencer_, exposed.message());
-        failed_ = true;
+        fail();
         return;
     }
     grantee_ = sequencer_;

@@ -18,6 +18,7 @@
 #include "ordering/delivery_stream.hpp"
 #include "ordering/group_table.hpp"
 #include "ordering/membership.hpp"
+#include "ordering/node_state.hpp"
 #include "ordering/peer_liveness.hpp"
 #include "ordering/safe_stability.hpp"
 #include "transport/registered_memory.hpp"
@@ -42,8 +43,6 @@
 #include <vector>
 
 namespace rcpg::ordering {
-
-enum class Role : uint8_t { single, sequencer, member };
 
 enum class LogLevel : uint8_t { error, warning, info, debug };
 using LogSink = std::function<void(LogLevel, std::string_view)>;
@@ -153,14 +152,15 @@ public:
     Node& operator=(const Node&) = delete;
 
     Role role() const { return role_; }
+    NodeState state() const { return state_; }
     uint32_t sequencer() const { return sequencer_; }
     // Member: the sequencer was lost and the node waits for the next one's view;
     // sequencer: collecting the survivors' tails. Forwarding waits meanwhile.
-    bool in_failover() const { return failover_ || election_.has_value(); }
+    bool in_failover() const { return is_member_failover(state_) || state_ == NodeState::electing; }
     // The node cannot go on (lost the sequencer, or it broke the protocol).
-    bool failed() const { return failed_; }
-    // Member: admitted, serving clients.
-    bool admitted() const { return role_ != Role::member || admitted_; }
+    bool failed() const { return state_ == NodeState::failed; }
+    // Serving clients: not a member still joining (nor one that failed).
+    bool admitted() const { return !is_joining(state_) && state_ != NodeState::failed; }
     const View& view() const { return view_; }
     GroupTable& groups() { return groups_; }
     const GroupTable& groups() const { return groups_; }
@@ -244,7 +244,7 @@ public:
     // where this node writes it; on a member, once the hold has a word at the sequencer
     // (more holds than words: the credit stays before those without one).
     bool hold_published(const DeliveryRing::Hold& hold) const;
-    bool left() const { return left_; }
+    bool left() const { return state_ == NodeState::left; }
     void disconnect_from_sequencer();
 
 private:
@@ -299,6 +299,13 @@ private:
     };
 
     Node(NodeConfig config, DeliveryRing& ring, LocalSide& local, std::unique_ptr<transport::Transport> transport);
+    // The only place the state changes: asserts that the protocol allows the transition
+    // (node_state.hpp) and sets the role with it. Nothing leaves a final state: what
+    // still happens after one (events of a closing connection) changes nothing.
+    void set_state(NodeState to);
+    void fail() { set_state(NodeState::failed); }
+    // Joining or in failover: the same phase with the connection at `link`.
+    void set_link(Link link);
     bool start(std::string& error);
     bool start_sequencer(std::string& error);
     bool start_member(std::string& error);
@@ -383,9 +390,9 @@ private:
     DeliveryRing& ring_;
     LocalSide& local_;
     std::unique_ptr<transport::Transport> transport_;
-    Role role_ = Role::single;
+    NodeState state_ = NodeState::single;
+    Role role_ = Role::single;  // role_of(state_), kept through a final state
     uint32_t sequencer_ = 0;
-    bool failed_ = false;
     GroupTable groups_;
     View view_;
     std::vector<uint32_t> order_;  // sequencer order, complete
@@ -422,7 +429,7 @@ private:
     // A node that took over: the last batch number of its time as a member, released once
     // everything it had forwarded is in its ring (0: nothing to release).
     uint64_t member_batches_end_ = 0;
-    std::optional<Election> election_;
+    std::optional<Election> election_;  // while electing
     // Device copies into this node's own ring over the loopback connection.
     static constexpr size_t kMaxStagedCopies = 64;
     std::optional<transport::RemoteRegion> own_ring_;  // set once the loopback is up
@@ -436,19 +443,13 @@ private:
     std::deque<CopyBatch> copies_in_flight_;
 
     // Member.
-    bool connected_ = false;
-    bool connecting_ = false;
     uint64_t next_connect_ms_ = 0;
-    bool admitted_ = false;
-    bool leaving_ = false;
-    bool left_ = false;
     transport::RegisteredMemory member_memory_;  // inbound credit word, then the snapshot region
     std::optional<transport::RingWriter> writer_;
     transport::RegisteredMemory spare_shadow_;  // of the last writer: the next one reuses it
     std::optional<transport::RemoteRegion> delivery_credit_;  // at the sequencer
     std::optional<transport::RemoteAddr> sequencer_heartbeat_;  // where ours go
     PeerLiveness sequencer_liveness_;  // its heartbeat word and the ring's cluster_tail
-    bool failover_ = false;  // lost the sequencer; waits for the next one's view
     uint64_t failover_started_ms_ = 0;
     uint64_t failover_deadline_ms_ = 0;
     std::deque<Forwarded> unsequenced_;

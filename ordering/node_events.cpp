@@ -29,7 +29,8 @@ Node::Sleep Node::prepare_sleep(uint64_t now_ms)
     }
     // Connection set-up has deadlines only poll() checks; replication held back by a
     // full send queue waits for completions we would sleep through otherwise.
-    if ((role_ == Role::member && (!connected_ || !admitted_ || forwarded_uncommitted_)) || replication_blocked_ ||
+    if ((role_ == Role::member && (!is_connected(state_) || is_joining(state_) || forwarded_uncommitted_)) ||
+        replication_blocked_ ||
         in_failover()) {
         return Sleep::poll_soon;
     }
@@ -63,8 +64,11 @@ bool Node::step(uint64_t now_ms)
     for (const transport::Event& event : events_) {
         on_event(event);
     }
-    if (failed_) {
+    if (failed()) {
         return worked;
+    }
+    if (left()) {
+        return worked;  // out of the view: nothing more to do here
     }
     check_heartbeats(now_ms);
     if (now_ms >= next_heartbeat_ms_) {
@@ -73,35 +77,35 @@ bool Node::step(uint64_t now_ms)
         send_owed_heartbeats();
     }
     if (role_ == Role::member) {
-        if (failover_ && now_ms >= failover_deadline_ms_) {
+        if (is_member_failover(state_) && now_ms >= failover_deadline_ms_) {
             log(LogLevel::warning, "node {} did not take over within {} ms; trying the next", sequencer_,
                 kFailoverWaitTimeouts * config_.failure_timeout_ms);
             suspects_.insert(sequencer_);
             transport_->disconnect(sequencer_);
             withdraw_grants();
-            connected_ = connecting_ = false;
+            set_link(Link::none);
             retire_writer();
             next_candidate();
-            if (role_ != Role::member || failed_) {
+            if (role_ != Role::member || failed()) {
                 return true;
             }
         }
-        if (!connected_ && !connecting_ && !leaving_ && now_ms >= next_connect_ms_) {
+        if ((state_ == NodeState::joining || state_ == NodeState::failover_waiting) && now_ms >= next_connect_ms_) {
             grant_to_sequencer();
-            if (failed_) {
+            if (failed()) {
                 return true;
             }
             if (transport_->is_connected(sequencer_)) {
                 begin_session();  // over the mesh connection: no set-up to wait for
             } else if (transport_->connect(sequencer_)) {
-                connecting_ = true;
-            } else if (admitted_) {
+                set_link(Link::connecting);
+            } else if (is_member_failover(state_)) {
                 next_connect_ms_ = now_ms + kReconnectIntervalMs;
             } else {
                 next_join_candidate();
             }
         }
-        if (connected_ && !admitted_ && now_ms >= join_deadline_ms_) {
+        if (state_ == NodeState::join_hello_sent && now_ms >= join_deadline_ms_) {
             log(LogLevel::info, "node {} neither admitted nor refused node {}; asking the next", sequencer_,
                 config_.nodeid);
             transport_->disconnect(sequencer_);
@@ -111,7 +115,7 @@ bool Node::step(uint64_t now_ms)
             return true;
         }
         worked |= apply_delivered();
-        if (admitted_ && !failover_) {
+        if (state_ == NodeState::following || state_ == NodeState::leaving) {
             resend_unsequenced();
             publish_member_credit();
             follow_stable();
@@ -156,7 +160,7 @@ void Node::on_event(const transport::Event& event)
     // A member also accepts connections from the other nodes: they come to it when they
     // take it for the next sequencer, maybe before it noticed the failure itself.
     if (event.kind == transport::EventKind::imm_received && event.imm == kTakeOverImmediate &&
-        role_ == Role::member && admitted_ && !failover_ && !leaving_ && event.peer != sequencer_) {
+        state_ == NodeState::following && event.peer != sequencer_) {
         // Another member lost the sequencer and takes over: this one follows (if the
         // sequencer is in fact alive, it loses its majority and stops: one order still).
         lose_sequencer(fmt::format("node {} takes over", event.peer));
@@ -196,7 +200,7 @@ void Node::on_sequencer_event(const transport::Event& event)
                 // Entries wait for copies that will never complete: nothing can be published.
                 log(LogLevel::error, "lost the loopback connection ({}: {}); this node cannot go on",
                     transport::to_string(event.reason), event.detail.message());
-                failed_ = true;
+                fail();
             }
             return;
         case transport::EventKind::write_completed:
@@ -343,15 +347,16 @@ void Node::begin_session()
     }
     writer_.emplace(std::move(*writer));
     writer_->wake_reader_for_credits(kWakeImmediate);
-    connected_ = true;
+    set_link(Link::hello_sent);
+    const bool failover = is_member_failover(state_);
     wire::Hello hello{wire::kClusterProtocolVersion, config_.nodeid, ring_.data_bytes(), 0, 0, 0, 0};
-    if (!failover_) {
+    if (!failover) {
         // Nothing of a sequencer's lands before it has this hello: from here on the word
         // is only its tail of the entries after the admission snapshot (apply_snapshot
         // must not reset it, as that tail may land before the snapshot is applied).
         ring_.header().cluster_tail.store(0, std::memory_order_release);
     }
-    if (failover_) {
+    if (failover) {
         // Continue under this node: where this ring stands, so it can repair the rest.
         hello.ring_seq = view_.ring_seq;
         hello.tail = processed_;
@@ -368,10 +373,10 @@ void Node::begin_session()
     if (!writer_->append_copy(static_cast<uint32_t>(wire::InboundType::hello), std::as_bytes(std::span(&hello, 1))) ||
         !writer_->commit(false, 0, kWakeImmediate)) {
         log(LogLevel::error, "cannot send the hello to the sequencer");
-        failed_ = true;
+        fail();
         return;
     }
-    if (failover_) {
+    if (failover) {
         log(LogLevel::info, "connected to node {}; asking it to continue from ring position {}", sequencer_,
             processed_);
     } else {
@@ -387,24 +392,25 @@ void Node::on_member_event(const transport::Event& event)
     }
     switch (event.kind) {
     case transport::EventKind::connected:
-        connecting_ = false;
-        begin_session();
+        if (is_joining(state_) || is_member_failover(state_)) {
+            set_link(Link::none);
+            begin_session();
+        }
         return;
     case transport::EventKind::disconnected:
     case transport::EventKind::refused:
-        connecting_ = false;
-        connected_ = false;
+        set_link(Link::none);
         retire_writer();
-        if (leaving_) {
-            left_ = true;
-        } else if (failover_) {
+        if (state_ == NodeState::leaving) {
+            set_state(NodeState::left);
+        } else if (is_member_failover(state_)) {
             log(LogLevel::warning, "node {} cannot take over ({}: {})", sequencer_, transport::to_string(event.reason),
                 event.detail.message());
             suspects_.insert(sequencer_);
             next_candidate();
-        } else if (admitted_) {
+        } else if (state_ == NodeState::following) {
             lose_sequencer(fmt::format("{} {}", transport::to_string(event.reason), event.detail.message()));
-        } else {
+        } else if (is_joining(state_)) {
             log(LogLevel::debug, "node {} did not admit node {} ({})", sequencer_, config_.nodeid,
                 transport::to_string(event.reason));
             next_join_candidate();

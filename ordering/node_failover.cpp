@@ -63,13 +63,13 @@ void Node::next_join_candidate()
 void Node::start_cluster()
 {
     withdraw_grants();  // from the last node it asked to join through
-    role_ = Role::sequencer;
+    set_state(NodeState::sequencing);
     sequencer_ = config_.nodeid;
     view_ = {{config_.nodeid}, config_.first_ring_seq, config_.nodeid};
     log(LogLevel::info, "node {} found no running cluster; it sequences for the {} configured nodes", config_.nodeid,
         config_.nodes.size());
     if (!local_.on_admitted()) {
-        failed_ = true;
+        fail();
     }
 }
 
@@ -102,8 +102,8 @@ void Node::refuse_admission_requests()
 
 void Node::lose_sequencer(const std::string& why)
 {
-    if (leaving_) {
-        left_ = true;
+    if (state_ == NodeState::leaving) {
+        set_state(NodeState::left);
         return;
     }
     const uint32_t lost = sequencer_;
@@ -112,13 +112,12 @@ void Node::lose_sequencer(const std::string& why)
     transport_->disconnect(lost);
     withdraw_grants();  // fenced: nothing it still sends may land
     retire_writer();
-    connected_ = connecting_ = false;
     delivery_credit_.reset();
     sequencer_heartbeat_.reset();
-    failover_ = true;
+    set_state(NodeState::failover_waiting);
     failover_started_ms_ = now_ms_;
     apply_delivered();  // everything it committed before the fence
-    if (!failed_) {
+    if (!failed()) {
         next_candidate();
     }
 }
@@ -140,15 +139,13 @@ void Node::next_candidate()
         return;
     }
     log(LogLevel::error, "no node of the view is left to take over; this node cannot go on");
-    failed_ = true;
+    fail();
 }
 
 void Node::promote()
 {
     withdraw_grants();  // it sequences itself: no one writes its ring from now on
-    role_ = Role::sequencer;
     sequencer_ = config_.nodeid;
-    failover_ = false;
     // Member-era batches end here: once its own forwarded records are in its ring, all of
     // them are released together; device copies number on after them.
     member_batches_end_ = next_batch_;
@@ -158,8 +155,9 @@ void Node::promote()
     election.started_ms = failover_started_ms_;
     election.deadline_ms = now_ms_ + config_.failure_timeout_ms;
     election.view = view_;
-    election.rejoined[config_.nodeid] = {processed_, ring_.next_seq(), std::min(reclaim_limit(), processed_)};
     election_ = std::move(election);
+    set_state(NodeState::electing);
+    election_->rejoined[config_.nodeid] = {processed_, ring_.next_seq(), std::min(reclaim_limit(), processed_)};
     log(LogLevel::info, "node {} takes over sequencing at ring position {}; collecting the survivors' tails",
         config_.nodeid, processed_);
     for (uint32_t peer : election_->view.members) {
@@ -232,7 +230,7 @@ void Node::finish_election()
     if (!has_quorum(survivors, config_.nodes.size(), order_.front())) {
         log(LogLevel::error, "only nodes {} of {} configured answered: no majority; this node does not take over",
             fmt::join(survivors, " "), config_.nodes.size());
-        failed_ = true;
+        fail();
         return;
     }
     uint64_t target = processed_;
@@ -286,9 +284,9 @@ void Node::install_after_failover()
         // Checked and applied as any member checks what a sequencer wrote.
         ring_.header().cluster_tail.store(target, std::memory_order_release);
         apply_delivered();
-        if (failed_ || processed_ != target) {
+        if (failed() || processed_ != target) {
             log(LogLevel::error, "the repaired ring end does not check out; this node cannot go on");
-            failed_ = true;
+            fail();
             return;
         }
     }
@@ -334,6 +332,7 @@ void Node::install_after_failover()
         target, counters_.last_failover_ms, view_.members.size() - pending_removals_.size(),
         election.view.members.size());
     election_.reset();
+    set_state(NodeState::sequencing);
     reclaim_limit();
     suspects_.clear();
     next_heartbeat_ms_ = now_ms_;
@@ -435,7 +434,7 @@ void Node::note_origin(uint32_t nodeid, uint64_t origin_seq)
         if (origin_seq != last + 1) {
             ++counters_.protocol_violations;
             log(LogLevel::error, "the sequencer wrote this node's record {} after record {}; leaving", origin_seq, last);
-            failed_ = true;
+            fail();
             return;
         }
         while (!unsequenced_.empty() && unsequenced_.front().origin_seq <= origin_seq) {

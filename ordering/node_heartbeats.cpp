@@ -43,7 +43,7 @@ void Node::send_heartbeats(uint64_t now_ms)
     next_heartbeat_ms_ = now_ms + config_.failure_timeout_ms / kHeartbeatsPerTimeout;
     heartbeats_owed_.clear();
     if (role_ == Role::member) {
-        if (connected_ && sequencer_heartbeat_ && !write_heartbeat(sequencer_, *sequencer_heartbeat_)) {
+        if (is_connected(state_) && sequencer_heartbeat_ && !write_heartbeat(sequencer_, *sequencer_heartbeat_)) {
             heartbeats_owed_.push_back(sequencer_);
         }
         return;
@@ -59,7 +59,7 @@ void Node::send_owed_heartbeats()
 {
     std::erase_if(heartbeats_owed_, [this](uint32_t peer) {
         if (role_ == Role::member) {
-            return peer != sequencer_ || !connected_ || !sequencer_heartbeat_ ||
+            return peer != sequencer_ || !is_connected(state_) || !sequencer_heartbeat_ ||
                    write_heartbeat(peer, *sequencer_heartbeat_);
         }
         auto found = remotes_.find(peer);
@@ -72,7 +72,7 @@ void Node::check_heartbeats(uint64_t now_ms)
 {
     const uint64_t timeout_ms = config_.failure_timeout_ms;
     if (role_ == Role::member) {
-        if (!connected_ || !admitted_ || failover_) {
+        if (state_ != NodeState::following && state_ != NodeState::leaving) {
             return;
         }
         const uint64_t seen = heartbeat_line(sequencer_).counter.load();

@@ -21,7 +21,7 @@ using namespace node_detail;
 
 bool Node::forward_data(std::span<const transport::LocalSlice> parts, uint32_t payload_bytes)
 {
-    if (!writer_ || failover_ || resend_next_ != 0 || parts.size() > transport::kMaxSourcesPerWrite) {
+    if (!writer_ || is_member_failover(state_) || resend_next_ != 0 || parts.size() > transport::kMaxSourcesPerWrite) {
         return false;
     }
     transport::Status status = writer_->append(static_cast<uint32_t>(wire::InboundType::data), parts);
@@ -46,7 +46,7 @@ bool Node::forward_data(std::span<const transport::LocalSlice> parts, uint32_t p
 
 bool Node::forward_group_op(uint32_t pid, const GroupName& name, cpg_reason_t reason)
 {
-    if (!writer_ || failover_ || resend_next_ != 0) {
+    if (!writer_ || is_member_failover(state_) || resend_next_ != 0) {
         return false;
     }
     const wire::InboundType type = reason == CPG_REASON_JOIN    ? wire::InboundType::join
@@ -68,7 +68,7 @@ bool Node::forward_group_op(uint32_t pid, const GroupName& name, cpg_reason_t re
 
 bool Node::commit_forwarded()
 {
-    if (!forwarded_uncommitted_ || !writer_ || failover_) {
+    if (!forwarded_uncommitted_ || !writer_ || is_member_failover(state_)) {
         return true;
     }
     // Signalled: its completion says the device has read every source byte of the batch.
@@ -82,10 +82,10 @@ bool Node::commit_forwarded()
 
 bool Node::begin_leave()
 {
-    if (role_ != Role::member || !connected_ || !admitted_ || !writer_ || failover_) {
+    if (state_ != NodeState::following || !writer_) {
         return false;
     }
-    leaving_ = true;
+    set_state(NodeState::leaving);
     if (!writer_->append_copy(static_cast<uint32_t>(wire::InboundType::node_leave), {}) ||
         !writer_->commit(false, 0, kWakeImmediate)) {
         return false;
@@ -116,7 +116,7 @@ bool Node::apply_snapshot()
                         : std::nullopt;
     if (!snapshot || !groups_.restore(snapshot->groups) || snapshot->sequencer != sequencer_) {
         log(LogLevel::error, "the sequencer's admission snapshot is malformed; this node cannot join");
-        failed_ = true;
+        fail();
         return false;
     }
     ring_.start_at(snapshot->start_position, snapshot->next_seq);
@@ -128,9 +128,9 @@ bool Node::apply_snapshot()
     }
     last_origin_[config_.nodeid] = 0;
     reclaim_limit_ = snapshot->start_position;
-    admitted_ = true;
+    set_state(NodeState::following);
     if (!local_.on_admitted()) {
-        failed_ = true;
+        fail();
         return false;
     }
     log(LogLevel::info, "node {} admitted by sequencer {} at ring position {}", config_.nodeid, sequencer_,
@@ -140,7 +140,7 @@ bool Node::apply_snapshot()
 
 bool Node::apply_delivered()
 {
-    if (!admitted_ && !apply_snapshot()) {
+    if (is_joining(state_) && !apply_snapshot()) {
         return false;
     }
     const uint64_t ring_bytes = ring_.data_bytes();
@@ -152,7 +152,7 @@ bool Node::apply_delivered()
         ++counters_.protocol_violations;
         log(LogLevel::error, "the sequencer committed position {} beyond what it may write (have {}); leaving",
             committed, processed_);
-        failed_ = true;
+        fail();
         return false;
     }
     while (processed_ < committed) {
@@ -172,7 +172,7 @@ bool Node::apply_delivered()
                 "kind {}, flags {:#x}, seq {} where {} was due, payload {} at {}); leaving",
                 position, committed, raw.entry_bytes, static_cast<unsigned>(raw.kind), raw.flags, raw.seq,
                 ring_.next_seq(), raw.payload_bytes, raw.payload_offset);
-            failed_ = true;
+            fail();
             return false;
         }
         processed_ = position + entry->entry_bytes;
@@ -183,7 +183,7 @@ bool Node::apply_delivered()
         ring_.adopt(position, processed_, entry->seq + 1);
         if (entry->origin_seq != 0) {
             note_origin(entry->nodeid, entry->origin_seq);
-            if (failed_) {
+            if (failed()) {
                 return false;
             }
         }
@@ -205,7 +205,7 @@ bool Node::apply_delivered()
             if (!totem) {
                 ++counters_.protocol_violations;
                 log(LogLevel::error, "malformed totem confchg at position {}; leaving", position);
-                failed_ = true;
+                fail();
                 return false;
             }
             for (uint32_t member : totem->members) {
@@ -215,13 +215,15 @@ bool Node::apply_delivered()
             }
             view_ = {totem->members, totem->ring_seq, totem->ring_nodeid};
             if (std::find(view_.members.begin(), view_.members.end(), config_.nodeid) == view_.members.end() &&
-                leaving_) {
-                left_ = true;
+                state_ == NodeState::leaving) {
+                set_state(NodeState::left);
             }
-            if (failover_ && role_ == Role::member && totem->ring_nodeid == sequencer_) {
+            // Only once connected to the candidate: a view of the lost sequencer's, applied
+            // as this node fences it (lose_sequencer), is no new sequencer's.
+            if (state_ == NodeState::failover_hello_sent && totem->ring_nodeid == sequencer_) {
                 // The new sequencer's view: everything the failed one wrote that any
                 // survivor had is here now; what is not, this node sends again.
-                failover_ = false;
+                set_state(NodeState::following);
                 // Its ring was readable for the repair only, which is over.
                 transport_->withdraw(sequencer_, wire::kTagRepairRing);
                 suspects_.clear();
@@ -254,7 +256,7 @@ bool Node::apply_confchg(const ipc::EntryHeader& entry, uint64_t position, std::
     if (!join && !removal) {
         ++counters_.protocol_violations;
         log(LogLevel::error, "malformed confchg at position {}; leaving", position);
-        failed_ = true;
+        fail();
         return false;
     }
     const GroupName& name = confchg->group;
@@ -264,7 +266,7 @@ bool Node::apply_confchg(const ipc::EntryHeader& entry, uint64_t position, std::
             ++counters_.protocol_violations;
             log(LogLevel::error, "the sequencer's join at position {} contradicts this node's group table; leaving",
                 position);
-            failed_ = true;
+            fail();
             return false;
         }
         if (process.nodeid == config_.nodeid) {
@@ -279,7 +281,7 @@ bool Node::apply_confchg(const ipc::EntryHeader& entry, uint64_t position, std::
             ++counters_.protocol_violations;
             log(LogLevel::error, "the sequencer removed a process at position {} that is no member; leaving",
                 position);
-            failed_ = true;
+            fail();
             return false;
         }
         for (const ProcessId& process : processes) {
@@ -377,7 +379,7 @@ bool Node::publish_hold_words(size_t& placed)
 
 void Node::publish_member_credit()
 {
-    if (!connected_ || !delivery_credit_) {
+    if (!is_connected(state_) || !delivery_credit_) {
         return;
     }
     // reclaim_limit() also brings the holds of this node's readers up to date. Their words

@@ -71,7 +71,7 @@ void Node::follow_stable()
     if (safe_.advance(stable) && waiting) {
         local_.on_applied();  // publishes what the SAFE message held back
     }
-    if (waiting && processed_ > held_sent_ && delivery_credit_ && connected_) {
+    if (waiting && processed_ > held_sent_ && delivery_credit_ && is_connected(state_)) {
         const uint64_t word = processed_;
         transport::WriteRequest write;
         write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));

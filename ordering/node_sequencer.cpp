@@ -103,7 +103,7 @@ void Node::flush_device_copies()
         } else {
             ++counters_.rdma_errors;
             log(LogLevel::error, "device copy into the ring: {}; this node cannot go on", status.message());
-            failed_ = true;
+            fail();
         }
         return;
     }
@@ -155,7 +155,7 @@ bool Node::sequence_removals()
         // with the majority goes on there: this one must not, or the order splits.
         log(LogLevel::error, "only nodes {} of {} configured remain: no majority; this node stops sequencing",
             fmt::join(members, " "), config_.nodes.size());
-        failed_ = true;
+        fail();
         return false;
     }
     if (members != view_.members) {
@@ -188,7 +188,7 @@ bool Node::sequence_removals()
 bool Node::drain_inbound(bool& blocked)
 {
     ring_was_blocked_ = false;
-    if (role_ != Role::sequencer || failed_) {
+    if (role_ != Role::sequencer || failed()) {
         return false;
     }
     bool worked = false;

@@ -1532,5 +1532,52 @@ TEST(ClusterSim, ARingIsExposedToItsSequencerAloneAndReadableOnlyForARepair)
     }
 }
 
+// The sequencer fails right after it wrote a view (a node's removal) that the members have
+// not applied yet. Each member applies what was committed before it fences the lost
+// sequencer, that view among them: it names the lost sequencer, so it must not end the
+// failover the member has just begun. The survivors continue under the next node.
+TEST(ClusterSim, AViewOfTheLostSequencerAppliedWhileFencingItDoesNotEndTheFailover)
+{
+    int caught_between = 0;
+    for (uint64_t seed = 1; seed <= 20; ++seed) {
+        Scenario scenario;
+        scenario.seed = seed;
+        scenario.nodes = 5;
+        scenario.late_join = false;
+        scenario.clean_leave = false;
+        scenario.max_delay_ms = 0;
+        Cluster cluster(scenario);
+        cluster.form_and_idle(200);
+        cluster.crash(5);
+        const auto has_5 = [&](uint32_t nodeid) {
+            const std::vector<uint32_t>& members = cluster.node(nodeid).node().view().members;
+            return std::find(members.begin(), members.end(), 5u) != members.end();
+        };
+        // The first moment the sequencer wrote the view without node 5 while a member has
+        // not applied it (how often that moment comes depends on the order of turns).
+        const bool between = cluster.idle_until(
+            [&] { return !has_5(1) && (has_5(3) || has_5(4)); }, 5000);
+        if (!between) {
+            continue;
+        }
+        ++caught_between;
+        cluster.crash(1);
+        const bool continued = cluster.idle_until(
+            [&] {
+                return cluster.sequencer_id() == 2 && !cluster.node(3).node().in_failover() &&
+                       !cluster.node(4).node().in_failover() && cluster.node(2).node().view().members.size() == 3;
+            },
+            20000);
+        ASSERT_TRUE(continued) << "seed " << seed << ": the survivors did not continue under node 2";
+        for (uint32_t nodeid : {2u, 3u, 4u}) {
+            EXPECT_FALSE(cluster.node(nodeid).node().failed()) << "seed " << seed << ", node " << nodeid;
+            EXPECT_EQ(cluster.node(nodeid).node().view().members, (std::vector<uint32_t>{2, 3, 4}))
+                << "seed " << seed << ", node " << nodeid;
+        }
+    }
+    std::printf("%d seeds caught the moment\n", caught_between);
+    EXPECT_GT(caught_between, 0) << "no seed caught the sequencer between writing a view and a member applying it";
+}
+
 }  // namespace
 }  // namespace rcpg::ordering
