@@ -9,7 +9,7 @@ namespace rcpg::daemon {
 
 std::optional<ClientBacklog> ClientBacklog::create(uint64_t bytes)
 {
-    if (!ipc::is_power_of_two(bytes) || bytes < ipc::kMaxEntryBytes) {
+    if (!delivery::is_power_of_two(bytes) || bytes < delivery::kMaxEntryBytes) {
         errno = EINVAL;
         return std::nullopt;
     }
@@ -40,28 +40,28 @@ void ClientBacklog::note_read(uint64_t reported)
     }
 }
 
-bool ClientBacklog::append(const ipc::EntryHeader& header, std::span<const std::byte> payload)
+bool ClientBacklog::append(const delivery::EntryHeader& header, std::span<const std::byte> payload)
 {
-    const bool on_page = (header.flags & ipc::kFlagPayloadOnPage) != 0;
+    const bool on_page = (header.flags & delivery::kFlagPayloadOnPage) != 0;
     uint64_t position = tail_;
-    ipc::EntryPlacement placement = ipc::place_entry(position, static_cast<uint32_t>(payload.size()), on_page);
+    delivery::EntryPlacement placement = delivery::place_entry(position, static_cast<uint32_t>(payload.size()), on_page);
     const uint64_t to_end = bytes_ - (position & (bytes_ - 1));
     uint64_t pad_bytes = 0;
     if (placement.entry_bytes > to_end) {
         pad_bytes = to_end;  // entries never wrap: a pad fills the end
         position += pad_bytes;
-        placement = ipc::place_entry(position, static_cast<uint32_t>(payload.size()), on_page);
+        placement = delivery::place_entry(position, static_cast<uint32_t>(payload.size()), on_page);
     }
     if (position + placement.entry_bytes - read_ > bytes_) {
         return false;
     }
     if (pad_bytes != 0) {
-        ipc::EntryHeader pad{};
+        delivery::EntryHeader pad{};
         pad.entry_bytes = static_cast<uint32_t>(pad_bytes);
-        pad.kind = ipc::EntryKind::pad;
+        pad.kind = delivery::EntryKind::pad;
         std::memcpy(at(tail_), &pad, 8);  // a pad is read from its size and kind alone
     }
-    ipc::EntryHeader copy = header;
+    delivery::EntryHeader copy = header;
     copy.entry_bytes = placement.entry_bytes;
     copy.payload_offset = placement.payload_offset;
     std::byte* entry = at(position);

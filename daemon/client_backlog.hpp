@@ -4,14 +4,14 @@
 // A ring of its own (a sealed memfd of the client's budget, a power of two), in the
 // delivery ring's entry format with positions of its own: entries are appended in ring
 // order, placed as place_entry() places them, never wrap (a pad fills the end), so the
-// client reads it with the same checked reader (ipc::read_entry). Only the daemon writes
+// client reads it with the same checked reader (delivery::read_entry). Only the daemon writes
 // it; the client maps a read-only descriptor and reports how far it has read, which the
 // daemon clamps. Nothing is overwritten before the client reported it read: an entry
 // that does not fit is the client's budget exceeded.
 #pragma once
 
 #include "libcpg/ipc/shm.hpp"
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -21,7 +21,7 @@ namespace rcpg::daemon {
 
 class ClientBacklog {
 public:
-    // A backlog of `bytes` (a power of two, at least ipc::kMaxEntryBytes). Memory is
+    // A backlog of `bytes` (a power of two, at least delivery::kMaxEntryBytes). Memory is
     // taken only as entries are written. nullopt with errno on failure.
     static std::optional<ClientBacklog> create(uint64_t bytes);
 
@@ -39,7 +39,7 @@ public:
 
     // Appends a copy of a checked ring entry. False (nothing written) when it does not fit
     // beside what the client has not read.
-    bool append(const ipc::EntryHeader& header, std::span<const std::byte> payload);
+    bool append(const delivery::EntryHeader& header, std::span<const std::byte> payload);
 
 private:
     ClientBacklog(ipc::UniqueFd fd, ipc::Mapping mapping, uint64_t bytes)

@@ -6,7 +6,8 @@
 #include "daemon/cluster_state.hpp"
 #include "libcpg/ipc/fd_passing.hpp"
 #include "libcpg/ipc/shm.hpp"
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
+#include "libcpg/ipc/control_block.hpp"
 #include "ordering/delivery_ring.hpp"
 #include "ordering/group_table.hpp"
 

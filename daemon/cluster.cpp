@@ -323,7 +323,7 @@ void Daemon::note_forwarded(ClientSession& session)
     }
 }
 
-bool Daemon::request_change(ClientSession& session, const ordering::GroupName& name, cpg_reason_t reason)
+bool Daemon::request_change(ClientSession& session, const ordering::GroupName& name, delivery::Reason reason)
 {
     if (node_->role() != Role::member) {
         return node_->sequence_change(name, session.process(options_.nodeid), reason);

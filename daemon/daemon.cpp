@@ -4,7 +4,7 @@
 #include "daemon/daemon_internal.hpp"
 #include "daemon/log.hpp"
 #include "libcpg/ipc/bytes.hpp"
-#include "libcpg/ipc/ring_entry.hpp"
+#include "delivery/ring_entry.hpp"
 
 #include <corosync/corotypes.h>
 #include <linux/futex.h>
@@ -23,9 +23,9 @@
 
 namespace rcpg::daemon {
 
-using ipc::ConfchgPayload;
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::ConfchgPayload;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 using namespace daemon_detail;
 
 std::unique_ptr<Daemon> Daemon::create(const Options& options, std::string& error)
@@ -59,10 +59,10 @@ bool Daemon::start(std::string& error)
     }
     if (!ordering::DeliveryRing::valid_size(options_.ring_bytes)) {
         error = fmt::format("ring size {} bytes must be a power of two of at least {} bytes", options_.ring_bytes,
-                            4 * ipc::kMaxEntryBytes);
+                            4 * delivery::kMaxEntryBytes);
         return false;
     }
-    if (!ipc::is_power_of_two(options_.submission_capacity)) {
+    if (!delivery::is_power_of_two(options_.submission_capacity)) {
         error = fmt::format("submission capacity {} must be a power of two", options_.submission_capacity);
         return false;
     }

@@ -108,7 +108,7 @@ private:
                                                      const ipc::SubmissionDescriptor& descriptor) const;
     void publish_sub_head(ClientSession& session, uint64_t sub_head);
     void note_forwarded(ClientSession& session);
-    bool request_change(ClientSession& session, const ordering::GroupName& name, cpg_reason_t reason);
+    bool request_change(ClientSession& session, const ordering::GroupName& name, delivery::Reason reason);
     void send_join_response(ClientSession& session, uint64_t join_position, uint64_t join_seq);
     void leave_cluster();
     void status_of_remotes(ipc::StatusResponse& response);
@@ -137,7 +137,7 @@ private:
     bool allowed(uid_t uid, gid_t gid) const;
     uint64_t read_position(ClientSession& session, uint64_t tail);
     uint64_t reader_limit(ClientSession& session, uint64_t tail, std::vector<ordering::DeliveryRing::Hold>* holds);
-    static bool reads_entry(const ClientSession& session, const ipc::EntryHeader& entry);
+    static bool reads_entry(const ClientSession& session, const delivery::EntryHeader& entry);
     void update_hold(ClientSession& session, uint64_t limit, uint64_t tail);
     bool move_to_backlog(ClientSession& session);
     bool move_slow_readers();

@@ -4,7 +4,7 @@
 #include "daemon/daemon_internal.hpp"
 #include "daemon/log.hpp"
 #include "libcpg/ipc/bytes.hpp"
-#include "libcpg/ipc/ring_entry.hpp"
+#include "delivery/ring_entry.hpp"
 
 #include <corosync/corotypes.h>
 #include <sys/eventfd.h>
@@ -19,9 +19,9 @@
 
 namespace rcpg::daemon {
 
-using ipc::ConfchgPayload;
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::ConfchgPayload;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 using namespace daemon_detail;
 
 bool Daemon::drain_session(ClientSession& session, uint32_t budget)
@@ -95,7 +95,7 @@ void Daemon::publish_sub_head(ClientSession& session, uint64_t sub_head)
 
 bool Daemon::submit_data(ClientSession& session, const ipc::SubmissionDescriptor& descriptor, uint16_t flags)
 {
-    const uint32_t total_bytes = (flags & ipc::kFlagFragment) != 0
+    const uint32_t total_bytes = (flags & delivery::kFlagFragment) != 0
                                      ? static_cast<uint32_t>(std::min<uint64_t>(descriptor.total_bytes, UINT32_MAX))
                                      : descriptor.length;
     if (node_->role() == Role::member) {
@@ -284,7 +284,7 @@ void Daemon::finish_closing_sessions()
             continue;
         }
         if (session.group) {
-            if (!request_change(session, *session.group, CPG_REASON_PROCDOWN)) {
+            if (!request_change(session, *session.group, delivery::reason_process_down)) {
                 ++it;  // waits for ring space
                 continue;
             }

@@ -4,7 +4,7 @@
 #include "daemon/daemon_internal.hpp"
 #include "daemon/log.hpp"
 #include "libcpg/ipc/bytes.hpp"
-#include "libcpg/ipc/ring_entry.hpp"
+#include "delivery/ring_entry.hpp"
 
 #include <corosync/corotypes.h>
 #include <sys/eventfd.h>
@@ -19,9 +19,9 @@
 
 namespace rcpg::daemon {
 
-using ipc::ConfchgPayload;
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::ConfchgPayload;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 using namespace daemon_detail;
 
 // ---------------------------------------------------------------------------------------

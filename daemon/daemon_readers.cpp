@@ -4,7 +4,7 @@
 #include "daemon/daemon_internal.hpp"
 #include "daemon/log.hpp"
 #include "libcpg/ipc/bytes.hpp"
-#include "libcpg/ipc/ring_entry.hpp"
+#include "delivery/ring_entry.hpp"
 
 #include <corosync/corotypes.h>
 #include <sys/eventfd.h>
@@ -19,9 +19,9 @@
 
 namespace rcpg::daemon {
 
-using ipc::ConfchgPayload;
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::ConfchgPayload;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 using namespace daemon_detail;
 
 // ---------------------------------------------------------------------------------------
@@ -127,14 +127,14 @@ void Daemon::update_hold(ClientSession& session, uint64_t limit, uint64_t tail)
 {
     const uint64_t holding = session.control->holding.load(std::memory_order_seq_cst);
     const uint64_t position = holding - 1;
-    ipc::RingEntry entry{};
+    delivery::RingEntry entry{};
     if (holding == 0 || position >= limit) {
         session.held.reset();
     } else if (session.held && session.held->position == position) {
         return;
     } else if (position >= session.ring_floor &&
-               ipc::read_entry(ring_->data(), ring_->data_bytes(), position, tail, entry) == ipc::RingStep::entry &&
-               entry.header.kind == EntryKind::data && (entry.header.flags & ipc::kFlagPayloadOnPage) != 0) {
+               delivery::read_entry(ring_->data(), ring_->data_bytes(), position, tail, entry) == delivery::RingStep::entry &&
+               entry.header.kind == EntryKind::data && (entry.header.flags & delivery::kFlagPayloadOnPage) != 0) {
         session.held = {position, {position + entry.header.payload_offset,
                                    entry.header.entry_bytes - uint64_t{entry.header.payload_offset}}};
     } else {
@@ -144,7 +144,7 @@ void Daemon::update_hold(ClientSession& session, uint64_t limit, uint64_t tail)
 
 // Whether an entry is one `session` reads (what its library delivers is decided there;
 // copying more than that costs only room).
-bool Daemon::reads_entry(const ClientSession& session, const ipc::EntryHeader& entry)
+bool Daemon::reads_entry(const ClientSession& session, const delivery::EntryHeader& entry)
 {
     switch (entry.kind) {
     case EntryKind::data:
@@ -173,8 +173,8 @@ bool Daemon::move_to_backlog(ClientSession& session)
     const uint64_t start = position;
     uint64_t moved = 0;
     while (position < tail) {
-        ipc::RingEntry entry{};
-        if (ipc::read_entry(ring_->data(), ring_->data_bytes(), position, tail, entry) != ipc::RingStep::entry) {
+        delivery::RingEntry entry{};
+        if (delivery::read_entry(ring_->data(), ring_->data_bytes(), position, tail, entry) != delivery::RingStep::entry) {
             break;  // what this node published it checked: cannot happen
         }
         if (reads_entry(session, entry.header)) {

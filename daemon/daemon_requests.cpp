@@ -4,7 +4,7 @@
 #include "daemon/daemon_internal.hpp"
 #include "daemon/log.hpp"
 #include "libcpg/ipc/bytes.hpp"
-#include "libcpg/ipc/ring_entry.hpp"
+#include "delivery/ring_entry.hpp"
 
 #include <corosync/corotypes.h>
 #include <sys/eventfd.h>
@@ -19,10 +19,26 @@
 
 namespace rcpg::daemon {
 
-using ipc::ConfchgPayload;
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::ConfchgPayload;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 using namespace daemon_detail;
+
+namespace {
+
+// Between the client API's group names and the protocol's (the request's decoder checked
+// the length).
+ordering::GroupName group_name(const cpg_name& name) { return ordering::GroupName::from(name.value, name.length); }
+
+cpg_name to_cpg_name(const ordering::GroupName& group)
+{
+    cpg_name name{};
+    name.length = group.length;
+    std::memcpy(name.value, group.value.data(), group.length);
+    return name;
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------
 // Connections and control requests
@@ -288,7 +304,7 @@ void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request
     }
     session.control = new (session.control_map.get()) ipc::ControlBlock{};
     session.control->magic = ipc::kControlMagic;
-    session.control->version = ipc::kLayoutVersion;
+    session.control->version = ipc::kControlVersion;
     session.control->submission_capacity = options_.submission_capacity;
     session.descriptors = reinterpret_cast<const ipc::SubmissionDescriptor*>(session.control_map.bytes() +
                                                                              ipc::kControlDescriptorsOffset);
@@ -324,7 +340,7 @@ void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request
 void Daemon::handle_join(ClientSession& session, const ipc::GroupRequest& request)
 {
     const int32_t id = static_cast<int32_t>(ipc::RequestId::join);
-    const ordering::GroupName name = ordering::GroupName::from(request.group);
+    const ordering::GroupName name = group_name(request.group);
     const ordering::ProcessId self = session.process(options_.nodeid);
     if (session.group || session.pending_join) {
         respond_status(session, id, CS_ERR_EXIST);
@@ -354,14 +370,14 @@ void Daemon::handle_join(ClientSession& session, const ipc::GroupRequest& reques
     }
     if (node_->role() == Role::member) {
         // The sequencer orders the join; the answer goes out when its confchg comes back.
-        if (!request_change(session, name, CPG_REASON_JOIN)) {
+        if (!request_change(session, name, delivery::reason_join)) {
             respond_status(session, id, CS_ERR_TRY_AGAIN);
             return;
         }
         session.pending_join = name;
         return;
     }
-    if (!node_->sequence_change(name, self, CPG_REASON_JOIN)) {
+    if (!node_->sequence_change(name, self, delivery::reason_join)) {
         respond_status(session, id, CS_ERR_TRY_AGAIN);
         return;
     }
@@ -398,7 +414,7 @@ void Daemon::send_join_response(ClientSession& session, uint64_t join_position, 
 void Daemon::handle_leave(ClientSession& session, const ipc::GroupRequest& request)
 {
     const int32_t id = static_cast<int32_t>(ipc::RequestId::leave);
-    const ordering::GroupName name = ordering::GroupName::from(request.group);
+    const ordering::GroupName name = group_name(request.group);
     if (!session.group || !(*session.group == name) || session.pending_leave) {
         respond_status(session, id, CS_ERR_NOT_EXIST);
         return;
@@ -410,14 +426,14 @@ void Daemon::handle_leave(ClientSession& session, const ipc::GroupRequest& reque
     }
     if (node_->role() == Role::member) {
         // Answered when the leave comes back from the sequencer.
-        if (!request_change(session, name, CPG_REASON_LEAVE)) {
+        if (!request_change(session, name, delivery::reason_leave)) {
             respond_status(session, id, CS_ERR_TRY_AGAIN);
             return;
         }
         session.pending_leave = true;
         return;
     }
-    if (!node_->sequence_change(name, session.process(options_.nodeid), CPG_REASON_LEAVE)) {
+    if (!node_->sequence_change(name, session.process(options_.nodeid), delivery::reason_leave)) {
         respond_status(session, id, CS_ERR_TRY_AGAIN);
         return;
     }
@@ -432,9 +448,9 @@ void Daemon::handle_leave(ClientSession& session, const ipc::GroupRequest& reque
 
 void Daemon::handle_membership(ClientSession& session, const ipc::GroupRequest& request)
 {
-    const std::vector<cpg_address> members = node_->groups().members(ordering::GroupName::from(request.group));
+    const std::vector<delivery::MemberAddress> members = node_->groups().members(group_name(request.group));
     const int32_t id = static_cast<int32_t>(ipc::RequestId::membership_get);
-    const size_t bytes = sizeof(ipc::ListResponse) + members.size() * sizeof(cpg_address);
+    const size_t bytes = sizeof(ipc::ListResponse) + members.size() * sizeof(delivery::MemberAddress);
     if (bytes > ipc::kIpcMaxMessageBytes) {
         respond_status(session, id, CS_ERR_NO_RESOURCES);
         return;
@@ -443,7 +459,7 @@ void Daemon::handle_membership(ClientSession& session, const ipc::GroupRequest& 
     header.header = {id, static_cast<int32_t>(bytes), CS_OK};
     header.count = static_cast<uint32_t>(members.size());
     iovec parts[2] = {{&header, sizeof(header)},
-                      {const_cast<cpg_address*>(members.data()), members.size() * sizeof(cpg_address)}};
+                      {const_cast<delivery::MemberAddress*>(members.data()), members.size() * sizeof(delivery::MemberAddress)}};
     qb_ipcs_response_sendv(session.connection, parts, 2);
 }
 
@@ -451,7 +467,7 @@ void Daemon::handle_iteration(ClientSession& session, const ipc::IterationReques
 {
     const int32_t id = static_cast<int32_t>(ipc::RequestId::iteration_snapshot);
     const auto type = static_cast<cpg_iteration_type_t>(request.iteration_type);
-    const ordering::GroupName wanted = ordering::GroupName::from(request.group);
+    const ordering::GroupName wanted = group_name(request.group);
     std::vector<cpg_iteration_description_t> rows;
     std::optional<ordering::GroupName> previous;
     for (const ordering::GroupTable::Row& row : node_->groups().rows()) {
@@ -459,7 +475,7 @@ void Daemon::handle_iteration(ClientSession& session, const ipc::IterationReques
             continue;
         }
         cpg_iteration_description_t description{};
-        description.group = row.group.to_cpg();
+        description.group = to_cpg_name(row.group);
         if (type == CPG_ITERATION_NAME_ONLY) {
             if (previous && *previous == row.group) {
                 continue;

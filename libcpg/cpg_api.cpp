@@ -76,7 +76,7 @@ int enum_bits(const Enum& value)
 
 uint16_t guarantee_flags(int guarantee)
 {
-    return guarantee == CPG_TYPE_SAFE ? ipc::kFlagSafe : 0;
+    return guarantee == CPG_TYPE_SAFE ? delivery::kFlagSafe : 0;
 }
 
 cs_error_t open_handle(cpg_handle_t* handle_out, const cpg_model_v1_data_t& model, void* context,
@@ -206,7 +206,7 @@ RCPG_EXPORT cs_error_t cpg_max_atomic_msgsize_get(cpg_handle_t handle, uint32_t*
         return CS_ERR_INVALID_PARAM;
     }
     return on_handle(handle, [&](Handle&) {
-        *size = rcpg::ipc::kMaxAtomicMessageBytes;
+        *size = rcpg::delivery::kMaxAtomicMessageBytes;
         return CS_OK;
     });
 }

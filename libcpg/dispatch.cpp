@@ -18,7 +18,7 @@
 // private copies (clean_written_pages), so the next lap reads the daemon's data again.
 #include "libcpg/handle.hpp"
 #include "libcpg/ipc/bytes.hpp"
-#include "libcpg/ipc/ring_entry.hpp"
+#include "delivery/ring_entry.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -33,8 +33,8 @@
 namespace rcpg::libcpg {
 namespace {
 
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 
 // Written pages are checked once this much of the ring has been read past them: rarely
 // enough to cost nothing, often enough to keep most of the ring reusable.
@@ -52,7 +52,7 @@ void drop_private_pages(std::byte* start, size_t bytes)
 {
     constexpr uint64_t kPresent = 1ull << 63;
     constexpr uint64_t kFileOrShared = 1ull << 61;
-    const size_t pages = bytes / ipc::kPageBytes;
+    const size_t pages = bytes / delivery::kPageBytes;
     const int fd = pagemap_fd();
     if (fd < 0) {
         ::madvise(start, bytes, MADV_DONTNEED);
@@ -61,15 +61,15 @@ void drop_private_pages(std::byte* start, size_t bytes)
     uint64_t entries[512];
     for (size_t done = 0; done < pages;) {
         const size_t batch = std::min<size_t>(pages - done, std::size(entries));
-        const auto page_index = reinterpret_cast<uintptr_t>(start) / ipc::kPageBytes + done;
+        const auto page_index = reinterpret_cast<uintptr_t>(start) / delivery::kPageBytes + done;
         const ssize_t got = ::pread(fd, entries, batch * sizeof(uint64_t), static_cast<off_t>(page_index * 8));
         if (got != static_cast<ssize_t>(batch * sizeof(uint64_t))) {
-            ::madvise(start + done * ipc::kPageBytes, (pages - done) * ipc::kPageBytes, MADV_DONTNEED);
+            ::madvise(start + done * delivery::kPageBytes, (pages - done) * delivery::kPageBytes, MADV_DONTNEED);
             return;
         }
         for (size_t i = 0; i < batch; ++i) {
             if ((entries[i] & kPresent) != 0 && (entries[i] & kFileOrShared) == 0) {
-                ::madvise(start + (done + i) * ipc::kPageBytes, ipc::kPageBytes, MADV_DONTNEED);
+                ::madvise(start + (done + i) * delivery::kPageBytes, delivery::kPageBytes, MADV_DONTNEED);
             }
         }
         done += batch;
@@ -196,14 +196,14 @@ bool Handle::entries_still_ours()
 // entry but a pad has one, rising). False when the backlog is broken.
 bool Handle::take_from_backlog(uint64_t backlog_tail)
 {
-    ipc::RingEntry entry{};
-    switch (ipc::read_entry(backlog_data_, backlog_bytes_, backlog_cursor_, backlog_tail, entry)) {
-    case ipc::RingStep::end:
+    delivery::RingEntry entry{};
+    switch (delivery::read_entry(backlog_data_, backlog_bytes_, backlog_cursor_, backlog_tail, entry)) {
+    case delivery::RingStep::end:
         return true;
-    case ipc::RingStep::corrupt:
+    case delivery::RingStep::corrupt:
         break_ring();
         return false;
-    case ipc::RingStep::entry:
+    case delivery::RingStep::entry:
         break;
     }
     if (entry.header.kind != EntryKind::pad && entry.header.kind != EntryKind::skip && entry.header.seq > taken_seq_) {
@@ -250,8 +250,8 @@ Handle::Unread Handle::next_unread()
         // seq_cst: after raising `waiting`, this load and the daemon's publish are ordered.
         const uint64_t tail = ring_->tail.load(std::memory_order_seq_cst);
         while (true) {
-            const ipc::RingStep step = ipc::read_entry(ring_data_, ring_bytes_, cursor_, tail, current_);
-            if (step == ipc::RingStep::entry) {
+            const delivery::RingStep step = delivery::read_entry(ring_data_, ring_bytes_, cursor_, tail, current_);
+            if (step == delivery::RingStep::entry) {
                 if (relevant(current_.header)) {
                     return Unread::ring;
                 }
@@ -265,7 +265,7 @@ Handle::Unread Handle::next_unread()
             if (ownership == Ownership::moved) {
                 break;
             }
-            if (ownership == Ownership::ours && step == ipc::RingStep::corrupt) {
+            if (ownership == Ownership::ours && step == delivery::RingStep::corrupt) {
                 break_ring();
             }
             return Unread::none;
@@ -350,21 +350,21 @@ void Handle::break_ring()
 void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte* payload, bool in_ring)
 {
     cpg_deliver_fn_t deliver = model.cpg_deliver_fn;
-    if ((entry.flags & ipc::kFlagFragment) != 0) {
+    if ((entry.flags & delivery::kFlagFragment) != 0) {
         // The header decides what happens to the partial message: checked first.
         if (in_ring && !entries_still_ours()) {
             return;
         }
         const auto sender = std::make_pair(entry.nodeid, entry.pid);
-        if ((entry.flags & (ipc::kFlagFragmentFirst | ipc::kFlagFragmentAbort)) != 0) {
+        if ((entry.flags & (delivery::kFlagFragmentFirst | delivery::kFlagFragmentAbort)) != 0) {
             partial_.erase(sender);
         }
-        if ((entry.flags & ipc::kFlagFragmentAbort) != 0) {
+        if ((entry.flags & delivery::kFlagFragmentAbort) != 0) {
             return;
         }
         auto found = partial_.find(sender);
         if (found == partial_.end()) {
-            if ((entry.flags & ipc::kFlagFragmentFirst) == 0) {
+            if ((entry.flags & delivery::kFlagFragmentFirst) == 0) {
                 return;  // the start of this message was not ours (sent before we joined)
             }
             found = partial_.emplace(sender, PartialMessage{}).first;
@@ -383,7 +383,7 @@ void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte
             message.bytes.resize(held);  // moved while copied: it comes again from the backlog
             return;
         }
-        if ((entry.flags & ipc::kFlagFragmentLast) == 0) {
+        if ((entry.flags & delivery::kFlagFragmentLast) == 0) {
             return;
         }
         PartialMessage whole = std::move(message);
@@ -401,7 +401,7 @@ void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte
         deliver(id, &membership_->name, entry.nodeid, entry.pid, payload, entry.payload_bytes);
         return;
     }
-    if ((entry.flags & ipc::kFlagPayloadOnPage) != 0) {
+    if ((entry.flags & delivery::kFlagPayloadOnPage) != 0) {
         // Delivered in place: the payload stays in the ring while the callback has it, also
         // if the daemon moves this client's entries meanwhile (`holding`: stored, then
         // `moved_to` read; the daemon does the opposite, and then keeps the payload's pages
@@ -429,7 +429,7 @@ void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte
     // Small payloads: a private copy costs less than page bookkeeping, and keeps
     // in-place writes by the callback away from the shared pages of other entries. A
     // payload not on pages is below kInPlaceDeliveryMinBytes, the buffer's size
-    // (ipc::check_entry).
+    // (delivery::check_entry).
     std::memcpy(small_copy_.data(), payload, entry.payload_bytes);
     if (!entries_still_ours()) {
         return;
@@ -439,15 +439,15 @@ void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte
 
 void Handle::deliver_confchg(const EntryHeader& entry, const std::byte* payload)
 {
-    static_assert(sizeof(cpg_address) == ipc::kConfchgAddressBytes);
-    const std::optional<ipc::ConfchgPayload> checked = ipc::check_confchg_payload({payload, entry.payload_bytes});
+    static_assert(sizeof(cpg_address) == delivery::kConfchgAddressBytes);
+    const std::optional<delivery::ConfchgPayload> checked = delivery::check_confchg_payload({payload, entry.payload_bytes});
     if (!checked) {
         if (read_ahead_copy_ || entries_still_ours()) {
             break_ring();  // rcpgd never writes this
         }
         return;
     }
-    const ipc::ConfchgPayload header = *checked;
+    const delivery::ConfchgPayload header = *checked;
     const size_t count = size_t{header.left_count} + header.joined_count + header.member_count;
     // Copied out: the lists are read after callbacks that may re-enter the library.
     std::vector<cpg_address> lists(count);
@@ -492,7 +492,7 @@ void Handle::deliver_confchg(const EntryHeader& entry, const std::byte* payload)
 
 void Handle::deliver_totem(const EntryHeader& entry, const std::byte* payload)
 {
-    const std::optional<ipc::TotemPayload> totem = ipc::check_totem_payload({payload, entry.payload_bytes});
+    const std::optional<delivery::TotemPayload> totem = delivery::check_totem_payload({payload, entry.payload_bytes});
     if (!totem) {
         if (read_ahead_copy_ || entries_still_ours()) {
             break_ring();  // rcpgd never writes this
@@ -500,7 +500,7 @@ void Handle::deliver_totem(const EntryHeader& entry, const std::byte* payload)
         return;
     }
     std::vector<uint32_t> members(totem->member_count);
-    ipc::copy_bytes(members.data(), payload + sizeof(ipc::TotemPayload), members.size() * sizeof(uint32_t));
+    ipc::copy_bytes(members.data(), payload + sizeof(delivery::TotemPayload), members.size() * sizeof(uint32_t));
     if (!read_ahead_copy_ && !entries_still_ours()) {
         return;
     }
@@ -568,8 +568,8 @@ void Handle::clean_written_pages()
     if (!dirty_low_) {
         return;
     }
-    uint64_t start = *dirty_low_ & ~(uint64_t{ipc::kPageBytes} - 1);
-    uint64_t remaining = std::min(ipc::align_up(dirty_high_, ipc::kPageBytes) - start, ring_bytes_);
+    uint64_t start = *dirty_low_ & ~(uint64_t{delivery::kPageBytes} - 1);
+    uint64_t remaining = std::min(delivery::align_up(dirty_high_, delivery::kPageBytes) - start, ring_bytes_);
     while (remaining > 0) {
         const uint64_t offset = start & (ring_bytes_ - 1);
         const uint64_t run = std::min(remaining, ring_bytes_ - offset);

@@ -71,15 +71,15 @@ cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* ini
         return rc == -EACCES ? CS_ERR_ACCESS : CS_ERR_LIBRARY;
     }
     // Mapped only within the files: past their end a read would be a SIGBUS.
-    if (!file_holds(fds[ipc::ring_fd].get(), ipc::kPageBytes + response.ring_data_bytes) ||
+    if (!file_holds(fds[ipc::ring_fd].get(), delivery::kPageBytes + response.ring_data_bytes) ||
         !file_holds(fds[ipc::control_fd].get(), response.control_bytes) ||
         !file_holds(fds[ipc::arena_fd].get(), response.arena_bytes) ||
         !file_holds(fds[ipc::backlog_fd].get(), response.backlog_bytes)) {
         return CS_ERR_LIBRARY;
     }
     ring_bytes_ = response.ring_data_bytes;
-    ring_header_map_ = ipc::map_fd(fds[ipc::ring_fd].get(), ipc::kPageBytes, 0, ipc::Access::read_only);
-    ring_data_map_ = ipc::map_fd(fds[ipc::ring_fd].get(), ring_bytes_, ipc::kPageBytes, ipc::Access::copy_on_write);
+    ring_header_map_ = ipc::map_fd(fds[ipc::ring_fd].get(), delivery::kPageBytes, 0, ipc::Access::read_only);
+    ring_data_map_ = ipc::map_fd(fds[ipc::ring_fd].get(), ring_bytes_, delivery::kPageBytes, ipc::Access::copy_on_write);
     control_map_ = ipc::map_fd(fds[ipc::control_fd].get(), response.control_bytes, 0, ipc::Access::read_write);
     arena_map_ = ipc::map_fd(fds[ipc::arena_fd].get(), response.arena_bytes, 0, ipc::Access::read_write);
     if (response.backlog_bytes != 0) {
@@ -90,10 +90,10 @@ cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* ini
         return CS_ERR_NO_MEMORY;
     }
     doorbell_ = std::move(fds[ipc::doorbell_fd]);
-    ring_ = static_cast<const ipc::RingHeader*>(ring_header_map_.get());
+    ring_ = static_cast<const delivery::RingHeader*>(ring_header_map_.get());
     ring_data_ = ring_data_map_.bytes();
     control_ = static_cast<ipc::ControlBlock*>(control_map_.get());
-    if (ring_->magic != ipc::kRingMagic || ring_->version != ipc::kLayoutVersion || ring_->data_bytes != ring_bytes_ ||
+    if (ring_->magic != delivery::kRingMagic || ring_->version != delivery::kRingFormatVersion || ring_->data_bytes != ring_bytes_ ||
         control_->magic != ipc::kControlMagic || control_->submission_capacity != response.submission_capacity) {
         return CS_ERR_VERSION;
     }
@@ -106,7 +106,7 @@ cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* ini
     zcb.attach(arena_, copy_bytes_, arena_bytes_ - copy_bytes_);
     backlog_data_ = backlog_map_.bytes();
     backlog_bytes_ = response.backlog_bytes;
-    small_copy_.resize(ipc::kInPlaceDeliveryMinBytes);
+    small_copy_.resize(delivery::kInPlaceDeliveryMinBytes);
 
     // A new handle is idle: armed, so its first event (its own join confchg, usually)
     // makes the fd readable.

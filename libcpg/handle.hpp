@@ -11,9 +11,10 @@
 
 #include "libcpg/ipc/fd_passing.hpp"
 #include "libcpg/ipc/protocol.hpp"
-#include "libcpg/ipc/ring_entry.hpp"
+#include "delivery/ring_entry.hpp"
 #include "libcpg/ipc/shm.hpp"
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
+#include "libcpg/ipc/control_block.hpp"
 #include "libcpg/zcb_allocator.hpp"
 
 #include <corosync/cpg.h>
@@ -38,7 +39,7 @@ struct PartialMessage {
 
 // An entry of this handle's, copied out of the ring before it was dispatched (read_ahead).
 struct BufferedEntry {
-    ipc::EntryHeader header{};
+    delivery::EntryHeader header{};
     std::vector<std::byte> payload;
 };
 
@@ -100,7 +101,7 @@ private:
                                const std::byte* zcb_source);
 
     // Dispatch internals (dispatch.cpp); called with state_mutex held.
-    bool relevant(const ipc::EntryHeader& entry) const;
+    bool relevant(const delivery::EntryHeader& entry) const;
     bool skip_to_relevant();
     enum class Ownership { ours, moved, lost };
     Ownership entry_ownership();
@@ -112,9 +113,9 @@ private:
     void break_ring();
     bool spin_for_relevant();
     void process_entry(bool& counted);
-    void deliver_data(uint64_t position, const ipc::EntryHeader& entry, std::byte* payload, bool in_ring);
-    void deliver_totem(const ipc::EntryHeader& entry, const std::byte* payload);
-    void deliver_confchg(const ipc::EntryHeader& entry, const std::byte* payload);
+    void deliver_data(uint64_t position, const delivery::EntryHeader& entry, std::byte* payload, bool in_ring);
+    void deliver_totem(const delivery::EntryHeader& entry, const std::byte* payload);
+    void deliver_confchg(const delivery::EntryHeader& entry, const std::byte* payload);
     void publish_consumed();
     void clean_written_pages();
     void disarm();
@@ -132,7 +133,7 @@ private:
     ipc::Mapping arena_map_;
     ipc::Mapping backlog_map_;
     ipc::UniqueFd doorbell_;
-    const ipc::RingHeader* ring_ = nullptr;
+    const delivery::RingHeader* ring_ = nullptr;
     std::byte* ring_data_ = nullptr;  // private copy-on-write view
     uint64_t ring_bytes_ = 0;
     ipc::ControlBlock* control_ = nullptr;
@@ -157,7 +158,7 @@ private:
     // Dispatch state (state_mutex).
     bool reading_ = false;    // the ring holds entries for us: we pin it from cursor_
     uint64_t cursor_ = 0;
-    ipc::RingEntry current_{};  // the entry at cursor_ once skip_to_relevant() found it ours
+    delivery::RingEntry current_{};  // the entry at cursor_ once skip_to_relevant() found it ours
     uint64_t published_consumed_ = 0;
     struct Membership {
         uint32_t group_id = 0;

@@ -93,7 +93,7 @@ void Handle::reclaim_submissions()
 
 std::optional<uint64_t> Handle::allocate_copy(uint64_t bytes)
 {
-    const uint64_t size = ipc::align_up(std::max<uint64_t>(bytes, 1), kCopyAlignBytes);
+    const uint64_t size = delivery::align_up(std::max<uint64_t>(bytes, 1), kCopyAlignBytes);
     uint64_t position = copy_alloc_;
     const uint64_t offset = position % copy_bytes_;
     if (offset + size > copy_bytes_) {
@@ -176,7 +176,7 @@ bool Handle::daemon_gone() const
 // Whether a send must fail because the daemon is gone or has cut this client off; called
 // with send_mutex held before every message goes out. The daemon moves `alive_ms` on
 // every turn of its loop, so while it is busy this is two loads and a clock read (vDSO).
-// Only a daemon silent for ipc::kDaemonSilenceMs (dead, asleep, or not scheduled) costs
+// Only a daemon silent for delivery::kDaemonSilenceMs (dead, asleep, or not scheduled) costs
 // a poll() of its socket, at most once per that time. So nothing is accepted with CS_OK
 // later than that bound (and a tick of the coarse clock) after the daemon died.
 bool Handle::daemon_lost()
@@ -189,7 +189,7 @@ bool Handle::daemon_lost()
     ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
     const uint64_t now_ms = static_cast<uint64_t>(now.tv_sec) * 1000 + static_cast<uint64_t>(now.tv_nsec) / 1'000'000;
     const uint64_t alive_ms = ring_->alive_ms.load(std::memory_order_relaxed);
-    if (now_ms <= alive_ms + ipc::kDaemonSilenceMs || now_ms <= liveness_checked_ms_ + ipc::kDaemonSilenceMs) {
+    if (now_ms <= alive_ms + delivery::kDaemonSilenceMs || now_ms <= liveness_checked_ms_ + delivery::kDaemonSilenceMs) {
         return false;
     }
     liveness_checked_ms_ = now_ms;
@@ -217,7 +217,7 @@ cs_error_t Handle::mcast(uint16_t flags, const iovec* iov, unsigned int iov_coun
     if (daemon_lost()) {
         return CS_ERR_LIBRARY;
     }
-    if (total > ipc::kMaxAtomicMessageBytes) {
+    if (total > delivery::kMaxAtomicMessageBytes) {
         return send_fragmented(flags, iov, iov_count, total, nullptr);
     }
     reclaim_submissions();
@@ -256,7 +256,7 @@ cs_error_t Handle::zcb_mcast(uint16_t flags, void* buffer, size_t bytes)
     if (daemon_lost()) {
         return CS_ERR_LIBRARY;
     }
-    if (bytes > ipc::kMaxAtomicMessageBytes) {
+    if (bytes > delivery::kMaxAtomicMessageBytes) {
         return send_fragmented(flags, nullptr, 0, bytes, static_cast<const std::byte*>(buffer));
     }
     // Refuse rather than wait behind a full ring: this thread may be the reader that has
@@ -279,13 +279,13 @@ cs_error_t Handle::send_fragmented(uint16_t flags, const iovec* iov, unsigned in
     auto deadline = std::chrono::steady_clock::now() + fragment_room_timeout();
     uint64_t sent = 0;
     while (sent < total_bytes) {
-        const uint64_t piece = std::min<uint64_t>(total_bytes - sent, ipc::kMaxAtomicMessageBytes);
-        uint16_t piece_flags = flags | ipc::kFlagFragment;
+        const uint64_t piece = std::min<uint64_t>(total_bytes - sent, delivery::kMaxAtomicMessageBytes);
+        uint16_t piece_flags = flags | delivery::kFlagFragment;
         if (sent == 0) {
-            piece_flags |= ipc::kFlagFragmentFirst;
+            piece_flags |= delivery::kFlagFragmentFirst;
         }
         if (sent + piece == total_bytes) {
-            piece_flags |= ipc::kFlagFragmentLast;
+            piece_flags |= delivery::kFlagFragmentLast;
         }
         reclaim_submissions();
         std::optional<uint64_t> offset;
@@ -307,7 +307,7 @@ cs_error_t Handle::send_fragmented(uint16_t flags, const iovec* iov, unsigned in
                 if (sent != 0) {
                     // Tell receivers to drop what they hold of this message.
                     reclaim_submissions();
-                    publish(0, 0, flags | ipc::kFlagFragment | ipc::kFlagFragmentAbort, total_bytes);
+                    publish(0, 0, flags | delivery::kFlagFragment | delivery::kFlagFragmentAbort, total_bytes);
                 }
                 return CS_ERR_TRY_AGAIN;
             }

@@ -1,6 +1,6 @@
 #include "ordering/cluster_wire.hpp"
 
-#include "libcpg/ipc/ring_entry.hpp"
+#include "delivery/ring_entry.hpp"
 
 #include <fmt/format.h>
 
@@ -50,16 +50,16 @@ void append(std::vector<std::byte>& out, const T& value)
 
 bool valid_reason(uint32_t reason)
 {
-    return reason >= CPG_REASON_UNDEFINED && reason <= CPG_REASON_PROCDOWN;
+    return reason >= delivery::reason_undefined && reason <= delivery::reason_process_down;
 }
 
-bool read_addresses(Reader& reader, uint32_t count, std::vector<cpg_address>& out)
+bool read_addresses(Reader& reader, uint32_t count, std::vector<delivery::MemberAddress>& out)
 {
-    if (reader.remaining() / sizeof(cpg_address) < count) {
+    if (reader.remaining() / sizeof(delivery::MemberAddress) < count) {
         return false;
     }
     out.resize(count);
-    for (cpg_address& address : out) {
+    for (delivery::MemberAddress& address : out) {
         reader.read(address);
         if (!valid_reason(address.reason)) {
             return false;
@@ -107,7 +107,7 @@ std::string rejoin_problem(const Hello& hello, uint32_t nodeid, uint64_t ring_by
     if (hello.ring_seq == 0) {
         return "it asks to be admitted, not to continue";
     }
-    if (hello.tail % ipc::kEntryAlignBytes != 0 || hello.reclaim_limit > hello.tail ||
+    if (hello.tail % delivery::kEntryAlignBytes != 0 || hello.reclaim_limit > hello.tail ||
         hello.tail - hello.reclaim_limit > ring_bytes) {
         return fmt::format("its ring does not hold together (tail {}, readers at {})", hello.tail, hello.reclaim_limit);
     }
@@ -128,8 +128,8 @@ std::optional<HeldBytes> decode_hold(uint64_t word, uint64_t ring_bytes, uint64_
     const uint64_t offset = word >> 32;
     const uint64_t bytes = word & 0xffffffffu;
     // Nonzero offset: a payload follows its entry's header, and entries never wrap.
-    if (offset == 0 || offset >= ring_bytes || offset % ipc::kEntryAlignBytes != 0 || bytes == 0 ||
-        bytes % ipc::kEntryAlignBytes != 0 || bytes > ipc::kMaxEntryBytes || bytes > ring_bytes - offset) {
+    if (offset == 0 || offset >= ring_bytes || offset % delivery::kEntryAlignBytes != 0 || bytes == 0 ||
+        bytes % delivery::kEntryAlignBytes != 0 || bytes > delivery::kMaxEntryBytes || bytes > ring_bytes - offset) {
         return std::nullopt;
     }
     uint64_t position = (tail & ~(ring_bytes - 1)) + offset;
@@ -163,7 +163,7 @@ std::optional<InboundRecord> decode_inbound(uint32_t type, std::span<const std::
             return std::nullopt;
         }
         data.payload = reader.rest();
-        if (data.payload.size() > ipc::kMaxAtomicMessageBytes) {
+        if (data.payload.size() > delivery::kMaxAtomicMessageBytes) {
             return std::nullopt;
         }
         return InboundRecord{InboundType::data, data};
@@ -172,7 +172,7 @@ std::optional<InboundRecord> decode_inbound(uint32_t type, std::span<const std::
     case InboundType::leave:
     case InboundType::procdown: {
         GroupOpPrefix prefix;
-        if (!reader.read(prefix) || prefix.pid == 0 || prefix.name_length > CPG_MAX_NAME_LENGTH ||
+        if (!reader.read(prefix) || prefix.pid == 0 || prefix.name_length > delivery::kMaxGroupNameBytes ||
             reader.remaining() != prefix.name_length) {
             return std::nullopt;
         }
@@ -240,7 +240,7 @@ std::optional<Snapshot> decode_snapshot(std::span<const std::byte> bytes)
     Reader reader(bytes);
     SnapshotHeader header;
     if (!reader.read(header) || header.magic != kSnapshotMagic || header.protocol_version != kClusterProtocolVersion ||
-        header.next_seq == 0 || header.next_group_id == 0 || header.start_position % ipc::kEntryAlignBytes != 0) {
+        header.next_seq == 0 || header.next_group_id == 0 || header.start_position % delivery::kEntryAlignBytes != 0) {
         return std::nullopt;
     }
     Snapshot snapshot;
@@ -266,7 +266,7 @@ std::optional<Snapshot> decode_snapshot(std::span<const std::byte> bytes)
     snapshot.groups.groups.reserve(header.group_count);
     for (uint32_t i = 0; i < header.group_count; ++i) {
         SnapshotGroupHeader group_header;
-        if (!reader.read(group_header) || group_header.name_length > CPG_MAX_NAME_LENGTH ||
+        if (!reader.read(group_header) || group_header.name_length > delivery::kMaxGroupNameBytes ||
             reader.remaining() / sizeof(ProcessId) < group_header.member_count) {
             return std::nullopt;
         }
@@ -286,18 +286,18 @@ std::optional<Snapshot> decode_snapshot(std::span<const std::byte> bytes)
     return snapshot;
 }
 
-std::optional<ipc::EntryHeader> check_entry(std::span<const std::byte> at_position, uint64_t position,
+std::optional<delivery::EntryHeader> check_entry(std::span<const std::byte> at_position, uint64_t position,
                                             uint64_t ring_bytes, uint64_t available)
 {
-    // The same checks libcpg makes of what it reads (libcpg/ipc/ring_entry.hpp).
-    return ipc::check_entry(at_position, position, ring_bytes, available);
+    // The same checks libcpg makes of what it reads (delivery/ring_entry.hpp).
+    return delivery::check_entry(at_position, position, ring_bytes, available);
 }
 
 std::optional<Confchg> decode_confchg(std::span<const std::byte> payload)
 {
     Reader reader(payload);
-    ipc::ConfchgPayload header;
-    if (!reader.read(header) || header.group_length > CPG_MAX_NAME_LENGTH) {
+    delivery::ConfchgPayload header;
+    if (!reader.read(header) || header.group_length > delivery::kMaxGroupNameBytes) {
         return std::nullopt;
     }
     Confchg confchg;
@@ -314,7 +314,7 @@ std::optional<Confchg> decode_confchg(std::span<const std::byte> payload)
 std::optional<TotemConf> decode_totem(std::span<const std::byte> payload)
 {
     Reader reader(payload);
-    ipc::TotemPayload header;
+    delivery::TotemPayload header;
     if (!reader.read(header) || reader.remaining() != size_t{header.member_count} * sizeof(uint32_t)) {
         return std::nullopt;
     }
@@ -331,7 +331,7 @@ std::optional<TotemConf> decode_totem(std::span<const std::byte> payload)
 std::vector<std::byte> encode_totem(const TotemConf& totem)
 {
     std::vector<std::byte> out;
-    append(out, ipc::TotemPayload{totem.ring_nodeid, static_cast<uint32_t>(totem.members.size()), totem.ring_seq});
+    append(out, delivery::TotemPayload{totem.ring_nodeid, static_cast<uint32_t>(totem.members.size()), totem.ring_seq});
     for (uint32_t node : totem.members) {
         append(out, node);
     }

@@ -1,11 +1,11 @@
 // What nodes write into each other's memory, besides the delivery ring entries themselves
-// (libcpg/ipc/shm_layout.hpp): the records a node sends to the sequencer through its
+// (delivery/ring_format.hpp): the records a node sends to the sequencer through its
 // inbound ring, and the snapshot the sequencer hands a node it admits. Every decoder here
 // reads bytes another node wrote: it checks every size and range and returns nothing for
 // anything malformed (tests/fuzz runs them on arbitrary bytes).
 #pragma once
 
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
 #include "ordering/group_table.hpp"
 #include "transport/peer_word.hpp"
 
@@ -38,9 +38,9 @@ enum Tag : uint32_t {
 // kTagDeliveryRing and kTagRepairRing name the ring's data area only; kTagRingControl the
 // sequencer's three words in the ring header (cluster_tail, credit_request, stable_tail),
 // and nothing else of the header page.
-inline constexpr uint64_t kRingControlOffset = ipc::kClusterTailOffset;
-inline constexpr uint64_t kRingControlBytes = ipc::kStableTailOffset + sizeof(uint64_t) - ipc::kClusterTailOffset;
-static_assert(ipc::kCreditRequestOffset == kRingControlOffset + 8 && ipc::kStableTailOffset == kRingControlOffset + 16,
+inline constexpr uint64_t kRingControlOffset = delivery::kClusterTailOffset;
+inline constexpr uint64_t kRingControlBytes = delivery::kStableTailOffset + sizeof(uint64_t) - delivery::kClusterTailOffset;
+static_assert(delivery::kCreditRequestOffset == kRingControlOffset + 8 && delivery::kStableTailOffset == kRingControlOffset + 16,
               "the sequencer's words follow each other");
 
 // A member's reader may hold a payload in place (delivered in place, in a callback) after
@@ -184,7 +184,7 @@ struct SnapshotGroupHeader {
     uint32_t id;
     uint32_t member_count;  // followed by member_count (nodeid, pid) pairs
     uint32_t name_length;
-    char name[CPG_MAX_NAME_LENGTH];
+    char name[delivery::kMaxGroupNameBytes];
 };
 static_assert(sizeof(SnapshotGroupHeader) == 140);
 
@@ -207,18 +207,18 @@ std::optional<Snapshot> decode_snapshot(std::span<const std::byte> bytes);
 // Delivery ring entries, as a node receives them from the sequencer.
 
 // Checks the entry at `position` of a ring of `ring_bytes`, with `available` bytes
-// committed from that position on, as libcpg checks what it reads (ipc::check_entry):
+// committed from that position on, as libcpg checks what it reads (delivery::check_entry):
 // sizes, alignment, kind, flags, the writer's exact placement (a large payload on whole
 // pages), payload inside the entry, no wrap. Returns the entry's header (copied) if it is
 // canonical.
-std::optional<ipc::EntryHeader> check_entry(std::span<const std::byte> at_position, uint64_t position,
+std::optional<delivery::EntryHeader> check_entry(std::span<const std::byte> at_position, uint64_t position,
                                             uint64_t ring_bytes, uint64_t available);
 
 struct Confchg {
     GroupName group;
-    std::vector<cpg_address> left;
-    std::vector<cpg_address> joined;
-    std::vector<cpg_address> members;
+    std::vector<delivery::MemberAddress> left;
+    std::vector<delivery::MemberAddress> joined;
+    std::vector<delivery::MemberAddress> members;
 };
 std::optional<Confchg> decode_confchg(std::span<const std::byte> payload);
 

@@ -8,8 +8,8 @@
 
 namespace rcpg::ordering {
 
-using ipc::EntryHeader;
-using ipc::kPageBytes;
+using delivery::EntryHeader;
+using delivery::kPageBytes;
 
 DeliveryRing::DeliveryRing(uint64_t data_bytes, uint32_t nodeid) : data_bytes_(data_bytes)
 {
@@ -27,9 +27,9 @@ DeliveryRing::DeliveryRing(uint64_t data_bytes, uint32_t nodeid) : data_bytes_(d
         mapping_.reset();
         return;
     }
-    auto* ring = new (mapping_.get()) ipc::RingHeader{};
-    ring->magic = ipc::kRingMagic;
-    ring->version = ipc::kLayoutVersion;
+    auto* ring = new (mapping_.get()) delivery::RingHeader{};
+    ring->magic = delivery::kRingMagic;
+    ring->version = delivery::kRingFormatVersion;
     ring->data_bytes = data_bytes;
     ring->nodeid = nodeid;
     data_ = mapping_.bytes() + kPageBytes;
@@ -55,30 +55,30 @@ uint64_t DeliveryRing::held_until(uint64_t position, uint64_t bytes) const
     return 0;
 }
 
-void DeliveryRing::write_filler(uint64_t position, uint64_t bytes, ipc::EntryKind kind)
+void DeliveryRing::write_filler(uint64_t position, uint64_t bytes, delivery::EntryKind kind)
 {
     // Only the size and kind: a reader reads nothing else of a filler, and a skip's other
     // bytes are a held entry's.
     auto* filler = reinterpret_cast<EntryHeader*>(at(position));
     filler->entry_bytes = static_cast<uint32_t>(bytes);
     filler->kind = kind;
-    if (kind == ipc::EntryKind::skip && bytes > ipc::kEntryAlignBytes) {
+    if (kind == delivery::EntryKind::skip && bytes > delivery::kEntryAlignBytes) {
         // A stream never lags more than a lap (credits): older insides are not needed.
         while (!skip_insides_.empty() && skip_insides_.front().end + data_bytes_ <= position) {
             skip_insides_.pop_front();
         }
-        skip_insides_.push_back({position + ipc::kEntryAlignBytes, position + bytes});
+        skip_insides_.push_back({position + delivery::kEntryAlignBytes, position + bytes});
     }
 }
 
 DeliveryRing::Slot DeliveryRing::slot_for(uint16_t flags, uint32_t payload_bytes, bool write_fillers)
 {
-    const bool on_page = (flags & ipc::kFlagPayloadOnPage) != 0;
-    Slot slot{tail_, ipc::place_entry(tail_, payload_bytes, on_page)};
+    const bool on_page = (flags & delivery::kFlagPayloadOnPage) != 0;
+    Slot slot{tail_, delivery::place_entry(tail_, payload_bytes, on_page)};
     while (true) {
         const uint64_t room_to_end = data_bytes_ - (slot.position & (data_bytes_ - 1));
         uint64_t filler_end = 0;
-        ipc::EntryKind filler = ipc::EntryKind::pad;
+        delivery::EntryKind filler = delivery::EntryKind::pad;
         if (slot.placement.entry_bytes > room_to_end) {
             // Entries never wrap: fill the end of the ring and start again at its beginning.
             filler_end = slot.position + room_to_end;
@@ -87,13 +87,13 @@ DeliveryRing::Slot DeliveryRing::slot_for(uint16_t flags, uint32_t payload_bytes
             // next one could not start there, not even as a filler (whose own 8 bytes
             // must not land on held bytes), and the writer would find no room until the
             // hold ends. The skip starts here instead.
-            filler_end = held_until(slot.position, slot.placement.entry_bytes + ipc::kEntryAlignBytes);
-            filler = ipc::EntryKind::skip;
+            filler_end = held_until(slot.position, slot.placement.entry_bytes + delivery::kEntryAlignBytes);
+            filler = delivery::EntryKind::skip;
         }
         if (filler_end == 0) {
             return slot;
         }
-        if (filler == ipc::EntryKind::skip && held_until(slot.position, ipc::kEntryAlignBytes) != 0) {
+        if (filler == delivery::EntryKind::skip && held_until(slot.position, delivery::kEntryAlignBytes) != 0) {
             // Inside held bytes (the payload of an entry held in place): cannot be, since the
             // writer never passes a hold it knows of; find no room rather than write there.
             slot.position = UINT64_MAX / 2;
@@ -103,7 +103,7 @@ DeliveryRing::Slot DeliveryRing::slot_for(uint16_t flags, uint32_t payload_bytes
             write_filler(slot.position, filler_end - slot.position, filler);
         }
         slot.position = filler_end;
-        slot.placement = ipc::place_entry(slot.position, payload_bytes, on_page);
+        slot.placement = delivery::place_entry(slot.position, payload_bytes, on_page);
     }
 }
 
@@ -112,7 +112,7 @@ bool DeliveryRing::has_room(uint16_t flags, uint32_t payload_bytes, uint64_t rec
     return fits(find_slot(flags, payload_bytes), reclaim_limit);
 }
 
-EntryHeader* DeliveryRing::append(ipc::EntryKind kind, uint16_t flags, uint32_t payload_bytes,
+EntryHeader* DeliveryRing::append(delivery::EntryKind kind, uint16_t flags, uint32_t payload_bytes,
                                   uint64_t reclaim_limit)
 {
     const Slot found = find_slot(flags, payload_bytes);
@@ -121,7 +121,7 @@ EntryHeader* DeliveryRing::append(ipc::EntryKind kind, uint16_t flags, uint32_t 
     }
     const Slot slot = slot_for(flags, payload_bytes, true);
     const uint64_t position = slot.position;
-    const ipc::EntryPlacement placement = slot.placement;
+    const delivery::EntryPlacement placement = slot.placement;
     // The room was judged on the same placement, and the writer never goes back.
     RCPG_ASSERT(position == found.position && position >= tail_, "entry placed at {}, room judged at {}, tail {}",
                 position, found.position, tail_);
@@ -169,7 +169,7 @@ void DeliveryRing::publish() { publish(tail_); }
 void DeliveryRing::publish(uint64_t up_to)
 {
     const uint64_t tail = std::min(up_to, tail_);
-    RCPG_DEBUG_ASSERT(tail % ipc::kEntryAlignBytes == 0, "publishing up to {}, not an entry boundary", tail);
+    RCPG_DEBUG_ASSERT(tail % delivery::kEntryAlignBytes == 0, "publishing up to {}, not an entry boundary", tail);
     if (tail > published_tail_) {
         published_tail_ = tail;
         header().tail.store(tail, std::memory_order_seq_cst);  // see Daemon::publish_and_wake

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "libcpg/ipc/shm.hpp"
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -18,7 +18,7 @@ public:
     // `data_bytes` must be a power of two, at least four of the largest entries.
     static bool valid_size(uint64_t data_bytes)
     {
-        return ipc::is_power_of_two(data_bytes) && data_bytes >= 4 * ipc::kMaxEntryBytes && data_bytes <= (1ull << 31);
+        return delivery::is_power_of_two(data_bytes) && data_bytes >= 4 * delivery::kMaxEntryBytes && data_bytes <= (1ull << 31);
     }
 
     DeliveryRing(uint64_t data_bytes, uint32_t nodeid);
@@ -30,7 +30,7 @@ public:
     // Reserves room for an entry with `payload_bytes` and fills its header. `reclaim_limit`
     // is the lowest position some reader still needs: nothing at or after it may be
     // overwritten. Returns nullptr when the ring has no room now.
-    ipc::EntryHeader* append(ipc::EntryKind kind, uint16_t flags, uint32_t payload_bytes,
+    delivery::EntryHeader* append(delivery::EntryKind kind, uint16_t flags, uint32_t payload_bytes,
                              uint64_t reclaim_limit);
 
     // Whether append() with these arguments would succeed now.
@@ -63,7 +63,7 @@ public:
     };
     const std::deque<Range>& skip_insides() const { return skip_insides_; }
 
-    std::byte* payload(ipc::EntryHeader* entry)
+    std::byte* payload(delivery::EntryHeader* entry)
     {
         return reinterpret_cast<std::byte*>(entry) + entry->payload_offset;
     }
@@ -94,12 +94,12 @@ public:
     size_t mapping_bytes() const { return mapping_.size(); }
     const std::byte* data() const { return data_; }
 
-    ipc::RingHeader& header() { return *reinterpret_cast<ipc::RingHeader*>(mapping_.get()); }
+    delivery::RingHeader& header() { return *reinterpret_cast<delivery::RingHeader*>(mapping_.get()); }
 
 private:
     struct Slot {
         uint64_t position;  // from tail_ to here: fillers (a pad to the ring's end, skips)
-        ipc::EntryPlacement placement;
+        delivery::EntryPlacement placement;
     };
     // `write_fillers`: also writes the fillers (append), else only finds the slot.
     Slot slot_for(uint16_t flags, uint32_t payload_bytes, bool write_fillers);
@@ -109,7 +109,7 @@ private:
     }
     // The end of a hold that [position, position + bytes) overlaps on this lap, or 0.
     uint64_t held_until(uint64_t position, uint64_t bytes) const;
-    void write_filler(uint64_t position, uint64_t bytes, ipc::EntryKind kind);
+    void write_filler(uint64_t position, uint64_t bytes, delivery::EntryKind kind);
     bool fits(const Slot& slot, uint64_t reclaim_limit) const
     {
         return slot.position + slot.placement.entry_bytes - reclaim_limit <= data_bytes_;

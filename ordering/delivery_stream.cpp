@@ -1,6 +1,6 @@
 #include "ordering/delivery_stream.hpp"
 
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
 #include "ordering/cluster_wire.hpp"
 #include "transport/ring_layout.hpp"
 
@@ -31,7 +31,7 @@ transport::Result<DeliveryStream> DeliveryStream::create(transport::Transport& t
                                                          std::optional<uint64_t> start_credit)
 {
     // Positions map to offsets by masking: a ring of another size would scatter entries.
-    if (!std::has_single_bit(ring_bytes) || ring_bytes < ipc::kPageBytes) {
+    if (!std::has_single_bit(ring_bytes) || ring_bytes < delivery::kPageBytes) {
         return Status{Errc::invalid_argument, Layer::ring,
                       "ring of " + std::to_string(ring_bytes) + " bytes: needs a power of two of at least a page"};
     }
@@ -45,7 +45,7 @@ transport::Result<DeliveryStream> DeliveryStream::create(transport::Transport& t
                       "node " + std::to_string(node) + " exposes " + std::to_string(remote_control.bytes) +
                           " bytes of ring control words; they are " + std::to_string(wire::kRingControlBytes)};
     }
-    if (credit_word == nullptr || start_position % ipc::kEntryAlignBytes != 0) {
+    if (credit_word == nullptr || start_position % delivery::kEntryAlignBytes != 0) {
         return Status{Errc::invalid_argument, Layer::ring, "credit word missing or start position misaligned"};
     }
     const uint64_t credit = start_credit.value_or(start_position);
@@ -120,7 +120,7 @@ Status DeliveryStream::replicate(uint64_t tail, const std::deque<DeliveryRing::R
     const uint64_t tail_word = tail;
     transport::WriteRequest& commit = writes[count++];
     commit.inline_bytes = std::as_bytes(std::span<const uint64_t>(&tail_word, 1));
-    commit.destination = remote_control_.at(ipc::kClusterTailOffset - wire::kRingControlOffset);
+    commit.destination = remote_control_.at(delivery::kClusterTailOffset - wire::kRingControlOffset);
     commit.imm = kTailImmediate;
     if (Status status = transport_->post_writes(node_, {writes.data(), count}); !status) {
         return status;
@@ -137,7 +137,7 @@ void DeliveryStream::request_credit(uint64_t position)
     const uint64_t word = position;
     transport::WriteRequest write;
     write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
-    write.destination = remote_control_.at(ipc::kCreditRequestOffset - wire::kRingControlOffset);
+    write.destination = remote_control_.at(delivery::kCreditRequestOffset - wire::kRingControlOffset);
     write.imm = kTailImmediate;  // wakes the node if it sleeps
     if (transport_->post_write(node_, write).ok()) {
         requested_ = position;
@@ -153,7 +153,7 @@ Status DeliveryStream::publish_stable(uint64_t stable)
     const uint64_t word = stable;
     transport::WriteRequest write;
     write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
-    write.destination = remote_control_.at(ipc::kStableTailOffset - wire::kRingControlOffset);
+    write.destination = remote_control_.at(delivery::kStableTailOffset - wire::kRingControlOffset);
     write.imm = kTailImmediate;  // its clients wait for it: wake the node
     Status status = transport_->post_write(node_, write);
     if (status) {

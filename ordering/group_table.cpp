@@ -37,14 +37,14 @@ GroupChange GroupTable::join(const GroupName& group, ProcessId process)
     GroupChange change;
     change.group_id = it->second.id;
     change.name = group;
-    change.joined.push_back({process.nodeid, process.pid, CPG_REASON_JOIN});
+    change.joined.push_back({process.nodeid, process.pid, delivery::reason_join});
     change.members = to_addresses(it->second.members);
     return change;
 }
 
 std::optional<GroupChange> GroupTable::remove(const GroupName& group,
                                               const std::vector<ProcessId>& processes,
-                                              cpg_reason_t reason)
+                                              delivery::Reason reason)
 {
     auto found = groups_.find(group);
     if (found == groups_.end()) {
@@ -69,10 +69,10 @@ std::optional<GroupChange> GroupTable::remove(const GroupName& group,
     return change;
 }
 
-std::vector<cpg_address> GroupTable::members(const GroupName& group) const
+std::vector<delivery::MemberAddress> GroupTable::members(const GroupName& group) const
 {
     auto found = groups_.find(group);
-    return found == groups_.end() ? std::vector<cpg_address>{} : to_addresses(found->second.members);
+    return found == groups_.end() ? std::vector<delivery::MemberAddress>{} : to_addresses(found->second.members);
 }
 
 std::optional<uint32_t> GroupTable::group_id(const GroupName& group) const
@@ -158,12 +158,12 @@ std::vector<GroupTable::Row> GroupTable::rows() const
     return result;
 }
 
-std::vector<cpg_address> GroupTable::to_addresses(const std::set<ProcessId>& members)
+std::vector<delivery::MemberAddress> GroupTable::to_addresses(const std::set<ProcessId>& members)
 {
-    std::vector<cpg_address> result;
+    std::vector<delivery::MemberAddress> result;
     result.reserve(members.size());
     for (ProcessId process : members) {
-        result.push_back({process.nodeid, process.pid, CPG_REASON_UNDEFINED});
+        result.push_back({process.nodeid, process.pid, delivery::reason_undefined});
     }
     return result;
 }

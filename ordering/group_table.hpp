@@ -4,7 +4,8 @@
 // table and produces the same confchgs.
 #pragma once
 
-#include <corosync/cpg.h>
+#include "base/assert.hpp"
+#include "delivery/ring_format.hpp"
 
 #include <array>
 #include <compare>
@@ -21,21 +22,16 @@ namespace rcpg::ordering {
 
 struct GroupName {
     uint32_t length = 0;
-    std::array<char, CPG_MAX_NAME_LENGTH> value{};
+    std::array<char, delivery::kMaxGroupNameBytes> value{};
 
-    static GroupName from(const cpg_name& name)
+    // `length` bytes of a name its decoder checked (at most kMaxGroupNameBytes).
+    static GroupName from(const char* bytes, uint32_t length)
     {
+        RCPG_ASSERT(length <= delivery::kMaxGroupNameBytes, "group name of {} bytes", length);
         GroupName result;
-        result.length = name.length;
-        std::memcpy(result.value.data(), name.value, name.length);
+        result.length = length;
+        std::memcpy(result.value.data(), bytes, length);
         return result;
-    }
-    cpg_name to_cpg() const
-    {
-        cpg_name name{};
-        name.length = length;
-        std::memcpy(name.value, value.data(), length);
-        return name;
     }
     // Names compare as (length, bytes): "foo" and "foo\0" are different groups.
     auto operator<=>(const GroupName& other) const
@@ -58,9 +54,9 @@ struct ProcessId {
 struct GroupChange {
     uint32_t group_id = 0;
     GroupName name;
-    std::vector<cpg_address> left;
-    std::vector<cpg_address> joined;
-    std::vector<cpg_address> members;  // after the change, sorted by (nodeid, pid)
+    std::vector<delivery::MemberAddress> left;
+    std::vector<delivery::MemberAddress> joined;
+    std::vector<delivery::MemberAddress> members;  // after the change, sorted by (nodeid, pid)
 };
 
 enum class JoinCheck { allowed, already_member };
@@ -76,9 +72,9 @@ public:
     // Removes `processes` of `group` with `reason`; those not members are ignored.
     // Returns nothing when none was a member.
     std::optional<GroupChange> remove(const GroupName& group, const std::vector<ProcessId>& processes,
-                                      cpg_reason_t reason);
+                                      delivery::Reason reason);
 
-    std::vector<cpg_address> members(const GroupName& group) const;
+    std::vector<delivery::MemberAddress> members(const GroupName& group) const;
     std::optional<uint32_t> group_id(const GroupName& group) const;
     // The group with this id, while it has members.
     const GroupName* name_of(uint32_t group_id) const;
@@ -118,7 +114,7 @@ private:
         uint32_t id = 0;
         std::set<ProcessId> members;
     };
-    static std::vector<cpg_address> to_addresses(const std::set<ProcessId>& members);
+    static std::vector<delivery::MemberAddress> to_addresses(const std::set<ProcessId>& members);
 
     std::map<GroupName, Group> groups_;
     std::map<uint32_t, GroupName> names_by_id_;

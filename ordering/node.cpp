@@ -3,7 +3,6 @@
 
 #include "base/assert.hpp"
 
-#include "libcpg/ipc/shm.hpp"
 #include "transport/ring_layout.hpp"
 
 #include <algorithm>
@@ -14,9 +13,9 @@
 
 namespace rcpg::ordering {
 
-using ipc::ConfchgPayload;
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::ConfchgPayload;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 using namespace node_detail;
 
 std::unique_ptr<Node> Node::create(NodeConfig config, DeliveryRing& ring, LocalSide& local,
@@ -235,7 +234,7 @@ bool Node::start_sequencer(std::string& error)
 bool Node::start_member(std::string& error)
 {
     transport::Transport& transport = *transport_;
-    auto member_memory = transport::RegisteredMemory::create(transport, ipc::kPageBytes + wire::kSnapshotRegionBytes,
+    auto member_memory = transport::RegisteredMemory::create(transport, delivery::kPageBytes + wire::kSnapshotRegionBytes,
                                                              transport::RegionAccess::remote_write);
     if (!member_memory) {
         error = "cannot register the member's regions: " + member_memory.status().message();
@@ -280,7 +279,7 @@ void Node::grant_to_sequencer()
                                    wire::kRingControlBytes, write);
     }
     if (exposed) {
-        exposed = transport.expose(sequencer_, wire::kTagSnapshot, member_memory_.region(), ipc::kPageBytes,
+        exposed = transport.expose(sequencer_, wire::kTagSnapshot, member_memory_.region(), delivery::kPageBytes,
                                    wire::kSnapshotRegionBytes, write);
     }
     if (exposed && is_member_failover(state_)) {

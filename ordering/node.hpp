@@ -26,7 +26,6 @@
 #include "transport/ring_writer.hpp"
 #include "transport/transport.hpp"
 
-#include <corosync/cpg.h>
 #include <fmt/format.h>
 
 #include <array>
@@ -208,7 +207,7 @@ public:
     // message that not every node of the view holds yet.
     uint64_t publishable_tail();
     // A join, leave or process down; a removal of a non-member announces nothing.
-    bool sequence_change(const GroupName& name, ProcessId process, cpg_reason_t reason);
+    bool sequence_change(const GroupName& name, ProcessId process, delivery::Reason reason);
     // Sequencer: takes the other nodes' records and pending node removals. `blocked` is
     // set when the ring had no room for something.
     bool drain_inbound(bool& blocked);
@@ -222,7 +221,7 @@ public:
     // send queue is full.
     bool forward_data(std::span<const transport::LocalSlice> parts, uint32_t payload_bytes);
     // Member: a join, leave or process down of this node's process `pid`.
-    bool forward_group_op(uint32_t pid, const GroupName& name, cpg_reason_t reason);
+    bool forward_group_op(uint32_t pid, const GroupName& name, delivery::Reason reason);
     // The batch whose completion frees the local memory of everything handed to the node
     // so far: a member's next commit (request_commit() makes sure there is one); at the
     // sequencer the staged device copies, or with none staged the last batch posted
@@ -362,9 +361,9 @@ private:
     // Sequencer.
     // Appends a data entry with its header filled (payload still to come); nullptr when
     // the ring has no room.
-    ipc::EntryHeader* append_data(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,
+    delivery::EntryHeader* append_data(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,
                                   uint32_t length);
-    bool sequence_removal(const GroupName& name, const std::vector<ProcessId>& processes, cpg_reason_t reason);
+    bool sequence_removal(const GroupName& name, const std::vector<ProcessId>& processes, delivery::Reason reason);
     void write_confchg(const GroupChange& change, ProcessId process, uint64_t limit);
     bool sequence_totem();
     bool sequence_inbound(Remote& node, const wire::InboundRecord& record);
@@ -379,7 +378,7 @@ private:
     // Member.
     bool apply_delivered();
     bool apply_snapshot();
-    bool apply_confchg(const ipc::EntryHeader& entry, uint64_t position, std::span<const std::byte> payload);
+    bool apply_confchg(const delivery::EntryHeader& entry, uint64_t position, std::span<const std::byte> payload);
     void publish_member_credit();
     std::vector<DeliveryRing::Hold> holds_by_position() const;  // this node's readers'
     size_t assign_hold_words(std::array<uint64_t, wire::kHoldWords>& words) const;

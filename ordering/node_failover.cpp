@@ -1,6 +1,5 @@
 #include "ordering/node_internal.hpp"
 
-#include "libcpg/ipc/shm.hpp"
 #include "transport/ring_layout.hpp"
 
 #include <algorithm>
@@ -11,9 +10,9 @@
 
 namespace rcpg::ordering {
 
-using ipc::ConfchgPayload;
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::ConfchgPayload;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 using namespace node_detail;
 
 // ---------------------------------------------------------------------------------------
@@ -368,15 +367,15 @@ bool Node::resequence_own()
             const ProcessId process{config_.nodeid, op.pid};
             if (forwarded.type == wire::InboundType::join) {
                 if (groups_.check_join(op.group, process) != JoinCheck::already_member) {
-                    if (!sequence_change(op.group, process, CPG_REASON_JOIN)) {
+                    if (!sequence_change(op.group, process, delivery::reason_join)) {
                         break;
                     }
                     local_.on_own_join(op.group, op.pid, *groups_.group_id(op.group), ring_.last_position(),
                                        ring_.next_seq() - 1);
                 }
             } else if (groups_.is_member(op.group, process)) {
-                const cpg_reason_t reason =
-                    forwarded.type == wire::InboundType::leave ? CPG_REASON_LEAVE : CPG_REASON_PROCDOWN;
+                const delivery::Reason reason =
+                    forwarded.type == wire::InboundType::leave ? delivery::reason_leave : delivery::reason_process_down;
                 if (!sequence_removal(op.group, {process}, reason)) {
                     break;
                 }

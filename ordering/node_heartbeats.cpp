@@ -1,6 +1,5 @@
 #include "ordering/node_internal.hpp"
 
-#include "libcpg/ipc/shm.hpp"
 #include "transport/ring_layout.hpp"
 
 #include <algorithm>
@@ -11,9 +10,9 @@
 
 namespace rcpg::ordering {
 
-using ipc::ConfchgPayload;
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::ConfchgPayload;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 using namespace node_detail;
 
 // ---------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // batching constants, and the node's logging. Included only by ordering/node*.cpp.
 #pragma once
 
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
 #include "ordering/node.hpp"
 
 #include <cstdint>
@@ -34,7 +34,7 @@ inline constexpr uint32_t kTakeOverImmediate = 2;
 
 inline uint32_t confchg_payload_bytes(size_t left, size_t joined, size_t members)
 {
-    return static_cast<uint32_t>(sizeof(ipc::ConfchgPayload) + (left + joined + members) * sizeof(cpg_address));
+    return static_cast<uint32_t>(sizeof(delivery::ConfchgPayload) + (left + joined + members) * sizeof(delivery::MemberAddress));
 }
 
 }  // namespace node_detail

@@ -1,6 +1,5 @@
 #include "ordering/node_internal.hpp"
 
-#include "libcpg/ipc/shm.hpp"
 #include "transport/ring_layout.hpp"
 
 #include <algorithm>
@@ -11,9 +10,9 @@
 
 namespace rcpg::ordering {
 
-using ipc::ConfchgPayload;
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::ConfchgPayload;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 using namespace node_detail;
 
 // ---------------------------------------------------------------------------------------
@@ -44,13 +43,13 @@ bool Node::forward_data(std::span<const transport::LocalSlice> parts, uint32_t p
     return true;
 }
 
-bool Node::forward_group_op(uint32_t pid, const GroupName& name, cpg_reason_t reason)
+bool Node::forward_group_op(uint32_t pid, const GroupName& name, delivery::Reason reason)
 {
     if (!writer_ || is_member_failover(state_) || resend_next_ != 0) {
         return false;
     }
-    const wire::InboundType type = reason == CPG_REASON_JOIN    ? wire::InboundType::join
-                                   : reason == CPG_REASON_LEAVE ? wire::InboundType::leave
+    const wire::InboundType type = reason == delivery::reason_join    ? wire::InboundType::join
+                                   : reason == delivery::reason_leave ? wire::InboundType::leave
                                                                 : wire::InboundType::procdown;
     std::vector<std::byte> record = wire::encode_group_op(pid, name);
     if (!writer_->append_copy(static_cast<uint32_t>(type), record)) {
@@ -106,7 +105,7 @@ void Node::disconnect_from_sequencer()
 
 bool Node::apply_snapshot()
 {
-    const std::byte* region = member_memory_.data() + ipc::kPageBytes;
+    const std::byte* region = member_memory_.data() + delivery::kPageBytes;
     const uint64_t ready = reinterpret_cast<const transport::PeerWord*>(region)->load();
     if (ready == 0) {
         return false;
@@ -148,7 +147,7 @@ bool Node::apply_delivered()
     if (committed <= processed_) {
         return false;
     }
-    if (committed - processed_ > ring_bytes || committed % ipc::kEntryAlignBytes != 0) {
+    if (committed - processed_ > ring_bytes || committed % delivery::kEntryAlignBytes != 0) {
         ++counters_.protocol_violations;
         log(LogLevel::error, "the sequencer committed position {} beyond what it may write (have {}); leaving",
             committed, processed_);
@@ -165,7 +164,7 @@ bool Node::apply_delivered()
         if (!in_order) {
             ++counters_.protocol_violations;
             // What lies there, raw (the first words of an entry header), for the post-mortem.
-            ipc::EntryHeader raw{};
+            delivery::EntryHeader raw{};
             std::memcpy(&raw, at, std::min<uint64_t>(sizeof(raw), ring_bytes - offset));
             log(LogLevel::error,
                 "the sequencer wrote a malformed or out-of-order entry at position {} (committed {}; there: {} bytes, "
@@ -248,7 +247,7 @@ bool Node::apply_delivered()
     return true;
 }
 
-bool Node::apply_confchg(const ipc::EntryHeader& entry, uint64_t position, std::span<const std::byte> payload)
+bool Node::apply_confchg(const delivery::EntryHeader& entry, uint64_t position, std::span<const std::byte> payload)
 {
     auto confchg = wire::decode_confchg(payload);
     const bool join = confchg && confchg->joined.size() == 1 && confchg->left.empty();
@@ -274,10 +273,10 @@ bool Node::apply_confchg(const ipc::EntryHeader& entry, uint64_t position, std::
         }
     } else {
         std::vector<ProcessId> processes;
-        for (const cpg_address& address : confchg->left) {
+        for (const delivery::MemberAddress& address : confchg->left) {
             processes.push_back({address.nodeid, address.pid});
         }
-        if (!groups_.remove(name, processes, static_cast<cpg_reason_t>(confchg->left[0].reason))) {
+        if (!groups_.remove(name, processes, static_cast<delivery::Reason>(confchg->left[0].reason))) {
             ++counters_.protocol_violations;
             log(LogLevel::error, "the sequencer removed a process at position {} that is no member; leaving",
                 position);
@@ -340,7 +339,7 @@ uint64_t Node::credit_before_holds(uint64_t limit, size_t first_unpublished) con
         return limit;
     }
     const std::vector<DeliveryRing::Hold> holds = holds_by_position();
-    return std::min(limit, holds[first_unpublished].position - ipc::kEntryAlignBytes);
+    return std::min(limit, holds[first_unpublished].position - delivery::kEntryAlignBytes);
 }
 
 bool Node::hold_published(const DeliveryRing::Hold& hold) const

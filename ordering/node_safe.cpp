@@ -1,6 +1,5 @@
 #include "ordering/node_internal.hpp"
 
-#include "libcpg/ipc/shm.hpp"
 #include "transport/ring_layout.hpp"
 
 #include <algorithm>
@@ -11,9 +10,9 @@
 
 namespace rcpg::ordering {
 
-using ipc::ConfchgPayload;
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::ConfchgPayload;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 using namespace node_detail;
 
 // ---------------------------------------------------------------------------------------
@@ -26,7 +25,7 @@ using namespace node_detail;
 
 void Node::note_safe(uint64_t position, uint64_t end, uint16_t flags)
 {
-    if (role_ != Role::single && (flags & ipc::kFlagSafe) != 0) {
+    if (role_ != Role::single && (flags & delivery::kFlagSafe) != 0) {
         safe_.note(position, end);
     }
 }

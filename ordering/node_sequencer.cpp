@@ -1,6 +1,5 @@
 #include "ordering/node_internal.hpp"
 
-#include "libcpg/ipc/shm.hpp"
 #include "transport/ring_layout.hpp"
 
 #include <algorithm>
@@ -11,9 +10,9 @@
 
 namespace rcpg::ordering {
 
-using ipc::ConfchgPayload;
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::ConfchgPayload;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 using namespace node_detail;
 
 // ---------------------------------------------------------------------------------------
@@ -144,7 +143,7 @@ bool Node::sequence_removals()
     // confchg listing all their processes, then one totem confchg (corosync's order).
     std::vector<uint32_t> gone(pending_removals_.begin(), pending_removals_.end());
     for (const auto& [name, lost] : groups_.processes_of_nodes(gone)) {
-        if (!sequence_removal(name, lost, CPG_REASON_NODEDOWN)) {
+        if (!sequence_removal(name, lost, delivery::reason_node_down)) {
             return false;  // the ring is full: the groups not done yet follow next time
         }
     }
@@ -346,7 +345,7 @@ bool Node::sequence_counted(Remote& node, const wire::InboundRecord& record)
         const auto& data = std::get<wire::Data>(record.body);
         const ProcessId process{node.nodeid, data.prefix.pid};
         const GroupName* name = groups_.name_of(data.prefix.group_id);
-        if (name == nullptr || !groups_.is_member(*name, process) || (data.prefix.flags & ~ipc::kSubmissionFlags) != 0) {
+        if (name == nullptr || !groups_.is_member(*name, process) || (data.prefix.flags & ~delivery::kSubmissionFlags) != 0) {
             return true;  // sent while not a member: dropped, as corosync does
         }
         if (copies_by_device(data.payload.size())) {
@@ -369,10 +368,10 @@ bool Node::sequence_counted(Remote& node, const wire::InboundRecord& record)
             if (groups_.check_join(op.group, process) == JoinCheck::already_member) {
                 return true;
             }
-            return sequence_change(op.group, process, CPG_REASON_JOIN);
+            return sequence_change(op.group, process, delivery::reason_join);
         }
         return sequence_removal(op.group, {process},
-                                record.type == wire::InboundType::leave ? CPG_REASON_LEAVE : CPG_REASON_PROCDOWN);
+                                record.type == wire::InboundType::leave ? delivery::reason_leave : delivery::reason_process_down);
     }
     case wire::InboundType::hello:
     case wire::InboundType::node_leave:
@@ -392,7 +391,7 @@ bool Node::admit(Remote& node, const wire::Hello& hello)
         transport.disconnect(node.nodeid);
         return true;
     }
-    const uint64_t totem_bytes = sizeof(ipc::TotemPayload) + (view_.members.size() + 1) * sizeof(uint32_t);
+    const uint64_t totem_bytes = sizeof(delivery::TotemPayload) + (view_.members.size() + 1) * sizeof(uint32_t);
     if (!ring_.has_room(0, static_cast<uint32_t>(totem_bytes), reclaim_limit())) {
         return false;
     }

@@ -1,6 +1,5 @@
 #include "ordering/node_internal.hpp"
 
-#include "libcpg/ipc/shm.hpp"
 #include "transport/ring_layout.hpp"
 
 #include <algorithm>
@@ -11,9 +10,9 @@
 
 namespace rcpg::ordering {
 
-using ipc::ConfchgPayload;
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::ConfchgPayload;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 using namespace node_detail;
 
 // ---------------------------------------------------------------------------------------
@@ -46,8 +45,8 @@ uint64_t Node::reclaim_limit()
 EntryHeader* Node::append_data(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,
                                uint32_t length)
 {
-    if (length >= ipc::kInPlaceDeliveryMinBytes) {
-        flags |= ipc::kFlagPayloadOnPage;
+    if (length >= delivery::kInPlaceDeliveryMinBytes) {
+        flags |= delivery::kFlagPayloadOnPage;
     }
     // The last computed limit is still safe (readers only move forward); recompute it
     // only when it is in the way.
@@ -128,12 +127,12 @@ bool Node::sequence_data_by_device(uint32_t group_id, ProcessId process, uint16_
     return true;
 }
 
-bool Node::sequence_change(const GroupName& name, ProcessId process, cpg_reason_t reason)
+bool Node::sequence_change(const GroupName& name, ProcessId process, delivery::Reason reason)
 {
     if (local_sequencing_blocked()) {
         return false;
     }
-    if (reason != CPG_REASON_JOIN) {
+    if (reason != delivery::reason_join) {
         return sequence_removal(name, {process}, reason);
     }
     const uint32_t payload_bytes = confchg_payload_bytes(0, 1, groups_.members(name).size() + 1);
@@ -147,7 +146,7 @@ bool Node::sequence_change(const GroupName& name, ProcessId process, cpg_reason_
     return true;
 }
 
-bool Node::sequence_removal(const GroupName& name, const std::vector<ProcessId>& processes, cpg_reason_t reason)
+bool Node::sequence_removal(const GroupName& name, const std::vector<ProcessId>& processes, delivery::Reason reason)
 {
     size_t leaving = 0;
     for (ProcessId process : processes) {
@@ -185,9 +184,9 @@ void Node::write_confchg(const GroupChange& change, ProcessId process, uint64_t 
     out += sizeof(header);
     for (const auto* list : {&change.left, &change.joined, &change.members}) {
         if (!list->empty()) {
-            std::memcpy(out, list->data(), list->size() * sizeof(cpg_address));
+            std::memcpy(out, list->data(), list->size() * sizeof(delivery::MemberAddress));
         }
-        out += list->size() * sizeof(cpg_address);
+        out += list->size() * sizeof(delivery::MemberAddress);
     }
     ++counters_.confchgs_sequenced;
     local_.on_entry(change.group_id);

@@ -80,10 +80,10 @@ std::optional<DecodedRequest> decode_request(std::span<const std::byte> bytes)
 std::optional<InitResponse> decode_init_response(std::span<const std::byte> reply)
 {
     const std::optional<InitResponse> response = copy_exact<InitResponse>(reply);
-    if (!response || !is_power_of_two(response->ring_data_bytes) || response->ring_data_bytes < kMinRingDataBytes ||
-        response->ring_data_bytes > kMaxRingDataBytes || !is_power_of_two(response->submission_capacity) ||
+    if (!response || !delivery::is_power_of_two(response->ring_data_bytes) || response->ring_data_bytes < kMinRingDataBytes ||
+        response->ring_data_bytes > kMaxRingDataBytes || !delivery::is_power_of_two(response->submission_capacity) ||
         response->submission_capacity > kMaxSubmissionCapacity || response->arena_bytes > kMaxArenaBytes ||
-        response->arena_copy_bytes > response->arena_bytes || (response->backlog_bytes != 0 && (!is_power_of_two(response->backlog_bytes) ||
+        response->arena_copy_bytes > response->arena_bytes || (response->backlog_bytes != 0 && (!delivery::is_power_of_two(response->backlog_bytes) ||
         response->backlog_bytes < kMinBacklogBytes || response->backlog_bytes > kMaxBacklogBytes)) ||
         response->control_bytes != control_block_bytes(response->submission_capacity)) {
         return std::nullopt;
@@ -158,9 +158,9 @@ bool submission_valid(const SubmissionDescriptor& descriptor, uint64_t arena_byt
     // A message lies in one part of the arena: copied sends in the first, zero-copy
     // buffers in the second.
     const bool straddles = descriptor.arena_offset < copy_bytes && descriptor.arena_offset + descriptor.length > copy_bytes;
-    return descriptor.length <= kMaxAtomicMessageBytes && descriptor.arena_offset <= arena_bytes &&
+    return descriptor.length <= delivery::kMaxAtomicMessageBytes && descriptor.arena_offset <= arena_bytes &&
            descriptor.length <= arena_bytes - descriptor.arena_offset && !straddles &&
-           (descriptor.flags & ~kSubmissionFlags) == 0;
+           (descriptor.flags & ~delivery::kSubmissionFlags) == 0;
 }
 
 }  // namespace rcpg::ipc

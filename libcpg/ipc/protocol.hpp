@@ -15,7 +15,8 @@
 // the connection is accepted, for tools as for clients.
 #pragma once
 
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
+#include "libcpg/ipc/control_block.hpp"
 
 #include <qb/qbipc_common.h>
 
@@ -29,6 +30,20 @@
 #include <vector>
 
 namespace rcpg::ipc {
+
+// The delivery ring's confchg records and group names are the client API's, byte for
+// byte: libcpg hands them to callbacks as they are, and rcpgd answers membership requests
+// with the protocol's lists.
+static_assert(sizeof(delivery::MemberAddress) == sizeof(cpg_address) &&
+              offsetof(delivery::MemberAddress, nodeid) == offsetof(cpg_address, nodeid) &&
+              offsetof(delivery::MemberAddress, pid) == offsetof(cpg_address, pid) &&
+              offsetof(delivery::MemberAddress, reason) == offsetof(cpg_address, reason));
+static_assert(uint32_t{delivery::reason_join} == CPG_REASON_JOIN && uint32_t{delivery::reason_leave} == CPG_REASON_LEAVE &&
+              uint32_t{delivery::reason_node_down} == CPG_REASON_NODEDOWN &&
+              uint32_t{delivery::reason_node_up} == CPG_REASON_NODEUP &&
+              uint32_t{delivery::reason_process_down} == CPG_REASON_PROCDOWN &&
+              uint32_t{delivery::reason_undefined} == CPG_REASON_UNDEFINED);
+static_assert(delivery::kMaxGroupNameBytes == CPG_MAX_NAME_LENGTH);
 
 inline constexpr uint32_t kProtocolVersion = 2;
 

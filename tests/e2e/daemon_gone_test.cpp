@@ -1,12 +1,12 @@
 // When rcpgd dies, clients learn it from every call that waits on it: dispatch, control
 // requests, and sends that find no room; nothing hangs. A send that would go through
-// learns it too, within ipc::kDaemonSilenceMs of the death, fast stream or slow: nothing
+// learns it too, within delivery::kDaemonSilenceMs of the death, fast stream or slow: nothing
 // is accepted with CS_OK after that, and a program's reconnect (finalize, initialize,
 // join) works against the restarted daemon, whose ring id is higher than before.
 //
 // Nothing races the clock: the bound is waited out (death, then twice the bound) before
 // the sends whose result is asserted start, so a slow machine only waits longer.
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
 #include "tests/support/daemon_process.hpp"
 
 #include <corosync/cpg.h>
@@ -81,7 +81,7 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 // More than the bound (plus the coarse clock's tick) after the daemon was reaped.
-constexpr auto kPastTheBound = std::chrono::milliseconds(2 * rcpg::ipc::kDaemonSilenceMs + 20);
+constexpr auto kPastTheBound = std::chrono::milliseconds(2 * rcpg::delivery::kDaemonSilenceMs + 20);
 
 struct SendRecord {
     Clock::time_point started;

@@ -3,7 +3,8 @@
 // without crashing the daemon, and a well-behaved client keeps working throughout.
 #include "libcpg/ipc/fd_passing.hpp"
 #include "libcpg/ipc/protocol.hpp"
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
+#include "libcpg/ipc/control_block.hpp"
 #include "tests/support/daemon_process.hpp"
 #include "tests/support/raw_session.hpp"
 
@@ -256,7 +257,7 @@ TEST_F(HostileClient, SubmissionIndexBeyondTheRingDisconnectsOnlyThatClient)
 TEST_F(HostileClient, OversizedAndUnknownFlagDescriptorsAreRefused)
 {
     WellBehavedClient good;
-    for (const auto& [length, flags] : {std::pair<uint32_t, uint16_t>{ipc::kMaxAtomicMessageBytes + 1, 0},
+    for (const auto& [length, flags] : {std::pair<uint32_t, uint16_t>{delivery::kMaxAtomicMessageBytes + 1, 0},
                                         std::pair<uint32_t, uint16_t>{16, 0x8000}}) {
         RawSession evil = open_raw_session(daemon_.ipc_name());
         ASSERT_TRUE(evil.error.empty()) << evil.error;
@@ -364,9 +365,9 @@ TEST(HostileBacklogWords, LiesAboutHoldsAndProgressCostOnlyTheLiar)
     ASSERT_TRUE(evil.error.empty()) << evil.error;
     auto* control = static_cast<ipc::ControlBlock*>(evil.control.get());
     const ipc::Mapping ring_header =
-        ipc::map_fd(evil.fds[ipc::ring_fd].get(), ipc::kPageBytes, 0, ipc::Access::read_only);
+        ipc::map_fd(evil.fds[ipc::ring_fd].get(), delivery::kPageBytes, 0, ipc::Access::read_only);
     ASSERT_TRUE(ring_header);
-    const auto* header = static_cast<const ipc::RingHeader*>(ring_header.get());
+    const auto* header = static_cast<const delivery::RingHeader*>(ring_header.get());
     std::atomic<bool> done{false};
     std::thread liar([&] {
         std::mt19937_64 random(7);

@@ -29,8 +29,8 @@ void fuzz_init(std::span<const std::byte> bytes)
     if (!response) {
         return;
     }
-    check(ipc::is_power_of_two(response->ring_data_bytes) && response->ring_data_bytes <= ipc::kMaxRingDataBytes);
-    check(ipc::is_power_of_two(response->submission_capacity));
+    check(delivery::is_power_of_two(response->ring_data_bytes) && response->ring_data_bytes <= ipc::kMaxRingDataBytes);
+    check(delivery::is_power_of_two(response->submission_capacity));
     check(response->arena_copy_bytes <= response->arena_bytes && response->arena_bytes <= ipc::kMaxArenaBytes);
     check(response->control_bytes == ipc::control_block_bytes(response->submission_capacity));
 }
@@ -71,9 +71,9 @@ void fuzz_submission(const uint8_t* data, size_t size)
     }
     const uint64_t end = descriptor.arena_offset + descriptor.length;
     check(end >= descriptor.arena_offset && end <= arena_bytes);
-    check(descriptor.length <= ipc::kMaxAtomicMessageBytes);
+    check(descriptor.length <= delivery::kMaxAtomicMessageBytes);
     check(end <= copy_bytes || descriptor.arena_offset >= copy_bytes);
-    check((descriptor.flags & ~ipc::kSubmissionFlags) == 0);
+    check((descriptor.flags & ~delivery::kSubmissionFlags) == 0);
 }
 
 // A client writes any sequence of `consumed` values while the tail and its pin floor move

@@ -84,14 +84,14 @@ void fuzz_inbound(uint32_t type, std::span<const std::byte> payload)
         check(data.prefix.pid != 0 && data.prefix.group_id != 0 && data.prefix.reserved == 0);
         check(data.payload.data() == payload.data() + sizeof(wire::DataPrefix));
         check(data.payload.size() == payload.size() - sizeof(wire::DataPrefix));
-        check(data.payload.size() <= ipc::kMaxAtomicMessageBytes);
+        check(data.payload.size() <= delivery::kMaxAtomicMessageBytes);
         break;
     }
     case wire::InboundType::join:
     case wire::InboundType::leave:
     case wire::InboundType::procdown: {
         const auto& op = std::get<wire::GroupOp>(record->body);
-        check(op.pid != 0 && op.group.length <= CPG_MAX_NAME_LENGTH);
+        check(op.pid != 0 && op.group.length <= delivery::kMaxGroupNameBytes);
         check(same_bytes(wire::encode_group_op(op.pid, op.group), payload));
         break;
     }
@@ -108,7 +108,7 @@ void fuzz_snapshot(std::span<const std::byte> bytes)
         return;
     }
     check(snapshot->next_seq != 0 && snapshot->groups.next_group_id != 0);
-    check(snapshot->start_position % ipc::kEntryAlignBytes == 0);
+    check(snapshot->start_position % delivery::kEntryAlignBytes == 0);
     const std::vector<std::byte> encoded = wire::encode_snapshot(*snapshot);
     check(encoded.size() == bytes.size());  // only name bytes past a name's length may differ
     const auto again = wire::decode_snapshot(encoded);
@@ -142,11 +142,11 @@ void fuzz_confchg(std::span<const std::byte> payload)
         return;
     }
     const size_t addresses = confchg->left.size() + confchg->joined.size() + confchg->members.size();
-    check(payload.size() == sizeof(ipc::ConfchgPayload) + addresses * sizeof(cpg_address));
-    check(confchg->group.length <= CPG_MAX_NAME_LENGTH);
+    check(payload.size() == sizeof(delivery::ConfchgPayload) + addresses * sizeof(delivery::MemberAddress));
+    check(confchg->group.length <= delivery::kMaxGroupNameBytes);
     for (const auto* list : {&confchg->left, &confchg->joined, &confchg->members}) {
-        for (const cpg_address& address : *list) {
-            check(address.reason <= CPG_REASON_PROCDOWN);
+        for (const delivery::MemberAddress& address : *list) {
+            check(address.reason <= delivery::reason_process_down);
         }
     }
 }
@@ -178,7 +178,7 @@ void fuzz_entry(const uint8_t* data, size_t size)
     std::memcpy(at, input.data(), copied);
     // check_entry reads at most the header; zero what the input did not cover (no stale
     // bytes from an earlier run: every run replays).
-    const size_t header = static_cast<size_t>(std::min<uint64_t>(room, sizeof(ipc::EntryHeader)));
+    const size_t header = static_cast<size_t>(std::min<uint64_t>(room, sizeof(delivery::EntryHeader)));
     if (copied < header) {
         std::memset(at + copied, 0, header - copied);
     }
@@ -187,29 +187,29 @@ void fuzz_entry(const uint8_t* data, size_t size)
     if (!entry) {
         return;
     }
-    check(position % ipc::kEntryAlignBytes == 0);
-    check(entry->entry_bytes >= 8 && entry->entry_bytes % ipc::kEntryAlignBytes == 0);
+    check(position % delivery::kEntryAlignBytes == 0);
+    check(entry->entry_bytes >= 8 && entry->entry_bytes % delivery::kEntryAlignBytes == 0);
     check(entry->entry_bytes <= available && entry->entry_bytes <= room);
-    if (entry->kind == ipc::EntryKind::pad) {
+    if (entry->kind == delivery::EntryKind::pad) {
         check(entry->entry_bytes == room);
         return;
     }
-    if (entry->kind == ipc::EntryKind::skip) {
+    if (entry->kind == delivery::EntryKind::skip) {
         // A filler over a held payload: it may end anywhere inside the ring and what is
         // published (checked above), and nothing else of it is read.
         check(entry->payload_bytes == 0 && entry->payload_offset == 0);
         return;
     }
-    check(entry->kind == ipc::EntryKind::data || entry->kind == ipc::EntryKind::confchg ||
-          entry->kind == ipc::EntryKind::totem_confchg || entry->kind == ipc::EntryKind::dropped);
-    check(entry->entry_bytes >= sizeof(ipc::EntryHeader) && entry->entry_bytes <= ipc::kMaxEntryBytes);
-    check(entry->payload_offset >= sizeof(ipc::EntryHeader) && entry->payload_offset % ipc::kEntryAlignBytes == 0);
+    check(entry->kind == delivery::EntryKind::data || entry->kind == delivery::EntryKind::confchg ||
+          entry->kind == delivery::EntryKind::totem_confchg || entry->kind == delivery::EntryKind::dropped);
+    check(entry->entry_bytes >= sizeof(delivery::EntryHeader) && entry->entry_bytes <= delivery::kMaxEntryBytes);
+    check(entry->payload_offset >= sizeof(delivery::EntryHeader) && entry->payload_offset % delivery::kEntryAlignBytes == 0);
     check(uint64_t{entry->payload_offset} + entry->payload_bytes <= entry->entry_bytes);
-    check(std::memcmp(&*entry, at, sizeof(ipc::EntryHeader)) == 0);
-    if (entry->kind == ipc::EntryKind::data) {
-        check(entry->payload_bytes <= ipc::kMaxAtomicMessageBytes && entry->group_id != 0 && entry->pid != 0);
+    check(std::memcmp(&*entry, at, sizeof(delivery::EntryHeader)) == 0);
+    if (entry->kind == delivery::EntryKind::data) {
+        check(entry->payload_bytes <= delivery::kMaxAtomicMessageBytes && entry->group_id != 0 && entry->pid != 0);
     }
-    if (entry->kind == ipc::EntryKind::dropped) {
+    if (entry->kind == delivery::EntryKind::dropped) {
         check(entry->payload_bytes == 0);
     }
     if (copied < entry->entry_bytes) {
@@ -235,8 +235,8 @@ void fuzz_hold(const uint8_t* data)
     if (!held) {
         return;
     }
-    check(held->bytes != 0 && held->bytes <= ipc::kMaxEntryBytes && held->bytes % ipc::kEntryAlignBytes == 0);
-    check(held->position % ipc::kEntryAlignBytes == 0 && (held->position & (ring_bytes - 1)) != 0);
+    check(held->bytes != 0 && held->bytes <= delivery::kMaxEntryBytes && held->bytes % delivery::kEntryAlignBytes == 0);
+    check(held->position % delivery::kEntryAlignBytes == 0 && (held->position & (ring_bytes - 1)) != 0);
     check((held->position & (ring_bytes - 1)) + held->bytes <= ring_bytes);
     check(held->position + held->bytes <= tail && tail - held->position <= ring_bytes);
     check(wire::encode_hold(held->position, held->bytes, ring_bytes) == word);

@@ -13,7 +13,7 @@
 // Checks: no crash, no sanitizer report, the walk ends, and what read_entry accepts keeps
 // the promises libcpg relies on (payload inside the ring, a small payload fits the
 // buffer, positions advance).
-#include "libcpg/ipc/ring_entry.hpp"
+#include "delivery/ring_entry.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
 #include <cstddef>
@@ -54,41 +54,41 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     const uint64_t tail = position + read_at<uint64_t>(data, 12) % (2 * ring_bytes + 64);
     const auto ring = std::make_unique<std::byte[]>(ring_bytes);
     std::memcpy(ring.get(), data + kParamsBytes, std::min<uint64_t>(size - kParamsBytes, ring_bytes));
-    std::vector<std::byte> small_copy(ipc::kInPlaceDeliveryMinBytes);
+    std::vector<std::byte> small_copy(delivery::kInPlaceDeliveryMinBytes);
 
     uint64_t cursor = position;
     uint64_t sum = 0;
     for (uint64_t steps = 0;; ++steps) {
         // Entries are at least 8 bytes and the tail at most a ring ahead.
         check(steps <= ring_bytes / 8 + 1);
-        ipc::RingEntry entry;
-        const ipc::RingStep step = ipc::read_entry(ring.get(), ring_bytes, cursor, tail, entry);
-        if (step != ipc::RingStep::entry) {
-            check(step == ipc::RingStep::corrupt || cursor == tail || (tail < cursor && cursor - tail <= ring_bytes));
+        delivery::RingEntry entry;
+        const delivery::RingStep step = delivery::read_entry(ring.get(), ring_bytes, cursor, tail, entry);
+        if (step != delivery::RingStep::entry) {
+            check(step == delivery::RingStep::corrupt || cursor == tail || (tail < cursor && cursor - tail <= ring_bytes));
             break;
         }
-        const ipc::EntryHeader& header = entry.header;
+        const delivery::EntryHeader& header = entry.header;
         check(header.entry_bytes >= 8 && header.entry_bytes <= tail - cursor);
         check(entry.payload.empty() || (entry.payload.data() >= ring.get() &&
                                         entry.payload.data() + entry.payload.size() <= ring.get() + ring_bytes));
         sum += touch(entry.payload);
         switch (header.kind) {
-        case ipc::EntryKind::data:
-            if ((header.flags & ipc::kFlagPayloadOnPage) == 0) {
+        case delivery::EntryKind::data:
+            if ((header.flags & delivery::kFlagPayloadOnPage) == 0) {
                 check(entry.payload.size() < small_copy.size());
                 std::memcpy(small_copy.data(), entry.payload.data(), entry.payload.size());
             }
             break;
-        case ipc::EntryKind::confchg:
-            if (const auto confchg = ipc::check_confchg_payload(entry.payload)) {
-                check(confchg->group_length <= ipc::kMaxGroupNameBytes);
+        case delivery::EntryKind::confchg:
+            if (const auto confchg = delivery::check_confchg_payload(entry.payload)) {
+                check(confchg->group_length <= delivery::kMaxGroupNameBytes);
                 const uint64_t count = uint64_t{confchg->left_count} + confchg->joined_count + confchg->member_count;
-                check(sizeof(ipc::ConfchgPayload) + count * ipc::kConfchgAddressBytes == entry.payload.size());
+                check(sizeof(delivery::ConfchgPayload) + count * delivery::kConfchgAddressBytes == entry.payload.size());
             }
             break;
-        case ipc::EntryKind::totem_confchg:
-            if (const auto totem = ipc::check_totem_payload(entry.payload)) {
-                check(sizeof(ipc::TotemPayload) + uint64_t{totem->member_count} * 4 == entry.payload.size());
+        case delivery::EntryKind::totem_confchg:
+            if (const auto totem = delivery::check_totem_payload(entry.payload)) {
+                check(sizeof(delivery::TotemPayload) + uint64_t{totem->member_count} * 4 == entry.payload.size());
             }
             break;
         default:

@@ -45,7 +45,7 @@
 namespace rcpg::ordering {
 namespace {
 
-using ipc::EntryKind;
+using delivery::EntryKind;
 using transport::FaultConfig;
 using transport::MemoryFabric;
 using transport::MemoryTransport;
@@ -290,20 +290,20 @@ private:
             const ProcessId process{nodeid_, client.pid};
             switch (client.state) {
             case Client::State::idle:
-                if (clients_send && !member && node_->sequence_change(client.group, process, CPG_REASON_JOIN)) {
+                if (clients_send && !member && node_->sequence_change(client.group, process, delivery::reason_join)) {
                     client.state = Client::State::joined;
                     client.group_id = *node_->groups().group_id(client.group);
                 } else if (clients_send && member &&
-                           node_->forward_group_op(client.pid, client.group, CPG_REASON_JOIN)) {
+                           node_->forward_group_op(client.pid, client.group, delivery::reason_join)) {
                     client.state = Client::State::joining;
                 }
                 break;
             case Client::State::joined:
                 // The first client stays: its process goes with its node (NODEDOWN).
                 if (clients_leave && &client != &clients_.front() && !client.fragmenting) {
-                    if (!member && node_->sequence_change(client.group, process, CPG_REASON_LEAVE)) {
+                    if (!member && node_->sequence_change(client.group, process, delivery::reason_leave)) {
                         client.state = Client::State::left;
-                    } else if (member && node_->forward_group_op(client.pid, client.group, CPG_REASON_LEAVE)) {
+                    } else if (member && node_->forward_group_op(client.pid, client.group, delivery::reason_leave)) {
                         client.state = Client::State::leaving;
                     }
                     break;
@@ -315,8 +315,8 @@ private:
             case Client::State::dying:
                 // As rcpgd does for a session that ended: what it accepted goes first,
                 // then the PROCDOWN.
-                if (!member ? node_->sequence_change(client.group, process, CPG_REASON_PROCDOWN)
-                            : node_->forward_group_op(client.pid, client.group, CPG_REASON_PROCDOWN)) {
+                if (!member ? node_->sequence_change(client.group, process, delivery::reason_process_down)
+                            : node_->forward_group_op(client.pid, client.group, delivery::reason_process_down)) {
                     client.state = Client::State::dead;
                 }
                 break;
@@ -335,7 +335,7 @@ private:
         std::uniform_int_distribution<uint32_t> size(scenario_.min_payload, scenario_.max_payload);
         for (uint32_t n = count(random_); n > 0; --n) {
             const uint16_t flags =
-                scenario_.safe_one_in != 0 && client.sent % scenario_.safe_one_in == 0 ? ipc::kFlagSafe : 0;
+                scenario_.safe_one_in != 0 && client.sent % scenario_.safe_one_in == 0 ? delivery::kFlagSafe : 0;
             if (!client.fragmenting && scenario_.fragmented_one_in != 0 &&
                 client.sent % scenario_.fragmented_one_in == scenario_.fragmented_one_in - 1) {
                 // Two to four fragments of up to max_payload bytes, the last one shorter.
@@ -356,9 +356,9 @@ private:
                 make_payload(nodeid_, client.pid, client.sent, client.fragmented_bytes);
             const uint32_t offset = client.fragmented_accepted;
             const uint32_t piece = std::min(scenario_.max_payload, client.fragmented_bytes - offset);
-            uint16_t piece_flags = flags | ipc::kFlagFragment;
-            piece_flags |= offset == 0 ? ipc::kFlagFragmentFirst : 0;
-            piece_flags |= offset + piece == client.fragmented_bytes ? ipc::kFlagFragmentLast : 0;
+            uint16_t piece_flags = flags | delivery::kFlagFragment;
+            piece_flags |= offset == 0 ? delivery::kFlagFragmentFirst : 0;
+            piece_flags |= offset + piece == client.fragmented_bytes ? delivery::kFlagFragmentLast : 0;
             if (!submit(client, std::span(whole).subspan(offset, piece), piece_flags, client.fragmented_bytes)) {
                 return;
             }
@@ -476,7 +476,7 @@ private:
             if (entry->kind == EntryKind::pad || entry->kind == EntryKind::skip) {
                 continue;
             }
-            if (entry->kind == EntryKind::data && (entry->flags & ipc::kFlagSafe) != 0 && on_safe_read) {
+            if (entry->kind == EntryKind::data && (entry->flags & delivery::kFlagSafe) != 0 && on_safe_read) {
                 on_safe_read(nodeid_, read_position_ - entry->entry_bytes, read_position_);
             }
             Delivered delivered{entry->kind, entry->group_id, entry->nodeid, entry->pid,
@@ -486,9 +486,9 @@ private:
             const bool fresh = delivered_.emplace(entry->seq, std::move(delivered)).second;
             EXPECT_TRUE(fresh) << "node " << nodeid_ << " read seq " << entry->seq << " twice";
             if (holding && clients_send && entry->kind == EntryKind::data && held_.size() < scenario_.held_payloads &&
-                entry->payload_bytes >= ipc::kEntryAlignBytes) {
+                entry->payload_bytes >= delivery::kEntryAlignBytes) {
                 // Whole 8-byte words of it: what an entry's payload takes up.
-                const uint64_t bytes = entry->payload_bytes & ~uint64_t{ipc::kEntryAlignBytes - 1};
+                const uint64_t bytes = entry->payload_bytes & ~uint64_t{delivery::kEntryAlignBytes - 1};
                 held_.push_back({read_position_ - entry->entry_bytes + entry->payload_offset,
                                  std::vector<std::byte>(at + entry->payload_offset, at + entry->payload_offset + bytes),
                                  now_ms + scenario_.hold_ms, ring_.published_tail()});
@@ -876,7 +876,7 @@ uint64_t removal_seq(const std::map<uint64_t, Delivered>& order, uint32_t nodeid
         auto confchg = wire::decode_confchg(entry.payload);
         return confchg && confchg->joined.empty() && !confchg->left.empty() &&
                std::all_of(confchg->left.begin(), confchg->left.end(),
-                           [](const cpg_address& left) { return left.reason == CPG_REASON_NODEDOWN; });
+                           [](const delivery::MemberAddress& left) { return left.reason == delivery::reason_node_down; });
     };
     for (auto it = order.lower_bound(after_seq); it != order.end(); ++it) {
         const auto& [seq, entry] = *it;
@@ -886,8 +886,8 @@ uint64_t removal_seq(const std::map<uint64_t, Delivered>& order, uint32_t nodeid
             removes = view && std::find(view->members.begin(), view->members.end(), nodeid) == view->members.end();
         } else if (entry.kind == EntryKind::confchg) {
             auto confchg = wire::decode_confchg(entry.payload);
-            removes = confchg && std::any_of(confchg->left.begin(), confchg->left.end(), [&](const cpg_address& left) {
-                          return left.nodeid == nodeid && left.reason == CPG_REASON_NODEDOWN;
+            removes = confchg && std::any_of(confchg->left.begin(), confchg->left.end(), [&](const delivery::MemberAddress& left) {
+                          return left.nodeid == nodeid && left.reason == delivery::reason_node_down;
                       });
         }
         if (!removes) {
@@ -1015,7 +1015,7 @@ void check(Cluster& cluster, const Scenario& scenario)
         if (entry.kind == EntryKind::confchg) {
             auto confchg = wire::decode_confchg(entry.payload);
             ASSERT_TRUE(confchg) << "seq " << seq;
-            for (const cpg_address& left : confchg->left) {
+            for (const delivery::MemberAddress& left : confchg->left) {
                 Sender& sender = senders[{left.nodeid, left.pid}];
                 sender.removed_reason = left.reason;
                 sender.discarded_bytes = sender.in_message ? static_cast<uint32_t>(sender.partial.size()) : 0;
@@ -1030,8 +1030,8 @@ void check(Cluster& cluster, const Scenario& scenario)
         Sender& sender = senders[{entry.nodeid, entry.pid}];
         ASSERT_FALSE(sender.removed_reason) << "sender " << entry.nodeid << "/" << entry.pid << " at seq " << seq
                                             << ", after its removal";
-        const bool fragment = (entry.flags & ipc::kFlagFragment) != 0;
-        if (fragment && (entry.flags & ipc::kFlagFragmentFirst) == 0) {
+        const bool fragment = (entry.flags & delivery::kFlagFragment) != 0;
+        if (fragment && (entry.flags & delivery::kFlagFragmentFirst) == 0) {
             ASSERT_TRUE(sender.in_message) << "seq " << seq << ": a fragment without the start of its message";
             ASSERT_EQ(entry.total_bytes, sender.partial_total) << "seq " << seq;
             sender.partial.insert(sender.partial.end(), entry.payload.begin(), entry.payload.end());
@@ -1045,7 +1045,7 @@ void check(Cluster& cluster, const Scenario& scenario)
                 sender.partial_total = entry.total_bytes;
             }
         }
-        if (fragment && (entry.flags & ipc::kFlagFragmentLast) == 0) {
+        if (fragment && (entry.flags & delivery::kFlagFragmentLast) == 0) {
             continue;
         }
         const std::vector<std::byte>& whole = fragment ? sender.partial : entry.payload;
@@ -1087,16 +1087,16 @@ void check(Cluster& cluster, const Scenario& scenario)
             total_sent += client.sent;
             if (client.state == Client::State::dead) {
                 // Every fragment it handed over is there, then its PROCDOWN discarded them.
-                EXPECT_EQ(sender.removed_reason, std::optional<uint32_t>(CPG_REASON_PROCDOWN))
+                EXPECT_EQ(sender.removed_reason, std::optional<uint32_t>(delivery::reason_process_down))
                     << "dead client " << nodeid << "/" << client.pid;
                 EXPECT_EQ(sender.discarded_bytes, client.fragmented_accepted)
                     << "the half message of dead client " << nodeid << "/" << client.pid;
             } else if (client.state == Client::State::left) {
-                EXPECT_EQ(sender.removed_reason, std::optional<uint32_t>(CPG_REASON_LEAVE))
+                EXPECT_EQ(sender.removed_reason, std::optional<uint32_t>(delivery::reason_leave))
                     << "client " << nodeid << "/" << client.pid;
             } else if (sim->stopped()) {
                 // Still in its group when its node left the cluster.
-                EXPECT_EQ(sender.removed_reason, std::optional<uint32_t>(CPG_REASON_NODEDOWN))
+                EXPECT_EQ(sender.removed_reason, std::optional<uint32_t>(delivery::reason_node_down))
                     << "client " << nodeid << "/" << client.pid;
             } else {
                 // It may have stopped in the middle of a message when sending ended.
@@ -1195,8 +1195,8 @@ void check(Cluster& cluster, const Scenario& scenario)
         if (entry.kind == EntryKind::confchg) {
             auto confchg = wire::decode_confchg(entry.payload);
             ASSERT_TRUE(confchg);
-            for (const cpg_address& left : confchg->left) {
-                if (left.nodeid == 2 && left.reason == CPG_REASON_NODEDOWN) {
+            for (const delivery::MemberAddress& left : confchg->left) {
+                if (left.nodeid == 2 && left.reason == delivery::reason_node_down) {
                     nodedown_seq = seq;
                 }
             }

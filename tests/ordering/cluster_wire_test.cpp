@@ -28,8 +28,8 @@ void PrintTo(const ProcessId& process, std::ostream* out) { *out << '(' << proce
 namespace wire {
 namespace {
 
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 
 GroupName group_named(std::string_view text)
 {
@@ -93,7 +93,7 @@ TEST(ClusterWireInbound, GroupOpRoundTripsAsJoinLeaveAndProcdown)
 
 TEST(ClusterWireInbound, GroupOpWithTheLongestNameRoundTrips)
 {
-    const GroupName group = group_named(std::string(CPG_MAX_NAME_LENGTH, 'n'));
+    const GroupName group = group_named(std::string(delivery::kMaxGroupNameBytes, 'n'));
     auto record = decode_inbound(kType(InboundType::join), encode_group_op(7, group));
     ASSERT_TRUE(record.has_value());
     EXPECT_EQ(std::get<GroupOp>(record->body).group, group);
@@ -172,14 +172,14 @@ TEST(ClusterWireHello, ARejoinMayNotClaimATailPastThisNodesFreeRoom)
 
 TEST(ClusterWireInbound, DataPayloadStaysInTheRing)
 {
-    std::vector<std::byte> body = bytes_of(DataPrefix{7, 3, ipc::kFlagSafe, 0, 5});
+    std::vector<std::byte> body = bytes_of(DataPrefix{7, 3, delivery::kFlagSafe, 0, 5});
     append_text(body, "hello");
     auto record = decode_inbound(kType(InboundType::data), body);
     ASSERT_TRUE(record.has_value());
     const Data& data = std::get<Data>(record->body);
     EXPECT_EQ(data.prefix.pid, 7u);
     EXPECT_EQ(data.prefix.group_id, 3u);
-    EXPECT_EQ(data.prefix.flags, ipc::kFlagSafe);
+    EXPECT_EQ(data.prefix.flags, delivery::kFlagSafe);
     EXPECT_EQ(data.prefix.total_bytes, 5u);
     EXPECT_EQ(data.payload.data(), body.data() + sizeof(DataPrefix)) << "not copied: it points into the record";
     EXPECT_EQ(data.payload.size(), 5u);
@@ -241,8 +241,8 @@ TEST(ClusterWireInbound, DataWithReservedBitsPidZeroOrGroupZeroIsRejected)
 
 TEST(ClusterWireInbound, DataPayloadAboveTheAtomicSizeIsRejected)
 {
-    std::vector<std::byte> body = bytes_of(DataPrefix{7, 3, 0, 0, ipc::kMaxAtomicMessageBytes});
-    body.resize(sizeof(DataPrefix) + ipc::kMaxAtomicMessageBytes);
+    std::vector<std::byte> body = bytes_of(DataPrefix{7, 3, 0, 0, delivery::kMaxAtomicMessageBytes});
+    body.resize(sizeof(DataPrefix) + delivery::kMaxAtomicMessageBytes);
     EXPECT_TRUE(decode_inbound(kType(InboundType::data), body).has_value()) << "exactly 1 MiB";
     body.push_back(std::byte{0});
     EXPECT_FALSE(decode_inbound(kType(InboundType::data), body).has_value()) << "1 MiB + 1";
@@ -250,9 +250,9 @@ TEST(ClusterWireInbound, DataPayloadAboveTheAtomicSizeIsRejected)
 
 TEST(ClusterWireInbound, GroupOpNameLongerThanTheLimitIsRejected)
 {
-    // 129 name bytes, and the length says 129: consistent, but above CPG_MAX_NAME_LENGTH.
-    std::vector<std::byte> body = bytes_of(GroupOpPrefix{42, CPG_MAX_NAME_LENGTH + 1});
-    append_text(body, std::string(CPG_MAX_NAME_LENGTH + 1, 'n'));
+    // 129 name bytes, and the length says 129: consistent, but above delivery::kMaxGroupNameBytes.
+    std::vector<std::byte> body = bytes_of(GroupOpPrefix{42, delivery::kMaxGroupNameBytes + 1});
+    append_text(body, std::string(delivery::kMaxGroupNameBytes + 1, 'n'));
     EXPECT_FALSE(decode_inbound(kType(InboundType::join), body).has_value());
     body = bytes_of(GroupOpPrefix{42, 0xffffffff});
     EXPECT_FALSE(decode_inbound(kType(InboundType::leave), body).has_value()) << "length 2^32-1, no bytes";
@@ -283,7 +283,7 @@ TEST(ClusterWireInbound, GroupOpOfPidZeroIsRejected)
 Snapshot sample_snapshot()
 {
     Snapshot snapshot;
-    snapshot.start_position = 3 * ipc::kPageBytes + 64;
+    snapshot.start_position = 3 * delivery::kPageBytes + 64;
     snapshot.next_seq = 17;
     snapshot.ring_seq = 5;
     snapshot.sequencer = 1;
@@ -291,7 +291,7 @@ Snapshot sample_snapshot()
     snapshot.last_origins = {0, 41, 7};
     snapshot.groups.next_group_id = 9;
     snapshot.groups.groups.push_back({3, group_named("alpha"), {{1, 10}, {2, 20}}});
-    snapshot.groups.groups.push_back({8, group_named(std::string(CPG_MAX_NAME_LENGTH, 'z')), {{3, 30}}});
+    snapshot.groups.groups.push_back({8, group_named(std::string(delivery::kMaxGroupNameBytes, 'z')), {{3, 30}}});
     return snapshot;
 }
 
@@ -373,7 +373,7 @@ TEST(ClusterWireSnapshot, ZeroNextSeqOrNextGroupIdOrMisalignedStartIsRejected)
     poke<uint32_t>(bytes, offsetof(SnapshotHeader, next_group_id), 0);
     EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "next_group_id 0";
     bytes = encode_snapshot(sample_snapshot());
-    poke<uint64_t>(bytes, offsetof(SnapshotHeader, start_position), 3 * ipc::kPageBytes + 4);
+    poke<uint64_t>(bytes, offsetof(SnapshotHeader, start_position), 3 * delivery::kPageBytes + 4);
     EXPECT_FALSE(decode_snapshot(bytes).has_value()) << "start position not 8-byte aligned";
 }
 
@@ -419,7 +419,7 @@ TEST(ClusterWireSnapshot, CountsBeyondTheBytesAreRejected)
 TEST(ClusterWireSnapshot, GroupNameLongerThanTheLimitIsRejected)
 {
     std::vector<std::byte> bytes = encode_snapshot(sample_snapshot());
-    poke<uint32_t>(bytes, kSampleGroupsAt + offsetof(SnapshotGroupHeader, name_length), CPG_MAX_NAME_LENGTH + 1);
+    poke<uint32_t>(bytes, kSampleGroupsAt + offsetof(SnapshotGroupHeader, name_length), delivery::kMaxGroupNameBytes + 1);
     EXPECT_FALSE(decode_snapshot(bytes).has_value());
 }
 
@@ -473,7 +473,7 @@ constexpr uint32_t kSmallEntryBytes = kHeaderBytes + 8;
 EntryHeader data_entry(uint64_t seq, uint32_t payload_bytes)
 {
     EntryHeader entry{};
-    entry.entry_bytes = static_cast<uint32_t>(ipc::align_up(sizeof(EntryHeader) + payload_bytes, ipc::kEntryAlignBytes));
+    entry.entry_bytes = static_cast<uint32_t>(delivery::align_up(sizeof(EntryHeader) + payload_bytes, delivery::kEntryAlignBytes));
     entry.kind = EntryKind::data;
     entry.seq = seq;
     entry.group_id = 1;
@@ -526,13 +526,13 @@ TEST(ClusterWireEntry, WellFormedDataEntryIsAcceptedInAnyLap)
 TEST(ClusterWireEntry, WellFormedConfchgAndTotemEntriesAreAccepted)
 {
     TestRing ring(kRingBytes);
-    const EntryHeader confchg = entry_of_kind(EntryKind::confchg, sizeof(EntryHeader) + sizeof(ipc::ConfchgPayload));
+    const EntryHeader confchg = entry_of_kind(EntryKind::confchg, sizeof(EntryHeader) + sizeof(delivery::ConfchgPayload));
     ring.put_entry(0, confchg);
     auto checked = ring.check(0, kRingBytes);
     ASSERT_TRUE(checked.has_value());
     EXPECT_EQ(checked->kind, EntryKind::confchg);
 
-    const EntryHeader totem = entry_of_kind(EntryKind::totem_confchg, sizeof(EntryHeader) + sizeof(ipc::TotemPayload));
+    const EntryHeader totem = entry_of_kind(EntryKind::totem_confchg, sizeof(EntryHeader) + sizeof(delivery::TotemPayload));
     ring.put_entry(512, totem);
     checked = ring.check(512, totem.entry_bytes);
     ASSERT_TRUE(checked.has_value());
@@ -735,9 +735,9 @@ TEST(ClusterWireEntry, DataEntryOfGroupZeroOrPidZeroIsRejected)
 EntryHeader placed_data_entry(uint32_t payload_bytes)
 {
     EntryHeader entry = data_entry(1, payload_bytes);
-    const bool on_page = payload_bytes >= ipc::kInPlaceDeliveryMinBytes;
-    const ipc::EntryPlacement placement = ipc::place_entry(0, payload_bytes, on_page);
-    entry.flags = on_page ? ipc::kFlagPayloadOnPage : 0;
+    const bool on_page = payload_bytes >= delivery::kInPlaceDeliveryMinBytes;
+    const delivery::EntryPlacement placement = delivery::place_entry(0, payload_bytes, on_page);
+    entry.flags = on_page ? delivery::kFlagPayloadOnPage : 0;
     entry.payload_offset = placement.payload_offset;
     entry.entry_bytes = placement.entry_bytes;
     return entry;
@@ -746,10 +746,10 @@ EntryHeader placed_data_entry(uint32_t payload_bytes)
 TEST(ClusterWireEntry, DataPayloadAboveOneMiBIsRejected)
 {
     TestRing ring(4 * 1024 * 1024);
-    ring.put_entry(0, placed_data_entry(ipc::kMaxAtomicMessageBytes));
+    ring.put_entry(0, placed_data_entry(delivery::kMaxAtomicMessageBytes));
     EXPECT_TRUE(ring.check(0, ring.bytes()).has_value()) << "exactly 1 MiB";
-    const EntryHeader entry = placed_data_entry(ipc::kMaxAtomicMessageBytes + 8);
-    ASSERT_LE(entry.entry_bytes, ipc::kMaxEntryBytes) << "only the payload size is wrong";
+    const EntryHeader entry = placed_data_entry(delivery::kMaxAtomicMessageBytes + 8);
+    ASSERT_LE(entry.entry_bytes, delivery::kMaxEntryBytes) << "only the payload size is wrong";
     ring.put_entry(0, entry);
     EXPECT_FALSE(ring.check(0, ring.bytes()).has_value()) << "1 MiB + 8";
 }
@@ -767,14 +767,14 @@ TEST(ClusterWireEntry, EntriesTheSequencerNeverPlacesAreRejected)
     ring.put_entry(0, off_page);
     EXPECT_FALSE(ring.check(0, ring.bytes()).has_value()) << "8 KiB off its pages";
     EntryHeader small = data_entry(1, 8);
-    small.flags = ipc::kFlagPayloadOnPage;
+    small.flags = delivery::kFlagPayloadOnPage;
     ring.put_entry(0, small);
     EXPECT_FALSE(ring.check(0, ring.bytes()).has_value()) << "8 bytes claiming pages";
     small.flags = 0x4000;
     ring.put_entry(0, small);
     EXPECT_FALSE(ring.check(0, ring.bytes()).has_value()) << "unknown flag";
-    EntryHeader confchg = entry_of_kind(EntryKind::confchg, sizeof(EntryHeader) + sizeof(ipc::ConfchgPayload));
-    confchg.flags = ipc::kFlagSafe;
+    EntryHeader confchg = entry_of_kind(EntryKind::confchg, sizeof(EntryHeader) + sizeof(delivery::ConfchgPayload));
+    confchg.flags = delivery::kFlagSafe;
     ring.put_entry(0, confchg);
     EXPECT_FALSE(ring.check(0, ring.bytes()).has_value()) << "flags on a confchg";
 }
@@ -782,7 +782,7 @@ TEST(ClusterWireEntry, EntriesTheSequencerNeverPlacesAreRejected)
 TEST(ClusterWireEntry, EntryAboveTheLargestEntrySizeIsRejected)
 {
     TestRing ring(2 * 1024 * 1024);
-    const auto largest = static_cast<uint32_t>(ipc::kMaxEntryBytes);
+    const auto largest = static_cast<uint32_t>(delivery::kMaxEntryBytes);
     ring.put_entry(0, entry_of_kind(EntryKind::confchg, largest));
     EXPECT_TRUE(ring.check(0, ring.bytes()).has_value()) << "kMaxEntryBytes";
     ring.put_entry(0, entry_of_kind(EntryKind::confchg, largest + 8));
@@ -792,18 +792,18 @@ TEST(ClusterWireEntry, EntryAboveTheLargestEntrySizeIsRejected)
 // ---------------------------------------------------------------------------------------
 // Confchg and totem payloads
 
-std::vector<std::byte> confchg_payload(ipc::ConfchgPayload header, const std::vector<cpg_address>& addresses)
+std::vector<std::byte> confchg_payload(delivery::ConfchgPayload header, const std::vector<delivery::MemberAddress>& addresses)
 {
     std::vector<std::byte> out = bytes_of(header);
-    for (const cpg_address& address : addresses) {
+    for (const delivery::MemberAddress& address : addresses) {
         append(out, address);
     }
     return out;
 }
 
-ipc::ConfchgPayload confchg_header(uint32_t left, uint32_t joined, uint32_t members, std::string_view group)
+delivery::ConfchgPayload confchg_header(uint32_t left, uint32_t joined, uint32_t members, std::string_view group)
 {
-    ipc::ConfchgPayload header{};
+    delivery::ConfchgPayload header{};
     header.left_count = left;
     header.joined_count = joined;
     header.member_count = members;
@@ -816,14 +816,14 @@ TEST(ClusterWireConfchg, DecodesLeftJoinedAndMembers)
 {
     const std::vector<std::byte> payload = confchg_payload(
         confchg_header(1, 0, 2, "grp"),
-        {{3, 30, CPG_REASON_PROCDOWN}, {1, 10, CPG_REASON_UNDEFINED}, {2, 20, CPG_REASON_UNDEFINED}});
+        {{3, 30, delivery::reason_process_down}, {1, 10, delivery::reason_undefined}, {2, 20, delivery::reason_undefined}});
     auto confchg = decode_confchg(payload);
     ASSERT_TRUE(confchg.has_value());
     EXPECT_EQ(confchg->group, group_named("grp"));
     ASSERT_EQ(confchg->left.size(), 1u);
     EXPECT_EQ(confchg->left[0].nodeid, 3u);
     EXPECT_EQ(confchg->left[0].pid, 30u);
-    EXPECT_EQ(confchg->left[0].reason, CPG_REASON_PROCDOWN);
+    EXPECT_EQ(confchg->left[0].reason, delivery::reason_process_down);
     EXPECT_TRUE(confchg->joined.empty());
     ASSERT_EQ(confchg->members.size(), 2u);
     EXPECT_EQ(confchg->members[1].pid, 20u);
@@ -831,7 +831,7 @@ TEST(ClusterWireConfchg, DecodesLeftJoinedAndMembers)
 
 TEST(ClusterWireConfchg, CountsBeyondThePayloadAreRejected)
 {
-    const std::vector<cpg_address> two = {{1, 10, CPG_REASON_JOIN}, {1, 10, CPG_REASON_UNDEFINED}};
+    const std::vector<delivery::MemberAddress> two = {{1, 10, delivery::reason_join}, {1, 10, delivery::reason_undefined}};
     ASSERT_TRUE(decode_confchg(confchg_payload(confchg_header(0, 1, 1, "g"), two)).has_value());
     EXPECT_FALSE(decode_confchg(confchg_payload(confchg_header(0, 1, 2, "g"), two)).has_value()) << "3 counted, 2 sent";
     EXPECT_FALSE(decode_confchg(confchg_payload(confchg_header(0xffffffff, 0, 0, "g"), two)).has_value())
@@ -846,7 +846,7 @@ TEST(ClusterWireConfchg, CountsBeyondThePayloadAreRejected)
 
 TEST(ClusterWireConfchg, TrailingBytesAreRejected)
 {
-    const std::vector<cpg_address> two = {{1, 10, CPG_REASON_JOIN}, {1, 10, CPG_REASON_UNDEFINED}};
+    const std::vector<delivery::MemberAddress> two = {{1, 10, delivery::reason_join}, {1, 10, delivery::reason_undefined}};
     std::vector<std::byte> payload = confchg_payload(confchg_header(0, 1, 0, "g"), two);
     EXPECT_FALSE(decode_confchg(payload).has_value()) << "one address more than counted";
     payload = confchg_payload(confchg_header(0, 1, 1, "g"), two);
@@ -856,11 +856,11 @@ TEST(ClusterWireConfchg, TrailingBytesAreRejected)
 
 TEST(ClusterWireConfchg, InvalidReasonIsRejected)
 {
-    for (uint32_t reason : {uint32_t{CPG_REASON_PROCDOWN} + 1, 0xffffffffu}) {
-        const std::vector<cpg_address> addresses = {{1, 10, reason}, {2, 20, CPG_REASON_UNDEFINED}};
+    for (uint32_t reason : {uint32_t{delivery::reason_process_down} + 1, 0xffffffffu}) {
+        const std::vector<delivery::MemberAddress> addresses = {{1, 10, reason}, {2, 20, delivery::reason_undefined}};
         EXPECT_FALSE(decode_confchg(confchg_payload(confchg_header(1, 0, 1, "g"), addresses)).has_value())
             << "left with reason " << reason;
-        const std::vector<cpg_address> in_members = {{1, 10, CPG_REASON_LEAVE}, {2, 20, reason}};
+        const std::vector<delivery::MemberAddress> in_members = {{1, 10, delivery::reason_leave}, {2, 20, reason}};
         EXPECT_FALSE(decode_confchg(confchg_payload(confchg_header(1, 0, 1, "g"), in_members)).has_value())
             << "member with reason " << reason;
     }
@@ -868,10 +868,10 @@ TEST(ClusterWireConfchg, InvalidReasonIsRejected)
 
 TEST(ClusterWireConfchg, GroupNameLongerThanTheLimitIsRejected)
 {
-    ipc::ConfchgPayload header = confchg_header(0, 0, 0, "g");
-    header.group_length = CPG_MAX_NAME_LENGTH;
+    delivery::ConfchgPayload header = confchg_header(0, 0, 0, "g");
+    header.group_length = delivery::kMaxGroupNameBytes;
     EXPECT_TRUE(decode_confchg(bytes_of(header)).has_value()) << "128";
-    header.group_length = CPG_MAX_NAME_LENGTH + 1;
+    header.group_length = delivery::kMaxGroupNameBytes + 1;
     EXPECT_FALSE(decode_confchg(bytes_of(header)).has_value()) << "129";
 }
 
@@ -879,7 +879,7 @@ TEST(ClusterWireTotem, RoundTrips)
 {
     const TotemConf totem{3, 77, {1, 2, 3}};
     const std::vector<std::byte> payload = encode_totem(totem);
-    EXPECT_EQ(payload.size(), sizeof(ipc::TotemPayload) + 3 * sizeof(uint32_t));
+    EXPECT_EQ(payload.size(), sizeof(delivery::TotemPayload) + 3 * sizeof(uint32_t));
     auto decoded = decode_totem(payload);
     ASSERT_TRUE(decoded.has_value());
     EXPECT_EQ(decoded->ring_nodeid, 3u);
@@ -900,9 +900,9 @@ TEST(ClusterWireTotem, MemberCountMustMatchThePayload)
     append(payload, uint32_t{4});
     EXPECT_FALSE(decode_totem(payload).has_value()) << "four node ids, three counted";
     payload = encode_totem({3, 77, {}});
-    poke<uint32_t>(payload, offsetof(ipc::TotemPayload, member_count), 0xffffffff);
+    poke<uint32_t>(payload, offsetof(delivery::TotemPayload, member_count), 0xffffffff);
     EXPECT_FALSE(decode_totem(payload).has_value()) << "member_count 2^32-1, none sent";
-    payload.resize(sizeof(ipc::TotemPayload) - 1);
+    payload.resize(sizeof(delivery::TotemPayload) - 1);
     EXPECT_FALSE(decode_totem(payload).has_value()) << "header cut short";
 }
 
@@ -937,7 +937,7 @@ TEST(ClusterWireHold, AWordNoHoldCanBeIsRejected)
     EXPECT_FALSE(decode_hold((uint64_t{0} << 32) | 4096, kRing, tail));      // no header before it
     EXPECT_FALSE(decode_hold((uint64_t{kRing} << 32) | 4096, kRing, tail));  // past the ring
     EXPECT_FALSE(decode_hold((uint64_t{kRing - 4096} << 32) | 8192, kRing, tail));  // across its end
-    EXPECT_FALSE(decode_hold((uint64_t{4096} << 32) | (ipc::kMaxEntryBytes + 8), uint64_t{1} << 30, tail));
+    EXPECT_FALSE(decode_hold((uint64_t{4096} << 32) | (delivery::kMaxEntryBytes + 8), uint64_t{1} << 30, tail));
     // Not yet written: on the first lap, past the tail.
     EXPECT_FALSE(decode_hold((uint64_t{8192} << 32) | 4096, kRing, 4096));
     // The tail inside the bytes: nobody read them whole.

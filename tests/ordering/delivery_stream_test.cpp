@@ -40,7 +40,7 @@ using transport::testing::make_config;
 constexpr transport::NodeId kSequencer = 1;
 constexpr transport::NodeId kNode = 2;
 constexpr uint64_t kRingBytes = 64 * 1024;
-constexpr uint64_t kRegionBytes = ipc::kPageBytes + kRingBytes;  // header page, then the data
+constexpr uint64_t kRegionBytes = delivery::kPageBytes + kRingBytes;  // header page, then the data
 
 // The byte the sequencer's ring holds at absolute position `position` (differs per lap).
 std::byte expected_byte(uint64_t position)
@@ -106,8 +106,8 @@ struct StreamPair {
         }
     }
 
-    std::byte* local_data() { return reinterpret_cast<std::byte*>(local_ring.data()) + ipc::kPageBytes; }
-    std::byte* node_data() { return reinterpret_cast<std::byte*>(node_ring.data()) + ipc::kPageBytes; }
+    std::byte* local_data() { return reinterpret_cast<std::byte*>(local_ring.data()) + delivery::kPageBytes; }
+    std::byte* node_data() { return reinterpret_cast<std::byte*>(node_ring.data()) + delivery::kPageBytes; }
     std::byte* node_header() { return reinterpret_cast<std::byte*>(node_ring.data()); }
 
     // Writes `bytes` into the sequencer's ring from `position` on, wrapping at the end.
@@ -132,8 +132,8 @@ struct StreamPair {
         std::memcpy(&value, node_header() + offset, sizeof value);
         return value;
     }
-    uint64_t node_cluster_tail() { return node_header_word(ipc::kClusterTailOffset); }
-    uint64_t node_credit_request() { return node_header_word(ipc::kCreditRequestOffset); }
+    uint64_t node_cluster_tail() { return node_header_word(delivery::kClusterTailOffset); }
+    uint64_t node_credit_request() { return node_header_word(delivery::kCreditRequestOffset); }
 
     // Node 2 publishes `consumed` into the sequencer's credit word, as its daemon does.
     void publish_credit(uint64_t consumed)
@@ -162,18 +162,18 @@ struct StreamPair {
     uint64_t now_ms = 0;
 };
 
-ipc::EntryHeader data_entry(uint64_t seq, uint32_t payload_bytes)
+delivery::EntryHeader data_entry(uint64_t seq, uint32_t payload_bytes)
 {
-    ipc::EntryHeader entry{};
+    delivery::EntryHeader entry{};
     entry.entry_bytes =
-        static_cast<uint32_t>(ipc::align_up(sizeof(ipc::EntryHeader) + payload_bytes, ipc::kEntryAlignBytes));
-    entry.kind = ipc::EntryKind::data;
+        static_cast<uint32_t>(delivery::align_up(sizeof(delivery::EntryHeader) + payload_bytes, delivery::kEntryAlignBytes));
+    entry.kind = delivery::EntryKind::data;
     entry.seq = seq;
     entry.group_id = 1;
     entry.nodeid = kSequencer;
     entry.pid = 100;
     entry.payload_bytes = payload_bytes;
-    entry.payload_offset = sizeof(ipc::EntryHeader);
+    entry.payload_offset = sizeof(delivery::EntryHeader);
     entry.total_bytes = payload_bytes;
     return entry;
 }
@@ -181,7 +181,7 @@ ipc::EntryHeader data_entry(uint64_t seq, uint32_t payload_bytes)
 // An entry's bytes: header, payload, zero tail padding.
 std::vector<std::byte> entry_bytes(uint64_t seq, std::string_view payload)
 {
-    const ipc::EntryHeader entry = data_entry(seq, static_cast<uint32_t>(payload.size()));
+    const delivery::EntryHeader entry = data_entry(seq, static_cast<uint32_t>(payload.size()));
     std::vector<std::byte> bytes(entry.entry_bytes);
     std::memcpy(bytes.data(), &entry, sizeof entry);
     std::memcpy(bytes.data() + sizeof entry, payload.data(), payload.size());
@@ -237,7 +237,7 @@ TEST(DeliveryStream, TheInsidesOfSkipsAreNotReplicated)
     // Twenty skips of 512 bytes, one every other 512; the node's ring holds 0x77 there.
     std::deque<DeliveryRing::Range> gaps;
     for (uint64_t skip = start + 512; skip < tail; skip += 1024) {
-        gaps.push_back({skip + ipc::kEntryAlignBytes, skip + 512});
+        gaps.push_back({skip + delivery::kEntryAlignBytes, skip + 512});
         for (uint64_t position = skip; position < skip + 512; ++position) {
             pair.node_data()[position & (kRingBytes - 1)] = std::byte{0x77};
         }
@@ -442,7 +442,7 @@ TEST(DeliveryStream, CreateRefusesControlWordsOfAnotherSize)
     // The sequencer writes three words there and nothing else: a node that exposes more
     // (its header page) or less is refused before anything is written.
     StreamPair pair(13);
-    for (uint64_t bytes : {uint64_t{ipc::kPageBytes}, wire::kRingControlBytes - 8}) {
+    for (uint64_t bytes : {uint64_t{delivery::kPageBytes}, wire::kRingControlBytes - 8}) {
         RemoteRegion control = pair.remote_control();
         control.bytes = bytes;
         auto stream = DeliveryStream::create(pair.sequencer, kNode, pair.remote_ring(), control,
@@ -456,7 +456,7 @@ TEST(DeliveryStream, CreateRefusesControlWordsOfAnotherSize)
 TEST(DeliveryStream, CreateRefusesARingSizeThatIsNoPowerOfTwo)
 {
     StreamPair pair(12);
-    for (uint64_t ring_bytes : {kRingBytes - ipc::kPageBytes, uint64_t{ipc::kPageBytes / 2}, uint64_t{0}}) {
+    for (uint64_t ring_bytes : {kRingBytes - delivery::kPageBytes, uint64_t{delivery::kPageBytes / 2}, uint64_t{0}}) {
         RemoteRegion remote = pair.remote_ring();
         remote.bytes = ring_bytes;  // consistent with the size: only the size is wrong
         auto stream = DeliveryStream::create(pair.sequencer, kNode, remote, pair.remote_control(),

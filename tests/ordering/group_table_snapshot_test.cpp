@@ -35,7 +35,7 @@ void expect_same_change(const GroupChange& actual, const GroupChange& expected)
 {
     EXPECT_EQ(actual.group_id, expected.group_id);
     EXPECT_EQ(actual.name, expected.name);
-    auto same = [](const std::vector<cpg_address>& a, const std::vector<cpg_address>& b) {
+    auto same = [](const std::vector<delivery::MemberAddress>& a, const std::vector<delivery::MemberAddress>& b) {
         if (a.size() != b.size()) {
             return false;
         }
@@ -71,7 +71,7 @@ GroupTable table_with_history()
     table.join(group_named("b"), {2, 20});
     table.join(group_named("c"), {2, 21});
     table.join(group_named("a"), {2, 22});
-    EXPECT_TRUE(table.remove(group_named("b"), {{2, 20}}, CPG_REASON_LEAVE).has_value());
+    EXPECT_TRUE(table.remove(group_named("b"), {{2, 20}}, delivery::reason_leave).has_value());
     return table;
 }
 
@@ -104,8 +104,8 @@ TEST(GroupTableSnapshot, RestoredTableProducesTheSameChangesAsTheOriginal)
     // An existing group keeps its id and members.
     expect_same_change(restored.join(group_named("c"), {1, 12}), original.join(group_named("c"), {1, 12}));
     // Removals: same left list, same survivors, same id.
-    auto removed_original = original.remove(group_named("a"), {{1, 10}, {2, 22}}, CPG_REASON_NODEDOWN);
-    auto removed_restored = restored.remove(group_named("a"), {{1, 10}, {2, 22}}, CPG_REASON_NODEDOWN);
+    auto removed_original = original.remove(group_named("a"), {{1, 10}, {2, 22}}, delivery::reason_node_down);
+    auto removed_restored = restored.remove(group_named("a"), {{1, 10}, {2, 22}}, delivery::reason_node_down);
     ASSERT_TRUE(removed_original.has_value());
     ASSERT_TRUE(removed_restored.has_value());
     expect_same_change(*removed_restored, *removed_original);
@@ -263,7 +263,7 @@ TEST(GroupTableLookups, NameOfFollowsGroupsAsTheyComeAndGo)
     EXPECT_EQ(table.name_of(0), nullptr);
     EXPECT_EQ(table.name_of(4), nullptr) << "not handed out yet";
 
-    ASSERT_TRUE(table.remove(group_named("c"), {{2, 21}}, CPG_REASON_PROCDOWN).has_value());
+    ASSERT_TRUE(table.remove(group_named("c"), {{2, 21}}, delivery::reason_process_down).has_value());
     EXPECT_EQ(table.name_of(3), nullptr) << "c's last member left";
 }
 
@@ -317,7 +317,7 @@ TEST(GroupTableLookups, ProcessesOfNodeDrivesANodeDownRemoval)
     // What the sequencer does when a node leaves: remove each group's processes of it.
     GroupTable table = table_with_history();
     for (const auto& [group, processes] : table.processes_of_node(2)) {
-        auto change = table.remove(group, processes, CPG_REASON_NODEDOWN);
+        auto change = table.remove(group, processes, delivery::reason_node_down);
         ASSERT_TRUE(change.has_value());
         EXPECT_EQ(change->left.size(), processes.size());
     }

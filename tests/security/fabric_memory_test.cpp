@@ -15,7 +15,8 @@
 // A refused write kills the attacker's queue pair (a remote access error), so each attack
 // ends with its connection; the memory is unchanged and the other peer's connection works.
 // Run through scripts/softroce.sh (CTest: fabric_memory, labels rdma and security).
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
+#include "libcpg/ipc/control_block.hpp"
 #include "tests/rdma/rdma_test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -194,12 +195,12 @@ TEST_F(FabricMemory, ADeliveryRingsHeaderPageIsRefusedByTheDevice)
     node1->withdraw(2, kTag);  // node 2 is given the ring as a sequencer is, nothing more
     constexpr uint32_t kDataTag = 3;
     constexpr uint32_t kControlTag = 4;
-    constexpr uint64_t kControlBytes = ipc::kStableTailOffset + sizeof(uint64_t) - ipc::kClusterTailOffset;
+    constexpr uint64_t kControlBytes = delivery::kStableTailOffset + sizeof(uint64_t) - delivery::kClusterTailOffset;
     std::byte* header = memory.data();
-    std::byte* data = memory.data() + ipc::kPageBytes;
+    std::byte* data = memory.data() + delivery::kPageBytes;
     auto data_region = node1->register_region(data, kPart, RegionAccess::remote_read_write);
     auto control_region =
-        node1->register_region(header + ipc::kClusterTailOffset, kControlBytes, RegionAccess::remote_write);
+        node1->register_region(header + delivery::kClusterTailOffset, kControlBytes, RegionAccess::remote_write);
     ASSERT_TRUE(data_region.ok() && control_region.ok());
     ASSERT_TRUE(node1->expose(2, kDataTag, *data_region, 0, kPart, RegionAccess::remote_write).ok());
     ASSERT_TRUE(node1->expose(2, kControlTag, *control_region, 0, kControlBytes, RegionAccess::remote_write).ok());
@@ -210,24 +211,24 @@ TEST_F(FabricMemory, ADeliveryRingsHeaderPageIsRefusedByTheDevice)
 
     // What a sequencer writes lands.
     EXPECT_TRUE(write(*node2, ring.at(0), "entry"));
-    EXPECT_TRUE(write(*node2, control.at(ipc::kStableTailOffset - ipc::kClusterTailOffset), "stable!!"));
+    EXPECT_TRUE(write(*node2, control.at(delivery::kStableTailOffset - delivery::kClusterTailOffset), "stable!!"));
     EXPECT_EQ(std::memcmp(data, "entry", 5), 0);
-    EXPECT_EQ(std::memcmp(header + ipc::kStableTailOffset, "stable!!", 8), 0);
-    std::array<std::byte, ipc::kPageBytes> header_before{};
-    std::memcpy(header_before.data(), header, ipc::kPageBytes);
+    EXPECT_EQ(std::memcmp(header + delivery::kStableTailOffset, "stable!!", 8), 0);
+    std::array<std::byte, delivery::kPageBytes> header_before{};
+    std::memcpy(header_before.data(), header, delivery::kPageBytes);
 
     // The rest of the header page (the clients' tail, the daemon's flags) through either
     // window: right behind the words, and the page's start just before the data area.
     EXPECT_FALSE(write(*node2, control.at(kControlBytes), "tail!!!!"));
-    EXPECT_EQ(std::memcmp(header, header_before.data(), ipc::kPageBytes), 0) << "the header page changed";
+    EXPECT_EQ(std::memcmp(header, header_before.data(), delivery::kPageBytes), 0) << "the header page changed";
     ASSERT_TRUE(pump.until([&] { return !node2->is_connected(1) && !node1->is_connected(2); }));
     pump.events[2].clear();
     ASSERT_TRUE(node2->connect(1).ok());
     ASSERT_TRUE(pump.until([&] { return node2->is_connected(1); })) << testing::describe(pump.events[2]);
     const RemoteRegion ring_again = *node2->remote_region(1, kDataTag);
-    EXPECT_FALSE(write(*node2, {ring_again.addr - ipc::kPageBytes + ipc::kClusterTailOffset - 64, ring_again.rkey},
+    EXPECT_FALSE(write(*node2, {ring_again.addr - delivery::kPageBytes + delivery::kClusterTailOffset - 64, ring_again.rkey},
                        "tail!!!!"));
-    EXPECT_EQ(std::memcmp(header, header_before.data(), ipc::kPageBytes), 0) << "the header page changed";
+    EXPECT_EQ(std::memcmp(header, header_before.data(), delivery::kPageBytes), 0) << "the header page changed";
     // Node 3 was never granted any of it.
     EXPECT_FALSE(node3->remote_region(1, kDataTag).has_value());
     EXPECT_FALSE(node3->remote_region(1, kControlTag).has_value());

@@ -1,10 +1,10 @@
 // The local trust boundary, the reader's side: libcpg checks every ring entry before it
-// uses a byte of it. Entries rcpgd's writer never writes (ipc::check_entry says which)
+// uses a byte of it. Entries rcpgd's writer never writes (delivery::check_entry says which)
 // are written into a real daemon's ring (through /proc/PID/mem, as a daemon gone wrong
 // or memory corrupted behind its back would leave them) and published to a joined client:
 // its cpg_dispatch must return CS_ERR_LIBRARY, neither crash, nor overflow, nor loop
 // forever, nor deliver anything; and every later call must say CS_ERR_LIBRARY too.
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
 #include "tests/support/daemon_process.hpp"
 
 #include <corosync/cpg.h>
@@ -26,8 +26,8 @@
 namespace {
 
 using namespace rcpg;
-using ipc::EntryHeader;
-using ipc::EntryKind;
+using delivery::EntryHeader;
+using delivery::EntryKind;
 
 constexpr uint64_t kRingBytes = 8ull << 20;
 
@@ -53,16 +53,16 @@ public:
     }
     bool ok() const { return mem_ >= 0 && base_ != 0; }
 
-    uint64_t tail() { return read_at<uint64_t>(offsetof(ipc::RingHeader, tail)); }
-    void set_tail(uint64_t tail) { write_at(offsetof(ipc::RingHeader, tail), &tail, sizeof tail); }
+    uint64_t tail() { return read_at<uint64_t>(offsetof(delivery::RingHeader, tail)); }
+    void set_tail(uint64_t tail) { write_at(offsetof(delivery::RingHeader, tail), &tail, sizeof tail); }
     void write_data(uint64_t position, const void* bytes, size_t size)
     {
-        write_at(ipc::kPageBytes + (position & (kRingBytes - 1)), bytes, size);
+        write_at(delivery::kPageBytes + (position & (kRingBytes - 1)), bytes, size);
     }
     std::vector<std::byte> read_data(uint64_t position, size_t size)
     {
         std::vector<std::byte> bytes(size);
-        EXPECT_EQ(::pread(mem_, bytes.data(), size, static_cast<off_t>(base_ + ipc::kPageBytes + position)),
+        EXPECT_EQ(::pread(mem_, bytes.data(), size, static_cast<off_t>(base_ + delivery::kPageBytes + position)),
                   static_cast<ssize_t>(size));
         return bytes;
     }
@@ -224,7 +224,7 @@ std::vector<Hostile> hostile_entries(const Victim& victim)
         cases.push_back({"a confchg shorter than its header", bytes_of(entry, entry.entry_bytes)});
     }
     {
-        ipc::ConfchgPayload confchg{};
+        delivery::ConfchgPayload confchg{};
         confchg.member_count = 0x40000000;  // far more members than the entry holds
         confchg.group_length = 6;
         std::memcpy(confchg.group_value, "victim", 6);
@@ -236,7 +236,7 @@ std::vector<Hostile> hostile_entries(const Victim& victim)
                          bytes_of(entry, entry.entry_bytes, &confchg, sizeof confchg)});
     }
     {
-        ipc::ConfchgPayload confchg{};
+        delivery::ConfchgPayload confchg{};
         confchg.group_length = 4096;  // longer than any group name
         EntryHeader entry = entry_for(victim, EntryKind::confchg);
         entry.payload_bytes = sizeof confchg;

@@ -6,7 +6,8 @@
 //  - an allowed user opens more clients than its cap, or all users more than theirs:
 //    CS_ERR_NO_RESOURCES, others go on;
 //  - a stuck client fakes progress by moving `consumed` back and forth: it is cut off.
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
+#include "libcpg/ipc/control_block.hpp"
 #include "tests/support/daemon_process.hpp"
 #include "tests/support/raw_session.hpp"
 
@@ -311,13 +312,13 @@ TEST_F(LocalAccess, MovingConsumedBackAndForthIsNoProgress)
         ::close(joined[0]);
         rcpg::testing::RawSession session = rcpg::testing::open_raw_session(daemon.ipc_name(), "busy-looking");
         const ipc::Mapping ring_header =
-            ipc::map_fd(session.fds[ipc::ring_fd].get(), ipc::kPageBytes, 0, ipc::Access::read_only);
+            ipc::map_fd(session.fds[ipc::ring_fd].get(), delivery::kPageBytes, 0, ipc::Access::read_only);
         if (!session.error.empty() || !ring_header) {
             ::_exit(2);
         }
         auto* control = static_cast<ipc::ControlBlock*>(session.control.get());
         // Past its join: positions it could really have read up to.
-        const uint64_t start = static_cast<const ipc::RingHeader*>(ring_header.get())->tail.load();
+        const uint64_t start = static_cast<const delivery::RingHeader*>(ring_header.get())->tail.load();
         (void)!::write(joined[1], "j", 1);
         const auto deadline = Clock::now() + kEventTimeout;
         for (int turn = 0; Clock::now() < deadline; ++turn) {

@@ -7,7 +7,7 @@
 // and writable, map it read-only and mprotect the mapping writable, pwrite it, truncate
 // it, punch a hole in it, chmod it, add or change seals. Each must fail, the ring's bytes
 // must stay as rcpgd wrote them, and a client of the library must still get its messages.
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
 #include "tests/support/daemon_process.hpp"
 #include "tests/support/raw_session.hpp"
 
@@ -57,7 +57,7 @@ Breaches attack(const std::string& ipc_name)
         return breaches;
     }
     const int ring = session.fds[ipc::ring_fd].get();
-    const size_t ring_file_bytes = ipc::kPageBytes + session.init.ring_data_bytes;
+    const size_t ring_file_bytes = delivery::kPageBytes + session.init.ring_data_bytes;
     const std::string path = "/proc/self/fd/" + std::to_string(ring);
 
     const int reopened = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
@@ -90,7 +90,7 @@ Breaches attack(const std::string& ipc_name)
     const uint8_t byte = kScribble;
     breaches.wrote_with_pwrite = ::pwrite(ring, &byte, 1, 0) == 1;
     breaches.truncated = ::ftruncate(ring, 0) == 0;
-    breaches.punched_hole = ::fallocate(ring, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, ipc::kPageBytes) == 0;
+    breaches.punched_hole = ::fallocate(ring, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, delivery::kPageBytes) == 0;
     breaches.changed_mode = ::fchmod(ring, 0666) == 0;
     breaches.changed_seals = ::fcntl(ring, F_ADD_SEALS, F_SEAL_WRITE) == 0;
     return breaches;
@@ -140,11 +140,11 @@ TEST(RingDescriptor, AnotherUidThatKeepsItCannotWriteTheRingByAnyMeans)
     // What rcpgd wrote, read through a descriptor of our own (root may open it).
     rcpg::testing::RawSession witness = rcpg::testing::open_raw_session(daemon.ipc_name(), "");
     ASSERT_TRUE(witness.error.empty()) << witness.error;
-    const size_t ring_file_bytes = ipc::kPageBytes + witness.init.ring_data_bytes;
+    const size_t ring_file_bytes = delivery::kPageBytes + witness.init.ring_data_bytes;
     const ipc::Mapping ring = ipc::map_fd(witness.fds[ipc::ring_fd].get(), ring_file_bytes, 0, ipc::Access::read_only);
     ASSERT_TRUE(ring);
-    const auto* header = static_cast<const ipc::RingHeader*>(ring.get());
-    ASSERT_EQ(header->magic, ipc::kRingMagic);
+    const auto* header = static_cast<const delivery::RingHeader*>(ring.get());
+    ASSERT_EQ(header->magic, delivery::kRingMagic);
 
     int results[2];
     ASSERT_EQ(::pipe(results), 0);
@@ -178,7 +178,7 @@ TEST(RingDescriptor, AnotherUidThatKeepsItCannotWriteTheRingByAnyMeans)
     EXPECT_FALSE(breaches.punched_hole);
     EXPECT_FALSE(breaches.changed_mode);
     EXPECT_FALSE(breaches.changed_seals);
-    EXPECT_EQ(header->magic, ipc::kRingMagic) << "the ring's first bytes changed";
+    EXPECT_EQ(header->magic, delivery::kRingMagic) << "the ring's first bytes changed";
     EXPECT_TRUE(round_trip()) << daemon.log();
 }
 

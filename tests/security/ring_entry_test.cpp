@@ -1,7 +1,7 @@
 // What a reader of the delivery ring accepts (libcpg/ipc/ring_entry.hpp): every entry
 // the writer's placement makes, and nothing else. Each step: these bytes at this
 // position → accepted or refused.
-#include "libcpg/ipc/ring_entry.hpp"
+#include "delivery/ring_entry.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 
 namespace {
 
-using namespace rcpg::ipc;
+using namespace rcpg::delivery;
 
 constexpr uint64_t kRingBytes = 1 << 16;
 

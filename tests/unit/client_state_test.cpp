@@ -3,7 +3,7 @@
 // id kept across restarts (daemon/ring_id_store.hpp).
 #include "daemon/client_backlog.hpp"
 #include "daemon/ring_id_store.hpp"
-#include "libcpg/ipc/ring_entry.hpp"
+#include "delivery/ring_entry.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -19,14 +19,15 @@ namespace {
 using rcpg::daemon::ClientBacklog;
 using rcpg::daemon::RingIdStore;
 namespace ipc = rcpg::ipc;
+namespace delivery = rcpg::delivery;
 
 constexpr uint64_t kBacklogBytes = 8ull << 20;
 
-ipc::EntryHeader data_header(uint64_t seq, uint32_t payload_bytes)
+delivery::EntryHeader data_header(uint64_t seq, uint32_t payload_bytes)
 {
-    ipc::EntryHeader header{};
-    header.kind = ipc::EntryKind::data;
-    header.flags = payload_bytes >= ipc::kInPlaceDeliveryMinBytes ? ipc::kFlagPayloadOnPage : 0;
+    delivery::EntryHeader header{};
+    header.kind = delivery::EntryKind::data;
+    header.flags = payload_bytes >= delivery::kInPlaceDeliveryMinBytes ? delivery::kFlagPayloadOnPage : 0;
     header.seq = seq;
     header.group_id = 3;
     header.nodeid = 1;
@@ -42,12 +43,12 @@ std::vector<std::pair<uint64_t, std::vector<std::byte>>> read_all(const std::byt
 {
     std::vector<std::pair<uint64_t, std::vector<std::byte>>> entries;
     while (position < tail) {
-        ipc::RingEntry entry{};
-        if (ipc::read_entry(data, kBacklogBytes, position, tail, entry) != ipc::RingStep::entry) {
+        delivery::RingEntry entry{};
+        if (delivery::read_entry(data, kBacklogBytes, position, tail, entry) != delivery::RingStep::entry) {
             ADD_FAILURE() << "no entry at " << position;
             break;
         }
-        if (entry.header.kind == ipc::EntryKind::data) {
+        if (entry.header.kind == delivery::EntryKind::data) {
             entries.emplace_back(entry.header.seq, std::vector<std::byte>(entry.payload.begin(), entry.payload.end()));
         }
         position += entry.header.entry_bytes;

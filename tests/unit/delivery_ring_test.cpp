@@ -1,6 +1,6 @@
 // The delivery ring's writer around payloads a reader holds in a callback (DeliveryRing::
-// set_holds), read back with the reader every client uses (ipc::read_entry).
-#include "libcpg/ipc/ring_entry.hpp"
+// set_holds), read back with the reader every client uses (delivery::read_entry).
+#include "delivery/ring_entry.hpp"
 #include "ordering/delivery_ring.hpp"
 
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@ namespace {
 
 using rcpg::ordering::DeliveryRing;
 namespace ipc = rcpg::ipc;
+namespace delivery = rcpg::delivery;
 
 constexpr uint64_t kRingBytes = 8ull << 20;
 constexpr uint32_t kPayloadBytes = 65536;  // delivered in place: on whole pages
@@ -24,8 +25,8 @@ struct Written {
 
 Written append(DeliveryRing& ring, unsigned char fill)
 {
-    ipc::EntryHeader* entry =
-        ring.append(ipc::EntryKind::data, ipc::kFlagPayloadOnPage, kPayloadBytes, ring.unpublished_tail());
+    delivery::EntryHeader* entry =
+        ring.append(delivery::EntryKind::data, delivery::kFlagPayloadOnPage, kPayloadBytes, ring.unpublished_tail());
     EXPECT_NE(entry, nullptr);
     if (entry == nullptr) {
         return {};
@@ -41,16 +42,16 @@ Written append(DeliveryRing& ring, unsigned char fill)
 // Walks the published entries from `from` (an entry's position; by default a lap back,
 // which is one where every entry has the same size) with the clients' reader: every
 // entry canonical.
-std::vector<ipc::EntryKind> read_lap(const DeliveryRing& ring, uint64_t from = UINT64_MAX)
+std::vector<delivery::EntryKind> read_lap(const DeliveryRing& ring, uint64_t from = UINT64_MAX)
 {
-    std::vector<ipc::EntryKind> kinds;
+    std::vector<delivery::EntryKind> kinds;
     const uint64_t tail = ring.published_tail();
     if (from == UINT64_MAX) {
         from = tail > kRingBytes ? tail - kRingBytes : 0;
     }
     for (uint64_t position = from; position < tail;) {
-        ipc::RingEntry entry{};
-        if (ipc::read_entry(ring.data(), kRingBytes, position, tail, entry) != ipc::RingStep::entry) {
+        delivery::RingEntry entry{};
+        if (delivery::read_entry(ring.data(), kRingBytes, position, tail, entry) != delivery::RingStep::entry) {
             ADD_FAILURE() << "no entry at " << position;
             break;
         }
@@ -80,8 +81,8 @@ TEST(DeliveryRingHolds, TheWriterGoesRoundAHeldPayloadLapAfterLap)
         ASSERT_EQ(bytes[0], 10) << "after " << i << " entries";
         ASSERT_EQ(bytes[held.payload_bytes - 1], 10) << "after " << i << " entries";
     }
-    const std::vector<ipc::EntryKind> kinds = read_lap(ring);
-    EXPECT_NE(std::find(kinds.begin(), kinds.end(), ipc::EntryKind::skip), kinds.end())
+    const std::vector<delivery::EntryKind> kinds = read_lap(ring);
+    EXPECT_NE(std::find(kinds.begin(), kinds.end(), delivery::EntryKind::skip), kinds.end())
         << "no skip entry in the last lap";
 }
 
@@ -106,9 +107,9 @@ TEST(DeliveryRingHolds, AnEntryEndingRightAtTheHeldBytesDoesNotStopTheWriter)
         if (tail < target && target - tail < 3 * kSmallPayloadBytes) {
             const uint64_t left = target - tail;
             payload_bytes = static_cast<uint32_t>(left > 2 * kSmallPayloadBytes ? kSmallPayloadBytes
-                                                                                 : left - sizeof(ipc::EntryHeader));
+                                                                                 : left - sizeof(delivery::EntryHeader));
         }
-        ipc::EntryHeader* entry = ring.append(ipc::EntryKind::data, 0, payload_bytes, ring.unpublished_tail());
+        delivery::EntryHeader* entry = ring.append(delivery::EntryKind::data, 0, payload_bytes, ring.unpublished_tail());
         ASSERT_NE(entry, nullptr) << "no room at " << tail << " (" << appended << " entries; held bytes at "
                                   << target << ")";
         entry->group_id = 1;
@@ -135,26 +136,26 @@ TEST(DeliveryRingHolds, WithoutHoldsNoSkipIsWrittenAndTheBytesAreReused)
     }
     const auto* bytes = reinterpret_cast<const unsigned char*>(ring.data()) + (first.payload_position & (kRingBytes - 1));
     EXPECT_NE(bytes[0], 7) << "the test's laps did not reach the first entry's bytes";
-    const std::vector<ipc::EntryKind> kinds = read_lap(ring);
-    EXPECT_EQ(std::find(kinds.begin(), kinds.end(), ipc::EntryKind::skip), kinds.end());
+    const std::vector<delivery::EntryKind> kinds = read_lap(ring);
+    EXPECT_EQ(std::find(kinds.begin(), kinds.end(), delivery::EntryKind::skip), kinds.end());
 }
 
 TEST(RingEntry, ASkipIsReadAsFillerAndMayNotLeaveTheRingOrThePublished)
 {
     std::vector<std::byte> ring(1 << 16);
-    ipc::EntryHeader skip{};
+    delivery::EntryHeader skip{};
     skip.entry_bytes = 4096;
-    skip.kind = ipc::EntryKind::skip;
+    skip.kind = delivery::EntryKind::skip;
     std::memcpy(ring.data() + 8192, &skip, 8);
-    ipc::RingEntry entry{};
-    EXPECT_EQ(ipc::read_entry(ring.data(), ring.size(), 8192, 8192 + 4096, entry), ipc::RingStep::entry);
-    EXPECT_EQ(entry.header.kind, ipc::EntryKind::skip);
+    delivery::RingEntry entry{};
+    EXPECT_EQ(delivery::read_entry(ring.data(), ring.size(), 8192, 8192 + 4096, entry), delivery::RingStep::entry);
+    EXPECT_EQ(entry.header.kind, delivery::EntryKind::skip);
     EXPECT_TRUE(entry.payload.empty());
     // Past what is published, or past the ring's end: not an entry rcpgd writes.
-    EXPECT_EQ(ipc::read_entry(ring.data(), ring.size(), 8192, 8192 + 4088, entry), ipc::RingStep::corrupt);
+    EXPECT_EQ(delivery::read_entry(ring.data(), ring.size(), 8192, 8192 + 4088, entry), delivery::RingStep::corrupt);
     skip.entry_bytes = static_cast<uint32_t>(ring.size());
     std::memcpy(ring.data() + 8192, &skip, 8);
-    EXPECT_EQ(ipc::read_entry(ring.data(), ring.size(), 8192, 8192 + ring.size(), entry), ipc::RingStep::corrupt);
+    EXPECT_EQ(delivery::read_entry(ring.data(), ring.size(), 8192, 8192 + ring.size(), entry), delivery::RingStep::corrupt);
 }
 
 }  // namespace

@@ -8,10 +8,7 @@ namespace {
 
 GroupName name_of(const char* text, size_t length)
 {
-    cpg_name name{};
-    name.length = static_cast<uint32_t>(length);
-    std::memcpy(name.value, text, length);
-    return GroupName::from(name);
+    return GroupName::from(text, static_cast<uint32_t>(length));
 }
 
 TEST(GroupTable, JoinProducesSortedMembersAndTheJoinedProcess)
@@ -23,11 +20,11 @@ TEST(GroupTable, JoinProducesSortedMembersAndTheJoinedProcess)
     ASSERT_EQ(change.joined.size(), 1u);
     EXPECT_EQ(change.joined[0].nodeid, 1u);
     EXPECT_EQ(change.joined[0].pid, 10u);
-    EXPECT_EQ(change.joined[0].reason, CPG_REASON_JOIN);
+    EXPECT_EQ(change.joined[0].reason, delivery::reason_join);
     ASSERT_EQ(change.members.size(), 2u);
     EXPECT_EQ(change.members[0].pid, 10u);  // sorted by (nodeid, pid)
     EXPECT_EQ(change.members[1].pid, 20u);
-    EXPECT_EQ(change.members[0].reason, CPG_REASON_UNDEFINED);
+    EXPECT_EQ(change.members[0].reason, delivery::reason_undefined);
 }
 
 TEST(GroupTable, SameProcessCannotJoinTheSameGroupTwice)
@@ -54,14 +51,14 @@ TEST(GroupTable, RemoveReportsReasonAndDropsEmptyGroups)
     const GroupName group = name_of("g", 1);
     const uint32_t id = table.join(group, {1, 10}).group_id;
     table.join(group, {1, 11});
-    auto change = table.remove(group, {{1, 10}}, CPG_REASON_PROCDOWN);
+    auto change = table.remove(group, {{1, 10}}, delivery::reason_process_down);
     ASSERT_TRUE(change.has_value());
     EXPECT_EQ(change->group_id, id);
     ASSERT_EQ(change->left.size(), 1u);
-    EXPECT_EQ(change->left[0].reason, CPG_REASON_PROCDOWN);
+    EXPECT_EQ(change->left[0].reason, delivery::reason_process_down);
     EXPECT_EQ(change->members.size(), 1u);
-    EXPECT_FALSE(table.remove(group, {{1, 10}}, CPG_REASON_LEAVE).has_value());
-    ASSERT_TRUE(table.remove(group, {{1, 11}}, CPG_REASON_LEAVE).has_value());
+    EXPECT_FALSE(table.remove(group, {{1, 10}}, delivery::reason_leave).has_value());
+    ASSERT_TRUE(table.remove(group, {{1, 11}}, delivery::reason_leave).has_value());
     EXPECT_EQ(table.group_count(), 0u);
     EXPECT_FALSE(table.group_id(group).has_value());
 }

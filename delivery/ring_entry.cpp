@@ -1,8 +1,8 @@
-#include "libcpg/ipc/ring_entry.hpp"
+#include "delivery/ring_entry.hpp"
 
 #include <cstring>
 
-namespace rcpg::ipc {
+namespace rcpg::delivery {
 namespace {
 
 // A pad entry is recognised from its first 8 bytes (size and kind).
@@ -130,4 +130,4 @@ RingStep read_entry(const std::byte* data, uint64_t ring_bytes, uint64_t positio
     return RingStep::entry;
 }
 
-}  // namespace rcpg::ipc
+}  // namespace rcpg::delivery

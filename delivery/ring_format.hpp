@@ -1,32 +1,31 @@
-// The shared-memory layout between rcpgd and libcpg: the node delivery ring, the
-// per-client control block with its submission ring, and the per-client send arena.
+// The delivery ring's format: the node's replicated log and its clients' delivery format
+// at once. The sequencer writes it into every node's ring (by RDMA at the members), a
+// member checks what it finds there before applying it, and every local client (libcpg)
+// reads it. Entry kinds and flags, the entry header, the confchg and totem payloads, the
+// ring header page, and where an entry of a given size is placed.
 //
 // Ownership (who may write what, and when):
-//  - Delivery ring: only the daemon writes. Clients map the header page shared and
-//    read-only, and the data area privately (copy-on-write), so a callback that modifies
-//    a message in place changes only its own handle's view (see libcpg/dispatch.cpp).
-//    An entry at ring position p may be overwritten only once every pinning client's
-//    `consumed` has passed p (the daemon computes the minimum when it needs space).
-//  - Control block: shared read-write. The client writes `consumed`, `waiting`,
-//    `sub_tail`, the descriptors, `backlog_consumed` and `holding`; the daemon writes
-//    `sub_head`, `cut_off`, `backlog_tail` and `moved_to`, and reads the rest.
-//    Everything the daemon reads here is untrusted: it keeps its own copy of what it
-//    has consumed and validates every descriptor against the arena bounds.
-//  - Backlog (per client, see ControlBlock::backlog_tail): only the daemon writes it; the
-//    client maps it read-only and copies out what it delivers.
-//  - Send arena: written by the client, read by the daemon. The daemon creates and seals
-//    it (no shrink), so a client cannot make the daemon fault by truncating it.
+//  - Only the node's daemon writes its ring, or its sequencer's writes land there (a
+//    member checks them before it publishes `tail`). Clients map the header page shared
+//    and read-only, and the data area privately (copy-on-write), so a callback that
+//    modifies a message in place changes only its own handle's view (libcpg/dispatch.cpp).
+//  - An entry at ring position p may be overwritten only once every reader that keeps it
+//    has passed p (the daemon computes the minimum when it needs space), and never while
+//    a reader holds its payload in a callback (ordering/NOTES.md, "Held payloads").
+//
+// Nothing here depends on the client API: the confchg records have corosync's
+// `struct cpg_address` layout, which libcpg checks at compile time.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
-namespace rcpg::ipc {
+namespace rcpg::delivery {
 
 inline constexpr uint32_t kRingMagic = 0x72637067;  // "rcpg"
-inline constexpr uint32_t kControlMagic = 0x72637063;
-inline constexpr uint32_t kLayoutVersion = 3;
+// The ring's format version (RingHeader::version), raised whenever a struct here changes.
+inline constexpr uint32_t kRingFormatVersion = 3;
 
 inline constexpr size_t kPageBytes = 4096;
 inline constexpr size_t kCacheLineBytes = 64;
@@ -86,13 +85,34 @@ static_assert(sizeof(EntryHeader) == 48);
 static_assert(sizeof(EntryHeader) % kEntryAlignBytes == 0);
 static_assert(offsetof(EntryHeader, kind) == 4, "pad entries are recognised from 8 bytes");
 
-// Payload of a confchg entry, followed by (left + joined + members) cpg_address records.
+// Why a process is in a confchg's left or joined list (corosync's cpg_reason_t values).
+enum Reason : uint32_t {
+    reason_undefined = 0,
+    reason_join = 1,
+    reason_leave = 2,
+    reason_node_down = 3,
+    reason_node_up = 4,
+    reason_process_down = 5,
+};
+
+// One process record of a confchg payload: corosync's `struct cpg_address`.
+struct MemberAddress {
+    uint32_t nodeid;
+    uint32_t pid;
+    uint32_t reason;  // a Reason
+};
+static_assert(sizeof(MemberAddress) == 12);
+
+// The most bytes of a group name (CPG_MAX_NAME_LENGTH).
+inline constexpr uint32_t kMaxGroupNameBytes = 128;
+
+// Payload of a confchg entry, followed by (left + joined + members) MemberAddress records.
 struct ConfchgPayload {
     uint32_t left_count;
     uint32_t joined_count;
     uint32_t member_count;
     uint32_t group_length;
-    char group_value[128];
+    char group_value[kMaxGroupNameBytes];
 };
 static_assert(sizeof(ConfchgPayload) == 144);
 
@@ -143,68 +163,6 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free);
 // (plus one tick of the coarse clock) after its death.
 inline constexpr uint64_t kDaemonSilenceMs = 50;
 
-// One message handed from a client to the daemon: `length` bytes at `arena_offset`.
-struct SubmissionDescriptor {
-    uint64_t arena_offset;
-    uint32_t length;
-    uint16_t flags;        // kFlag* (safe, fragment markers)
-    uint16_t reserved;
-    uint64_t total_bytes;  // whole message size, for fragments
-    uint64_t reserved2;
-};
-static_assert(sizeof(SubmissionDescriptor) == 32);
-
-struct alignas(kCacheLineBytes) ControlBlock {
-    uint32_t magic;
-    uint32_t version;
-    uint32_t submission_capacity;  // power of two
-    uint32_t reserved0;
-    // Ring position up to which this client has consumed entries.
-    alignas(kCacheLineBytes) std::atomic<uint64_t> consumed;
-    // Eventcount: 0, or 1 + the ring position the client has read up to when it went idle:
-    // it wants one wake event for an entry of its group at or after that position. The
-    // position lets the daemon skip a client that has already read the entries it just
-    // published (so a wake event always stands for an unread entry).
-    alignas(kCacheLineBytes) std::atomic<uint64_t> waiting;
-    // Submissions published by the client (count, monotonic).
-    alignas(kCacheLineBytes) std::atomic<uint64_t> sub_tail;
-    // Submissions taken by the daemon (count, monotonic); `sub_head_futex` mirrors its
-    // low 32 bits for futex waits of a client waiting for its buffer to be taken.
-    alignas(kCacheLineBytes) std::atomic<uint64_t> sub_head;
-    std::atomic<uint32_t> sub_head_futex;
-    std::atomic<uint32_t> submitter_waiting;
-    // Set by the daemon (never cleared) before it stops keeping ring entries for this
-    // client: a client cut off for not reading, for breaking the rules, or whose
-    // connection closed. The client checks it after copying an entry and before handing
-    // it to a callback (seqlock-style: the daemon sets it before any of the client's
-    // slots can be reused), so it never delivers bytes from a slot it no longer owns.
-    // The client can clear it, which only misleads itself.
-    alignas(kCacheLineBytes) std::atomic<uint32_t> cut_off;
-    // The backlog (libcpg/NOTES.md, "A slow reader"): when this client falls far behind,
-    // the daemon copies its entries out of the ring into the client's backlog, a ring of
-    // its own (same entry format, positions of its own) that only the daemon writes, and
-    // stops keeping them in the ring. Written by the daemon: `backlog_tail` (bytes ever
-    // appended to the backlog; stored before `moved_to`), `moved_to` (the ring position
-    // below which every entry of this client's is in the backlog, or was read before).
-    alignas(kCacheLineBytes) std::atomic<uint64_t> backlog_tail;
-    std::atomic<uint64_t> moved_to;
-    // Written by the client (untrusted: a lie only holds the ring back, as a stuck reader
-    // would): `backlog_consumed`, how far it has read its backlog; `holding`, 0 or 1 + the
-    // ring position of an entry it is handing to a callback in place, which the daemon then
-    // keeps in the ring although it was moved (the client stores it, then re-reads
-    // `moved_to`; the daemon stores `moved_to`, then reads it: Dekker).
-    alignas(kCacheLineBytes) std::atomic<uint64_t> backlog_consumed;
-    std::atomic<uint64_t> holding;
-};
-static_assert(sizeof(ControlBlock) <= kPageBytes);
-
-inline constexpr size_t kControlDescriptorsOffset = kPageBytes;
-
-inline constexpr size_t control_block_bytes(uint32_t submission_capacity)
-{
-    return kControlDescriptorsOffset + size_t{submission_capacity} * sizeof(SubmissionDescriptor);
-}
-
 inline constexpr uint64_t align_up(uint64_t value, uint64_t alignment)
 {
     return (value + alignment - 1) & ~(alignment - 1);
@@ -236,4 +194,4 @@ inline constexpr EntryPlacement place_entry(uint64_t position, uint32_t payload_
 inline constexpr uint64_t kMaxEntryBytes =
     align_up(kMaxAtomicMessageBytes + sizeof(EntryHeader) + kPageBytes, kPageBytes) + kPageBytes;
 
-}  // namespace rcpg::ipc
+}  // namespace rcpg::delivery

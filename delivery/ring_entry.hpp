@@ -13,20 +13,17 @@
 // reassembly checks them.
 #pragma once
 
-#include "libcpg/ipc/shm_layout.hpp"
+#include "delivery/ring_format.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
 
-namespace rcpg::ipc {
+namespace rcpg::delivery {
 
-// Bytes of one member record in a confchg payload (corosync's struct cpg_address: node
-// id, pid, reason).
-inline constexpr size_t kConfchgAddressBytes = 12;
-// The most bytes of a group name (CPG_MAX_NAME_LENGTH).
-inline constexpr uint32_t kMaxGroupNameBytes = 128;
+// Bytes of one member record in a confchg payload.
+inline constexpr size_t kConfchgAddressBytes = sizeof(MemberAddress);
 
 // The entry at ring `position` of a ring of `ring_bytes` (a power of two), given the bytes
 // from that position to the ring's end (`to_end`) and how many bytes from there are
@@ -57,4 +54,4 @@ enum class RingStep { entry, end, corrupt };
 // with `out` filled in.
 RingStep read_entry(const std::byte* data, uint64_t ring_bytes, uint64_t position, uint64_t tail, RingEntry& out);
 
-}  // namespace rcpg::ipc
+}  // namespace rcpg::delivery
