@@ -37,7 +37,7 @@ uint64_t coarse_clock_ms()
     return static_cast<uint64_t>(now.tv_sec) * 1000u + static_cast<uint64_t>(now.tv_nsec) / 1'000'000u;
 }
 
-bool Daemon::start_node(std::string& error)
+base::Status Daemon::start_node()
 {
     ordering::NodeConfig config;
     config.nodeid = options_.nodeid;
@@ -63,8 +63,7 @@ bool Daemon::start_node(std::string& error)
         transport_config.connect_timeout_ms = cluster.connect_timeout_ms;
         auto created = transport::VerbsTransport::create(transport_config);
         if (!created) {
-            error = "RDMA transport: " + created.status().message();
-            return false;
+            return created.status().in("RDMA transport");
         }
         const std::string& device = (*created)->device().name;
         const bool software_device = device.starts_with("rxe") || device.starts_with("siw");
@@ -72,23 +71,24 @@ bool Daemon::start_node(std::string& error)
                                (cluster.sequencer_copy == SequencerCopy::automatic && !software_device);
         transport = std::move(*created);
     }
-    node_ = ordering::Node::create(std::move(config), *ring_, *this, std::move(transport), error);
-    if (!node_) {
-        return false;
+    auto node = ordering::Node::create(std::move(config), *ring_, *this, std::move(transport));
+    if (!node) {
+        return node.status();
     }
+    node_ = std::move(*node);
     if (transport::Transport* node_transport = node_->transport(); node_transport != nullptr) {
         if (const int wait_fd = node_transport->wait_fd(); wait_fd >= 0) {
             // Only a wake-up: the loop steps the node on every turn.
             loop_.add(wait_fd, POLLIN, [](uint32_t) {});
         }
     }
-    return true;
+    return {};
 }
 
 // ---------------------------------------------------------------------------------------
 // Member: forwarding this node's clients
 
-bool Daemon::prepare_cluster_session(ClientSession& session)
+base::Status Daemon::prepare_cluster_session(ClientSession& session)
 {
     // The device reads payloads from the arena: a member's to forward them, the
     // sequencer's to copy them into its ring. Each part gets a mapping of its own for
@@ -105,25 +105,24 @@ bool Daemon::prepare_cluster_session(ClientSession& session)
         session.cluster.unpinned_views[static_cast<size_t>(part)] =
             ipc::map_fd(session.arena_fd.get(), bytes, offset, ipc::Access::read_write);
         if (!session.cluster.unpinned_views[static_cast<size_t>(part)]) {
-            RCPG_LOG_ERROR("pid {}: cannot map the send arena: {}", session.pid, std::strerror(errno));
-            return false;
+            return base::errno_status(base::Errc::io_error, base::Layer::system,
+                                      fmt::format("pid {}: cannot map the send arena", session.pid), errno);
         }
     }
     if (node_->role() == Role::member || node_->device_copies_configured()) {
         start_pinning(session, ArenaPart::copy);
     }
     if (node_->role() != Role::member) {
-        return true;
+        return {};
     }
     auto staging = transport::RegisteredMemory::create(
         *node_->transport(), size_t{options_.submission_capacity} * sizeof(ordering::wire::DataPrefix),
         transport::RegionAccess::local);
     if (!staging) {
-        RCPG_LOG_ERROR("pid {}: cannot register forwarding staging: {}", session.pid, staging.status().message());
-        return false;
+        return staging.status().in(fmt::format("pid {}: cannot register forwarding staging", session.pid));
     }
     session.cluster.staging = std::move(*staging);
-    return true;
+    return {};
 }
 
 std::pair<uint64_t, uint64_t> Daemon::arena_part_range(const ClientSession& session, ArenaPart part) const
@@ -389,9 +388,8 @@ void Daemon::for_each_session_of(uint32_t pid, Visit&& visit)
 
 bool Daemon::on_admitted()
 {
-    std::string error;
-    if (!start_ipc(error)) {
-        RCPG_LOG_ERROR("cannot serve clients: {}", error);
+    if (base::Status serving = start_ipc(); !serving) {
+        RCPG_LOG_ERROR("cannot serve clients: {}", serving.message());
         return false;
     }
     return true;

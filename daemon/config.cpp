@@ -861,7 +861,9 @@ std::string read_totem_crypto(const std::string& path, const Section& root, Wire
     return {};
 }
 
-std::string load_config(const std::string& path, Options& options)
+namespace {
+
+std::string load_config_problem(const std::string& path, Options& options)
 {
     Section root;
     if (std::string error = parse_file(path, root); !error.empty()) {
@@ -963,6 +965,18 @@ std::string load_config(const std::string& path, Options& options)
     return {};
 }
 
+}  // namespace
+
+// Inside this file a problem is its text ("PATH:LINE: problem", empty for none); at its
+// interface, the common convention.
+base::Status load_config(const std::string& path, Options& options)
+{
+    if (std::string problem = load_config_problem(path, options); !problem.empty()) {
+        return {base::Errc::malformed, base::Layer::config, std::move(problem)};
+    }
+    return {};
+}
+
 std::vector<std::string> host_ipv4_addresses()
 {
     std::vector<std::string> addresses;
@@ -984,7 +998,7 @@ std::vector<std::string> host_ipv4_addresses()
     return addresses;
 }
 
-std::string resolve_local_node(Options& options, uint32_t nodeid_flag)
+base::Status resolve_local_node(Options& options, uint32_t nodeid_flag)
 {
     if (options.cluster.nodes.empty()) {
         return {};
@@ -992,7 +1006,10 @@ std::string resolve_local_node(Options& options, uint32_t nodeid_flag)
     return resolve_local_node(options, nodeid_flag, host_ipv4_addresses());
 }
 
-std::string resolve_local_node(Options& options, uint32_t nodeid_flag, const std::vector<std::string>& host_addresses)
+namespace {
+
+std::string resolve_local_node_problem(Options& options, uint32_t nodeid_flag,
+                                       const std::vector<std::string>& host_addresses)
 {
     const std::vector<ClusterNode>& nodes = options.cluster.nodes;
     if (nodes.empty()) {
@@ -1037,6 +1054,16 @@ std::string resolve_local_node(Options& options, uint32_t nodeid_flag, const std
                                          ids));
     }
     options.nodeid = local.front()->nodeid;
+    return {};
+}
+
+}  // namespace
+
+base::Status resolve_local_node(Options& options, uint32_t nodeid_flag, const std::vector<std::string>& host_addresses)
+{
+    if (std::string problem = resolve_local_node_problem(options, nodeid_flag, host_addresses); !problem.empty()) {
+        return {base::Errc::invalid_argument, base::Layer::config, std::move(problem)};
+    }
     return {};
 }
 

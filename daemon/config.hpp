@@ -73,6 +73,8 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include "base/status.hpp"
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,19 +85,19 @@ namespace rcpg::daemon {
 inline constexpr const char* kDefaultConfigPath = "/etc/rcpg/rcpg.conf";
 
 // Reads the configuration file at `path` and applies it over `options` (cluster, ring size,
-// users...); sets options.config_path. Returns an empty string on success, else one line
-// "PATH:LINE: problem" (LINE omitted only for file-level problems such as "cannot open: No
-// such file or directory"); on error `options` is left unchanged.
-std::string load_config(const std::string& path, Options& options);
+// users...); sets options.config_path. On error (Errc::malformed) the status's context is
+// one line "PATH:LINE: problem" (LINE omitted only for file-level problems such as "cannot
+// open: No such file or directory"), and `options` is left unchanged.
+base::Status load_config(const std::string& path, Options& options);
 
 // Picks this node among options.cluster.nodes: `nodeid_flag` if nonzero (must be in the
 // nodelist), else the node whose ring0_addr is an address of this host (getifaddrs); a
-// nodelist of one node is that node wherever it is. Sets options.nodeid. Error text names
-// the config path. With an empty nodelist does nothing.
-std::string resolve_local_node(Options& options, uint32_t nodeid_flag);
+// nodelist of one node is that node wherever it is. Sets options.nodeid. The error's
+// context names the config path. With an empty nodelist does nothing.
+base::Status resolve_local_node(Options& options, uint32_t nodeid_flag);
 
 // The same, with this host's IPv4 addresses (dotted) given instead of read from the system.
-std::string resolve_local_node(Options& options, uint32_t nodeid_flag, const std::vector<std::string>& host_addresses);
+base::Status resolve_local_node(Options& options, uint32_t nodeid_flag, const std::vector<std::string>& host_addresses);
 
 // A user or group given by name or number (the configuration's and the flags' rule);
 // nullopt when there is no such one.

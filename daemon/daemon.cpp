@@ -27,12 +27,14 @@ using delivery::ConfchgPayload;
 using delivery::EntryHeader;
 using delivery::EntryKind;
 using namespace daemon_detail;
+using base::Errc;
+using base::Layer;
 
-std::unique_ptr<Daemon> Daemon::create(const Options& options, std::string& error)
+base::Result<std::unique_ptr<Daemon>> Daemon::create(const Options& options)
 {
     std::unique_ptr<Daemon> daemon(new Daemon(options));
-    if (!daemon->start(error)) {
-        return nullptr;
+    if (base::Status started = daemon->start(); !started) {
+        return started;
     }
     return daemon;
 }
@@ -51,37 +53,35 @@ Daemon::~Daemon()
     closing_.clear();
 }
 
-bool Daemon::start(std::string& error)
+base::Status Daemon::start()
 {
     if (!loop_.valid()) {
-        error = fmt::format("epoll_create1: {}", std::strerror(errno));
-        return false;
+        return base::errno_status(Errc::io_error, Layer::system, "epoll_create1", errno);
     }
     if (!ordering::DeliveryRing::valid_size(options_.ring_bytes)) {
-        error = fmt::format("ring size {} bytes must be a power of two of at least {} bytes", options_.ring_bytes,
-                            4 * delivery::kMaxEntryBytes);
-        return false;
+        return {Errc::invalid_argument, Layer::config,
+                fmt::format("ring size {} bytes must be a power of two of at least {} bytes", options_.ring_bytes,
+                            4 * delivery::kMaxEntryBytes)};
     }
     if (!delivery::is_power_of_two(options_.submission_capacity)) {
-        error = fmt::format("submission capacity {} must be a power of two", options_.submission_capacity);
-        return false;
+        return {Errc::invalid_argument, Layer::config,
+                fmt::format("submission capacity {} must be a power of two", options_.submission_capacity)};
     }
     ring_ = std::make_unique<ordering::DeliveryRing>(options_.ring_bytes, options_.nodeid);
     if (!ring_->valid()) {
-        error = fmt::format("cannot create the delivery ring: {}", std::strerror(errno));
-        return false;
+        return base::errno_status(Errc::io_error, Layer::system, "cannot create the delivery ring", errno);
     }
-    const std::optional<uint64_t> saved = ring_ids_.load(error);
+    const base::Result<uint64_t> saved = ring_ids_.load();
     if (!saved) {
-        return false;
+        return saved.status();
     }
     saved_ring_seq_ = *saved;
-    if (!start_node(error)) {
-        return false;
+    if (base::Status node = start_node(); !node) {
+        return node;
     }
     save_ring_seq();
     // A member serves clients only once it is admitted (on_admitted starts the IPC).
-    return node_->role() == Role::member || start_ipc(error);
+    return node_->role() == Role::member ? base::Status{} : start_ipc();
 }
 
 // Called whenever the view may have changed: a view's ring id is stored before the loop
@@ -92,21 +92,20 @@ void Daemon::save_ring_seq()
     if (ring_seq <= saved_ring_seq_) {
         return;
     }
-    std::string error;
-    if (!ring_ids_.save(ring_seq, error)) {
+    if (base::Status saved = ring_ids_.save(ring_seq); !saved) {
         // Serving goes on; only a restart's ring id may then repeat an earlier one.
-        RCPG_LOG_WARN("ring id {} not kept across restarts: {}", ring_seq, error);
+        RCPG_LOG_WARN("ring id {} not kept across restarts: {}", ring_seq, saved.message());
     }
     saved_ring_seq_ = ring_seq;
 }
 
-bool Daemon::start_ipc(std::string& error)
+base::Status Daemon::start_ipc()
 {
     fd_socket_ = ipc::listen_fd_socket(options_.ipc_name);
     if (!fd_socket_) {
-        error = fmt::format("cannot listen on @{}: {} (is another rcpgd running with RCPG_IPC={}?)",
-                            ipc::fd_socket_name(options_.ipc_name), std::strerror(errno), options_.ipc_name);
-        return false;
+        return {Errc::io_error, Layer::system,
+                fmt::format("cannot listen on @{}: {} (is another rcpgd running with RCPG_IPC={}?)",
+                            ipc::fd_socket_name(options_.ipc_name), std::strerror(errno), options_.ipc_name)};
     }
     loop_.add(fd_socket_.get(), POLLIN, [this](uint32_t) { on_fd_socket_readable(); });
 
@@ -126,24 +125,24 @@ bool Daemon::start_ipc(std::string& error)
     };
     service_ = qb_ipcs_create(options_.ipc_name.c_str(), 0, QB_IPC_SHM, &handlers);
     if (service_ == nullptr) {
-        error = fmt::format("qb_ipcs_create({}): {}", options_.ipc_name, std::strerror(errno));
-        return false;
+        return base::errno_status(Errc::io_error, Layer::system, fmt::format("qb_ipcs_create({})", options_.ipc_name),
+                                  errno);
     }
     qb_ipcs_service_context_set(service_, this);
     qb_ipcs_enforce_buffer_size(service_, ipc::kIpcMaxMessageBytes);
     qb_ipcs_poll_handlers poll_handlers = loop_.qb_handlers();
     qb_ipcs_poll_handlers_set(service_, &poll_handlers);
     if (int32_t rc = qb_ipcs_run(service_); rc != 0) {
-        error = fmt::format("cannot serve IPC '{}': {} (is another rcpgd running with RCPG_IPC={}?)",
-                            options_.ipc_name, std::strerror(-rc), options_.ipc_name);
-        return false;
+        return {Errc::io_error, Layer::system,
+                fmt::format("cannot serve IPC '{}': {} (is another rcpgd running with RCPG_IPC={}?)",
+                            options_.ipc_name, std::strerror(-rc), options_.ipc_name)};
     }
     RCPG_LOG_INFO("rcpgd serving IPC '{}' as node {} (ring {} MiB, {})", options_.ipc_name, options_.nodeid,
                   options_.ring_bytes >> 20,
                   node_->role() == Role::single ? std::string("one-node cluster")
                                         : fmt::format("cluster of {} nodes, sequencer {}",
                                                       options_.cluster.nodes.size(), node_->sequencer()));
-    return true;
+    return {};
 }
 
 

@@ -11,6 +11,7 @@
 // submission while the flag is up rings the doorbell eventfd).
 #pragma once
 
+#include "base/status.hpp"
 #include "daemon/background.hpp"
 #include "daemon/cluster_state.hpp"
 #include "daemon/event_loop.hpp"
@@ -52,7 +53,7 @@ uint64_t coarse_clock_ms();
 class Daemon : private ordering::LocalSide {
 public:
     // Returns nullptr and fills `error` when the daemon cannot start.
-    static std::unique_ptr<Daemon> create(const Options& options, std::string& error);
+    static base::Result<std::unique_ptr<Daemon>> create(const Options& options);
     ~Daemon() override;
     Daemon(const Daemon&) = delete;
     Daemon& operator=(const Daemon&) = delete;
@@ -88,14 +89,14 @@ public:
 
 private:
     explicit Daemon(const Options& options);
-    bool start(std::string& error);
-    bool start_ipc(std::string& error);
+    base::Status start();
+    base::Status start_ipc();
 
     // Cluster (daemon/cluster.cpp): the transport and this node's ordering::Node.
-    bool start_node(std::string& error);
+    base::Status start_node();
     bool submit_data(ClientSession& session, const ipc::SubmissionDescriptor& descriptor, uint16_t flags);
     bool forward_data(ClientSession& session, const ipc::SubmissionDescriptor& descriptor, uint32_t total_bytes);
-    bool prepare_cluster_session(ClientSession& session);
+    base::Status prepare_cluster_session(ClientSession& session);
     std::pair<uint64_t, uint64_t> arena_part_range(const ClientSession& session, ArenaPart part) const;
     ArenaPart arena_part_of(const ipc::SubmissionDescriptor& descriptor) const;
     void start_pinning(ClientSession& session, ArenaPart part);

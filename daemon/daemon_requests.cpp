@@ -1,6 +1,7 @@
 #include "daemon/daemon.hpp"
 
 #include "daemon/client_session.hpp"
+#include "daemon/cs_error.hpp"
 #include "daemon/daemon_internal.hpp"
 #include "daemon/log.hpp"
 #include "libcpg/ipc/bytes.hpp"
@@ -298,9 +299,12 @@ void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request
         respond_status(session, id, CS_ERR_NO_RESOURCES);
         return;
     }
-    if (node_->role() != Role::single && !prepare_cluster_session(session)) {
-        respond_status(session, id, CS_ERR_NO_RESOURCES);
-        return;
+    if (node_->role() != Role::single) {
+        if (base::Status prepared = prepare_cluster_session(session); !prepared) {
+            RCPG_LOG_ERROR("{}", prepared.message());
+            respond_status(session, id, to_cs_error(prepared));
+            return;
+        }
     }
     session.control = new (session.control_map.get()) ipc::ControlBlock{};
     session.control->magic = ipc::kControlMagic;

@@ -192,9 +192,10 @@ int main(int argc, char** argv)
         }
     }
     if (!config_path.empty()) {
-        const std::string error = rcpg::daemon::load_config(config_path, options);
-        if (!error.empty()) {
-            std::fprintf(stderr, check_config ? "%s\n" : "rcpgd: %s\n", error.c_str());
+        const rcpg::base::Status loaded = rcpg::daemon::load_config(config_path, options);
+        if (!loaded) {
+            // "PATH:LINE: problem", as it is.
+            std::fprintf(stderr, check_config ? "%s\n" : "rcpgd: %s\n", loaded.context().c_str());
             return 1;
         }
     }
@@ -304,8 +305,8 @@ int main(int argc, char** argv)
         }
     }
 
-    if (const std::string error = rcpg::daemon::resolve_local_node(options, nodeid_flag); !error.empty()) {
-        std::fprintf(stderr, check_config ? "%s\n" : "rcpgd: %s\n", error.c_str());
+    if (const rcpg::base::Status resolved = rcpg::daemon::resolve_local_node(options, nodeid_flag); !resolved) {
+        std::fprintf(stderr, check_config ? "%s\n" : "rcpgd: %s\n", resolved.context().c_str());
         return 1;
     }
     if (check_config) {
@@ -326,13 +327,13 @@ int main(int argc, char** argv)
     sigaction(SIGINT, &stop_action, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
-    std::string error;
-    std::unique_ptr<rcpg::daemon::Daemon> daemon = rcpg::daemon::Daemon::create(options, error);
-    if (!daemon) {
-        RCPG_LOG_ERROR("cannot start: {}", error);
+    auto created = rcpg::daemon::Daemon::create(options);
+    if (!created) {
+        RCPG_LOG_ERROR("cannot start: {}", created.status().message());
         rcpg::daemon::log_teardown();
         return 1;
     }
+    std::unique_ptr<rcpg::daemon::Daemon> daemon = std::move(*created);
     daemon->run(g_stop);
     // Its clients got CS_ERR_LIBRARY already; the status tells a service manager that
     // this stop needs a restart, which rejoins the running cluster.

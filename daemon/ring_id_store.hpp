@@ -5,6 +5,8 @@
 // atomically (written beside it, then renamed).
 #pragma once
 
+#include "base/status.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,11 +18,11 @@ public:
     RingIdStore(std::string state_dir, uint32_t nodeid);
 
     const std::string& path() const { return path_; }
-    // The stored sequence number; 0 when there is none yet. nullopt with `error` ("FILE:1:
-    // problem") when the file cannot be read or does not hold one number.
-    std::optional<uint64_t> load(std::string& error) const;
+    // The stored sequence number; 0 when there is none yet. An error ("FILE:1: problem")
+    // when the file cannot be read or does not hold one number.
+    base::Result<uint64_t> load() const;
     // Stores `ring_seq` (creating the directory, mode 0700, if needed).
-    bool save(uint64_t ring_seq, std::string& error) const;
+    base::Status save(uint64_t ring_seq) const;
 
 private:
     std::string dir_;

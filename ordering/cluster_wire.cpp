@@ -72,48 +72,52 @@ bool read_addresses(Reader& reader, uint32_t count, std::vector<delivery::Member
 
 namespace {
 
-std::string common_problem(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes)
+base::Status refused(std::string why) { return {base::Errc::refused, base::Layer::protocol, std::move(why)}; }
+
+base::Status check_common(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes)
 {
     if (hello.nodeid != nodeid) {
-        return fmt::format("its hello names node {}", hello.nodeid);
+        return refused(fmt::format("its hello names node {}", hello.nodeid));
     }
     if (hello.protocol_version != kClusterProtocolVersion) {
-        return fmt::format("it speaks protocol {} (this node {})", hello.protocol_version, kClusterProtocolVersion);
+        return refused(
+            fmt::format("it speaks protocol {} (this node {})", hello.protocol_version, kClusterProtocolVersion));
     }
     if (hello.ring_bytes != ring_bytes) {
-        return fmt::format("its ring has {} bytes (this node's {})", hello.ring_bytes, ring_bytes);
+        return refused(fmt::format("its ring has {} bytes (this node's {})", hello.ring_bytes, ring_bytes));
     }
     return {};
 }
 
 }  // namespace
 
-std::string admission_problem(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes)
+base::Status check_admission(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes)
 {
-    if (std::string problem = common_problem(hello, nodeid, ring_bytes); !problem.empty()) {
-        return problem;
+    if (base::Status common = check_common(hello, nodeid, ring_bytes); !common) {
+        return common;
     }
     if (hello.ring_seq != 0 || hello.tail != 0 || hello.next_seq != 0 || hello.reclaim_limit != 0) {
-        return "it asks to continue a view";
+        return refused("it asks to continue a view");
     }
     return {};
 }
 
-std::string rejoin_problem(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes, uint64_t local_floor)
+base::Status check_rejoin(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes, uint64_t local_floor)
 {
-    if (std::string problem = common_problem(hello, nodeid, ring_bytes); !problem.empty()) {
-        return problem;
+    if (base::Status common = check_common(hello, nodeid, ring_bytes); !common) {
+        return common;
     }
     if (hello.ring_seq == 0) {
-        return "it asks to be admitted, not to continue";
+        return refused("it asks to be admitted, not to continue");
     }
     if (hello.tail % delivery::kEntryAlignBytes != 0 || hello.reclaim_limit > hello.tail ||
         hello.tail - hello.reclaim_limit > ring_bytes) {
-        return fmt::format("its ring does not hold together (tail {}, readers at {})", hello.tail, hello.reclaim_limit);
+        return refused(
+            fmt::format("its ring does not hold together (tail {}, readers at {})", hello.tail, hello.reclaim_limit));
     }
     if (hello.tail > local_floor && hello.tail - local_floor > ring_bytes) {
-        return fmt::format("it claims a tail {} more than a ring past what this node's readers still need ({})", hello.tail,
-                           local_floor);
+        return refused(fmt::format("it claims a tail {} more than a ring past what this node's readers still need ({})",
+                                   hello.tail, local_floor));
     }
     return {};
 }

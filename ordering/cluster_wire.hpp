@@ -5,6 +5,7 @@
 // anything malformed (tests/fuzz runs them on arbitrary bytes).
 #pragma once
 
+#include "base/status.hpp"
 #include "delivery/ring_format.hpp"
 #include "ordering/group_table.hpp"
 #include "transport/peer_word.hpp"
@@ -148,8 +149,8 @@ std::optional<InboundRecord> decode_inbound(uint32_t type, std::span<const std::
 //     overwrites nothing they read. (A genuine survivor never claims more: the sequencer
 //     it lost wrote no node more than a ring past the credit that node published, which is
 //     at most its local floor.)
-std::string admission_problem(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes);
-std::string rejoin_problem(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes, uint64_t local_floor);
+base::Status check_admission(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes);
+base::Status check_rejoin(const Hello& hello, uint32_t nodeid, uint64_t ring_bytes, uint64_t local_floor);
 
 // Encodes a group operation (join, leave, procdown) record body.
 std::vector<std::byte> encode_group_op(uint32_t pid, const GroupName& group);

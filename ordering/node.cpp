@@ -17,13 +17,15 @@ using delivery::ConfchgPayload;
 using delivery::EntryHeader;
 using delivery::EntryKind;
 using namespace node_detail;
+using base::Errc;
+using base::Layer;
 
-std::unique_ptr<Node> Node::create(NodeConfig config, DeliveryRing& ring, LocalSide& local,
-                                   std::unique_ptr<transport::Transport> transport, std::string& error)
+base::Result<std::unique_ptr<Node>> Node::create(NodeConfig config, DeliveryRing& ring, LocalSide& local,
+                                                 std::unique_ptr<transport::Transport> transport)
 {
     std::unique_ptr<Node> node(new Node(std::move(config), ring, local, std::move(transport)));
-    if (!node->start(error)) {
-        return nullptr;
+    if (base::Status started = node->start(); !started) {
+        return started;
     }
     return node;
 }
@@ -68,22 +70,21 @@ Node::~Node()
     ring_control_registration_.reset();
 }
 
-bool Node::start(std::string& error)
+base::Status Node::start()
 {
     view_ = {{config_.nodeid}, config_.first_ring_seq, config_.nodeid};
     if (!transport_) {
-        return true;  // single
+        return {};  // single
     }
     if (config_.nodes.size() < 2 ||
         std::find(config_.nodes.begin(), config_.nodes.end(), config_.nodeid) == config_.nodes.end()) {
-        error = "a cluster needs at least two configured nodes, this one among them";
-        return false;
+        return {Errc::invalid_argument, Layer::config, "a cluster needs at least two configured nodes, this one among them"};
     }
     for (uint32_t nodeid : config_.sequencer_order) {
         if (std::find(config_.nodes.begin(), config_.nodes.end(), nodeid) == config_.nodes.end() ||
             std::find(order_.begin(), order_.end(), nodeid) != order_.end()) {
-            error = fmt::format("the sequencer order names node {}, which is not configured or named twice", nodeid);
-            return false;
+            return {Errc::invalid_argument, Layer::config,
+                    fmt::format("the sequencer order names node {}, which is not configured or named twice", nodeid)};
         }
         order_.push_back(nodeid);
     }
@@ -95,8 +96,8 @@ bool Node::start(std::string& error)
         }
     }
     if (config_.failure_timeout_ms < kHeartbeatsPerTimeout) {
-        error = fmt::format("a failure timeout of {} ms is too short", config_.failure_timeout_ms);
-        return false;
+        return {Errc::invalid_argument, Layer::config,
+                fmt::format("a failure timeout of {} ms is too short", config_.failure_timeout_ms)};
     }
     // Every node starts by looking for a running cluster (after a failover its sequencer
     // is not the first of the order); the first of the order starts one if it finds none.
@@ -118,20 +119,24 @@ bool Node::start(std::string& error)
     auto ring_data = transport::Registration::create(*transport_, const_cast<std::byte*>(ring_.data()), ring_.data_bytes(),
                                                      transport::RegionAccess::remote_read_write);
     if (!ring_data) {
-        error = "cannot register the delivery ring: " + ring_data.status().message();
-        return false;
+        return ring_data.status().in("cannot register the delivery ring");
     }
     ring_data_registration_ = std::move(*ring_data);
     auto ring_control = transport::Registration::create(
         *transport_, reinterpret_cast<std::byte*>(&ring_.header()) + wire::kRingControlOffset, wire::kRingControlBytes,
         transport::RegionAccess::remote_write);
     if (!ring_control) {
-        error = "cannot register the delivery ring's control words: " + ring_control.status().message();
-        return false;
+        return ring_control.status().in("cannot register the delivery ring's control words");
     }
     ring_control_registration_ = std::move(*ring_control);
     // Any node may have to take over sequencing: every node is ready for both roles.
-    return prepare_sequencing(error) && start_member(error) && start_sequencer(error);
+    if (base::Status prepared = prepare_sequencing(); !prepared) {
+        return prepared;
+    }
+    if (base::Status member = start_member(); !member) {
+        return member;
+    }
+    return start_sequencer();
 }
 
 const wire::HeartbeatLine& Node::heartbeat_line(uint32_t nodeid) const
@@ -144,21 +149,19 @@ size_t Node::node_index(uint32_t nodeid) const
     return static_cast<size_t>(std::find(config_.nodes.begin(), config_.nodes.end(), nodeid) - config_.nodes.begin());
 }
 
-bool Node::prepare_sequencing(std::string& error)
+base::Status Node::prepare_sequencing()
 {
     transport::Transport& transport = *transport_;
     auto heartbeat_memory = transport::RegisteredMemory::create(transport, config_.nodes.size() * sizeof(wire::HeartbeatLine),
                                                                 transport::RegionAccess::remote_write);
     if (!heartbeat_memory) {
-        error = "cannot register the heartbeat words: " + heartbeat_memory.status().message();
-        return false;
+        return heartbeat_memory.status().in("cannot register the heartbeat words");
     }
     heartbeat_memory_ = std::move(*heartbeat_memory);
     auto credit_memory = transport::RegisteredMemory::create(transport, config_.nodes.size() * sizeof(wire::MemberLine),
                                                              transport::RegionAccess::remote_write);
     if (!credit_memory) {
-        error = "cannot register the credit words: " + credit_memory.status().message();
-        return false;
+        return credit_memory.status().in("cannot register the credit words");
     }
     credit_memory_ = std::move(*credit_memory);
     const uint64_t inbound_bytes = transport::ring::region_bytes(config_.inbound_ring_bytes);
@@ -173,8 +176,7 @@ bool Node::prepare_sequencing(std::string& error)
         node.heartbeat = &heartbeat_line(nodeid);
         auto inbound = transport::RegisteredMemory::create(transport, inbound_bytes, transport::RegionAccess::remote_write);
         if (!inbound) {
-            error = "cannot register an inbound ring: " + inbound.status().message();
-            return false;
+            return inbound.status().in("cannot register an inbound ring");
         }
         node.inbound_memory = std::move(*inbound);
         // Each node reaches only its own inbound ring and words here, and only writes them.
@@ -193,28 +195,25 @@ bool Node::prepare_sequencing(std::string& error)
                                        index * sizeof(wire::HeartbeatLine), sizeof(transport::PeerWord), write);
         }
         if (!exposed) {
-            error = exposed.message();
-            return false;
+            return exposed.in(fmt::format("cannot expose the regions node {} writes", nodeid));
         }
     }
     // Every node listens: the survivors connect to whichever node takes over.
     if (transport::Status listening = transport.listen(); !listening) {
-        error = "cannot listen for the other nodes: " + listening.message();
-        return false;
+        return listening.in("cannot listen for the other nodes");
     }
-    return true;
+    return {};
 }
 
-bool Node::start_sequencer(std::string& error)
+base::Status Node::start_sequencer()
 {
-    (void)error;
     transport::Transport& transport = *transport_;
     if (!config_.device_copies) {
         if (role_ == Role::sequencer) {
             log(LogLevel::info, "node {} is the sequencer of {} configured nodes; it copies payloads with the CPU",
                 config_.nodeid, config_.nodes.size());
         }
-        return true;
+        return {};
     }
     transport::Status loopback = transport.expose(config_.nodeid, wire::kTagOwnRing, ring_data_registration_.id(), 0,
                                                   ring_.data_bytes(), transport::RegionAccess::remote_write);
@@ -228,17 +227,16 @@ bool Node::start_sequencer(std::string& error)
     if (role_ == Role::sequencer) {
         log(LogLevel::info, "node {} is the sequencer of {} configured nodes", config_.nodeid, config_.nodes.size());
     }
-    return true;
+    return {};
 }
 
-bool Node::start_member(std::string& error)
+base::Status Node::start_member()
 {
     transport::Transport& transport = *transport_;
     auto member_memory = transport::RegisteredMemory::create(transport, delivery::kPageBytes + wire::kSnapshotRegionBytes,
                                                              transport::RegionAccess::remote_write);
     if (!member_memory) {
-        error = "cannot register the member's regions: " + member_memory.status().message();
-        return false;
+        return member_memory.status().in("cannot register the member's regions");
     }
     member_memory_ = std::move(*member_memory);
     // The credit word of this node's inbound writer: every node that reads an inbound ring
@@ -252,15 +250,14 @@ bool Node::start_member(std::string& error)
         if (transport::Status exposed = transport.expose(nodeid, wire::kTagInboundCredit, member_memory_.region(), 0,
                                                          sizeof(uint64_t), transport::RegionAccess::remote_write);
             !exposed) {
-            error = exposed.message();
-            return false;
+            return exposed.in(fmt::format("cannot expose the inbound credit word to node {}", nodeid));
         }
     }
     if (role_ == Role::member) {
         log(LogLevel::info, "node {} joins the cluster through sequencer {}; clients are served once it is admitted",
             config_.nodeid, sequencer_);
     }
-    return true;
+    return {};
 }
 
 void Node::grant_to_sequencer()

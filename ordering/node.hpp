@@ -13,6 +13,7 @@
 // ordering/NOTES.md.
 #pragma once
 
+#include "base/status.hpp"
 #include "ordering/cluster_wire.hpp"
 #include "ordering/delivery_ring.hpp"
 #include "ordering/delivery_stream.hpp"
@@ -144,8 +145,8 @@ class Node {
 public:
     // `ring` and `local` outlive the node. Without a transport the node is `single`;
     // with one it registers the ring and its own regions, and the sequencer listens.
-    static std::unique_ptr<Node> create(NodeConfig config, DeliveryRing& ring, LocalSide& local,
-                                        std::unique_ptr<transport::Transport> transport, std::string& error);
+    static base::Result<std::unique_ptr<Node>> create(NodeConfig config, DeliveryRing& ring, LocalSide& local,
+                                                      std::unique_ptr<transport::Transport> transport);
     ~Node();
     Node(const Node&) = delete;
     Node& operator=(const Node&) = delete;
@@ -305,16 +306,16 @@ private:
     void fail() { set_state(NodeState::failed); }
     // Joining or in failover: the same phase with the connection at `link`.
     void set_link(Link link);
-    bool start(std::string& error);
-    bool start_sequencer(std::string& error);
-    bool start_member(std::string& error);
+    base::Status start();
+    base::Status start_sequencer();
+    base::Status start_member();
     template <typename... Args>
     void log(LogLevel level, fmt::format_string<Args...> format, Args&&... args);
 
     void on_event(const transport::Event& event);
     void on_sequencer_event(const transport::Event& event);
     void on_member_event(const transport::Event& event);
-    bool prepare_sequencing(std::string& error);
+    base::Status prepare_sequencing();
     size_t node_index(uint32_t nodeid) const;
     // Where `nodeid` writes its heartbeat counter in this node's memory.
     const wire::HeartbeatLine& heartbeat_line(uint32_t nodeid) const;

@@ -181,13 +181,13 @@ bool Node::take_rejoin(Remote& node, const wire::Hello& hello)
     }
     const bool of_view = std::binary_search(election_->view.members.begin(), election_->view.members.end(), node.nodeid);
     // The repair reads up to the longest tail into this ring: a tail past what this node's
-    // own readers leave free is refused (rejoin_problem says why none genuine is).
-    std::string problem = wire::rejoin_problem(hello, node.nodeid, ring_.data_bytes(), local_.local_reclaim_limit());
-    if (problem.empty() && (!of_view || suspects_.contains(node.nodeid) || election_->target)) {
-        problem = "not of the view, suspected, or late";
+    // own readers leave free is refused (check_rejoin says why none genuine is).
+    base::Status fits = wire::check_rejoin(hello, node.nodeid, ring_.data_bytes(), local_.local_reclaim_limit());
+    if (fits && (!of_view || suspects_.contains(node.nodeid) || election_->target)) {
+        fits = {base::Errc::refused, base::Layer::protocol, "not of the view, suspected, or late"};
     }
-    if (!problem.empty()) {
-        log(LogLevel::warning, "node {} cannot continue here: {}", node.nodeid, problem);
+    if (!fits) {
+        log(LogLevel::warning, "node {} cannot continue here: {}", node.nodeid, fits.context());
         transport_->disconnect(node.nodeid);
         return true;
     }

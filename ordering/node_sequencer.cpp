@@ -385,9 +385,9 @@ bool Node::admit(Remote& node, const wire::Hello& hello)
     transport::Transport& transport = *transport_;
     // A node that lost a sequencer this one did not take over from asks to continue a view
     // this node does not continue: refused like any hello that does not fit.
-    if (std::string problem = wire::admission_problem(hello, node.nodeid, ring_.data_bytes());
-        !problem.empty() || node.state != RemoteStatus::State::connected) {
-        log(LogLevel::warning, "node {} cannot be admitted: {}", node.nodeid, problem.empty() ? "not connected" : problem);
+    if (base::Status fits = wire::check_admission(hello, node.nodeid, ring_.data_bytes());
+        !fits || node.state != RemoteStatus::State::connected) {
+        log(LogLevel::warning, "node {} cannot be admitted: {}", node.nodeid, fits ? "not connected" : fits.context());
         transport.disconnect(node.nodeid);
         return true;
     }

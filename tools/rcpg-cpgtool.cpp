@@ -6,6 +6,7 @@
 // reads, so the groups it lists are exactly what clients iterate. It never becomes a
 // client itself: it maps no shared memory, holds nothing of the delivery ring, and is
 // not among the local clients it reports.
+#include "base/status.hpp"
 #include "libcpg/ipc/fd_passing.hpp"
 #include "libcpg/ipc/protocol.hpp"
 
@@ -99,73 +100,75 @@ private:
     qb_ipcc_connection_t* connection_;
 };
 
+// A failure of the tool's exchange with rcpgd: its context is the line printed.
+base::Status failure(base::Errc code, std::string text) { return {code, base::Layer::system, std::move(text)}; }
+
 // Sends `request` and receives the answer into `response`. Returns the bytes received,
-// or nothing with `error` filled.
-std::optional<size_t> ask(qb_ipcc_connection_t* connection, const std::string& ipc_name, const void* request,
-                          size_t request_bytes, void* response, size_t response_bytes, std::string& error)
+// or why not.
+base::Result<size_t> ask(qb_ipcc_connection_t* connection, const std::string& ipc_name, const void* request,
+                         size_t request_bytes, void* response, size_t response_bytes)
 {
     iovec part{const_cast<void*>(request), request_bytes};
     const ssize_t received = qb_ipcc_sendv_recv(connection, &part, 1, response, response_bytes, kRequestTimeoutMs);
     if (received < 0) {
-        error = fmt::format("rcpgd on IPC name '{}' did not answer: {}", ipc_name, std::strerror(static_cast<int>(-received)));
-        return std::nullopt;
+        return failure(base::Errc::io_error, fmt::format("rcpgd on IPC name '{}' did not answer: {}", ipc_name,
+                                                         std::strerror(static_cast<int>(-received))));
     }
     qb_ipc_response_header header;
     if (static_cast<size_t>(received) < sizeof(header)) {
-        error = fmt::format("rcpgd on IPC name '{}' sent a truncated answer ({} bytes)", ipc_name, received);
-        return std::nullopt;
+        return failure(base::Errc::malformed,
+                       fmt::format("rcpgd on IPC name '{}' sent a truncated answer ({} bytes)", ipc_name, received));
     }
     std::memcpy(&header, response, sizeof(header));
     if (header.error == CS_ERR_MESSAGE_ERROR || header.error == CS_ERR_INIT) {
-        error = fmt::format("rcpgd on IPC name '{}' does not answer operator requests (older than this tool?)",
-                            ipc_name);
-        return std::nullopt;
+        return failure(base::Errc::refused,
+                       fmt::format("rcpgd on IPC name '{}' does not answer operator requests (older than this tool?)",
+                                   ipc_name));
     }
     if (header.error != CS_OK) {
-        error = fmt::format("rcpgd on IPC name '{}' refused the request: error {}", ipc_name, header.error);
-        return std::nullopt;
+        return failure(base::Errc::refused,
+                       fmt::format("rcpgd on IPC name '{}' refused the request: error {}", ipc_name, header.error));
     }
     return static_cast<size_t>(received);
 }
 
-std::optional<Report> query(const std::string& ipc_name, std::string& error)
+base::Result<Report> query(const std::string& ipc_name)
 {
     Connection connection(qb_ipcc_connect(ipc_name.c_str(), ipc::kIpcMaxMessageBytes));
     if (connection.get() == nullptr) {
         const int cause = errno;
         if (cause == EACCES || cause == EPERM) {
-            error = fmt::format("rcpgd on IPC name '{}' refused this user: only root and the users and groups it "
-                                "allows (--allow-user, --allow-group) may ask",
-                                ipc_name);
-        } else {
-            error = fmt::format("cannot reach rcpgd on IPC name '{}': {} (is rcpgd running with RCPG_IPC={}?)",
-                                ipc_name, std::strerror(cause), ipc_name);
+            return failure(base::Errc::refused,
+                           fmt::format("rcpgd on IPC name '{}' refused this user: only root and the users and groups "
+                                       "it allows (--allow-user, --allow-group) may ask",
+                                       ipc_name));
         }
-        return std::nullopt;
+        return failure(base::Errc::not_connected,
+                       fmt::format("cannot reach rcpgd on IPC name '{}': {} (is rcpgd running with RCPG_IPC={}?)",
+                                   ipc_name, std::strerror(cause), ipc_name));
     }
     pid_t server_pid = 0;
     uid_t server_uid = 0;
     gid_t server_gid = 0;
     if (qb_ipcc_auth_get(connection.get(), &server_pid, &server_uid, &server_gid) != 0 ||
         !ipc::trusted_server_uid(server_uid)) {
-        error = fmt::format("the server on IPC name '{}' runs as uid {}, which is not rcpgd's user (root, this "
-                            "user, or $RCPG_DAEMON_USER): not asked",
-                            ipc_name, server_uid);
-        return std::nullopt;
+        return failure(base::Errc::refused,
+                       fmt::format("the server on IPC name '{}' runs as uid {}, which is not rcpgd's user (root, "
+                                   "this user, or $RCPG_DAEMON_USER): not asked",
+                                   ipc_name, server_uid));
     }
     Report report{};
     ipc::BareRequest status_request{};
     status_request.header = {static_cast<int32_t>(ipc::RequestId::status), sizeof(status_request)};
     auto received = ask(connection.get(), ipc_name, &status_request, sizeof(status_request), &report.status,
-                        sizeof(report.status), error);
+                        sizeof(report.status));
     if (!received) {
-        return std::nullopt;
+        return received.status();
     }
     const ipc::StatusResponse& status = report.status;
     if (*received != sizeof(status)) {
-        error = fmt::format("rcpgd on IPC name '{}' sent a status of {} bytes (expected {})", ipc_name, *received,
-                            sizeof(status));
-        return std::nullopt;
+        return failure(base::Errc::malformed, fmt::format("rcpgd on IPC name '{}' sent a status of {} bytes (expected {})",
+                                                          ipc_name, *received, sizeof(status)));
     }
 
     ipc::IterationRequest members_request{};
@@ -173,16 +176,15 @@ std::optional<Report> query(const std::string& ipc_name, std::string& error)
     members_request.iteration_type = CPG_ITERATION_ALL;
     const auto reply = std::make_unique_for_overwrite<std::byte[]>(ipc::kIpcMaxMessageBytes);
     received = ask(connection.get(), ipc_name, &members_request, sizeof(members_request), reply.get(),
-                   ipc::kIpcMaxMessageBytes, error);
+                   ipc::kIpcMaxMessageBytes);
     if (!received) {
-        return std::nullopt;
+        return received.status();
     }
     ipc::ListResponse list;
     std::memcpy(&list, reply.get(), std::min(sizeof(list), *received));
     if (*received < sizeof(list) ||
         *received != sizeof(list) + size_t{list.count} * sizeof(cpg_iteration_description_t)) {
-        error = fmt::format("rcpgd on IPC name '{}' sent a malformed group list", ipc_name);
-        return std::nullopt;
+        return failure(base::Errc::malformed, fmt::format("rcpgd on IPC name '{}' sent a malformed group list", ipc_name));
     }
     report.members.resize(list.count);
     if (list.count > 0) {  // an empty vector's data() may be null, which memcpy must not get
@@ -472,11 +474,10 @@ int main(int argc, char** argv)
     int exit_status = 0;
     bool printed = false;
     for (const std::string& ipc_name : ipc_names) {
-        std::string error;
-        const std::optional<Report> report = query(ipc_name, error);
+        const base::Result<Report> report = query(ipc_name);
         if (!report) {
             std::fflush(stdout);
-            std::fprintf(stderr, "rcpg-cpgtool: %s\n", error.c_str());
+            std::fprintf(stderr, "rcpg-cpgtool: %s\n", report.status().context().c_str());
             exit_status = 1;
             continue;
         }

@@ -70,11 +70,11 @@ void fuzz_inbound(uint32_t type, std::span<const std::byte> payload)
         const auto& hello = std::get<wire::Hello>(record->body);
         const uint64_t ring_bytes = uint64_t{1} << (12 + hello.next_seq % 20);
         const uint64_t floor = hello.reclaim_limit ^ (hello.ring_seq << 3);
-        if (wire::rejoin_problem(hello, hello.nodeid, ring_bytes, floor).empty()) {
+        if (wire::check_rejoin(hello, hello.nodeid, ring_bytes, floor).ok()) {
             check(hello.ring_seq != 0 && hello.tail % 8 == 0 && hello.reclaim_limit <= hello.tail &&
                   hello.tail - hello.reclaim_limit <= ring_bytes && (hello.tail <= floor || hello.tail - floor <= ring_bytes));
         }
-        if (wire::admission_problem(hello, hello.nodeid, ring_bytes).empty()) {
+        if (wire::check_admission(hello, hello.nodeid, ring_bytes).ok()) {
             check(hello.tail == 0 && hello.ring_seq == 0 && hello.reclaim_limit == 0 && hello.ring_bytes == ring_bytes);
         }
         break;

@@ -182,9 +182,11 @@ public:
             };
         }
         auto transport = std::make_unique<MemoryTransport>(fabric, transport::testing::make_config(nodeid, scenario.nodes));
-        std::string error;
-        node_ = Node::create(std::move(config), ring_, *this, std::move(transport), error);
-        EXPECT_NE(node_, nullptr) << error;
+        auto created = Node::create(std::move(config), ring_, *this, std::move(transport));
+        EXPECT_TRUE(created.ok()) << created.status().message();
+        if (created) {
+            node_ = std::move(*created);
+        }
         if (node_) {
             auto staging = transport::RegisteredMemory::create(*node_->transport(), size_t{kStagingSlots} * kStagingSlotBytes,
                                                                transport::RegionAccess::local);

@@ -121,19 +121,19 @@ TEST(ClusterWireHello, AdmissionTakesOnlyAFreshNodeOfThisProtocolAndRingSize)
 {
     constexpr uint64_t kRing = 1 << 20;
     const Hello fresh{kClusterProtocolVersion, 3, kRing, 0, 0, 0, 0};
-    EXPECT_EQ(admission_problem(fresh, 3, kRing), "");
+    EXPECT_TRUE(check_admission(fresh, 3, kRing).ok());
     Hello hello = fresh;
     hello.nodeid = 2;  // on node 3's connection
-    EXPECT_NE(admission_problem(hello, 3, kRing), "");
+    EXPECT_FALSE(check_admission(hello, 3, kRing).ok());
     hello = fresh;
     hello.protocol_version += 1;
-    EXPECT_NE(admission_problem(hello, 3, kRing), "");
+    EXPECT_FALSE(check_admission(hello, 3, kRing).ok());
     hello = fresh;
     hello.ring_bytes = kRing / 2;
-    EXPECT_NE(admission_problem(hello, 3, kRing), "");
+    EXPECT_FALSE(check_admission(hello, 3, kRing).ok());
     hello = fresh;
     hello.tail = 64;  // continues something
-    EXPECT_NE(admission_problem(hello, 3, kRing), "");
+    EXPECT_FALSE(check_admission(hello, 3, kRing).ok());
 }
 
 TEST(ClusterWireHello, ARejoinMayNotClaimATailPastThisNodesFreeRoom)
@@ -141,33 +141,33 @@ TEST(ClusterWireHello, ARejoinMayNotClaimATailPastThisNodesFreeRoom)
     constexpr uint64_t kRing = 1 << 20;
     constexpr uint64_t kFloor = 10 * kRing;  // this node's readers still need positions from here
     const Hello survivor{kClusterProtocolVersion, 3, kRing, 5, kFloor + kRing, 1000, kFloor + 64};
-    EXPECT_EQ(rejoin_problem(survivor, 3, kRing, kFloor), "") << "exactly a ring past the floor fits";
+    EXPECT_TRUE(check_rejoin(survivor, 3, kRing, kFloor).ok()) << "exactly a ring past the floor fits";
     Hello hello = survivor;
     hello.tail = kFloor + kRing + 8;  // one entry more: its repair would overwrite what a reader needs
     hello.reclaim_limit = hello.tail - 64;
-    EXPECT_NE(rejoin_problem(hello, 3, kRing, kFloor).find("more than a ring past"), std::string::npos);
+    EXPECT_NE(check_rejoin(hello, 3, kRing, kFloor).context().find("more than a ring past"), std::string::npos);
     hello.tail = ~uint64_t{0} - 7;  // the far end of the position space (no wrap in the check)
     hello.reclaim_limit = hello.tail;
-    EXPECT_NE(rejoin_problem(hello, 3, kRing, kFloor), "");
+    EXPECT_FALSE(check_rejoin(hello, 3, kRing, kFloor).ok());
     hello = survivor;
     hello.tail = kFloor - 4096;  // behind this node: nothing to repair from it, and fine
     hello.reclaim_limit = hello.tail;
-    EXPECT_EQ(rejoin_problem(hello, 3, kRing, kFloor), "");
+    EXPECT_TRUE(check_rejoin(hello, 3, kRing, kFloor).ok());
     hello = survivor;
     hello.tail += 4;  // off the entry grid
-    EXPECT_NE(rejoin_problem(hello, 3, kRing, kFloor), "");
+    EXPECT_FALSE(check_rejoin(hello, 3, kRing, kFloor).ok());
     hello = survivor;
     hello.reclaim_limit = hello.tail + 8;  // readers ahead of its own tail
-    EXPECT_NE(rejoin_problem(hello, 3, kRing, kFloor), "");
+    EXPECT_FALSE(check_rejoin(hello, 3, kRing, kFloor).ok());
     hello = survivor;
     hello.reclaim_limit = hello.tail - kRing - 8;  // readers more than a ring behind
-    EXPECT_NE(rejoin_problem(hello, 3, kRing, kFloor), "");
+    EXPECT_FALSE(check_rejoin(hello, 3, kRing, kFloor).ok());
     hello = survivor;
     hello.ring_seq = 0;  // asks to be admitted instead
-    EXPECT_NE(rejoin_problem(hello, 3, kRing, kFloor), "");
+    EXPECT_FALSE(check_rejoin(hello, 3, kRing, kFloor).ok());
     hello = survivor;
     hello.nodeid = 4;
-    EXPECT_NE(rejoin_problem(hello, 3, kRing, kFloor), "");
+    EXPECT_FALSE(check_rejoin(hello, 3, kRing, kFloor).ok());
 }
 
 TEST(ClusterWireInbound, DataPayloadStaysInTheRing)

@@ -133,14 +133,19 @@ protected:
 TEST_F(RingIdStoreTest, ARingIdIsKeptAndAMissingFileIsZero)
 {
     const RingIdStore store(dir_ + "/state", 7);
-    std::string error;
-    EXPECT_EQ(store.load(error), std::optional<uint64_t>(0)) << error;
-    ASSERT_TRUE(store.save(41, error)) << error;
+    auto missing = store.load();
+    ASSERT_TRUE(missing.ok()) << missing.status().message();
+    EXPECT_EQ(*missing, 0u);
+    rcpg::base::Status saved = store.save(41);
+    ASSERT_TRUE(saved.ok()) << saved.message();
     EXPECT_EQ(store.path(), dir_ + "/state/ringid_7");
-    EXPECT_EQ(store.load(error), std::optional<uint64_t>(41));
-    ASSERT_TRUE(store.save(18446744073709551615ull, error));
-    EXPECT_EQ(store.load(error), std::optional<uint64_t>(18446744073709551615ull));
-    EXPECT_EQ(RingIdStore(dir_ + "/state", 8).load(error), std::optional<uint64_t>(0)) << "per node id";
+    ASSERT_TRUE(store.load().ok());
+    EXPECT_EQ(*store.load(), 41u);
+    ASSERT_TRUE(store.save(18446744073709551615ull).ok());
+    EXPECT_EQ(*store.load(), 18446744073709551615ull);
+    auto other = RingIdStore(dir_ + "/state", 8).load();
+    ASSERT_TRUE(other.ok());
+    EXPECT_EQ(*other, 0u) << "per node id";
 }
 
 TEST_F(RingIdStoreTest, AnythingButOneNumberIsRefusedWithItsFileAndLine)
@@ -148,14 +153,15 @@ TEST_F(RingIdStoreTest, AnythingButOneNumberIsRefusedWithItsFileAndLine)
     const RingIdStore store(dir_, 1);
     for (const char* text : {"", "\n", "12x\n", "-3\n", " 12\n", "99999999999999999999999\n", "1\n2\n"}) {
         std::ofstream(store.path(), std::ios::trunc) << text;
-        std::string error;
-        EXPECT_EQ(store.load(error), std::nullopt) << "'" << text << "'";
-        EXPECT_EQ(error.rfind(store.path() + ":1: ", 0), 0u) << error;
+        auto loaded = store.load();
+        ASSERT_FALSE(loaded.ok()) << "'" << text << "'";
+        EXPECT_EQ(loaded.status().code(), rcpg::base::Errc::malformed);
+        EXPECT_EQ(loaded.status().context().rfind(store.path() + ":1: ", 0), 0u) << loaded.status().message();
     }
     std::ofstream(store.path(), std::ios::trunc) << std::string(100, '1');
-    std::string error;
-    EXPECT_EQ(store.load(error), std::nullopt);
-    EXPECT_NE(error.find("longer than a ring id"), std::string::npos) << error;
+    auto loaded = store.load();
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_NE(loaded.status().context().find("longer than a ring id"), std::string::npos) << loaded.status().message();
 }
 
 }  // namespace

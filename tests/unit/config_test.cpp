@@ -22,6 +22,9 @@ namespace rcpg::daemon {
 namespace {
 
 // Passes when `error` starts with "PATH:LINE: " (or "PATH: " for line 0) and contains `word`.
+// A status's problem text ("PATH:LINE: problem"), empty when it is fine.
+std::string problem(const rcpg::base::Status& status) { return status.ok() ? std::string() : status.context(); }
+
 ::testing::AssertionResult ErrorAt(const std::string& error, const std::string& path, int line, std::string_view word)
 {
     const std::string prefix = line == 0 ? path + ": " : path + ":" + std::to_string(line) + ": ";
@@ -116,7 +119,7 @@ protected:
     std::string load(std::string_view text)
     {
         write("rcpg.conf", text, 0644);
-        return load_config(path_, options_);
+        return problem(load_config(path_, options_));
     }
 
     // A nodelist of nodes 1..3 on three addresses, then `rcpg_section` (with the key file).
@@ -672,9 +675,9 @@ TEST_F(ConfigTest, MalformedLinesAreRefusedEvenInIgnoredSections)
 
 TEST_F(ConfigTest, MissingFileIsAFileLevelError)
 {
-    EXPECT_EQ(load_config(dir_ + "/absent.conf", options_),
+    EXPECT_EQ(problem(load_config(dir_ + "/absent.conf", options_)),
               dir_ + "/absent.conf: cannot open: No such file or directory");
-    EXPECT_EQ(load_config(dir_, options_), dir_ + ": cannot read: Is a directory");
+    EXPECT_EQ(problem(load_config(dir_, options_)), dir_ + ": cannot read: Is a directory");
 }
 
 TEST_F(ConfigTest, FailedLoadLeavesOptionsAsTheyWere)
@@ -692,14 +695,14 @@ TEST_F(ConfigTest, FailedLoadLeavesOptionsAsTheyWere)
 TEST_F(ConfigTest, NodeidFlagPicksANodeOfTheNodelist)
 {
     ASSERT_EQ(load(three_nodes("")), "");
-    EXPECT_EQ(resolve_local_node(options_, 3), "");
+    EXPECT_EQ(problem(resolve_local_node(options_, 3)), "");
     EXPECT_EQ(options_.nodeid, 3u);
 }
 
 TEST_F(ConfigTest, NodeidFlagOutsideTheNodelistIsRefusedNamingTheFile)
 {
     ASSERT_EQ(load(three_nodes("")), "");
-    EXPECT_EQ(resolve_local_node(options_, 4), path_ + ": --nodeid 4 is not in the nodelist (nodes 1, 2, 3)");
+    EXPECT_EQ(problem(resolve_local_node(options_, 4)), path_ + ": --nodeid 4 is not in the nodelist (nodes 1, 2, 3)");
 }
 
 TEST_F(ConfigTest, WithoutTheFlagTheNodeWithAnAddressOfThisHostIsLocal)
@@ -721,25 +724,25 @@ rcpg {
 }
 )"),
               "");
-    EXPECT_EQ(resolve_local_node(options_, 0), "");
+    EXPECT_EQ(problem(resolve_local_node(options_, 0)), "");
     EXPECT_EQ(options_.nodeid, 2u);
 }
 
 TEST_F(ConfigTest, WithoutTheFlagNoOrSeveralLocalNodesAreRefused)
 {
     ASSERT_EQ(load(three_nodes("")), "");
-    EXPECT_TRUE(ErrorAt(resolve_local_node(options_, 0, {"127.0.0.1", "10.9.9.9"}), path_, 0,
+    EXPECT_TRUE(ErrorAt(problem(resolve_local_node(options_, 0, {"127.0.0.1", "10.9.9.9"})), path_, 0,
                         "no node of the nodelist has an address of this host"));
-    EXPECT_TRUE(ErrorAt(resolve_local_node(options_, 0, {"10.0.0.1", "10.0.0.3"}), path_, 0,
+    EXPECT_TRUE(ErrorAt(problem(resolve_local_node(options_, 0, {"10.0.0.1", "10.0.0.3"})), path_, 0,
                         "nodes 1, 3 all have addresses of this host; pass --nodeid"));
-    EXPECT_EQ(resolve_local_node(options_, 0, {"10.0.0.3"}), "");
+    EXPECT_EQ(problem(resolve_local_node(options_, 0, {"10.0.0.3"})), "");
     EXPECT_EQ(options_.nodeid, 3u);
 }
 
 TEST_F(ConfigTest, OneNodeNodelistIsLocalWhateverItsAddress)
 {
     ASSERT_EQ(load("nodelist {\n  node {\n    nodeid: 9\n    ring0_addr: 192.0.2.1\n  }\n}\n"), "");
-    EXPECT_EQ(resolve_local_node(options_, 0, {}), "");
+    EXPECT_EQ(problem(resolve_local_node(options_, 0, {})), "");
     EXPECT_EQ(options_.nodeid, 9u);
 }
 
@@ -749,7 +752,7 @@ TEST_F(ConfigTest, DescribeNamesEveryNodeTheLocalOneAndTheKeyFileButNeverTheKey)
 {
     ASSERT_EQ(load(three_nodes("  sequencer_order: 2\n  device: rxe0\n  node {\n    nodeid: 3\n    port: 7600\n  }\n")),
               "");
-    ASSERT_EQ(resolve_local_node(options_, 1), "");
+    ASSERT_EQ(problem(resolve_local_node(options_, 1)), "");
     const std::string text = describe(options_);
     EXPECT_NE(text.find("configuration file: " + path_), std::string::npos) << text;
     EXPECT_NE(text.find("node 1 at 10.0.0.1:7405, this node\n"), std::string::npos) << text;
@@ -778,7 +781,7 @@ TEST_F(ConfigTest, DescribeShowsNodeNames)
 TEST(ConfigWithoutSystem, DescribeAndLocalNodeOfHandBuiltOptions)
 {
     Options options;
-    EXPECT_EQ(resolve_local_node(options, 5, {}), "") << "no nodelist: nothing to check";
+    EXPECT_EQ(problem(resolve_local_node(options, 5, {})), "") << "no nodelist: nothing to check";
     EXPECT_EQ(options.nodeid, 1u) << "no nodelist: the nodeid stays";
     std::string text = describe(options);
     EXPECT_NE(text.find("configuration file: none\n"), std::string::npos) << text;
@@ -789,7 +792,7 @@ TEST(ConfigWithoutSystem, DescribeAndLocalNodeOfHandBuiltOptions)
     options.cluster.nodes = {{1, "a", "10.0.0.1", 7405}, {2, "", "10.0.0.2", 7406}};
     options.cluster.sequencer_order = {2, 1};
     options.cluster.cluster_key.assign(32, std::byte{0x42});
-    EXPECT_EQ(resolve_local_node(options, 0, {"10.0.0.2"}), "");
+    EXPECT_EQ(problem(resolve_local_node(options, 0, {"10.0.0.2"})), "");
     EXPECT_EQ(options.nodeid, 2u);
     text = describe(options);
     EXPECT_NE(text.find("nodes: 2\n"), std::string::npos) << text;

@@ -1,8 +1,8 @@
-#include "transport/status.hpp"
+#include "base/status.hpp"
 
 #include <cstring>
 
-namespace rcpg::transport {
+namespace rcpg::base {
 
 const char* to_string(Errc code)
 {
@@ -15,6 +15,7 @@ const char* to_string(Errc code)
     case Errc::refused: return "refused";
     case Errc::device_error: return "device error";
     case Errc::malformed: return "malformed";
+    case Errc::io_error: return "i/o error";
     }
     return "?";
 }
@@ -30,6 +31,9 @@ const char* to_string(Layer layer)
     case Layer::completion: return "completion";
     case Layer::handshake: return "handshake";
     case Layer::ring: return "ring";
+    case Layer::protocol: return "protocol";
+    case Layer::config: return "config";
+    case Layer::system: return "system";
     }
     return "?";
 }
@@ -54,4 +58,4 @@ Status errno_status(Errc code, Layer layer, const std::string& what, int error_n
     return {code, layer, what + ": " + std::strerror(error_number)};
 }
 
-}  // namespace rcpg::transport
+}  // namespace rcpg::base
