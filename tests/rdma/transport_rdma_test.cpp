@@ -3,20 +3,24 @@
 // address with its own rdma_cm port, except the peer killed mid-stream, which is a child
 // process (this binary re-executed with --peer-child) so that SIGKILL can take it.
 //
-// Covered: connect and exchange of exposed regions; a region pinned on another thread
-// and adopted; memfd-backed (MAP_SHARED) ring
-// registration, with writes seen through a second mapping as a client would see them;
-// write + tail commit; wrap-around under credits with a slow reader; WRITE_WITH_IMM and
-// READ; the loopback connection (connect(self()): device copies into own memory); refusals (wrong cluster key, node not in the list, malformed private data,
-// nothing listening); a peer killed mid-stream reported as an event within a bound;
-// sleeping on wait_fd (woken by a WRITE_WITH_IMM posted before or during the sleep and by
-// the peer's disconnect, quiet when nothing was sent).
+// Covered: the transport contract suite (tests/transport/transport_contract.hpp: regions
+// exchanged, writes in order with immediates and completions, reads, grants and
+// withdrawals on a live connection, writes outside a window refused, the loopback,
+// disconnects, the send queue's bound, refusals), the same suite the memory transport
+// passes; and what only verbs has: a region pinned on another thread and adopted;
+// memfd-backed (MAP_SHARED) ring registration, with writes seen through a second mapping
+// as a client would see them; write + tail commit; wrap-around under credits with a slow
+// reader; memory registered around an exposed ring left untouched by writes past it; a
+// malformed connect request refused; a peer killed mid-stream reported as an event
+// within a bound; sleeping on wait_fd (woken by a WRITE_WITH_IMM posted before or during
+// the sleep and by the peer's disconnect, quiet when nothing was sent).
 // Without RCPG_RDMA_DEV every test skips with the reason.
 #include "transport/memory_region.hpp"
 #include "transport/ring_reader.hpp"
 #include "transport/ring_writer.hpp"
 #include "transport/verbs_transport.hpp"
 #include "tests/rdma/rdma_test_support.hpp"
+#include "tests/transport/transport_contract.hpp"
 #include "tests/transport/transport_test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -112,61 +116,6 @@ struct RingSetup {
     std::optional<RingWriter> ring_writer;
     std::optional<RingReader> ring_reader;
 };
-
-TEST(TransportRdma, ConnectsAndExchangesRegions)
-{
-    SKIP_WITHOUT_DEVICE();
-    RingSetup setup(20210, 4096);
-    ASSERT_TRUE(setup.connected);
-    EXPECT_EQ(setup.writer->device().name, device_env());
-    const auto ring = setup.writer->remote_region(2, kRingTag);
-    ASSERT_TRUE(ring.has_value());
-    EXPECT_EQ(ring->bytes, ring::region_bytes(4096));
-    EXPECT_EQ(ring->addr, reinterpret_cast<uint64_t>(setup.ring_memory->data()));
-    EXPECT_TRUE(setup.reader->remote_region(1, kCreditTag).has_value());
-    EXPECT_FALSE(setup.reader->remote_region(1, 99).has_value());
-}
-
-TEST(TransportRdma, LoopbackWritesCopyIntoOwnMemoryByTheDevice)
-{
-    SKIP_WITHOUT_DEVICE();
-    auto node = open(config_for(1, 2, 20290));
-    ASSERT_TRUE(node);
-    auto target = SharedMemory::create("rcpg-test-loopback", 1 << 16);
-    ASSERT_TRUE(target.ok()) << target.status().message();
-    const RegionId target_region = *node->register_region(target->data(), target->bytes(), RegionAccess::remote_write);
-    std::vector<std::byte> source(40000);
-    for (size_t i = 0; i < source.size(); ++i) {
-        source[i] = static_cast<std::byte>((i * 31) >> 3);
-    }
-    const RegionId source_region = *node->register_region(source.data(), source.size(), RegionAccess::local);
-    ASSERT_TRUE(node->expose(1, kRingTag, target_region, 0, target->bytes(), rcpg::transport::RegionAccess::remote_read_write).ok());
-    ASSERT_TRUE(node->connect(1).ok()) << "connect(self()) is the loopback";
-    Pump pump;
-    pump.endpoints = {node.get()};
-    ASSERT_TRUE(pump.until([&] { return node->is_connected(1); })) << testing::describe(pump.events[1]);
-    const RemoteRegion own = *node->remote_region(1, kRingTag);
-    EXPECT_EQ(own.addr, reinterpret_cast<uint64_t>(target->data()));
-    // Two writes with two sources each, the last signalled: both land, in order.
-    const LocalSlice first[2] = {{source_region, 0, 10000}, {source_region, 10000, 10000}};
-    const LocalSlice second[2] = {{source_region, 20000, 15000}, {source_region, 35000, 5000}};
-    WriteRequest writes[2];
-    writes[0].sources = first;
-    writes[0].destination = own.at(64);
-    writes[1].sources = second;
-    writes[1].destination = own.at(64 + 20000);
-    writes[1].signaled = true;
-    writes[1].wr_id = 42;
-    ASSERT_TRUE(node->post_writes(1, writes).ok());
-    ASSERT_TRUE(pump.until([&] { return pump.saw(1, EventKind::write_completed, 1); }))
-        << testing::describe(pump.events[1]);
-    EXPECT_EQ(std::memcmp(target->data() + 64, source.data(), source.size()), 0);
-    writes[1].imm = 1;
-    EXPECT_EQ(node->post_writes(1, writes).code(), Errc::invalid_argument) << "nobody receives an immediate";
-    node->disconnect(1);
-    pump.poll_once();
-    EXPECT_FALSE(node->is_connected(1));
-}
 
 // The daemon pins a client's arena on another thread while it goes on driving the
 // transport: the region prepared there, adopted here, is a working write source, and one
@@ -336,29 +285,6 @@ TEST(TransportRdma, WrapsAroundUnderCreditsWithASlowReader)
     EXPECT_GT(try_agains, 0u) << "the writer must have run out of credits at least once";
 }
 
-TEST(TransportRdma, WriteWithImmWakesThePeerAndReadFetches)
-{
-    SKIP_WITHOUT_DEVICE();
-    RingSetup setup(20240, 4096);
-    ASSERT_TRUE(setup.connected);
-    const std::string text = "wake up";
-    WriteRequest write;
-    write.inline_bytes = std::as_bytes(std::span(text));
-    write.destination = setup.writer->remote_region(2, kRingTag)->at(64);
-    write.imm = 0x1234;
-    ASSERT_TRUE(setup.writer->post_write(2, write).ok());
-    ASSERT_TRUE(setup.pump.until([&] { return setup.pump.saw(2, EventKind::imm_received, 1); }));
-    EXPECT_EQ(setup.pump.events[2].back().imm, 0x1234u);
-    EXPECT_EQ(std::memcmp(setup.ring_memory->data() + 64, text.data(), text.size()), 0);
-    // The reader reads the writer's credit word back (a heartbeat-style READ).
-    setup.credit_word.store(0xabcdef);
-    std::array<uint64_t, 1> landing{};
-    const RegionId landing_region = *setup.reader->register_region(landing.data(), sizeof landing, RegionAccess::local);
-    ASSERT_TRUE(setup.reader->post_read(1, {landing_region, 0, 8}, setup.reader->remote_region(1, kCreditTag)->at(0), 9).ok());
-    ASSERT_TRUE(setup.pump.until([&] { return setup.pump.saw(2, EventKind::read_completed, 1); }));
-    EXPECT_EQ(landing[0], 0xabcdefu);
-}
-
 // Peer security: a peer can write only into what was registered for remote writes (the
 // rings and control words), never into the memory around it — not even with the key of
 // a region it was given, one byte past its end. The device refuses the write, the writer's
@@ -497,49 +423,6 @@ TEST(TransportRdma, WaitFdWakesASleeperForImmAndDisconnect)
     EXPECT_FALSE(b.is_connected(1));
 }
 
-TEST(TransportRdma, WrongClusterKeyIsRefusedAndReported)
-{
-    SKIP_WITHOUT_DEVICE();
-    auto listener = open(config_for(1, 2, 20250));
-    auto intruder = open(config_for(2, 2, 20250, "not-the-cluster-key-at-all-00000"));
-    ASSERT_TRUE(listener && intruder);
-    ASSERT_TRUE(listener->listen().ok());
-    ASSERT_TRUE(intruder->connect(1).ok());
-    Pump pump{{listener.get(), intruder.get()}, {}};
-    ASSERT_TRUE(pump.until([&] { return pump.saw(2, EventKind::refused, 1); })) << testing::describe(pump.events[2]);
-    EXPECT_NE(pump.events[2].back().detail.context().find("bad cluster key"), std::string::npos);
-    // At the listener, an attempt that proved nothing is nobody's word: no node id.
-    EXPECT_TRUE(pump.saw(1, EventKind::incoming_refused, 0)) << testing::describe(pump.events[1]);
-    EXPECT_FALSE(pump.saw(1, EventKind::refused, 2));
-    EXPECT_FALSE(listener->is_connected(2));
-}
-
-TEST(TransportRdma, NodeOutsideTheListIsRefused)
-{
-    SKIP_WITHOUT_DEVICE();
-    auto listener = open(config_for(1, 2, 20260));    // nodes 1, 2
-    auto stranger = open(config_for(3, 3, 20260));    // node 3, port 20263
-    ASSERT_TRUE(listener && stranger);
-    ASSERT_TRUE(listener->listen().ok());
-    ASSERT_TRUE(stranger->connect(1).ok());
-    Pump pump{{listener.get(), stranger.get()}, {}};
-    ASSERT_TRUE(pump.until([&] { return pump.saw(3, EventKind::refused, 1); })) << testing::describe(pump.events[3]);
-    EXPECT_NE(pump.events[3].back().detail.context().find("node list"), std::string::npos);
-    EXPECT_TRUE(pump.saw(1, EventKind::incoming_refused, 0)) << testing::describe(pump.events[1]);
-    EXPECT_FALSE(pump.saw(1, EventKind::refused, 3));
-}
-
-TEST(TransportRdma, NothingListeningIsUnreachableNotAHang)
-{
-    SKIP_WITHOUT_DEVICE();
-    auto lonely = open(config_for(1, 2, 20270));
-    ASSERT_TRUE(lonely);
-    ASSERT_TRUE(lonely->connect(2).ok());
-    Pump pump{{lonely.get()}, {}};
-    ASSERT_TRUE(pump.until([&] { return pump.saw(1, EventKind::disconnected, 2) || pump.saw(1, EventKind::refused, 2); }));
-    EXPECT_EQ(pump.events[1].back().reason, DisconnectReason::unreachable) << pump.events[1].back().detail.message();
-}
-
 TEST(TransportRdma, MalformedConnectRequestIsRefused)
 {
     SKIP_WITHOUT_DEVICE();
@@ -668,7 +551,39 @@ TEST(TransportRdma, PeerKilledMidStreamIsReportedWithinABound)
     EXPECT_EQ(reader_node->post_write(2, write).code(), Errc::not_connected);
 }
 
+// The transport contract (tests/transport/transport_contract.hpp), the same suite the
+// memory transport passes: what the simulation relies on holds on verbs too.
+struct VerbsEnv {
+    // Ports of their own for each test's endpoints: a listener of an earlier test may still
+    // be closing.
+    uint16_t base_port = next_base_port();
+
+    static uint16_t next_base_port()
+    {
+        static uint16_t next = 21000;
+        next = static_cast<uint16_t>(next + 10);
+        return next;
+    }
+    bool available() const { return device_env() != nullptr && address_env() != nullptr; }
+    std::string why_unavailable() const
+    {
+        return "RCPG_RDMA_DEV/RCPG_RDMA_ADDR unset: run through scripts/softroce.sh run -- <this binary>";
+    }
+    std::unique_ptr<Transport> open(NodeId self, int nodes, const std::string& key)
+    {
+        return rdma_testing::open(config_for(self, nodes, base_port, key));
+    }
+    uint64_t now_ms() const { return rdma_testing::now_ms(); }
+    void advance() {}
+    uint64_t wait_limit_ms() const { return kStepTimeoutMs; }
+};
+
 }  // namespace
+
+namespace contract {
+INSTANTIATE_TYPED_TEST_SUITE_P(Verbs, TransportContract, VerbsEnv);
+}  // namespace contract
+
 }  // namespace rcpg::transport
 
 int main(int argc, char** argv)
