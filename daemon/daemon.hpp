@@ -52,7 +52,7 @@ uint64_t coarse_clock_ms();
 
 class Daemon : private ordering::LocalSide {
 public:
-    // Returns nullptr and fills `error` when the daemon cannot start.
+    // The daemon serving, or why it cannot start.
     static base::Result<std::unique_ptr<Daemon>> create(const Options& options);
     ~Daemon() override;
     Daemon(const Daemon&) = delete;

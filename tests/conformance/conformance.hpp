@@ -10,6 +10,9 @@
 #pragma once
 
 #include "tests/support/daemon_process.hpp"
+#ifdef RCPG_EMBEDDED_DAEMON
+#include "tests/support/embedded_daemon.hpp"
+#endif
 
 #include <corosync/cpg.h>
 #include <gtest/gtest.h>
@@ -547,10 +550,16 @@ private:
     int status_code_ = -1;
 };
 
-// Fixture: every test gets its own daemon, so groups never leak between tests.
+// Fixture: every test gets its own daemon, so groups never leak between tests. Test
+// binaries that fork no clients run it inside the test process (RCPG_EMBEDDED_DAEMON,
+// set in CMakeLists.txt); the others start rcpgd.
 class Conformance : public ::testing::Test {
 protected:
+#ifdef RCPG_EMBEDDED_DAEMON
+    rcpg::testing::EmbeddedDaemon daemon_;
+#else
     rcpg::testing::DaemonProcess daemon_;
+#endif
 };
 
 }  // namespace rcpg::conformance
