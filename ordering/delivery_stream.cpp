@@ -1,5 +1,7 @@
 #include "ordering/delivery_stream.hpp"
 
+#include "base/assert.hpp"
+
 #include "delivery/ring_format.hpp"
 #include "ordering/cluster_wire.hpp"
 #include "transport/ring_layout.hpp"
@@ -77,9 +79,7 @@ Status DeliveryStream::replicate(uint64_t tail, const std::deque<DeliveryRing::R
     if (tail == sent_) {
         return {};
     }
-    if (tail < sent_) {
-        return {Errc::invalid_argument, Layer::ring, "replicating a tail behind what was already sent"};
-    }
+    RCPG_ASSERT(tail > sent_, "replicating up to {}, behind what was sent ({})", tail, sent_);
     if (tail - credit() > ring_bytes_) {
         return {Errc::invalid_argument, Layer::ring, "replicating beyond the node's credit"};
     }

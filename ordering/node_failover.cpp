@@ -1,5 +1,7 @@
 #include "ordering/node_internal.hpp"
 
+#include "base/assert.hpp"
+
 #include "transport/ring_layout.hpp"
 
 #include <algorithm>
@@ -240,6 +242,7 @@ void Node::finish_election()
             holder = nodeid;
         }
     }
+    RCPG_ASSERT(target >= processed_, "election target {} behind this node's own tail {}", target, processed_);
     election.target = target;
     election.holder = holder;
     if (holder == config_.nodeid) {

@@ -1,5 +1,7 @@
 #include "ordering/node_internal.hpp"
 
+#include "base/assert.hpp"
+
 #include "transport/ring_layout.hpp"
 
 #include <algorithm>
@@ -243,6 +245,8 @@ bool Node::apply_delivered()
             break;
         }
     }
+    // Every entry was checked to lie within what was committed: the walk ends exactly there.
+    RCPG_ASSERT(processed_ == committed, "node {} applied up to {}, committed {}", config_.nodeid, processed_, committed);
     local_.on_applied();
     return true;
 }

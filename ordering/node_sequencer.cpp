@@ -1,5 +1,7 @@
 #include "ordering/node_internal.hpp"
 
+#include "base/assert.hpp"
+
 #include "transport/ring_layout.hpp"
 
 #include <algorithm>
@@ -70,10 +72,12 @@ void Node::replicate()
 
 uint64_t Node::complete_tail() const
 {
-    if (!copies_in_flight_.empty()) {
-        return copies_in_flight_.front().first_position;
-    }
-    return staged_copies_.empty() ? ring_.unpublished_tail() : first_staged_position_;
+    const uint64_t tail = !copies_in_flight_.empty() ? copies_in_flight_.front().first_position
+                          : staged_copies_.empty()   ? ring_.unpublished_tail()
+                                                     : first_staged_position_;
+    RCPG_DEBUG_ASSERT(tail <= ring_.unpublished_tail(), "complete tail {} past the ring's tail {}", tail,
+                      ring_.unpublished_tail());
+    return tail;
 }
 
 uint64_t Node::publishable_tail()
