@@ -17,6 +17,7 @@
 #include "ordering/cluster_wire.hpp"
 #include "ordering/delivery_ring.hpp"
 #include "ordering/delivery_stream.hpp"
+#include "ordering/device_copier.hpp"
 #include "ordering/group_table.hpp"
 #include "ordering/membership.hpp"
 #include "ordering/node_state.hpp"
@@ -229,7 +230,7 @@ public:
     // (possibly completed already: see completed_batch()). on_batch_completed reports it.
     uint64_t releasing_batch() const
     {
-        return role_ == Role::member || !staged_copies_.empty() ? next_batch_ : next_batch_ - 1;
+        return role_ == Role::member || copier_.has_staged() ? next_batch_ : next_batch_ - 1;
     }
     uint64_t completed_batch() const { return completed_batch_; }
     // Member: commits the appended records (one signalled tail write); false when the
@@ -430,17 +431,7 @@ private:
     // everything it had forwarded is in its ring (0: nothing to release).
     uint64_t member_batches_end_ = 0;
     std::optional<Election> election_;  // while electing
-    // Device copies into this node's own ring over the loopback connection.
-    static constexpr size_t kMaxStagedCopies = 64;
-    std::optional<transport::RemoteRegion> own_ring_;  // set once the loopback is up
-    std::vector<transport::WriteRequest> staged_copies_;
-    std::array<transport::LocalSlice, kMaxStagedCopies> staged_sources_{};
-    uint64_t first_staged_position_ = 0;
-    struct CopyBatch {
-        uint64_t batch;
-        uint64_t first_position;  // of the first entry it fills
-    };
-    std::deque<CopyBatch> copies_in_flight_;
+    DeviceCopier copier_;  // device copies into this node's own ring (loopback)
 
     // Member.
     uint64_t next_connect_ms_ = 0;

@@ -184,9 +184,12 @@ void Node::on_sequencer_event(const transport::Event& event)
     if (event.peer == config_.nodeid) {
         switch (event.kind) {
         case transport::EventKind::connected:
-            own_ring_ = transport.remote_region(config_.nodeid, wire::kTagOwnRing);
-            if (!own_ring_ || own_ring_->bytes != ring_.data_bytes()) {
-                own_ring_.reset();
+            copier_.detach();
+            if (auto own_ring = transport.remote_region(config_.nodeid, wire::kTagOwnRing);
+                own_ring && own_ring->bytes == ring_.data_bytes()) {
+                copier_.attach(*own_ring);
+            }
+            if (!copier_.attached()) {
                 log(LogLevel::warning, "the loopback does not reach the ring; the sequencer copies payloads with the CPU");
                 transport.disconnect(config_.nodeid);
             } else {
@@ -195,7 +198,7 @@ void Node::on_sequencer_event(const transport::Event& event)
             return;
         case transport::EventKind::disconnected:
         case transport::EventKind::refused:
-            if (own_ring_) {
+            if (copier_.attached()) {
                 // Entries wait for copies that will never complete: nothing can be published.
                 log(LogLevel::error, "lost the loopback connection ({}: {}); this node cannot go on",
                     transport::to_string(event.reason), event.detail.message());

@@ -72,9 +72,7 @@ void Node::replicate()
 
 uint64_t Node::complete_tail() const
 {
-    const uint64_t tail = !copies_in_flight_.empty() ? copies_in_flight_.front().first_position
-                          : staged_copies_.empty()   ? ring_.unpublished_tail()
-                                                     : first_staged_position_;
+    const uint64_t tail = copier_.complete_tail(ring_.unpublished_tail());
     RCPG_DEBUG_ASSERT(tail <= ring_.unpublished_tail(), "complete tail {} past the ring's tail {}", tail,
                       ring_.unpublished_tail());
     return tail;
@@ -87,20 +85,15 @@ uint64_t Node::publishable_tail()
 
 bool Node::copies_by_device(uint64_t payload_bytes) const
 {
-    return own_ring_.has_value() && payload_bytes > transport_->max_inline_bytes();
+    return copier_.attached() && payload_bytes > transport_->max_inline_bytes();
 }
 
 void Node::flush_device_copies()
 {
-    if (staged_copies_.empty()) {
+    if (!copier_.has_staged()) {
         return;
     }
-    // One post list; only the last is signalled: RC completes them in order.
-    staged_copies_.back().signaled = true;
-    staged_copies_.back().wr_id = next_batch_;
-    transport::Status status = transport_->post_writes(config_.nodeid, staged_copies_);
-    if (!status) {
-        staged_copies_.back().signaled = false;
+    if (transport::Status status = copier_.flush(*transport_, config_.nodeid, next_batch_); !status) {
         if (status.code() == transport::Errc::try_again) {
             replication_blocked_ = true;  // completions free the queue: look again soon
         } else {
@@ -110,9 +103,7 @@ void Node::flush_device_copies()
         }
         return;
     }
-    copies_in_flight_.push_back({next_batch_, first_staged_position_});
     ++next_batch_;
-    staged_copies_.clear();
 }
 
 void Node::on_batch_completed(uint64_t batch)
@@ -122,9 +113,7 @@ void Node::on_batch_completed(uint64_t batch)
         report_released();
         return;
     }
-    while (!copies_in_flight_.empty() && copies_in_flight_.front().batch <= completed_batch_) {
-        copies_in_flight_.pop_front();
-    }
+    copier_.completed(completed_batch_);
     for (auto& [nodeid, node] : remotes_) {
         release_held(node);
     }

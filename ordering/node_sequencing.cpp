@@ -103,9 +103,9 @@ bool Node::sequence_data_by_device(uint32_t group_id, ProcessId process, uint16_
     if (local_sequencing_blocked()) {
         return false;
     }
-    if (staged_copies_.size() == kMaxStagedCopies) {
+    if (copier_.full()) {
         flush_device_copies();
-        if (staged_copies_.size() == kMaxStagedCopies) {
+        if (copier_.full()) {
             return false;  // the send queue is full: retry once copies completed
         }
     }
@@ -113,14 +113,7 @@ bool Node::sequence_data_by_device(uint32_t group_id, ProcessId process, uint16_
     if (entry == nullptr) {
         return false;
     }
-    if (staged_copies_.empty()) {
-        first_staged_position_ = ring_.last_position();
-    }
-    const auto payload_offset = static_cast<uint64_t>(ring_.payload(entry) - ring_.data());
-    staged_sources_[staged_copies_.size()] = source;
-    transport::WriteRequest& copy = staged_copies_.emplace_back();
-    copy.sources = {&staged_sources_[staged_copies_.size() - 1], 1};
-    copy.destination = own_ring_->at(payload_offset);
+    copier_.stage(ring_.last_position(), source, static_cast<uint64_t>(ring_.payload(entry) - ring_.data()));
     ++counters_.messages_copied_by_device;
     counters_.bytes_copied_by_device += source.bytes;
     local_.on_entry(group_id);
