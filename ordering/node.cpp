@@ -31,7 +31,11 @@ base::Result<std::unique_ptr<Node>> Node::create(NodeConfig config, DeliveryRing
 }
 
 Node::Node(NodeConfig config, DeliveryRing& ring, LocalSide& local, std::unique_ptr<transport::Transport> transport)
-    : config_(std::move(config)), ring_(ring), local_(local), transport_(std::move(transport))
+    : config_(std::move(config)),
+      ring_(ring),
+      local_(local),
+      transport_(std::move(transport)),
+      heartbeats_(config_.failure_timeout_ms)
 {
 }
 

@@ -19,6 +19,7 @@
 #include "ordering/delivery_stream.hpp"
 #include "ordering/device_copier.hpp"
 #include "ordering/group_table.hpp"
+#include "ordering/heartbeat_schedule.hpp"
 #include "ordering/membership.hpp"
 #include "ordering/node_state.hpp"
 #include "ordering/peer_liveness.hpp"
@@ -401,11 +402,7 @@ private:
     // Per node: the last of its forwarded records the ring holds (sequenced or dropped).
     std::map<uint32_t, uint64_t> last_origin_;
     transport::RegisteredMemory heartbeat_memory_;  // one line per node: its counter lands there
-    uint64_t heartbeats_sent_ = 0;
-    uint64_t next_heartbeat_ms_ = 0;
-    // Nodes whose last heartbeat found the send queue full (data keeps it full while a
-    // node catches up): sent again at every step until one goes.
-    std::vector<uint32_t> heartbeats_owed_;
+    HeartbeatSchedule heartbeats_;
     SafeStability safe_;
     uint64_t held_sent_ = 0;  // member: what it last told the sequencer it holds
     NodeCounters counters_;

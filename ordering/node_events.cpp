@@ -48,7 +48,7 @@ Node::Sleep Node::prepare_sleep(uint64_t now_ms)
 
 uint64_t Node::next_timer_ms() const
 {
-    return heartbeats_owed_.empty() ? next_heartbeat_ms_ : now_ms_ + 1;
+    return heartbeats_.next_ms(now_ms_);
 }
 
 bool Node::step(uint64_t now_ms)
@@ -70,9 +70,9 @@ bool Node::step(uint64_t now_ms)
         return worked;  // out of the view: nothing more to do here
     }
     check_heartbeats(now_ms);
-    if (now_ms >= next_heartbeat_ms_) {
+    if (heartbeats_.due(now_ms)) {
         send_heartbeats(now_ms);
-    } else if (!heartbeats_owed_.empty()) {
+    } else if (heartbeats_.owes()) {
         send_owed_heartbeats();
     }
     if (role_ == Role::member) {

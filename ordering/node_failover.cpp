@@ -167,7 +167,7 @@ void Node::promote()
             !found->second.heartbeat_target) {
             continue;
         }
-        const uint64_t word = heartbeats_sent_;
+        const uint64_t word = heartbeats_.counter();
         transport::WriteRequest notice;
         notice.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
         notice.destination = *found->second.heartbeat_target;
@@ -337,7 +337,7 @@ void Node::install_after_failover()
     set_state(NodeState::sequencing);
     reclaim_limit();
     suspects_.clear();
-    next_heartbeat_ms_ = now_ms_;
+    heartbeats_.due_now(now_ms_);
 }
 
 bool Node::resequence_own()

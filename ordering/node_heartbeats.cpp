@@ -27,7 +27,7 @@ using namespace node_detail;
 
 bool Node::write_heartbeat(uint32_t peer, transport::RemoteAddr target)
 {
-    const uint64_t word = heartbeats_sent_;
+    const uint64_t word = heartbeats_.counter();
     transport::WriteRequest write;
     write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
     write.destination = target;
@@ -38,25 +38,23 @@ bool Node::write_heartbeat(uint32_t peer, transport::RemoteAddr target)
 
 void Node::send_heartbeats(uint64_t now_ms)
 {
-    ++heartbeats_sent_;
-    next_heartbeat_ms_ = now_ms + config_.failure_timeout_ms / kHeartbeatsPerTimeout;
-    heartbeats_owed_.clear();
+    heartbeats_.begin_round(now_ms);
     if (role_ == Role::member) {
         if (is_connected(state_) && sequencer_heartbeat_ && !write_heartbeat(sequencer_, *sequencer_heartbeat_)) {
-            heartbeats_owed_.push_back(sequencer_);
+            heartbeats_.owe(sequencer_);
         }
         return;
     }
     for (auto& [nodeid, node] : remotes_) {
         if (node.stream && node.heartbeat_target && !write_heartbeat(nodeid, *node.heartbeat_target)) {
-            heartbeats_owed_.push_back(nodeid);
+            heartbeats_.owe(nodeid);
         }
     }
 }
 
 void Node::send_owed_heartbeats()
 {
-    std::erase_if(heartbeats_owed_, [this](uint32_t peer) {
+    heartbeats_.retry([this](uint32_t peer) {
         if (role_ == Role::member) {
             return peer != sequencer_ || !is_connected(state_) || !sequencer_heartbeat_ ||
                    write_heartbeat(peer, *sequencer_heartbeat_);

@@ -14,9 +14,6 @@ namespace rcpg::ordering {
 namespace node_detail {
 
 inline constexpr uint64_t kReconnectIntervalMs = 500;
-// Heartbeats go out this many times per failure timeout, so one or two lost to a busy
-// peer do not fail it.
-inline constexpr uint64_t kHeartbeatsPerTimeout = 4;
 // A member that lost its sequencer waits this many failure timeouts for the next one's
 // view: that node may need one timeout to notice the failure itself and one to collect
 // the survivors' tails.
