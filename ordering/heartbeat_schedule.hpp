@@ -7,7 +7,6 @@
 // still move is PeerLiveness's.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <vector>
 

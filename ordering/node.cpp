@@ -113,7 +113,7 @@ base::Status Node::start()
     role_ = Role::member;
     sequencer_ = join_order_.front();
     view_.ring_nodeid = order_.front();
-    // Remote writes land in a member's ring from the sequencer, and in the sequencer's own
+    // RemoteNode writes land in a member's ring from the sequencer, and in the sequencer's own
     // ring from its loopback (device copies). A new sequencer reads the missing end of
     // its ring from the survivor that has it (failover).
     // The data area and the sequencer's words of the header page are registered apart:
@@ -173,7 +173,7 @@ base::Status Node::prepare_sequencing()
         if (nodeid == config_.nodeid) {
             continue;
         }
-        Remote& node = remotes_[nodeid];
+        RemoteNode& node = remotes_[nodeid];
         node.nodeid = nodeid;
         node.line = reinterpret_cast<wire::MemberLine*>(credit_memory_.data()) + index;
         node.heartbeat = &heartbeat_line(nodeid);

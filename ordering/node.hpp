@@ -18,11 +18,16 @@
 #include "ordering/delivery_ring.hpp"
 #include "ordering/delivery_stream.hpp"
 #include "ordering/device_copier.hpp"
+#include "ordering/election.hpp"
+#include "ordering/forward_log.hpp"
 #include "ordering/group_table.hpp"
 #include "ordering/heartbeat_schedule.hpp"
+#include "ordering/hold_words.hpp"
 #include "ordering/membership.hpp"
 #include "ordering/node_state.hpp"
 #include "ordering/peer_liveness.hpp"
+#include "ordering/remote_node.hpp"
+#include "ordering/ring_applier.hpp"
 #include "ordering/safe_stability.hpp"
 #include "transport/registered_memory.hpp"
 #include "transport/ring_reader.hpp"
@@ -126,21 +131,6 @@ public:
     virtual void on_batch_completed(uint64_t batch) = 0;
     // Member: entries were applied; publish them to the readers.
     virtual void on_applied() = 0;
-};
-
-// What the sequencer knows of another node (for the operator tool).
-struct RemoteStatus {
-    enum class State : uint8_t {
-        absent,     // not connected
-        connected,  // connected, not yet admitted (waits for its hello)
-        member,     // in the view: its ring gets every entry
-        leaving,    // asked to leave: gets its own removal, then nothing
-    };
-    uint32_t nodeid = 0;
-    State state = State::absent;
-    uint64_t unsent_bytes = 0;
-    uint64_t unreleased_bytes = 0;
-    uint64_t inbound_used_bytes = 0;
 };
 
 class Node {
@@ -250,56 +240,6 @@ public:
     void disconnect_from_sequencer();
 
 private:
-    // The sequencer's view of another node.
-    struct Remote {
-        uint32_t nodeid = 0;
-        RemoteStatus::State state = RemoteStatus::State::absent;
-        transport::RegisteredMemory inbound_memory;  // its inbound ring: data then control block
-        std::optional<transport::RingReader> inbound;
-        std::optional<transport::RingReader::Record> pending;  // read, waits for ring room
-        std::optional<DeliveryStream> stream;
-        std::optional<uint64_t> stream_end;  // leaving: the stream ends once this much was sent
-        // Records whose payload a device copy still reads, or that follow one: released in
-        // order once their batch (0: none) completed.
-        std::deque<std::pair<uint64_t, transport::RingReader::Record>> held;
-        transport::RegisteredMemory snapshot_memory;  // source of its admission snapshot write
-        wire::MemberLine* line = nullptr;                // its credit, SAFE and hold words
-        const wire::HeartbeatLine* heartbeat = nullptr;  // where it writes its heartbeat counter
-        std::optional<transport::RemoteAddr> heartbeat_target;  // where ours go
-        PeerLiveness liveness;  // its heartbeat, credit and SAFE words
-        uint64_t next_origin = 1;  // the number its next forwarded record gets
-        uint64_t grant_deadline_ms = 0;  // a hello waits for its grant until then (0: none)
-    };
-
-    // A member's record sent to the sequencer and not yet seen in the ring: sent again
-    // to the next sequencer if this one fails. Its memory stays the caller's until then.
-    struct Forwarded {
-        uint64_t origin_seq = 0;
-        uint64_t batch = 0;  // the commit that first carried it
-        wire::InboundType type = wire::InboundType::data;
-        std::array<transport::LocalSlice, transport::kMaxSourcesPerWrite> parts{};
-        size_t part_count = 0;
-        std::vector<std::byte> bytes;  // group operations: the record, copied
-    };
-
-    // Where a surviving node's ring stood when it asked the new sequencer to continue.
-    struct Rejoin {
-        uint64_t tail = 0;
-        uint64_t next_seq = 0;
-        uint64_t reclaim_limit = 0;
-    };
-
-    // A new sequencer collecting the survivors' tails, then repairing its own.
-    struct Election {
-        uint64_t started_ms = 0;
-        uint64_t deadline_ms = 0;
-        View view;  // the view the failed sequencer left behind
-        std::map<uint32_t, Rejoin> rejoined;
-        std::optional<uint64_t> target;  // the longest tail, once every answer is in
-        uint32_t holder = 0;             // the node that has it
-        uint32_t reads_pending = 0;      // repair reads in flight
-    };
-
     Node(NodeConfig config, DeliveryRing& ring, LocalSide& local, std::unique_ptr<transport::Transport> transport);
     // The only place the state changes: asserts that the protocol allows the transition
     // (node_state.hpp) and sets the role with it. Nothing leaves a final state: what
@@ -337,7 +277,7 @@ private:
     // whoever had them before.
     void grant_to_sequencer();
     void withdraw_grants();
-    bool granted_for_hello(const Remote& node, const wire::Hello& hello) const;
+    bool granted_for_hello(const RemoteNode& node, const wire::Hello& hello) const;
     void retire_writer();
     void keep_mesh(uint64_t now_ms);
     void start_cluster();
@@ -348,7 +288,7 @@ private:
     bool election_step(uint64_t now_ms);
     void finish_election();
     void install_after_failover();
-    bool take_rejoin(Remote& node, const wire::Hello& hello);
+    bool take_rejoin(RemoteNode& node, const wire::Hello& hello);
     bool resequence_own();
     void release_member_batches();
     void resend_unsequenced();
@@ -369,24 +309,23 @@ private:
     bool sequence_removal(const GroupName& name, const std::vector<ProcessId>& processes, delivery::Reason reason);
     void write_confchg(const GroupChange& change, ProcessId process, uint64_t limit);
     bool sequence_totem();
-    bool sequence_inbound(Remote& node, const wire::InboundRecord& record);
-    bool sequence_counted(Remote& node, const wire::InboundRecord& record);
+    bool sequence_inbound(RemoteNode& node, const wire::InboundRecord& record);
+    bool sequence_counted(RemoteNode& node, const wire::InboundRecord& record);
     bool append_dropped(uint32_t nodeid);
     bool sequence_removals();
-    bool admit(Remote& node, const wire::Hello& hello);
+    bool admit(RemoteNode& node, const wire::Hello& hello);
     void flush_device_copies();
-    void release_held(Remote& node);
     void on_batch_completed(uint64_t batch);
 
     // Member.
     bool apply_delivered();
     bool apply_snapshot();
     bool apply_confchg(const delivery::EntryHeader& entry, uint64_t position, std::span<const std::byte> payload);
+    bool apply_totem(uint64_t position, std::span<const std::byte> payload);
     void publish_member_credit();
     std::vector<DeliveryRing::Hold> holds_by_position() const;  // this node's readers'
-    size_t assign_hold_words(std::array<uint64_t, wire::kHoldWords>& words) const;
     bool publish_hold_words(size_t& placed);
-    uint64_t credit_before_holds(uint64_t limit, size_t first_unpublished) const;
+    uint64_t credit_before_holds(uint64_t limit, size_t placed) const;
 
     NodeConfig config_;
     DeliveryRing& ring_;
@@ -416,7 +355,7 @@ private:
 
     // Sequencer.
     transport::RegisteredMemory credit_memory_;  // one cache line per node: its delivery credit word
-    std::map<uint32_t, Remote> remotes_;
+    std::map<uint32_t, RemoteNode> remotes_;
     std::deque<uint32_t> pending_removals_;  // nodes whose NODEDOWN waits for ring room
     std::set<uint32_t> removals_failed_;     // of those, the ones that failed (not left)
     bool replication_blocked_ = false;       // a send queue was full: retry after completions
@@ -440,10 +379,7 @@ private:
     PeerLiveness sequencer_liveness_;  // its heartbeat word and the ring's cluster_tail
     uint64_t failover_started_ms_ = 0;
     uint64_t failover_deadline_ms_ = 0;
-    std::deque<Forwarded> unsequenced_;
-    uint64_t next_origin_seq_ = 1;
-    uint64_t resend_next_ = 0;  // origin of the next record to send again; 0: none
-    uint64_t reported_batch_ = 0;
+    ForwardLog forwarded_;  // records sent to the sequencer, not yet in the ring
     // Joining: every other node in the sequencer order is asked in turn; the one that
     // sequences admits, the others refuse. The first node of the order starts a cluster
     // after two rounds without one.
@@ -454,12 +390,9 @@ private:
     // Admitted members keep a connection to every other member of the view (the higher
     // id connects), so that the one taking over after a failure needs no set-up.
     std::map<uint32_t, uint64_t> mesh_next_ms_;
-    uint64_t processed_ = 0;         // ring position checked and applied up to
+    RingApplier applier_{ring_};     // checks what the sequencer wrote; how far it is applied
     uint64_t published_credit_ = 0;  // last consumed position written to the sequencer
-    // The hold words last written to the sequencer: which hold has which word. Kept
-    // across sequencers; `hold_words_unwritten_` until written to the current one.
-    std::array<uint64_t, wire::kHoldWords> published_holds_{};
-    bool hold_words_unwritten_ = true;
+    HoldWords hold_words_;  // which of its readers' holds the sequencer goes round
     uint64_t next_batch_ = 1;
     uint64_t completed_batch_ = 0;
     bool forwarded_uncommitted_ = false;

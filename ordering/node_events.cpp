@@ -63,11 +63,8 @@ bool Node::step(uint64_t now_ms)
     for (const transport::Event& event : events_) {
         on_event(event);
     }
-    if (failed()) {
-        return worked;
-    }
-    if (left()) {
-        return worked;  // out of the view: nothing more to do here
+    if (is_final(state_)) {
+        return worked;  // failed, or out of the view: nothing more to do here
     }
     check_heartbeats(now_ms);
     if (heartbeats_.due(now_ms)) {
@@ -114,7 +111,7 @@ bool Node::step(uint64_t now_ms)
             return true;
         }
         worked |= apply_delivered();
-        if (state_ == NodeState::following || state_ == NodeState::leaving) {
+        if (is_following(state_)) {
             resend_unsequenced();
             publish_member_credit();
             follow_stable();
@@ -216,8 +213,8 @@ void Node::on_sequencer_event(const transport::Event& event)
         }
         return;
     }
-    if (event.kind == transport::EventKind::read_completed && election_ && election_->reads_pending > 0) {
-        --election_->reads_pending;  // a piece of the repair landed
+    if (event.kind == transport::EventKind::read_completed && election_) {
+        election_->read_completed(event.peer);  // a piece of the repair landed
         return;
     }
     auto found = remotes_.find(event.peer);
@@ -227,7 +224,7 @@ void Node::on_sequencer_event(const transport::Event& event)
             transport.disconnect(event.peer);
             return;
         }
-        Remote& node = found->second;
+        RemoteNode& node = found->second;
         if (std::any_of(node.held.begin(), node.held.end(),
                         [&](const auto& held) { return held.first > completed_batch_; })) {
             log(LogLevel::info, "node {} reconnects before copies from its old inbound ring completed; later", event.peer);
@@ -266,23 +263,10 @@ void Node::on_sequencer_event(const transport::Event& event)
         if (found == remotes_.end() || found->second.state == RemoteStatus::State::absent) {
             return;
         }
-        Remote& node = found->second;
+        RemoteNode& node = found->second;
         log(LogLevel::info, "node {} disconnected ({}: {})", event.peer, transport::to_string(event.reason),
             event.detail.message());
-        node.inbound.reset();
-        // The next incarnation of the node's writer starts at position 0. No write of
-        // the old connection can land any more (its queue pair is gone), and a new one
-        // cannot be set up before this event has been handled.
-        std::memset(node.inbound_memory.data() + config_.inbound_ring_bytes, 0, transport::ring::kControlBytes);
-        node.pending.reset();
-        node.grant_deadline_ms = 0;
-        // `held` stays: device copies may still read those bytes, so the node may not
-        // reconnect (and its new writer overwrite them) before they completed.
-        node.stream.reset();
-        node.stream_end.reset();
-        node.snapshot_memory.reset();
-        node.heartbeat_target.reset();
-        if (node.state == RemoteStatus::State::member || node.state == RemoteStatus::State::leaving) {
+        if (node.in_view()) {
             if (node.state == RemoteStatus::State::member) {
                 ++counters_.nodes_failed;
                 removals_failed_.insert(node.nodeid);
@@ -290,14 +274,9 @@ void Node::on_sequencer_event(const transport::Event& event)
             pending_removals_.push_back(node.nodeid);
         }
         if (election_) {
-            election_->rejoined.erase(node.nodeid);
-            if (election_->target && election_->holder == node.nodeid) {
-                // It had the longest tail and its reads will never complete: choose again.
-                election_->target.reset();
-                election_->reads_pending = 0;
-            }
+            election_->lose(node.nodeid);  // if it had the longest tail: chosen again
         }
-        node.state = RemoteStatus::State::absent;
+        node.disconnected(config_.inbound_ring_bytes);
         return;
     }
     case transport::EventKind::write_completed:
@@ -327,7 +306,7 @@ void Node::begin_session()
     // What this sequencer's words for our holds say is not known: the next publication
     // writes them all. Each hold keeps its word (a hold the last sequencer went round
     // must not lose it: the credit could not stay before it, a lap on).
-    hold_words_unwritten_ = true;
+    hold_words_.new_sequencer();
     if (auto heartbeat = transport.remote_region(sequencer_, wire::kTagHeartbeat)) {
         sequencer_heartbeat_ = heartbeat->at(0);
     }
@@ -361,13 +340,13 @@ void Node::begin_session()
     if (failover) {
         // Continue under this node: where this ring stands, so it can repair the rest.
         hello.ring_seq = view_.ring_seq;
-        hello.tail = processed_;
+        hello.tail = applier_.processed();
         hello.next_seq = ring_.next_seq();
         // The holds' words go first, on the same queue pair: the next sequencer has them
         // when it takes this hello, and the limit may pass them. Should they not go
         // (send queue full on a fresh connection), the limit stays before every hold.
         size_t placed = 0;
-        const uint64_t limit = std::min(reclaim_limit(), processed_);
+        const uint64_t limit = std::min(reclaim_limit(), applier_.processed());
         hello.reclaim_limit = publish_hold_words(placed) ? credit_before_holds(limit, placed)
                                                          : credit_before_holds(limit, 0);
         published_credit_ = hello.reclaim_limit;
@@ -380,7 +359,7 @@ void Node::begin_session()
     }
     if (failover) {
         log(LogLevel::info, "connected to node {}; asking it to continue from ring position {}", sequencer_,
-            processed_);
+            applier_.processed());
     } else {
         join_deadline_ms_ = now_ms_ + std::max<uint64_t>(config_.failure_timeout_ms, 1000);
         log(LogLevel::debug, "connected to node {}; asking to be admitted", sequencer_);

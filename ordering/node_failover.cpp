@@ -152,16 +152,14 @@ void Node::promote()
     member_batches_end_ = next_batch_;
     ++next_batch_;
     forwarded_uncommitted_ = false;
-    Election election;
-    election.started_ms = failover_started_ms_;
-    election.deadline_ms = now_ms_ + config_.failure_timeout_ms;
-    election.view = view_;
-    election_ = std::move(election);
+    const uint64_t processed = applier_.processed();
+    election_.emplace(config_.nodeid, view_.members,
+                      Rejoin{processed, ring_.next_seq(), std::min(reclaim_limit(), processed)}, failover_started_ms_,
+                      now_ms_ + config_.failure_timeout_ms);
     set_state(NodeState::electing);
-    election_->rejoined[config_.nodeid] = {processed_, ring_.next_seq(), std::min(reclaim_limit(), processed_)};
     log(LogLevel::info, "node {} takes over sequencing at ring position {}; collecting the survivors' tails",
-        config_.nodeid, processed_);
-    for (uint32_t peer : election_->view.members) {
+        config_.nodeid, processed);
+    for (uint32_t peer : election_->members()) {
         auto found = remotes_.find(peer);
         if (peer == config_.nodeid || suspects_.contains(peer) || found == remotes_.end() ||
             !found->second.heartbeat_target) {
@@ -176,16 +174,15 @@ void Node::promote()
     }
 }
 
-bool Node::take_rejoin(Remote& node, const wire::Hello& hello)
+bool Node::take_rejoin(RemoteNode& node, const wire::Hello& hello)
 {
     if (hello.ring_seq == 0) {
         return false;  // asks to be admitted: after the new view
     }
-    const bool of_view = std::binary_search(election_->view.members.begin(), election_->view.members.end(), node.nodeid);
     // The repair reads up to the longest tail into this ring: a tail past what this node's
     // own readers leave free is refused (check_rejoin says why none genuine is).
     base::Status fits = wire::check_rejoin(hello, node.nodeid, ring_.data_bytes(), local_.local_reclaim_limit());
-    if (fits && (!of_view || suspects_.contains(node.nodeid) || election_->target)) {
+    if (fits && !election_->accepts(node.nodeid, suspects_)) {
         fits = {base::Errc::refused, base::Layer::protocol, "not of the view, suspected, or late"};
     }
     if (!fits) {
@@ -193,7 +190,7 @@ bool Node::take_rejoin(Remote& node, const wire::Hello& hello)
         transport_->disconnect(node.nodeid);
         return true;
     }
-    election_->rejoined[node.nodeid] = {hello.tail, hello.next_seq, hello.reclaim_limit};
+    election_->add(node.nodeid, {hello.tail, hello.next_seq, hello.reclaim_limit});
     log(LogLevel::info, "node {} continues from ring position {}", node.nodeid, hello.tail);
     return true;
 }
@@ -201,20 +198,14 @@ bool Node::take_rejoin(Remote& node, const wire::Hello& hello)
 bool Node::election_step(uint64_t now_ms)
 {
     Election& election = *election_;
-    if (!election.target) {
-        bool complete = true;
-        for (uint32_t nodeid : election.view.members) {
-            if (nodeid != config_.nodeid && !suspects_.contains(nodeid) && !election.rejoined.contains(nodeid)) {
-                complete = false;
-            }
-        }
-        if (!complete && now_ms < election.deadline_ms) {
+    if (!election.target()) {
+        if (!election.answers_in(suspects_, now_ms)) {
             return false;
         }
         finish_election();
         return true;
     }
-    if (election.reads_pending > 0) {
+    if (!election.repaired()) {
         return false;
     }
     install_after_failover();
@@ -224,27 +215,18 @@ bool Node::election_step(uint64_t now_ms)
 void Node::finish_election()
 {
     Election& election = *election_;
-    std::vector<uint32_t> survivors;
-    for (const auto& [nodeid, rejoin] : election.rejoined) {
-        survivors.push_back(nodeid);
-    }
+    const std::vector<uint32_t> survivors = election.survivors();
     if (!has_quorum(survivors, config_.nodes.size(), order_.front())) {
         log(LogLevel::error, "only nodes {} of {} configured answered: no majority; this node does not take over",
             fmt::join(survivors, " "), config_.nodes.size());
         fail();
         return;
     }
-    uint64_t target = processed_;
-    uint32_t holder = config_.nodeid;
-    for (const auto& [nodeid, rejoin] : election.rejoined) {
-        if (rejoin.tail > target) {
-            target = rejoin.tail;
-            holder = nodeid;
-        }
-    }
-    RCPG_ASSERT(target >= processed_, "election target {} behind this node's own tail {}", target, processed_);
-    election.target = target;
-    election.holder = holder;
+    election.fix_target();
+    const uint64_t target = *election.target();
+    const uint32_t holder = election.holder();
+    const uint64_t processed = applier_.processed();
+    RCPG_ASSERT(target >= processed, "election target {} behind this node's own tail {}", target, processed);
     if (holder == config_.nodeid) {
         return;
     }
@@ -253,52 +235,49 @@ void Node::finish_election()
     auto remote = transport_->remote_region(holder, wire::kTagRepairRing);
     if (!remote || remote->bytes != ring_.data_bytes()) {
         log(LogLevel::error, "node {} does not expose its ring for the repair", holder);
-        election.rejoined.erase(holder);
-        election.target.reset();
+        election.lose(holder);
         transport_->disconnect(holder);
         return;
     }
     const uint64_t ring_bytes = ring_.data_bytes();
-    for (uint64_t from = processed_; from < target;) {
+    for (uint64_t from = processed; from < target;) {
         const uint64_t offset = from & (ring_bytes - 1);
         const uint64_t piece = std::min(target - from, ring_bytes - offset);
         const transport::LocalSlice destination{ring_data_registration_.id(), offset, static_cast<uint32_t>(piece)};
         if (transport::Status read = transport_->post_read(holder, destination, remote->at(offset), 0);
             !read) {
             log(LogLevel::error, "cannot read the ring's end from node {}: {}", holder, read.message());
-            election.rejoined.erase(holder);
-            election.target.reset();
-            election.reads_pending = 0;
+            election.lose(holder);
             transport_->disconnect(holder);
             return;
         }
-        ++election.reads_pending;
+        election.read_posted();
         from += piece;
     }
-    log(LogLevel::info, "repairing ring positions {}..{} from node {}", processed_, target, holder);
+    log(LogLevel::info, "repairing ring positions {}..{} from node {}", processed, target, holder);
 }
 
 void Node::install_after_failover()
 {
     Election& election = *election_;
-    const uint64_t target = *election.target;
-    if (processed_ < target) {
+    const uint64_t target = *election.target();
+    if (applier_.processed() < target) {
         // Checked and applied as any member checks what a sequencer wrote.
         ring_.header().cluster_tail.store(target, std::memory_order_release);
         apply_delivered();
-        if (failed() || processed_ != target) {
+        if (failed() || applier_.processed() != target) {
             log(LogLevel::error, "the repaired ring end does not check out; this node cannot go on");
             fail();
             return;
         }
     }
     transport::Transport& transport = *transport_;
-    for (const auto& [nodeid, rejoin] : election.rejoined) {
+    for (const auto& [nodeid, rejoin] : election.rejoined()) {
         auto found = remotes_.find(nodeid);
         if (nodeid == config_.nodeid || found == remotes_.end() || !found->second.inbound) {
             continue;
         }
-        Remote& node = found->second;
+        RemoteNode& node = found->second;
         auto remote_ring = transport.remote_region(nodeid, wire::kTagDeliveryRing);
         auto remote_control = transport.remote_region(nodeid, wire::kTagRingControl);
         node.line->credit.store(rejoin.reclaim_limit);
@@ -319,7 +298,7 @@ void Node::install_after_failover()
         node.next_origin = last_origin_[nodeid] + 1;
         node.liveness.restart(now_ms_, node.heartbeat->counter.load());
     }
-    for (uint32_t nodeid : election.view.members) {
+    for (uint32_t nodeid : election.members()) {
         auto found = remotes_.find(nodeid);
         const bool continues = found != remotes_.end() && found->second.state == RemoteStatus::State::member;
         if (nodeid != config_.nodeid && !continues) {
@@ -328,11 +307,11 @@ void Node::install_after_failover()
             ++counters_.nodes_failed;
         }
     }
-    counters_.last_failover_ms = now_ms_ - election.started_ms;
+    counters_.last_failover_ms = now_ms_ - election.started_ms();
     ++counters_.failovers;
     log(LogLevel::info, "node {} sequences from ring position {} after {} ms; {} of {} nodes continue", config_.nodeid,
         target, counters_.last_failover_ms, view_.members.size() - pending_removals_.size(),
-        election.view.members.size());
+        election.members().size());
     election_.reset();
     set_state(NodeState::sequencing);
     reclaim_limit();
@@ -344,8 +323,8 @@ bool Node::resequence_own()
 {
     resequencing_ = true;
     bool worked = false;
-    while (!unsequenced_.empty()) {
-        const Forwarded& forwarded = unsequenced_.front();
+    while (!forwarded_.empty()) {
+        const ForwardLog::Record& forwarded = forwarded_.front();
         if (forwarded.type == wire::InboundType::data) {
             // The prefix and the payload are still where the caller put them.
             std::vector<std::byte> record;
@@ -385,7 +364,7 @@ bool Node::resequence_own()
                 local_.on_own_removal(op.group, op.pid);
             }
         }
-        unsequenced_.pop_front();
+        forwarded_.pop_front();
         ++counters_.records_resent;
         worked = true;
     }
@@ -395,7 +374,7 @@ bool Node::resequence_own()
 
 void Node::release_member_batches()
 {
-    if (member_batches_end_ == 0 || !unsequenced_.empty()) {
+    if (member_batches_end_ == 0 || !forwarded_.empty()) {
         return;
     }
     // Everything handed over as a member is in the ring (the repair brought some, the
@@ -407,23 +386,19 @@ void Node::release_member_batches()
 
 void Node::resend_unsequenced()
 {
-    while (resend_next_ != 0 && writer_) {
-        if (unsequenced_.empty() || resend_next_ > unsequenced_.back().origin_seq) {
-            resend_next_ = 0;
+    while (writer_) {
+        const ForwardLog::Record* forwarded = forwarded_.next_resend();
+        if (forwarded == nullptr) {
             break;
         }
-        resend_next_ = std::max(resend_next_, unsequenced_.front().origin_seq);
-        const Forwarded& forwarded = unsequenced_[resend_next_ - unsequenced_.front().origin_seq];
-        const bool appended =
-            forwarded.type == wire::InboundType::data
-                ? writer_->append(static_cast<uint32_t>(forwarded.type), {forwarded.parts.data(), forwarded.part_count})
-                      .ok()
-                : writer_->append_copy(static_cast<uint32_t>(forwarded.type), forwarded.bytes).ok();
+        const bool appended = forwarded->type == wire::InboundType::data
+                                  ? writer_->append(static_cast<uint32_t>(forwarded->type), forwarded->sources()).ok()
+                                  : writer_->append_copy(static_cast<uint32_t>(forwarded->type), forwarded->bytes).ok();
         if (!appended) {
             break;  // the inbound ring or the send queue is full: the next turn goes on
         }
         ++counters_.records_resent;
-        ++resend_next_;
+        forwarded_.resent();
         forwarded_uncommitted_ = true;
     }
     commit_forwarded();
@@ -433,15 +408,16 @@ void Node::note_origin(uint32_t nodeid, uint64_t origin_seq)
 {
     uint64_t& last = last_origin_[nodeid];
     if (nodeid == config_.nodeid) {
-        if (origin_seq != last + 1) {
+        // The ring names this node's records in the order they were sent, and none that
+        // was not.
+        if (origin_seq != last + 1 || origin_seq >= forwarded_.next_origin()) {
             ++counters_.protocol_violations;
-            log(LogLevel::error, "the sequencer wrote this node's record {} after record {}; leaving", origin_seq, last);
+            log(LogLevel::error, "the sequencer wrote this node's record {} after record {} ({} sent); leaving",
+                origin_seq, last, forwarded_.next_origin() - 1);
             fail();
             return;
         }
-        while (!unsequenced_.empty() && unsequenced_.front().origin_seq <= origin_seq) {
-            unsequenced_.pop_front();
-        }
+        forwarded_.sequenced(origin_seq);
         report_released();
     }
     last = origin_seq;
@@ -453,12 +429,7 @@ void Node::report_released()
         return;
     }
     // Released only once in the ring: until then the next sequencer may need it again.
-    uint64_t released = completed_batch_;
-    if (!unsequenced_.empty()) {
-        released = std::min(released, unsequenced_.front().batch - 1);
-    }
-    if (released > reported_batch_) {
-        reported_batch_ = released;
+    if (const uint64_t released = forwarded_.newly_released(completed_batch_); released != 0) {
         local_.on_batch_completed(released);
     }
 }

@@ -69,7 +69,7 @@ void Node::check_heartbeats(uint64_t now_ms)
 {
     const uint64_t timeout_ms = config_.failure_timeout_ms;
     if (role_ == Role::member) {
-        if (state_ != NodeState::following && state_ != NodeState::leaving) {
+        if (!is_following(state_)) {
             return;
         }
         const uint64_t seen = heartbeat_line(sequencer_).counter.load();

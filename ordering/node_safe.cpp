@@ -44,7 +44,7 @@ void Node::update_stable()
         if (member == config_.nodeid || found == remotes_.end()) {
             continue;
         }
-        const Remote& node = found->second;
+        const RemoteNode& node = found->second;
         const uint64_t said = node.line->held.load();
         held = std::min(held, node.stream ? std::min(said, node.stream->sent()) : said);
     }
@@ -65,19 +65,19 @@ void Node::follow_stable()
 {
     // Never beyond what this node holds itself; never backwards (a new sequencer may
     // know less than the old one did, and what was stable stays stable).
-    const uint64_t stable = std::min(ring_.header().stable_tail.load(std::memory_order_acquire), processed_);
+    const uint64_t stable = std::min(ring_.header().stable_tail.load(std::memory_order_acquire), applier_.processed());
     const bool waiting = safe_.waiting();
     if (safe_.advance(stable) && waiting) {
         local_.on_applied();  // publishes what the SAFE message held back
     }
-    if (waiting && processed_ > held_sent_ && delivery_credit_ && is_connected(state_)) {
-        const uint64_t word = processed_;
+    if (waiting && applier_.processed() > held_sent_ && delivery_credit_ && is_connected(state_)) {
+        const uint64_t word = applier_.processed();
         transport::WriteRequest write;
         write.inline_bytes = std::as_bytes(std::span<const uint64_t>(&word, 1));
         write.destination = delivery_credit_->at(offsetof(wire::MemberLine, held));
         write.imm = kWakeImmediate;
         if (transport_->post_write(sequencer_, write)) {
-            held_sent_ = processed_;
+            held_sent_ = applier_.processed();
         }
     }
 }

@@ -80,7 +80,7 @@ uint64_t Node::complete_tail() const
 
 uint64_t Node::publishable_tail()
 {
-    return safe_.publishable(role_ == Role::member ? processed_ : complete_tail());
+    return safe_.publishable(role_ == Role::member ? applier_.processed() : complete_tail());
 }
 
 bool Node::copies_by_device(uint64_t payload_bytes) const
@@ -115,19 +115,9 @@ void Node::on_batch_completed(uint64_t batch)
     }
     copier_.completed(completed_batch_);
     for (auto& [nodeid, node] : remotes_) {
-        release_held(node);
+        node.release_held(completed_batch_);
     }
     local_.on_batch_completed(completed_batch_);
-}
-
-void Node::release_held(Remote& node)
-{
-    while (!node.held.empty() && node.held.front().first <= completed_batch_) {
-        if (node.inbound) {
-            node.inbound->release(node.held.front().second);
-        }
-        node.held.pop_front();
-    }
 }
 
 bool Node::sequence_removals()
@@ -194,7 +184,7 @@ bool Node::drain_inbound(bool& blocked)
             }
         }
         // After a failover: what this node had forwarded to the failed sequencer.
-        if (!unsequenced_.empty() && !ring_was_blocked_) {
+        if (!forwarded_.empty() && !ring_was_blocked_) {
             worked |= resequence_own();
         }
         release_member_batches();
@@ -254,7 +244,7 @@ bool Node::drain_inbound(bool& blocked)
             node.pending.reset();
             if (record_copied_by_device_ || !node.held.empty()) {
                 // In order behind a record whose payload the device still reads.
-                node.held.emplace_back(record_copied_by_device_ ? next_batch_ : 0, record);
+                node.hold(record_copied_by_device_ ? next_batch_ : 0, record);
             } else if (node.inbound) {
                 node.inbound->release(record);
             }
@@ -268,7 +258,7 @@ bool Node::drain_inbound(bool& blocked)
     return worked;
 }
 
-bool Node::granted_for_hello(const Remote& node, const wire::Hello& hello) const
+bool Node::granted_for_hello(const RemoteNode& node, const wire::Hello& hello) const
 {
     // What the sequencer writes into a member's memory, and what it reads of a survivor's
     // ring in a repair (one asking to continue) or writes once (one asking to be admitted).
@@ -278,7 +268,7 @@ bool Node::granted_for_hello(const Remote& node, const wire::Hello& hello) const
                        [&](uint32_t tag) { return transport_->remote_region(node.nodeid, tag).has_value(); });
 }
 
-bool Node::sequence_inbound(Remote& node, const wire::InboundRecord& record)
+bool Node::sequence_inbound(RemoteNode& node, const wire::InboundRecord& record)
 {
     const bool member = node.state == RemoteStatus::State::member;
     if (election_) {
@@ -331,7 +321,7 @@ bool Node::append_dropped(uint32_t nodeid)
     return true;
 }
 
-bool Node::sequence_counted(Remote& node, const wire::InboundRecord& record)
+bool Node::sequence_counted(RemoteNode& node, const wire::InboundRecord& record)
 {
     switch (record.type) {
     case wire::InboundType::data: {
@@ -373,7 +363,7 @@ bool Node::sequence_counted(Remote& node, const wire::InboundRecord& record)
     return true;
 }
 
-bool Node::admit(Remote& node, const wire::Hello& hello)
+bool Node::admit(RemoteNode& node, const wire::Hello& hello)
 {
     transport::Transport& transport = *transport_;
     // A node that lost a sequencer this one did not take over from asks to continue a view

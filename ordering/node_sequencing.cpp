@@ -79,7 +79,7 @@ bool Node::local_sequencing_blocked() const
     // submissions belong after the new view and must not overtake those. A node removal
     // comes before anything new as well.
     return !resequencing_ && current_origin_ == 0 &&
-           (election_.has_value() || !unsequenced_.empty() || !pending_removals_.empty());
+           (election_.has_value() || !forwarded_.empty() || !pending_removals_.empty());
 }
 
 bool Node::sequence_data(uint32_t group_id, ProcessId process, uint16_t flags, uint32_t total_bytes,

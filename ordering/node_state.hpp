@@ -104,6 +104,10 @@ constexpr bool is_connected(NodeState state)
            state == NodeState::failover_hello_sent;
 }
 
+// A member admitted and under a sequencer it applies the ring of: what it owes a
+// sequencer (credit, holds, heartbeats) it owes now.
+constexpr bool is_following(NodeState state) { return state == NodeState::following || state == NodeState::leaving; }
+
 constexpr bool is_connecting(NodeState state)
 {
     return state == NodeState::join_connecting || state == NodeState::failover_connecting;

@@ -1581,5 +1581,52 @@ TEST(ClusterSim, AViewOfTheLostSequencerAppliedWhileFencingItDoesNotEndTheFailov
     EXPECT_GT(caught_between, 0) << "no seed caught the sequencer between writing a view and a member applying it";
 }
 
+// A sequencer (faulty, or someone who took its place) writes into a member's ring an
+// entry that claims to be that member's own forwarded record, numbered as the next one
+// due, though the member never sent it. The member must take it for the protocol
+// violation it is and stop, as for any entry it cannot account for: neither deliver it
+// as its own client's message nor trip over its own bookkeeping.
+TEST(ClusterSim, AnEntryClaimingAMembersRecordThatItNeverSentIsAViolation)
+{
+    Scenario scenario;
+    scenario.seed = 3;
+    scenario.nodes = 2;
+    scenario.late_join = false;
+    scenario.clean_leave = false;
+    scenario.clients_per_node = 0;  // the member forwards nothing at all
+    scenario.max_delay_ms = 1;
+    Cluster cluster(scenario);
+    cluster.form_and_idle(200);
+    SimNode& member = cluster.node(2);
+    ASSERT_EQ(member.node().role(), Role::member);
+    ASSERT_FALSE(member.node().failed());
+
+    // What the sequencer's RDMA write would leave in the member's memory: the entry, then
+    // the committed position in the ring header.
+    DeliveryRing& ring = member.ring();
+    const uint64_t position = ring.unpublished_tail();
+    const delivery::EntryPlacement placement = delivery::place_entry(position, 8, false);
+    ASSERT_LE((position & (kRingBytes - 1)) + placement.entry_bytes, kRingBytes);
+    delivery::EntryHeader entry{};
+    entry.entry_bytes = placement.entry_bytes;
+    entry.kind = delivery::EntryKind::data;
+    entry.seq = ring.next_seq();
+    entry.nodeid = 2;
+    entry.group_id = 1;
+    entry.pid = 4242;
+    entry.payload_bytes = 8;
+    entry.payload_offset = placement.payload_offset;
+    entry.total_bytes = 8;
+    entry.origin_seq = 1;  // "the member's first record": it sent none
+    auto* at = const_cast<std::byte*>(ring.data()) + (position & (kRingBytes - 1));  // the peer's write
+    std::memcpy(at, &entry, sizeof(entry));
+    ring.header().cluster_tail.store(position + placement.entry_bytes, std::memory_order_release);
+
+    const bool stopped = cluster.idle_until([&] { return member.failed_here(); }, 100);
+    EXPECT_TRUE(stopped) << "the member went on after its sequencer named a record it never sent";
+    EXPECT_EQ(member.node().counters().protocol_violations, 1u);
+    EXPECT_EQ(member.node().counters().messages_delivered, 0u);
+}
+
 }  // namespace
 }  // namespace rcpg::ordering

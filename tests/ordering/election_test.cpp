@@ -1,0 +1,105 @@
+// Election: who is waited for, when the waiting ends, which tail is the target and who
+// holds it, and what losing a survivor does to a target already fixed.
+#include "ordering/election.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <vector>
+
+namespace rcpg::ordering {
+namespace {
+
+// Node 2 takes over from node 1 in the view {1, 2, 3, 4}; its own ring ends at 1000.
+Election election_at_node_2() { return Election(2, {1, 2, 3, 4}, Rejoin{1000, 10, 500}, 100, 1100); }
+
+TEST(Election, WaitsForEveryUnsuspectedNodeOfTheViewUntilTheDeadline)
+{
+    Election election = election_at_node_2();
+    const std::set<uint32_t> suspects{1};  // the lost sequencer
+    EXPECT_FALSE(election.answers_in(suspects, 100));
+    election.add(3, {1200, 12, 600});
+    EXPECT_FALSE(election.answers_in(suspects, 1099)) << "node 4 has not answered";
+    EXPECT_TRUE(election.answers_in(suspects, 1100)) << "the deadline passed";
+    election.add(4, {900, 9, 400});
+    EXPECT_TRUE(election.answers_in(suspects, 101));
+    EXPECT_EQ(election.survivors(), (std::vector<uint32_t>{2, 3, 4}));
+}
+
+TEST(Election, TakesOnlyUnsuspectedNodesOfTheViewAndOnlyBeforeTheTargetIsFixed)
+{
+    Election election = election_at_node_2();
+    const std::set<uint32_t> suspects{1};
+    EXPECT_FALSE(election.accepts(1, suspects)) << "the lost sequencer";
+    EXPECT_FALSE(election.accepts(5, suspects)) << "not of the view";
+    EXPECT_FALSE(election.accepts(2, suspects)) << "this node";
+    EXPECT_TRUE(election.accepts(3, suspects));
+    election.fix_target();
+    EXPECT_FALSE(election.accepts(3, suspects)) << "too late: the repair would have to start again";
+}
+
+TEST(Election, TheTargetIsTheLongestTailAndThisNodeHoldsItOnATie)
+{
+    Election election = election_at_node_2();
+    election.add(3, {1000, 10, 500});
+    election.fix_target();
+    EXPECT_EQ(election.target(), 1000u);
+    EXPECT_EQ(election.holder(), 2u) << "a tie: nothing to read";
+    EXPECT_TRUE(election.repaired());
+
+    Election longer = election_at_node_2();
+    longer.add(3, {1200, 12, 600});
+    longer.add(4, {1400, 14, 700});
+    longer.fix_target();
+    EXPECT_EQ(longer.target(), 1400u);
+    EXPECT_EQ(longer.holder(), 4u);
+}
+
+TEST(Election, TheRepairIsDoneWhenEveryReadFromTheHolderLanded)
+{
+    Election election = election_at_node_2();
+    election.add(3, {1400, 14, 700});
+    election.fix_target();
+    election.read_posted();
+    election.read_posted();
+    EXPECT_FALSE(election.repaired());
+    election.read_completed(4);  // not the holder
+    election.read_completed(3);
+    EXPECT_FALSE(election.repaired());
+    election.read_completed(3);
+    EXPECT_TRUE(election.repaired());
+}
+
+TEST(Election, LosingTheHolderChoosesTheTargetAgainAndItsLateReadsCountForNothing)
+{
+    Election election = election_at_node_2();
+    election.add(3, {1200, 12, 600});
+    election.add(4, {1400, 14, 700});
+    election.fix_target();
+    election.read_posted();
+    election.lose(4);
+    EXPECT_FALSE(election.target().has_value());
+    EXPECT_EQ(election.survivors(), (std::vector<uint32_t>{2, 3}));
+    election.fix_target();
+    EXPECT_EQ(election.target(), 1200u);
+    EXPECT_EQ(election.holder(), 3u);
+    election.read_posted();
+    election.read_completed(4);  // the lost holder's read, landing late
+    EXPECT_FALSE(election.repaired());
+    election.read_completed(3);
+    EXPECT_TRUE(election.repaired());
+}
+
+TEST(Election, LosingAnotherSurvivorKeepsTheTarget)
+{
+    Election election = election_at_node_2();
+    election.add(3, {1200, 12, 600});
+    election.add(4, {1100, 11, 550});
+    election.fix_target();
+    election.lose(4);
+    EXPECT_EQ(election.target(), 1200u);
+    EXPECT_EQ(election.survivors(), (std::vector<uint32_t>{2, 3}));
+}
+
+}  // namespace
+}  // namespace rcpg::ordering
