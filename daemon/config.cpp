@@ -1,8 +1,8 @@
-// The configuration file: a syntax layer that turns corosync.conf's lines into a tree of
-// sections and keys (and knows nothing of their meaning), and a semantic layer that reads
-// the `nodelist` and `rcpg` sections of that tree into Options. Every error carries the
-// line it is about, so both layers report "PATH:LINE: problem".
+// The configuration file's semantic layer: reads the `nodelist`, `uidgid`, `totem` and
+// `rcpg` sections of the tree the syntax layer (config_syntax.hpp) made of the file into
+// Options. Every error carries the line it is about: "PATH:LINE: problem".
 #include "daemon/config.hpp"
+#include "daemon/config_syntax.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -30,6 +30,15 @@
 namespace rcpg::daemon {
 namespace {
 
+using config_syntax::at_file;
+using config_syntax::at_line;
+using config_syntax::Entry;
+using config_syntax::parse_file;
+using config_syntax::Section;
+
+// A problem of a value, placed at its line by the caller.
+base::Status problem(std::string text) { return {base::Errc::malformed, base::Layer::config, std::move(text)}; }
+
 // The key file is a shared secret: corosync's authkey (128 bytes) or 32 random bytes and
 // up (HKDF makes the handshake key of either, transport/crypto.hpp); the upper bound keeps
 // a mistaken path (a log, a disk image) from being read whole.
@@ -48,143 +57,6 @@ constexpr uint64_t kMaxFailureTimeoutMs = 600'000;
 constexpr uint64_t kMaxStuckClientTimeoutMs = 3'600'000;
 constexpr uint64_t kMaxClientsLimit = 1'000'000;
 constexpr uint64_t kMaxPinnedMib = 1ull << 24;  // 16 TiB
-
-// ---------------------------------------------------------------------------------------
-// Syntax layer.
-
-struct Entry {
-    std::string key;
-    std::string value;
-    int line = 0;
-};
-
-struct Section {
-    std::string name;
-    int line = 0;  // the line of `name {`; 0 for the file itself
-    std::vector<Entry> entries;
-    std::vector<Section> sections;
-};
-
-std::string_view trim(std::string_view text)
-{
-    // corosync trims spaces and tabs; '\r' too, so files edited on Windows read the same.
-    constexpr std::string_view kBlank = " \t\r";
-    const size_t first = text.find_first_not_of(kBlank);
-    if (first == std::string_view::npos) {
-        return {};
-    }
-    const size_t last = text.find_last_not_of(kBlank);
-    return text.substr(first, last - first + 1);
-}
-
-std::string at_line(const std::string& path, int line, std::string_view problem)
-{
-    return fmt::format("{}:{}: {}", path, line, problem);
-}
-
-std::string at_file(const std::string& path, std::string_view problem) { return fmt::format("{}: {}", path, problem); }
-
-// Reads the whole file; on failure returns false and a file-level problem in `error`.
-bool read_text(const std::string& path, std::string& text, std::string& error)
-{
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        error = at_file(path, fmt::format("cannot open: {}", std::strerror(errno)));
-        return false;
-    }
-    char buffer[4096];
-    for (;;) {
-        const ssize_t count = ::read(fd, buffer, sizeof buffer);
-        if (count < 0 && errno == EINTR) {
-            continue;
-        }
-        if (count < 0) {
-            error = at_file(path, fmt::format("cannot read: {}", std::strerror(errno)));
-            ::close(fd);
-            return false;
-        }
-        if (count == 0) {
-            break;
-        }
-        text.append(buffer, static_cast<size_t>(count));
-    }
-    ::close(fd);
-    return true;
-}
-
-// Parses corosync.conf syntax into `root`. The order of the checks follows coroparse: a
-// line with '{' opens a section, else a line with ':' is a key, else it must be '}'.
-std::string parse_syntax(const std::string& path, std::string_view text, Section& root)
-{
-    // The open sections, outermost first. Only the innermost one gains children while it
-    // is open, so pointers to its ancestors stay valid.
-    std::vector<Section*> open{&root};
-    int line_number = 0;
-    size_t start = 0;
-    while (start < text.size()) {
-        size_t end = text.find('\n', start);
-        if (end == std::string_view::npos) {
-            end = text.size();
-        }
-        const std::string_view line = trim(text.substr(start, end - start));
-        start = end + 1;
-        ++line_number;
-
-        if (line.empty() || line.front() == '#') {
-            continue;
-        }
-        if (const size_t brace = line.find('{'); brace != std::string_view::npos) {
-            if (brace + 1 != line.size()) {
-                return at_line(path, line_number, "expected nothing after '{' on a section's line");
-            }
-            const std::string_view name = trim(line.substr(0, brace));
-            if (name.empty()) {
-                return at_line(path, line_number, "expected a section name before '{'");
-            }
-            Section& child = open.back()->sections.emplace_back();
-            child.name = name;
-            child.line = line_number;
-            open.push_back(&child);
-            continue;
-        }
-        if (const size_t colon = line.find(':'); colon != std::string_view::npos) {
-            const std::string_view key = trim(line.substr(0, colon));
-            if (key.empty()) {
-                return at_line(path, line_number, "expected a key name before ':'");
-            }
-            open.back()->entries.push_back({std::string(key), std::string(trim(line.substr(colon + 1))), line_number});
-            continue;
-        }
-        if (line == "}") {
-            if (open.size() == 1) {
-                return at_line(path, line_number, "'}' closes no section: there is no open section here");
-            }
-            open.pop_back();
-            continue;
-        }
-        if (line.find('}') != std::string_view::npos) {
-            return at_line(path, line_number, "expected '}' alone on its line");
-        }
-        return at_line(path, line_number, "expected 'key: value', 'section {' or '}'");
-    }
-    if (open.size() > 1) {
-        const Section& unclosed = *open.back();
-        return at_line(
-            path, unclosed.line,
-            fmt::format("section '{}' is never closed: '}}' missing before the end of the file", unclosed.name));
-    }
-    return {};
-}
-
-std::string parse_file(const std::string& path, Section& root)
-{
-    std::string text;
-    std::string error;
-    if (!read_text(path, text, error)) {
-        return error;
-    }
-    return parse_syntax(path, text, root);
-}
 
 // ---------------------------------------------------------------------------------------
 // Semantic layer.
@@ -229,18 +101,17 @@ std::vector<std::string> split_list(std::string_view text)
     return words;
 }
 
-// ring0_addr as rdma_cm wants it: IPv4 dotted. Returns a problem, or "" and `dotted`.
-std::string resolve_ipv4(const std::string& name, std::string& dotted)
+// ring0_addr as rdma_cm wants it: IPv4 dotted (a problem without its line).
+base::Result<std::string> resolve_ipv4(const std::string& name)
 {
     char text[INET_ADDRSTRLEN];
     in_addr address{};
     if (::inet_pton(AF_INET, name.c_str(), &address) == 1) {
-        dotted = ::inet_ntop(AF_INET, &address, text, sizeof text);
-        return {};
+        return std::string(::inet_ntop(AF_INET, &address, text, sizeof text));
     }
     in6_addr address6{};
     if (::inet_pton(AF_INET6, name.c_str(), &address6) == 1) {
-        return fmt::format("ring0_addr '{}' is an IPv6 address; rcpg needs an IPv4 address", name);
+        return problem(fmt::format("ring0_addr '{}' is an IPv6 address; rcpg needs an IPv4 address", name));
     }
     addrinfo hints{};
     hints.ai_family = AF_INET;
@@ -248,13 +119,13 @@ std::string resolve_ipv4(const std::string& name, std::string& dotted)
     addrinfo* found = nullptr;
     const int rc = ::getaddrinfo(name.c_str(), nullptr, &hints, &found);
     if (rc != 0 || found == nullptr) {
-        return fmt::format("cannot resolve ring0_addr '{}' to an IPv4 address: {}", name,
-                           rc != 0 ? ::gai_strerror(rc) : "no address");
+        return problem(fmt::format("cannot resolve ring0_addr '{}' to an IPv4 address: {}", name,
+                                   rc != 0 ? ::gai_strerror(rc) : "no address"));
     }
     const auto* socket_address = reinterpret_cast<const sockaddr_in*>(found->ai_addr);
-    dotted = ::inet_ntop(AF_INET, &socket_address->sin_addr, text, sizeof text);
+    std::string dotted = ::inet_ntop(AF_INET, &socket_address->sin_addr, text, sizeof text);
     ::freeaddrinfo(found);
-    return {};
+    return dotted;
 }
 
 // A relative key file is relative to the configuration file's folder, so a configuration
@@ -269,39 +140,39 @@ std::string key_file_path(const std::string& config_path, const std::string& val
     return folder.empty() ? value : (folder / key).string();
 }
 
-// Returns a problem, or "" and the key's bytes. The file must be the secret of rcpgd's
+// The key's bytes, or a problem without its line. The file must be the secret of rcpgd's
 // user alone: a regular file (not reached through a symbolic link, which another user
 // might re-point), owned by root or by the user rcpgd runs as, with no group or other
 // permission bits at all (corosync asks the same of its authkey).
-std::string read_key_file(const std::string& file, std::vector<std::byte>& key)
+base::Result<std::vector<std::byte>> read_key_file(const std::string& file)
 {
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ELOOP) {
-            return fmt::format("key file {} is a symbolic link; name the file itself", file);
+            return problem(fmt::format("key file {} is a symbolic link; name the file itself", file));
         }
-        return fmt::format("cannot open key file {}: {}", file, std::strerror(errno));
+        return problem(fmt::format("cannot open key file {}: {}", file, std::strerror(errno)));
     }
     struct stat status = {};
     if (::fstat(fd, &status) != 0) {
         const int saved_errno = errno;
         ::close(fd);
-        return fmt::format("cannot stat key file {}: {}", file, std::strerror(saved_errno));
+        return problem(fmt::format("cannot stat key file {}: {}", file, std::strerror(saved_errno)));
     }
     if (!S_ISREG(status.st_mode)) {
         ::close(fd);
-        return fmt::format("key file {} is not a regular file", file);
+        return problem(fmt::format("key file {} is not a regular file", file));
     }
     if (status.st_uid != 0 && status.st_uid != ::geteuid()) {
         ::close(fd);
-        return fmt::format("key file {} is owned by uid {}, not by root or rcpgd's user (uid {}); chown it", file,
-                           status.st_uid, ::geteuid());
+        return problem(fmt::format("key file {} is owned by uid {}, not by root or rcpgd's user (uid {}); chown it",
+                                   file, status.st_uid, ::geteuid()));
     }
     // A secret others can read, or write (and so replace), is no secret.
     if ((status.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
         ::close(fd);
-        return fmt::format("key file {} gives permissions to {} (mode {:04o}); chmod 600 it", file,
-                           (status.st_mode & S_IRWXO) != 0 ? "others" : "its group", status.st_mode & 07777);
+        return problem(fmt::format("key file {} gives permissions to {} (mode {:04o}); chmod 600 it", file,
+                                   (status.st_mode & S_IRWXO) != 0 ? "others" : "its group", status.st_mode & 07777));
     }
     std::vector<std::byte> bytes(kMaxKeyBytes + 1);
     size_t length = 0;
@@ -313,7 +184,7 @@ std::string read_key_file(const std::string& file, std::vector<std::byte>& key)
         if (count < 0) {
             const int saved_errno = errno;
             ::close(fd);
-            return fmt::format("cannot read key file {}: {}", file, std::strerror(saved_errno));
+            return problem(fmt::format("cannot read key file {}: {}", file, std::strerror(saved_errno)));
         }
         if (count == 0) {
             break;
@@ -322,15 +193,14 @@ std::string read_key_file(const std::string& file, std::vector<std::byte>& key)
     }
     ::close(fd);
     if (length < kMinKeyBytes) {
-        return fmt::format("key file {} has {} bytes; at least {} are needed", file, length, kMinKeyBytes);
+        return problem(fmt::format("key file {} has {} bytes; at least {} are needed", file, length, kMinKeyBytes));
     }
     if (length > kMaxKeyBytes) {
-        return fmt::format("key file {} has {} bytes; at most {} are allowed", file,
-                           std::max<uint64_t>(status.st_size, length), kMaxKeyBytes);
+        return problem(fmt::format("key file {} has {} bytes; at most {} are allowed", file,
+                                   std::max<uint64_t>(status.st_size, length), kMaxKeyBytes));
     }
     bytes.resize(length);
-    key = std::move(bytes);
-    return {};
+    return bytes;
 }
 
 // A node of the nodelist with the lines its errors point at.
@@ -341,7 +211,7 @@ struct ParsedNode {
 };
 
 // Keys of one section, each at most once; returns a problem naming the second one.
-std::string collect_once(const std::string& path, const Section& section, const std::vector<std::string_view>& keys,
+base::Status collect_once(const std::string& path, const Section& section, const std::vector<std::string_view>& keys,
                          std::string_view where, std::map<std::string, const Entry*>& found)
 {
     for (const Entry& entry : section.entries) {
@@ -387,7 +257,7 @@ namespace {
 // corosync's `uidgid { uid: NAME  gid: NAME }` sections: each uid and gid given may
 // connect, as with allowed_users and allowed_groups; names or numbers; nothing else may
 // appear in them. With `only_uidgid` (a file of uidgid.d/), no other section may either.
-std::string read_uidgid(const std::string& path, const Section& root, bool only_uidgid, Options& options)
+base::Status read_uidgid(const std::string& path, const Section& root, bool only_uidgid, Options& options)
 {
     for (const Section& section : root.sections) {
         if (section.name != "uidgid") {
@@ -427,7 +297,7 @@ std::string read_uidgid(const std::string& path, const Section& root, bool only_
 // The uidgid.d directory beside the configuration file, as corosync reads the one beside
 // corosync.conf: every regular file in it (in name order, for stable messages), each
 // with uidgid sections only. No directory: nothing to read.
-std::string read_uidgid_directory(const std::string& config_path, Options& options)
+base::Status read_uidgid_directory(const std::string& config_path, Options& options)
 {
     const std::filesystem::path directory = std::filesystem::path(config_path).parent_path() / "uidgid.d";
     std::error_code error;
@@ -446,17 +316,17 @@ std::string read_uidgid_directory(const std::string& config_path, Options& optio
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
         Section root;
-        if (std::string problem = parse_file(file.string(), root); !problem.empty()) {
-            return problem;
+        if (base::Status status = parse_file(file.string(), root); !status) {
+            return status;
         }
-        if (std::string problem = read_uidgid(file.string(), root, true, options); !problem.empty()) {
-            return problem;
+        if (base::Status status = read_uidgid(file.string(), root, true, options); !status) {
+            return status;
         }
     }
     return {};
 }
 
-std::string read_nodelist(const std::string& path, const Section& root, std::vector<ParsedNode>& nodes)
+base::Status read_nodelist(const std::string& path, const Section& root, std::vector<ParsedNode>& nodes)
 {
     for (const Section& nodelist : root.sections) {
         if (nodelist.name != "nodelist") {
@@ -468,10 +338,8 @@ std::string read_nodelist(const std::string& path, const Section& root, std::vec
             }
             // ring1_addr, link priorities and the like are corosync's business: ignored.
             std::map<std::string, const Entry*> keys;
-            if (std::string error =
-                    collect_once(path, section, {"nodeid", "ring0_addr", "name"}, "this node section", keys);
-                !error.empty()) {
-                return error;
+            if (base::Status status = collect_once(path, section, {"nodeid", "ring0_addr", "name"}, "this node section", keys); !status) {
+                return status;
             }
             ParsedNode parsed;
             parsed.section_line = section.line;
@@ -497,9 +365,11 @@ std::string read_nodelist(const std::string& path, const Section& root, std::vec
                 return at_line(path, section.line,
                                fmt::format("node {} has no 'ring0_addr' (its IPv4 address)", parsed.node.nodeid));
             }
-            if (std::string problem = resolve_ipv4(address->second->value, parsed.node.address); !problem.empty()) {
-                return at_line(path, address->second->line, problem);
+            auto dotted = resolve_ipv4(address->second->value);
+            if (!dotted) {
+                return at_line(path, address->second->line, dotted.status().context());
             }
+            parsed.node.address = std::move(*dotted);
             if (const auto name = keys.find("name"); name != keys.end()) {
                 parsed.node.name = name->second->value;
             }
@@ -538,7 +408,7 @@ struct PortOverride {
     int line = 0;
 };
 
-std::string read_port_override(const std::string& path, const Section& section, const std::vector<ParsedNode>& nodes,
+base::Status read_port_override(const std::string& path, const Section& section, const std::vector<ParsedNode>& nodes,
                                std::map<uint32_t, PortOverride>& overrides)
 {
     static const std::vector<std::string_view> kKeys = {"nodeid", "port"};
@@ -553,8 +423,8 @@ std::string read_port_override(const std::string& path, const Section& section, 
                        fmt::format("unknown section '{}' in rcpg's node section", section.sections.front().name));
     }
     std::map<std::string, const Entry*> keys;
-    if (std::string error = collect_once(path, section, kKeys, "this node section", keys); !error.empty()) {
-        return error;
+    if (base::Status status = collect_once(path, section, kKeys, "this node section", keys); !status) {
+        return status;
     }
     const auto nodeid_entry = keys.find("nodeid");
     if (nodeid_entry == keys.end()) {
@@ -597,7 +467,7 @@ struct RcpgSettings {
 };
 
 // Applies the rcpg sections (there may be several; their keys add up) over `options`.
-std::string read_rcpg(const std::string& path, const Section& root, const std::vector<ParsedNode>& nodes,
+base::Status read_rcpg(const std::string& path, const Section& root, const std::vector<ParsedNode>& nodes,
                       Options& options, RcpgSettings& settings)
 {
     // Lists may be given over several lines; every other key once.
@@ -638,26 +508,26 @@ std::string read_rcpg(const std::string& path, const Section& root, const std::v
     for (const Entry* entry : entries) {
         const std::string& key = entry->key;
         const std::string& value = entry->value;
-        const auto problem = [&](std::string_view text) { return at_line(path, entry->line, text); };
+        const auto here = [&](std::string_view text) { return at_line(path, entry->line, text); };
         if (key == "client_backlog_mib") {
             if (!parse_in_range(value, 0, 16384, number) || (number != 0 && (number < 8 || (number & (number - 1)) != 0))) {
-                return problem(
+                return here(
                     fmt::format("client_backlog_mib needs 0 or a power of two from 8 to 16384, not '{}'", value));
             }
             options.client_backlog_bytes = number << 20;
         } else if (key == "state_dir") {
             if (value.empty() || value.front() != '/') {
-                return problem(fmt::format("state_dir needs an absolute directory path, not '{}'", value));
+                return here(fmt::format("state_dir needs an absolute directory path, not '{}'", value));
             }
             options.state_dir = value;
         } else if (key == "device") {
             if (value.empty()) {
-                return problem("device needs an RDMA device name, such as rxe0");
+                return here("device needs an RDMA device name, such as rxe0");
             }
             options.cluster.device = value;
         } else if (key == "port") {
             if (!parse_in_range(value, 1, 65535, number)) {
-                return problem(fmt::format("port needs a number from 1 to 65535, not '{}'", value));
+                return here(fmt::format("port needs a number from 1 to 65535, not '{}'", value));
             }
             settings.default_port = static_cast<uint16_t>(number);
         } else if (key == "sequencer_order") {
@@ -666,20 +536,20 @@ std::string read_rcpg(const std::string& path, const Section& root, const std::v
             settings.cluster_key_file = entry;
         } else if (key == "wire_security") {
             if (value != "plaintext") {
-                return problem(fmt::format("wire_security accepts only 'plaintext' (connections authenticated with "
+                return here(fmt::format("wire_security accepts only 'plaintext' (connections authenticated with "
                                            "the cluster key, data in clear), not '{}'",
                                            value));
             }
             options.cluster.plaintext_accepted = true;
         } else if (key == "ring_mib") {
             if (!parse_in_range(value, kMinRingMib, kMaxRingMib, number) || !is_power_of_two(number)) {
-                return problem(fmt::format("ring_mib needs a power of two from {} to {}, not '{}'", kMinRingMib,
+                return here(fmt::format("ring_mib needs a power of two from {} to {}, not '{}'", kMinRingMib,
                                            kMaxRingMib, value));
             }
             options.ring_bytes = number << 20;
         } else if (key == "inbound_ring_mib") {
             if (!parse_in_range(value, kMinInboundRingMib, kMaxInboundRingMib, number) || !is_power_of_two(number)) {
-                return problem(fmt::format("inbound_ring_mib needs a power of two from {} to {}, not '{}'",
+                return here(fmt::format("inbound_ring_mib needs a power of two from {} to {}, not '{}'",
                                            kMinInboundRingMib, kMaxInboundRingMib, value));
             }
             options.cluster.inbound_ring_bytes = number << 20;
@@ -691,77 +561,77 @@ std::string read_rcpg(const std::string& path, const Section& root, const std::v
             } else if (value == "cpu") {
                 options.cluster.sequencer_copy = SequencerCopy::cpu;
             } else {
-                return problem(fmt::format("sequencer_copy needs auto, device or cpu, not '{}'", value));
+                return here(fmt::format("sequencer_copy needs auto, device or cpu, not '{}'", value));
             }
         } else if (key == "busy_poll_us") {
             if (!parse_in_range(value, 0, kMaxBusyPollUs, number)) {
-                return problem(
+                return here(
                     fmt::format("busy_poll_us needs a number from 0 to {}, not '{}'", kMaxBusyPollUs, value));
             }
             options.busy_poll_us = static_cast<uint32_t>(number);
         } else if (key == "stuck_client_timeout_ms") {
             if (!parse_in_range(value, 0, kMaxStuckClientTimeoutMs, number)) {
-                return problem(fmt::format("stuck_client_timeout_ms needs a number from 0 to {}, not '{}'",
+                return here(fmt::format("stuck_client_timeout_ms needs a number from 0 to {}, not '{}'",
                                            kMaxStuckClientTimeoutMs, value));
             }
             options.stuck_client_timeout_ms = static_cast<uint32_t>(number);
         } else if (key == "max_pinned_mib") {
             if (!parse_in_range(value, 32, kMaxPinnedMib, number)) {
-                return problem(fmt::format("max_pinned_mib needs a number from 32 to {}, not '{}'", kMaxPinnedMib, value));
+                return here(fmt::format("max_pinned_mib needs a number from 32 to {}, not '{}'", kMaxPinnedMib, value));
             }
             options.max_pinned_bytes = number << 20;
         } else if (key == "max_clients" || key == "max_clients_per_uid") {
             if (!parse_in_range(value, 1, kMaxClientsLimit, number)) {
-                return problem(fmt::format("{} needs a number from 1 to {}, not '{}'", key, kMaxClientsLimit, value));
+                return here(fmt::format("{} needs a number from 1 to {}, not '{}'", key, kMaxClientsLimit, value));
             }
             (key == "max_clients" ? options.max_clients : options.max_clients_per_uid) = static_cast<uint32_t>(number);
         } else if (key == "connect_timeout_ms") {
             if (!parse_in_range(value, kMinConnectTimeoutMs, kMaxConnectTimeoutMs, number)) {
-                return problem(fmt::format("connect_timeout_ms needs a number from {} to {}, not '{}'",
+                return here(fmt::format("connect_timeout_ms needs a number from {} to {}, not '{}'",
                                            kMinConnectTimeoutMs, kMaxConnectTimeoutMs, value));
             }
             options.cluster.connect_timeout_ms = static_cast<uint32_t>(number);
         } else if (key == "failure_timeout_ms") {
             if (!parse_in_range(value, kMinFailureTimeoutMs, kMaxFailureTimeoutMs, number)) {
-                return problem(fmt::format("failure_timeout_ms needs a number from {} to {}, not '{}'",
+                return here(fmt::format("failure_timeout_ms needs a number from {} to {}, not '{}'",
                                            kMinFailureTimeoutMs, kMaxFailureTimeoutMs, value));
             }
             options.cluster.failure_timeout_ms = static_cast<uint32_t>(number);
         } else if (key == "allowed_users") {
             const std::vector<std::string> users = split_list(value);
             if (users.empty()) {
-                return problem("allowed_users needs user names or uids");
+                return here("allowed_users needs user names or uids");
             }
             for (const std::string& user : users) {
                 const std::optional<uid_t> uid = user_id(user);
                 if (!uid) {
-                    return problem(fmt::format("allowed_users: no such user '{}'", user));
+                    return here(fmt::format("allowed_users: no such user '{}'", user));
                 }
                 options.allowed_uids.push_back(*uid);
             }
         } else if (key == "allowed_groups") {
             const std::vector<std::string> groups = split_list(value);
             if (groups.empty()) {
-                return problem("allowed_groups needs group names or gids");
+                return here("allowed_groups needs group names or gids");
             }
             for (const std::string& name : groups) {
                 const std::optional<gid_t> gid = group_id(name);
                 if (!gid) {
-                    return problem(fmt::format("allowed_groups: no such group '{}'", name));
+                    return here(fmt::format("allowed_groups: no such group '{}'", name));
                 }
                 options.allowed_gids.push_back(*gid);
             }
         }
     }
     for (const Section* section : node_sections) {
-        if (std::string error = read_port_override(path, *section, nodes, settings.port_overrides); !error.empty()) {
-            return error;
+        if (base::Status status = read_port_override(path, *section, nodes, settings.port_overrides); !status) {
+            return status;
         }
     }
     return {};
 }
 
-std::string read_sequencer_order(const std::string& path, const Entry& entry, const std::vector<ParsedNode>& nodes,
+base::Status read_sequencer_order(const std::string& path, const Entry& entry, const std::vector<ParsedNode>& nodes,
                                  std::vector<uint32_t>& order)
 {
     const std::vector<std::string> words = split_list(entry.value);
@@ -816,7 +686,7 @@ std::string nodeid_list(const std::vector<ClusterNode>& nodes)
 
 // corosync's totem crypto settings: what its documentation says they ask for (secauth
 // on implies crypto_cipher aes256 and crypto_hash sha256 unless those are set).
-std::string read_totem_crypto(const std::string& path, const Section& root, WireSecurity& asked)
+base::Status read_totem_crypto(const std::string& path, const Section& root, WireSecurity& asked)
 {
     const Entry* cipher = nullptr;
     const Entry* hash = nullptr;
@@ -863,11 +733,11 @@ std::string read_totem_crypto(const std::string& path, const Section& root, Wire
 
 namespace {
 
-std::string load_config_problem(const std::string& path, Options& options)
+base::Status load_config_at(const std::string& path, Options& options)
 {
     Section root;
-    if (std::string error = parse_file(path, root); !error.empty()) {
-        return error;
+    if (base::Status status = parse_file(path, root); !status) {
+        return status;
     }
 
     // Everything lands in a copy first, so a failed load leaves `options` as it was.
@@ -875,22 +745,22 @@ std::string load_config_problem(const std::string& path, Options& options)
     loaded.config_path = path;
 
     std::vector<ParsedNode> nodes;
-    if (std::string error = read_nodelist(path, root, nodes); !error.empty()) {
-        return error;
+    if (base::Status status = read_nodelist(path, root, nodes); !status) {
+        return status;
     }
     RcpgSettings rcpg;
     loaded.cluster.plaintext_accepted = false;
-    if (std::string error = read_rcpg(path, root, nodes, loaded, rcpg); !error.empty()) {
-        return error;
+    if (base::Status status = read_rcpg(path, root, nodes, loaded, rcpg); !status) {
+        return status;
     }
-    if (std::string error = read_totem_crypto(path, root, loaded.cluster.totem_crypto); !error.empty()) {
-        return error;
+    if (base::Status status = read_totem_crypto(path, root, loaded.cluster.totem_crypto); !status) {
+        return status;
     }
-    if (std::string error = read_uidgid(path, root, false, loaded); !error.empty()) {
-        return error;
+    if (base::Status status = read_uidgid(path, root, false, loaded); !status) {
+        return status;
     }
-    if (std::string error = read_uidgid_directory(path, loaded); !error.empty()) {
-        return error;
+    if (base::Status status = read_uidgid_directory(path, loaded); !status) {
+        return status;
     }
 
     for (size_t index = 0; index < nodes.size(); ++index) {
@@ -918,10 +788,8 @@ std::string load_config_problem(const std::string& path, Options& options)
 
     loaded.cluster.sequencer_order.clear();
     if (rcpg.sequencer_order != nullptr) {
-        if (std::string error =
-                read_sequencer_order(path, *rcpg.sequencer_order, nodes, loaded.cluster.sequencer_order);
-            !error.empty()) {
-            return error;
+        if (base::Status status = read_sequencer_order(path, *rcpg.sequencer_order, nodes, loaded.cluster.sequencer_order); !status) {
+            return status;
         }
     }
     for (const ClusterNode& node : loaded.cluster.nodes) {
@@ -936,17 +804,19 @@ std::string load_config_problem(const std::string& path, Options& options)
             return at_line(path, key_file->line, "cluster_key_file needs a file name");
         }
         const std::string file = key_file_path(path, key_file->value);
-        if (std::string problem = read_key_file(file, loaded.cluster.cluster_key); !problem.empty()) {
-            return at_line(path, key_file->line, problem);
+        auto key = read_key_file(file);
+        if (!key) {
+            return at_line(path, key_file->line, key.status().context());
         }
+        loaded.cluster.cluster_key = std::move(*key);
     } else if (loaded.cluster.multi_node()) {
         // Nodes authenticate each other with the key; without one any host could join.
-        const std::string problem = fmt::format(
+        const std::string needs = fmt::format(
             "a cluster of {} nodes needs a shared key: set 'cluster_key_file' (a file of {} to {} secret bytes, "
             "mode 0600; corosync's authkey will do) in ",
             loaded.cluster.nodes.size(), kMinKeyBytes, kMaxKeyBytes);
-        return rcpg.first_line != 0 ? at_line(path, rcpg.first_line, problem + "this rcpg section")
-                                    : at_file(path, problem + "an rcpg { } section");
+        return rcpg.first_line != 0 ? at_line(path, rcpg.first_line, needs + "this rcpg section")
+                                    : at_file(path, needs + "an rcpg { } section");
     }
 
     // corosync would encrypt and authenticate every message; rcpg authenticates its
@@ -967,15 +837,7 @@ std::string load_config_problem(const std::string& path, Options& options)
 
 }  // namespace
 
-// Inside this file a problem is its text ("PATH:LINE: problem", empty for none); at its
-// interface, the common convention.
-base::Status load_config(const std::string& path, Options& options)
-{
-    if (std::string problem = load_config_problem(path, options); !problem.empty()) {
-        return {base::Errc::malformed, base::Layer::config, std::move(problem)};
-    }
-    return {};
-}
+base::Status load_config(const std::string& path, Options& options) { return load_config_at(path, options); }
 
 std::vector<std::string> host_ipv4_addresses()
 {
@@ -1008,7 +870,7 @@ base::Status resolve_local_node(Options& options, uint32_t nodeid_flag)
 
 namespace {
 
-std::string resolve_local_node_problem(Options& options, uint32_t nodeid_flag,
+base::Status find_local_node(Options& options, uint32_t nodeid_flag,
                                        const std::vector<std::string>& host_addresses)
 {
     const std::vector<ClusterNode>& nodes = options.cluster.nodes;
@@ -1061,8 +923,9 @@ std::string resolve_local_node_problem(Options& options, uint32_t nodeid_flag,
 
 base::Status resolve_local_node(Options& options, uint32_t nodeid_flag, const std::vector<std::string>& host_addresses)
 {
-    if (std::string problem = resolve_local_node_problem(options, nodeid_flag, host_addresses); !problem.empty()) {
-        return {base::Errc::invalid_argument, base::Layer::config, std::move(problem)};
+    // Not the file's fault: this host, or the --nodeid given, does not match it.
+    if (base::Status status = find_local_node(options, nodeid_flag, host_addresses); !status) {
+        return {base::Errc::invalid_argument, base::Layer::config, status.context()};
     }
     return {};
 }
@@ -1123,7 +986,7 @@ std::string describe(const Options& options)
         // Only the file and the length: the bytes are the cluster's secret.
         std::string file;
         Section root;
-        if (!options.config_path.empty() && parse_file(options.config_path, root).empty()) {
+        if (!options.config_path.empty() && parse_file(options.config_path, root).ok()) {
             if (const Entry* entry = find_rcpg_entry(root, "cluster_key_file"); entry != nullptr) {
                 file = key_file_path(options.config_path, entry->value) + ", ";
             }
