@@ -104,16 +104,12 @@ base::Status Node::start()
     }
     // Every node starts by looking for a running cluster (after a failover its sequencer
     // is not the first of the order); the first of the order starts one if it finds none.
-    for (uint32_t nodeid : order_) {
-        if (nodeid != config_.nodeid) {
-            join_order_.push_back(nodeid);
-        }
-    }
+    join_.emplace(order_, config_.nodeid);
     state_ = NodeState::joining;
     role_ = Role::member;
-    sequencer_ = join_order_.front();
+    sequencer_ = join_->current();
     view_.ring_nodeid = order_.front();
-    // RemoteNode writes land in a member's ring from the sequencer, and in the sequencer's own
+    // Remote writes land in a member's ring from the sequencer, and in the sequencer's own
     // ring from its loopback (device copies). A new sequencer reads the missing end of
     // its ring from the survivor that has it (failover).
     // The data area and the sequencer's words of the header page are registered apart:

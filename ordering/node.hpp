@@ -23,6 +23,7 @@
 #include "ordering/group_table.hpp"
 #include "ordering/heartbeat_schedule.hpp"
 #include "ordering/hold_words.hpp"
+#include "ordering/join_candidates.hpp"
 #include "ordering/membership.hpp"
 #include "ordering/node_state.hpp"
 #include "ordering/peer_liveness.hpp"
@@ -380,13 +381,8 @@ private:
     uint64_t failover_started_ms_ = 0;
     uint64_t failover_deadline_ms_ = 0;
     ForwardLog forwarded_;  // records sent to the sequencer, not yet in the ring
-    // Joining: every other node in the sequencer order is asked in turn; the one that
-    // sequences admits, the others refuse. The first node of the order starts a cluster
-    // after two rounds without one.
-    std::vector<uint32_t> join_order_;
-    size_t join_next_ = 0;
-    uint32_t join_rounds_ = 0;
-    uint64_t join_deadline_ms_ = 0;
+    std::optional<JoinCandidates> join_;  // whom it asks to be admitted (with other nodes)
+    uint64_t join_deadline_ms_ = 0;       // the node asked admits or refuses by then
     // Admitted members keep a connection to every other member of the view (the higher
     // id connects), so that the one taking over after a failure needs no set-up.
     std::map<uint32_t, uint64_t> mesh_next_ms_;

@@ -44,13 +44,9 @@ void Node::keep_mesh(uint64_t now_ms)
 
 void Node::next_join_candidate()
 {
-    join_next_ = (join_next_ + 1) % join_order_.size();
-    if (join_next_ == 0) {
-        ++join_rounds_;
-        // Two rounds in which every other node was unreachable or refused: no cluster
-        // runs that this node can reach. The first of the order starts one; the others
-        // wait for it.
-        if (order_.front() == config_.nodeid && join_rounds_ >= 2) {
+    if (join_->advance()) {
+        // A whole round in which every other node was unreachable or refused.
+        if (join_->may_start_cluster()) {
             start_cluster();
             return;
         }
@@ -58,7 +54,7 @@ void Node::next_join_candidate()
     } else {
         next_connect_ms_ = now_ms_;
     }
-    sequencer_ = join_order_[join_next_];
+    sequencer_ = join_->current();
 }
 
 void Node::start_cluster()
