@@ -6,6 +6,45 @@
 
 namespace rcpg::ordering {
 
+std::vector<PositionRange> repair_reads(uint64_t from, uint64_t to, uint64_t ring_bytes,
+                                        std::span<const PositionRange> holds)
+{
+    RCPG_ASSERT(from <= to && to - from <= ring_bytes, "a repair of [{}, {}) in a ring of {}", from, to, ring_bytes);
+    // Where the holds come round within [from, to), by position.
+    std::vector<PositionRange> skipped;
+    for (const PositionRange& hold : holds) {
+        if (hold.begin >= hold.end || hold.end > from) {
+            continue;  // not of an entry this node applied: it cannot come round yet
+        }
+        // The laps of it that can reach [from, to): from the one ending past `from` on.
+        for (uint64_t lap = std::max<uint64_t>(1, (from - hold.begin) / ring_bytes); hold.begin + lap * ring_bytes < to;
+             ++lap) {
+            const uint64_t begin = std::max(from, hold.begin + lap * ring_bytes);
+            const uint64_t end = std::min(to, hold.end + lap * ring_bytes);
+            if (begin < end) {
+                skipped.push_back({begin, end});
+            }
+        }
+    }
+    std::sort(skipped.begin(), skipped.end(),
+              [](const PositionRange& a, const PositionRange& b) { return a.begin < b.begin; });
+    std::vector<PositionRange> reads;
+    const auto add = [&](uint64_t begin, uint64_t end) {
+        while (begin < end) {  // split where the ring wraps
+            const uint64_t lap_end = (begin / ring_bytes + 1) * ring_bytes;
+            reads.push_back({begin, std::min(end, lap_end)});
+            begin = std::min(end, lap_end);
+        }
+    };
+    uint64_t next = from;
+    for (const PositionRange& range : skipped) {
+        add(next, std::max(next, range.begin));
+        next = std::max(next, range.end);
+    }
+    add(next, to);
+    return reads;
+}
+
 Election::Election(uint32_t self, std::vector<uint32_t> members, Rejoin own, uint64_t started_ms,
                    uint64_t deadline_ms)
     : self_(self), members_(std::move(members)), started_ms_(started_ms), deadline_ms_(deadline_ms)

@@ -18,6 +18,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <vector>
 
 namespace rcpg::ordering {
@@ -28,6 +29,23 @@ struct Rejoin {
     uint64_t next_seq = 0;
     uint64_t reclaim_limit = 0;
 };
+
+// Ring positions [begin, end).
+struct PositionRange {
+    uint64_t begin = 0;
+    uint64_t end = 0;
+    bool operator==(const PositionRange&) const = default;
+};
+
+// What a repair reads of [from, to) (to - from at most one ring), as pieces that do not
+// cross the ring's end, leaving out the bytes of this node's held payloads (`holds`,
+// entries of earlier laps that its readers still hold in place) where they come round
+// again. The sequencer went round every such hold with a skip entry (a hold with no word
+// at the sequencer kept the credit, and so the order, a lap short of it), so those bytes
+// are a skip's inside in every ring: the survivor read from need not have them (it may
+// have been admitted after that entry), and this node's readers still need its own.
+std::vector<PositionRange> repair_reads(uint64_t from, uint64_t to, uint64_t ring_bytes,
+                                        std::span<const PositionRange> holds);
 
 class Election {
 public:

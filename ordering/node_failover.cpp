@@ -235,20 +235,24 @@ void Node::finish_election()
         transport_->disconnect(holder);
         return;
     }
+    // This node's readers' holds, as they are now (reclaim_limit() brings them up to date).
+    reclaim_limit();
+    std::vector<PositionRange> holds;
+    for (const DeliveryRing::Hold& hold : ring_.holds()) {
+        holds.push_back({hold.position, hold.position + hold.bytes});
+    }
     const uint64_t ring_bytes = ring_.data_bytes();
-    for (uint64_t from = processed; from < target;) {
-        const uint64_t offset = from & (ring_bytes - 1);
-        const uint64_t piece = std::min(target - from, ring_bytes - offset);
-        const transport::LocalSlice destination{ring_data_registration_.id(), offset, static_cast<uint32_t>(piece)};
-        if (transport::Status read = transport_->post_read(holder, destination, remote->at(offset), 0);
-            !read) {
+    for (const PositionRange& piece : repair_reads(processed, target, ring_bytes, holds)) {
+        const uint64_t offset = piece.begin & (ring_bytes - 1);
+        const transport::LocalSlice destination{ring_data_registration_.id(), offset,
+                                                static_cast<uint32_t>(piece.end - piece.begin)};
+        if (transport::Status read = transport_->post_read(holder, destination, remote->at(offset), 0); !read) {
             log(LogLevel::error, "cannot read the ring's end from node {}: {}", holder, read.message());
             election.lose(holder);
             transport_->disconnect(holder);
             return;
         }
         election.read_posted();
-        from += piece;
     }
     log(LogLevel::info, "repairing ring positions {}..{} from node {}", processed, target, holder);
 }

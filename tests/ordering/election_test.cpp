@@ -101,5 +101,46 @@ TEST(Election, LosingAnotherSurvivorKeepsTheTarget)
     EXPECT_EQ(election.survivors(), (std::vector<uint32_t>{2, 3}));
 }
 
+constexpr uint64_t kRing = 1 << 20;
+
+TEST(RepairReads, WithoutHoldsThePiecesSplitOnlyWhereTheRingWraps)
+{
+    EXPECT_EQ(repair_reads(4096, 8192, kRing, {}), (std::vector<PositionRange>{{4096, 8192}}));
+    EXPECT_EQ(repair_reads(kRing - 512, kRing + 512, kRing, {}),
+              (std::vector<PositionRange>{{kRing - 512, kRing}, {kRing, kRing + 512}}));
+    EXPECT_TRUE(repair_reads(4096, 4096, kRing, {}).empty());
+}
+
+TEST(RepairReads, AHeldPayloadThatComesRoundIsLeftOut)
+{
+    // Held at [8192, 16384) a lap ago; the repair covers where it comes round.
+    const std::vector<PositionRange> holds{{8192, 16384}};
+    EXPECT_EQ(repair_reads(kRing + 4096, kRing + 20480, kRing, holds),
+              (std::vector<PositionRange>{{kRing + 4096, kRing + 8192}, {kRing + 16384, kRing + 20480}}));
+    // Only part of it lies in the repair.
+    EXPECT_EQ(repair_reads(kRing + 12288, kRing + 20480, kRing, holds),
+              (std::vector<PositionRange>{{kRing + 16384, kRing + 20480}}));
+    // Where it does not come round, everything is read.
+    EXPECT_EQ(repair_reads(kRing + 16384, kRing + 20480, kRing, holds),
+              (std::vector<PositionRange>{{kRing + 16384, kRing + 20480}}));
+}
+
+TEST(RepairReads, HoldsSeveralLapsBackAndAcrossTheWrapAreLeftOutToo)
+{
+    const std::vector<PositionRange> holds{{kRing - 4096, kRing}, {4096, 8192}};
+    // Three laps on, the repair wraps: both holds come round in it.
+    const uint64_t from = 3 * kRing + kRing - 8192;
+    EXPECT_EQ(repair_reads(from, 4 * kRing + 12288, kRing, holds),
+              (std::vector<PositionRange>{{from, 4 * kRing - 4096}, {4 * kRing, 4 * kRing + 4096},
+                                          {4 * kRing + 8192, 4 * kRing + 12288}}));
+}
+
+TEST(RepairReads, AHoldOfNothingAppliedYetIsIgnored)
+{
+    const std::vector<PositionRange> holds{{kRing + 8192, kRing + 12288}};  // past `from`: no entry of this node's
+    EXPECT_EQ(repair_reads(kRing + 4096, kRing + 16384, kRing, holds),
+              (std::vector<PositionRange>{{kRing + 4096, kRing + 16384}}));
+}
+
 }  // namespace
 }  // namespace rcpg::ordering
