@@ -239,6 +239,22 @@ std::vector<std::byte> encode_snapshot(const Snapshot& snapshot)
     return out;
 }
 
+namespace {
+
+// A view's members as every node keeps them: node ids (never 0), ascending, each once. A
+// list that is not would break every binary search over the view.
+bool is_node_list(const std::vector<uint32_t>& nodes)
+{
+    for (size_t index = 0; index < nodes.size(); ++index) {
+        if (nodes[index] == 0 || (index > 0 && nodes[index - 1] >= nodes[index])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
 std::optional<Snapshot> decode_snapshot(std::span<const std::byte> bytes)
 {
     Reader reader(bytes);
@@ -258,6 +274,9 @@ std::optional<Snapshot> decode_snapshot(std::span<const std::byte> bytes)
     snapshot.members.resize(header.member_count);
     for (uint32_t& node : snapshot.members) {
         reader.read(node);
+    }
+    if (!is_node_list(snapshot.members)) {
+        return std::nullopt;
     }
     snapshot.last_origins.resize(header.member_count);
     for (uint64_t& origin : snapshot.last_origins) {
@@ -328,6 +347,9 @@ std::optional<TotemConf> decode_totem(std::span<const std::byte> payload)
     totem.members.resize(header.member_count);
     for (uint32_t& node : totem.members) {
         reader.read(node);
+    }
+    if (!is_node_list(totem.members)) {
+        return std::nullopt;
     }
     return totem;
 }

@@ -45,12 +45,11 @@ std::vector<PositionRange> repair_reads(uint64_t from, uint64_t to, uint64_t rin
     return reads;
 }
 
-Election::Election(uint32_t self, std::vector<uint32_t> members, Rejoin own, uint64_t started_ms,
-                   uint64_t deadline_ms)
+Election::Election(uint32_t self, std::vector<uint32_t> members, uint64_t started_ms, uint64_t deadline_ms)
     : self_(self), members_(std::move(members)), started_ms_(started_ms), deadline_ms_(deadline_ms)
 {
+    // Views are checked where they come in (wire::decode_totem, decode_snapshot).
     RCPG_ASSERT(std::is_sorted(members_.begin(), members_.end()), "an unsorted view");
-    rejoined_[self_] = own;
 }
 
 bool Election::accepts(uint32_t nodeid, const std::set<uint32_t>& suspects) const
@@ -73,6 +72,7 @@ void Election::lose(uint32_t nodeid)
     rejoined_.erase(nodeid);
     if (target_ && holder_ == nodeid) {
         target_.reset();
+        unposted_.clear();
         reads_pending_ = 0;
     }
 }
@@ -98,6 +98,7 @@ std::vector<uint32_t> Election::survivors() const
 
 void Election::fix_target()
 {
+    RCPG_ASSERT(rejoined_.contains(self_), "node {} fixes a target without its own tail", self_);
     uint64_t target = rejoined_.at(self_).tail;
     uint32_t holder = self_;
     for (const auto& [nodeid, rejoin] : rejoined_) {
@@ -108,7 +109,15 @@ void Election::fix_target()
     }
     target_ = target;
     holder_ = holder;
+    unposted_.clear();
     reads_pending_ = 0;
+}
+
+void Election::read_posted()
+{
+    RCPG_ASSERT(!unposted_.empty(), "a repair read posted that was not planned");
+    unposted_.pop_front();
+    ++reads_pending_;
 }
 
 void Election::read_completed(uint32_t peer)

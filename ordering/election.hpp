@@ -15,6 +15,7 @@
 #include "ordering/membership.hpp"
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -49,9 +50,10 @@ std::vector<PositionRange> repair_reads(uint64_t from, uint64_t to, uint64_t rin
 
 class Election {
 public:
-    // `members`: the view the failed sequencer left behind (sorted); `own`: where this
-    // node's ring stands.
-    Election(uint32_t self, std::vector<uint32_t> members, Rejoin own, uint64_t started_ms, uint64_t deadline_ms);
+    // `members`: the view the failed sequencer left behind (sorted). Where this node's own
+    // ring stands follows (add_own), before anything else.
+    Election(uint32_t self, std::vector<uint32_t> members, uint64_t started_ms, uint64_t deadline_ms);
+    void add_own(Rejoin own) { rejoined_[self_] = own; }
 
     const std::vector<uint32_t>& members() const { return members_; }
     uint64_t started_ms() const { return started_ms_; }
@@ -75,12 +77,16 @@ public:
     const std::optional<uint64_t>& target() const { return target_; }
     uint32_t holder() const { return holder_; }
 
-    void read_posted() { ++reads_pending_; }
+    // The repair: the reads still to post, in order (repair_reads' pieces), posted one by
+    // one as the send queue takes them.
+    void plan_reads(std::vector<PositionRange> pieces) { unposted_.assign(pieces.begin(), pieces.end()); }
+    const PositionRange* next_read() const { return unposted_.empty() ? nullptr : &unposted_.front(); }
+    void read_posted();
     // A repair read from `peer` landed. One from a holder given up on (its connection
     // lost, or a post failed) does not count towards the current target's.
     void read_completed(uint32_t peer);
-    // The target is fixed and every repair read landed: the new view may go out.
-    bool repaired() const { return target_.has_value() && reads_pending_ == 0; }
+    // The target is fixed and every repair read was posted and landed: the new view may go out.
+    bool repaired() const { return target_.has_value() && unposted_.empty() && reads_pending_ == 0; }
 
 private:
     uint32_t self_;
@@ -90,6 +96,7 @@ private:
     std::map<uint32_t, Rejoin> rejoined_;
     std::optional<uint64_t> target_;
     uint32_t holder_ = 0;
+    std::deque<PositionRange> unposted_;
     uint32_t reads_pending_ = 0;
 };
 

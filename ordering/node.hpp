@@ -288,6 +288,7 @@ private:
     void promote();
     bool election_step(uint64_t now_ms);
     void finish_election();
+    bool post_repair_reads();
     void install_after_failover();
     bool take_rejoin(RemoteNode& node, const wire::Hello& hello);
     bool resequence_own();

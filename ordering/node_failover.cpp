@@ -148,11 +148,10 @@ void Node::promote()
     member_batches_end_ = next_batch_;
     ++next_batch_;
     forwarded_uncommitted_ = false;
-    const uint64_t processed = applier_.processed();
-    election_.emplace(config_.nodeid, view_.members,
-                      Rejoin{processed, ring_.next_seq(), std::min(reclaim_limit(), processed)}, failover_started_ms_,
-                      now_ms_ + config_.failure_timeout_ms);
+    election_.emplace(config_.nodeid, view_.members, failover_started_ms_, now_ms_ + config_.failure_timeout_ms);
     set_state(NodeState::electing);
+    const uint64_t processed = applier_.processed();
+    election_->add_own({processed, ring_.next_seq(), std::min(reclaim_limit(), processed)});
     log(LogLevel::info, "node {} takes over sequencing at ring position {}; collecting the survivors' tails",
         config_.nodeid, processed);
     for (uint32_t peer : election_->members()) {
@@ -202,7 +201,7 @@ bool Node::election_step(uint64_t now_ms)
         return true;
     }
     if (!election.repaired()) {
-        return false;
+        return post_repair_reads();
     }
     install_after_failover();
     return true;
@@ -227,34 +226,50 @@ void Node::finish_election()
         return;
     }
     // The end of the ring this node misses, read from the survivor that has it, into the
-    // same positions: every ring holds the same entries at the same positions.
-    auto remote = transport_->remote_region(holder, wire::kTagRepairRing);
-    if (!remote || remote->bytes != ring_.data_bytes()) {
-        log(LogLevel::error, "node {} does not expose its ring for the repair", holder);
-        election.lose(holder);
-        transport_->disconnect(holder);
-        return;
-    }
-    // This node's readers' holds, as they are now (reclaim_limit() brings them up to date).
+    // same positions: every ring holds the same entries at the same positions. Not where
+    // this node's readers' holds come round: reclaim_limit() brings them up to date.
     reclaim_limit();
     std::vector<PositionRange> holds;
     for (const DeliveryRing::Hold& hold : ring_.holds()) {
         holds.push_back({hold.position, hold.position + hold.bytes});
     }
-    const uint64_t ring_bytes = ring_.data_bytes();
-    for (const PositionRange& piece : repair_reads(processed, target, ring_bytes, holds)) {
-        const uint64_t offset = piece.begin & (ring_bytes - 1);
+    election.plan_reads(repair_reads(processed, target, ring_.data_bytes(), holds));
+    log(LogLevel::info, "repairing ring positions {}..{} from node {}", processed, target, holder);
+    post_repair_reads();
+}
+
+// Posts the repair's reads the send queue takes now (one a piece, as many pieces as
+// holds split the range into); the rest at the next steps.
+bool Node::post_repair_reads()
+{
+    Election& election = *election_;
+    const uint32_t holder = election.holder();
+    auto remote = transport_->remote_region(holder, wire::kTagRepairRing);
+    if (!remote || remote->bytes != ring_.data_bytes()) {
+        log(LogLevel::error, "node {} does not expose its ring for the repair", holder);
+        election.lose(holder);
+        transport_->disconnect(holder);
+        return true;
+    }
+    bool posted = false;
+    while (const PositionRange* piece = election.next_read()) {
+        const uint64_t offset = piece->begin & (ring_.data_bytes() - 1);
         const transport::LocalSlice destination{ring_data_registration_.id(), offset,
-                                                static_cast<uint32_t>(piece.end - piece.begin)};
-        if (transport::Status read = transport_->post_read(holder, destination, remote->at(offset), 0); !read) {
+                                                static_cast<uint32_t>(piece->end - piece->begin)};
+        transport::Status read = transport_->post_read(holder, destination, remote->at(offset), 0);
+        if (!read && read.code() == transport::Errc::try_again) {
+            break;  // the send queue is full: the next step goes on
+        }
+        if (!read) {
             log(LogLevel::error, "cannot read the ring's end from node {}: {}", holder, read.message());
             election.lose(holder);
             transport_->disconnect(holder);
-            return;
+            return true;
         }
         election.read_posted();
+        posted = true;
     }
-    log(LogLevel::info, "repairing ring positions {}..{} from node {}", processed, target, holder);
+    return posted;
 }
 
 void Node::install_after_failover()

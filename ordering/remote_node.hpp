@@ -1,5 +1,5 @@
-// RemoteNode: what the sequencer keeps of another node. Every node it hears from has
-// one, from its first connection on: the inbound ring the node forwards its records
+// RemoteNode: what the sequencer keeps of another node. Every configured node has one,
+// from the moment this node may sequence: the inbound ring the node forwards its records
 // into, the stream that replicates the sequencer's ring into the node's, the line where
 // the node writes its credit, SAFE and hold words, and the liveness of its heartbeat.
 // What lives as long as one connection is reset when it ends (disconnected()); the rest

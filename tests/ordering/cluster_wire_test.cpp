@@ -906,6 +906,28 @@ TEST(ClusterWireTotem, MemberCountMustMatchThePayload)
     EXPECT_FALSE(decode_totem(payload).has_value()) << "header cut short";
 }
 
+// Every node searches its view's members by binary search (and a node taking over
+// assumes them sorted): a view written otherwise is refused, in a totem confchg and in an
+// admission snapshot alike.
+TEST(ClusterWireTotem, MembersMustBeAscendingDistinctNodeIds)
+{
+    EXPECT_FALSE(decode_totem(encode_totem({3, 77, {2, 1, 3}})).has_value()) << "not ascending";
+    EXPECT_FALSE(decode_totem(encode_totem({3, 77, {1, 2, 2}})).has_value()) << "a node twice";
+    EXPECT_FALSE(decode_totem(encode_totem({3, 77, {0, 1}})).has_value()) << "node id 0";
+    EXPECT_TRUE(decode_totem(encode_totem({3, 77, {7}})).has_value());
+}
+
+TEST(ClusterWireSnapshot, MembersMustBeAscendingDistinctNodeIds)
+{
+    Snapshot snapshot = sample_snapshot();
+    snapshot.members = {3, 1, 2};
+    EXPECT_FALSE(decode_snapshot(encode_snapshot(snapshot)).has_value()) << "not ascending";
+    snapshot.members = {1, 1, 2};
+    EXPECT_FALSE(decode_snapshot(encode_snapshot(snapshot)).has_value()) << "a node twice";
+    snapshot.members = {0, 1, 2};
+    EXPECT_FALSE(decode_snapshot(encode_snapshot(snapshot)).has_value()) << "node id 0";
+}
+
 // A member's hold word: decoded at the lap where the held bytes lie whole before the
 // sequencer's tail, whichever lap the tail is on.
 TEST(ClusterWireHold, RoundTripsAtTheLapBeforeTheTail)

@@ -11,7 +11,25 @@ namespace rcpg::ordering {
 namespace {
 
 // Node 2 takes over from node 1 in the view {1, 2, 3, 4}; its own ring ends at 1000.
-Election election_at_node_2() { return Election(2, {1, 2, 3, 4}, Rejoin{1000, 10, 500}, 100, 1100); }
+Election election_at_node_2()
+{
+    Election election(2, {1, 2, 3, 4}, 100, 1100);
+    election.add_own({1000, 10, 500});
+    return election;
+}
+
+// Plans `count` one-page reads of the repair and posts them all.
+void post_reads(Election& election, uint64_t count)
+{
+    std::vector<PositionRange> pieces;
+    for (uint64_t index = 0; index < count; ++index) {
+        pieces.push_back({1000 + index * 4096, 1000 + (index + 1) * 4096});
+    }
+    election.plan_reads(pieces);
+    while (election.next_read() != nullptr) {
+        election.read_posted();
+    }
+}
 
 TEST(Election, WaitsForEveryUnsuspectedNodeOfTheViewUntilTheDeadline)
 {
@@ -60,8 +78,7 @@ TEST(Election, TheRepairIsDoneWhenEveryReadFromTheHolderLanded)
     Election election = election_at_node_2();
     election.add(3, {1400, 14, 700});
     election.fix_target();
-    election.read_posted();
-    election.read_posted();
+    post_reads(election, 2);
     EXPECT_FALSE(election.repaired());
     election.read_completed(4);  // not the holder
     election.read_completed(3);
@@ -76,18 +93,37 @@ TEST(Election, LosingTheHolderChoosesTheTargetAgainAndItsLateReadsCountForNothin
     election.add(3, {1200, 12, 600});
     election.add(4, {1400, 14, 700});
     election.fix_target();
-    election.read_posted();
+    post_reads(election, 1);
     election.lose(4);
     EXPECT_FALSE(election.target().has_value());
     EXPECT_EQ(election.survivors(), (std::vector<uint32_t>{2, 3}));
     election.fix_target();
     EXPECT_EQ(election.target(), 1200u);
     EXPECT_EQ(election.holder(), 3u);
-    election.read_posted();
+    post_reads(election, 1);
     election.read_completed(4);  // the lost holder's read, landing late
     EXPECT_FALSE(election.repaired());
     election.read_completed(3);
     EXPECT_TRUE(election.repaired());
+}
+
+TEST(Election, TheRepairIsNotDoneWhileReadsWaitToBePosted)
+{
+    Election election = election_at_node_2();
+    election.add(3, {1400, 14, 700});
+    election.fix_target();
+    election.plan_reads({{1000, 1200}, {1300, 1400}});
+    ASSERT_NE(election.next_read(), nullptr);
+    EXPECT_EQ(*election.next_read(), (PositionRange{1000, 1200}));
+    election.read_posted();  // the send queue took one
+    election.read_completed(3);
+    EXPECT_FALSE(election.repaired()) << "one piece was never posted";
+    EXPECT_EQ(*election.next_read(), (PositionRange{1300, 1400}));
+    election.read_posted();
+    election.read_completed(3);
+    EXPECT_TRUE(election.repaired());
+    election.lose(3);
+    EXPECT_EQ(election.next_read(), nullptr) << "a lost holder's plan is dropped with it";
 }
 
 TEST(Election, LosingAnotherSurvivorKeepsTheTarget)
