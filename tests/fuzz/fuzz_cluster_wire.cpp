@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 namespace {
@@ -101,6 +102,13 @@ void fuzz_inbound(uint32_t type, std::span<const std::byte> payload)
     }
 }
 
+// What every node's view holds: node ids, never 0, ascending, each once.
+bool ascending_node_ids(const std::vector<uint32_t>& nodes)
+{
+    return std::adjacent_find(nodes.begin(), nodes.end(), std::greater_equal<>()) == nodes.end() &&
+           std::find(nodes.begin(), nodes.end(), 0u) == nodes.end();
+}
+
 void fuzz_snapshot(std::span<const std::byte> bytes)
 {
     const auto snapshot = wire::decode_snapshot(bytes);
@@ -109,6 +117,7 @@ void fuzz_snapshot(std::span<const std::byte> bytes)
     }
     check(snapshot->next_seq != 0 && snapshot->groups.next_group_id != 0);
     check(snapshot->start_position % delivery::kEntryAlignBytes == 0);
+    check(ascending_node_ids(snapshot->members));
     const std::vector<std::byte> encoded = wire::encode_snapshot(*snapshot);
     check(encoded.size() == bytes.size());  // only name bytes past a name's length may differ
     const auto again = wire::decode_snapshot(encoded);
@@ -157,6 +166,7 @@ void fuzz_totem(std::span<const std::byte> payload)
     if (!totem) {
         return;
     }
+    check(ascending_node_ids(totem->members));
     check(same_bytes(wire::encode_totem(*totem), payload));
 }
 
