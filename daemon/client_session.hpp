@@ -5,6 +5,7 @@
 #include "daemon/client_backlog.hpp"
 #include "daemon/cluster_state.hpp"
 #include "libcpg/ipc/fd_passing.hpp"
+#include "libcpg/ipc/protocol.hpp"
 #include "libcpg/ipc/shm.hpp"
 #include "delivery/ring_format.hpp"
 #include "libcpg/ipc/control_block.hpp"
@@ -14,6 +15,7 @@
 #include <qb/qbipcs.h>
 
 #include <optional>
+#include <vector>
 
 namespace rcpg::daemon {
 
@@ -37,6 +39,12 @@ struct ClientSession {
     uint64_t sub_head = 0;  // authoritative; the shared copy is only reported
     uint64_t arena_bytes = 0;
     uint64_t pinning_reserved_bytes = 0;  // of the node's max_pinned_bytes (reserve_pinning)
+
+    // An EVS (libevs) client: it reads every EVS entry and totem confchg from init on (its
+    // library keeps the messages of its groups) and sends only EVS messages. Its groups
+    // are kept here for rcpg-cpgtool and to tell it from where a join takes effect.
+    bool evs = false;
+    std::vector<ipc::EvsKey> evs_groups;  // in join order, duplicates kept (corosync's)
 
     std::optional<ordering::GroupName> group;  // the group this client is a member of
     uint32_t group_id = 0;                     // its number, while a member

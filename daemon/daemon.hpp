@@ -150,6 +150,12 @@ private:
     void handle_membership(ClientSession& session, const ipc::GroupRequest& request);
     void handle_iteration(ClientSession& session, const ipc::IterationRequest& request);
     void handle_status(ClientSession& session);
+    // EVS (daemon_evs.cpp).
+    void handle_evs_join(ClientSession& session, const ipc::EvsGroupsRequest& request);
+    void handle_evs_leave(ClientSession& session, const ipc::EvsGroupsRequest& request);
+    void handle_view_get(ClientSession& session);
+    void handle_evs_groups(ClientSession& session);
+    void send_evs_groups_response(ClientSession& session, ipc::RequestId request, cs_error_t error, uint32_t done);
     void respond_status(ClientSession& session, int32_t id, cs_error_t error);
     void send_wake(ClientSession& session);
     void disconnect_later(ClientSession& session);

@@ -54,7 +54,18 @@ bool Daemon::drain_session(ClientSession& session, uint32_t budget)
             disconnect_later(session);
             break;
         }
-        if (!session.group) {
+        // EVS messages come from EVS clients only, whole (never fragmented); an EVS
+        // client has no other kind to send.
+        const bool evs_message = (descriptor.flags & delivery::kFlagEvs) != 0;
+        if (evs_message != session.evs || (evs_message && (descriptor.flags & delivery::kFragmentFlags) != 0)) {
+            session.violated = true;
+            ++node_->counters().protocol_violations;
+            RCPG_LOG_WARN("pid {}: submission of the other API's kind (flags {:#x}); disconnecting", session.pid,
+                          descriptor.flags);
+            disconnect_later(session);
+            break;
+        }
+        if (!session.group && !session.evs) {
             ++session.sub_head;  // sent while not a member: dropped, as corosync does
             continue;
         }
@@ -156,19 +167,28 @@ void Daemon::publish_and_wake()
     // store of `waiting` and load of the tail, either it sees the new tail or we see its flag.
     ring_->publish(node_->publishable_tail());
     std::vector<qb_ipcs_connection_t*> to_wake;
+    // Where the batch's last entry of `group_id` ends (0: it has none).
+    const auto batch_end = [this](uint32_t group_id) -> uint64_t {
+        auto batch = std::find_if(batch_groups_.begin(), batch_groups_.end(),
+                                  [group_id](const BatchGroup& group) { return group.group_id == group_id; });
+        return batch == batch_groups_.end() ? 0 : batch->end_position;
+    };
+    const uint64_t totem_end = batch_end(ordering::LocalSide::kTotemEntries);
     for (auto& [connection, session] : sessions_) {
-        if (session->wake_group_id == 0 || session->control == nullptr) {
+        if ((session->wake_group_id == 0 && !session->totem_callback) || session->control == nullptr) {
             continue;
         }
         uint64_t waiting = session->control->waiting.load(std::memory_order_seq_cst);
         if (waiting == 0) {
             continue;
         }
-        const uint32_t wake_group_id = session->wake_group_id;
-        auto batch = std::find_if(batch_groups_.begin(), batch_groups_.end(),
-                                  [wake_group_id](const BatchGroup& group) { return group.group_id == wake_group_id; });
+        // The entries it reads: its group's, and totem confchgs with a totem callback.
+        uint64_t end = session->wake_group_id != 0 ? batch_end(session->wake_group_id) : 0;
+        if (session->totem_callback) {
+            end = std::max(end, totem_end);
+        }
         // Only for an entry it has not read: it may have read this batch before going idle.
-        if (batch == batch_groups_.end() || waiting - 1 >= batch->end_position) {
+        if (end == 0 || waiting - 1 >= end) {
             continue;
         }
         // Fails if the client took its flag back (it saw the entry itself) or re-armed.

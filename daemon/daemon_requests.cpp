@@ -138,6 +138,15 @@ int32_t Daemon::on_message(qb_ipcs_connection_t* connection, void* data, size_t 
         respond_status(session, static_cast<int32_t>(request->id), CS_ERR_INIT);
         return 0;
     }
+    // Each API's group requests on its own handles only: an EVS client in a CPG group
+    // would read that group as EVS, and the other way round.
+    const bool cpg_group_request = request->id == ipc::RequestId::join || request->id == ipc::RequestId::leave ||
+                                   request->id == ipc::RequestId::membership_get;
+    const bool evs_group_request = request->id == ipc::RequestId::evs_join || request->id == ipc::RequestId::evs_leave;
+    if ((cpg_group_request && session.evs) || (evs_group_request && !session.evs)) {
+        respond_status(session, static_cast<int32_t>(request->id), CS_ERR_NOT_SUPPORTED);
+        return 0;
+    }
     switch (request->id) {
     case ipc::RequestId::init:
         handle_init(session, std::get<ipc::InitRequest>(request->body));
@@ -171,6 +180,18 @@ int32_t Daemon::on_message(qb_ipcs_connection_t* connection, void* data, size_t 
         break;
     case ipc::RequestId::status:
         handle_status(session);
+        break;
+    case ipc::RequestId::evs_join:
+        handle_evs_join(session, std::get<ipc::EvsGroupsRequest>(request->body));
+        break;
+    case ipc::RequestId::evs_leave:
+        handle_evs_leave(session, std::get<ipc::EvsGroupsRequest>(request->body));
+        break;
+    case ipc::RequestId::view_get:
+        handle_view_get(session);
+        break;
+    case ipc::RequestId::evs_groups:
+        handle_evs_groups(session);
         break;
     }
     return 0;
@@ -317,7 +338,14 @@ void Daemon::handle_init(ClientSession& session, const ipc::InitRequest& request
         respond_status(session, id, CS_ERR_LIBRARY);
         return;
     }
-    session.totem_callback = (request.flags & ipc::kInitFlagTotemCallback) != 0;
+    session.evs = (request.flags & ipc::kInitFlagEvs) != 0;
+    session.totem_callback = session.evs || (request.flags & ipc::kInitFlagTotemCallback) != 0;
+    if (session.evs) {
+        // Every EVS entry is this client's to read (and send, from its first message on).
+        session.group_id = delivery::kEvsGroupId;
+        session.wake_group_id = delivery::kEvsGroupId;
+        session.read_group_id = delivery::kEvsGroupId;
+    }
     const uint64_t start = ring_->unpublished_tail();
     if (session.totem_callback) {
         session.pinning = true;

@@ -12,6 +12,11 @@ constexpr uint16_t kDataFlags = kSubmissionFlags | kFlagPayloadOnPage;
 bool data_entry_ok(const EntryHeader& entry)
 {
     const bool on_page = (entry.flags & kFlagPayloadOnPage) != 0;
+    // An EVS message is exactly one with the EVS group number, and is never fragmented.
+    const bool evs = (entry.flags & kFlagEvs) != 0;
+    if (evs != (entry.group_id == kEvsGroupId) || (evs && (entry.flags & kFragmentFlags) != 0)) {
+        return false;
+    }
     return (entry.flags & ~kDataFlags) == 0 && entry.payload_bytes <= kMaxAtomicMessageBytes &&
            on_page == (entry.payload_bytes >= kInPlaceDeliveryMinBytes) && entry.group_id != 0 && entry.pid != 0;
 }
@@ -52,6 +57,10 @@ std::optional<EntryHeader> check_entry(std::span<const std::byte> to_end, uint64
         }
         break;
     case EntryKind::confchg:
+        if (entry.flags != 0 || entry.group_id == kEvsGroupId) {
+            return std::nullopt;  // no CPG group has the EVS number
+        }
+        break;
     case EntryKind::totem_confchg:
         if (entry.flags != 0) {
             return std::nullopt;

@@ -25,7 +25,7 @@ namespace rcpg::delivery {
 
 inline constexpr uint32_t kRingMagic = 0x72637067;  // "rcpg"
 // The ring's format version (RingHeader::version), raised whenever a struct here changes.
-inline constexpr uint32_t kRingFormatVersion = 3;
+inline constexpr uint32_t kRingFormatVersion = 4;
 
 inline constexpr size_t kPageBytes = 4096;
 inline constexpr size_t kCacheLineBytes = 64;
@@ -59,9 +59,19 @@ inline constexpr uint16_t kFlagFragmentFirst = 1u << 2;
 inline constexpr uint16_t kFlagFragmentLast = 1u << 3;
 inline constexpr uint16_t kFlagFragmentAbort = 1u << 4;  // discard the partial message
 inline constexpr uint16_t kFlagPayloadOnPage = 1u << 5;  // payload starts on a page boundary
+// An EVS message (libevs): its payload starts with the groups it is for
+// (delivery/evs_payload.hpp), its group_id is kEvsGroupId, and it is never fragmented.
+inline constexpr uint16_t kFlagEvs = 1u << 6;
 // The flags a sender may set on a submission (the rest are the daemon's).
 inline constexpr uint16_t kSubmissionFlags =
-    kFlagSafe | kFlagFragment | kFlagFragmentFirst | kFlagFragmentLast | kFlagFragmentAbort;
+    kFlagSafe | kFlagFragment | kFlagFragmentFirst | kFlagFragmentLast | kFlagFragmentAbort | kFlagEvs;
+inline constexpr uint16_t kFragmentFlags = kFlagFragment | kFlagFragmentFirst | kFlagFragmentLast | kFlagFragmentAbort;
+
+// The group_id of every EVS data entry. EVS groups are chosen per message by the sender
+// and joined per handle by the node's clients alone, so the daemons number none of them:
+// every EVS client reads every EVS entry and its library keeps those of its groups. No
+// CPG group is ever given this number (ordering/group_table.cpp).
+inline constexpr uint32_t kEvsGroupId = 0xFFFFFFFFu;
 
 // Every ring entry starts with this header; entries are 8-byte aligned and never wrap
 // (a pad entry fills the end of the ring instead).

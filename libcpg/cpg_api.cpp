@@ -1,5 +1,6 @@
 // The C edge of libcpg: argument checks in corosync's order, handle lookup, and the
 // conversion of everything inside to cs_error_t.
+#include "libcpg/api_support.hpp"
 #include "libcpg/handle.hpp"
 #include "libcpg/handle_table.hpp"
 #include "libcpg/ipc/bytes.hpp"
@@ -63,17 +64,6 @@ HandleTable<Iteration>& iterations()
 // corosync writes at most this many members, whatever the caller's array holds.
 constexpr int kMembershipMaxEntries = 384;
 
-// C callers pass any int for an enum argument (corosync accepts guarantee 99 and
-// dispatch mode 0): read its bits, since a C++ load of an out-of-range enum is undefined.
-template <typename Enum>
-int enum_bits(const Enum& value)
-{
-    static_assert(sizeof(Enum) == sizeof(int));
-    int bits;
-    std::memcpy(&bits, &value, sizeof(bits));
-    return bits;
-}
-
 uint16_t guarantee_flags(int guarantee)
 {
     return guarantee == CPG_TYPE_SAFE ? delivery::kFlagSafe : 0;
@@ -97,18 +87,6 @@ cs_error_t open_handle(cpg_handle_t* handle_out, const cpg_model_v1_data_t& mode
     handle->id = id;
     *handle_out = id;
     return CS_OK;
-}
-
-// No exception leaves the C API: running out of memory is CS_ERR_NO_MEMORY, as in
-// corosync. (Exceptions thrown by the application's own callbacks pass through.)
-template <typename Body>
-cs_error_t guarded(Body&& body)
-{
-    try {
-        return body();
-    } catch (const std::bad_alloc&) {
-        return CS_ERR_NO_MEMORY;
-    }
 }
 
 // Runs `body` on the handle `id` names, or returns CS_ERR_BAD_HANDLE.

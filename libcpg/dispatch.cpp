@@ -24,8 +24,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <iterator>
 #include <cstring>
 #include <ctime>
 #include <thread>
@@ -132,6 +134,11 @@ bool Handle::spin_for_relevant()
 
 bool Handle::relevant(const EntryHeader& entry) const
 {
+    if (evs_) {
+        // Every EVS message (whose groups decide, deliver_evs_data) and every totem confchg.
+        return (entry.kind == EntryKind::data && entry.group_id == delivery::kEvsGroupId) ||
+               entry.kind == EntryKind::totem_confchg;
+    }
     switch (entry.kind) {
     case EntryKind::data:
     case EntryKind::confchg:
@@ -279,6 +286,9 @@ Handle::Unread Handle::next_unread()
 // stops reading for good.
 bool Handle::skip_to_relevant()
 {
+    if (evs_ && evs_->initial_pending) {
+        return true;  // the membership at connection comes first
+    }
     while (true) {
         while (!read_ahead_.empty()) {
             if (relevant(read_ahead_.front().header)) {
@@ -396,10 +406,19 @@ void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte
     if (deliver == nullptr) {
         return;
     }
+    hand_over(position, entry, payload, in_ring, [&](std::byte* message) {
+        deliver(id, &membership_->name, entry.nodeid, entry.pid, message, entry.payload_bytes);
+    });
+}
+
+template <typename Callback>
+bool Handle::hand_over(uint64_t position, const EntryHeader& entry, std::byte* payload, bool in_ring,
+                       Callback&& callback)
+{
     if (!in_ring) {
         // Copied out by read_ahead: the handle's own memory, which the callback may write.
-        deliver(id, &membership_->name, entry.nodeid, entry.pid, payload, entry.payload_bytes);
-        return;
+        callback(payload);
+        return true;
     }
     if ((entry.flags & delivery::kFlagPayloadOnPage) != 0) {
         // Delivered in place: the payload stays in the ring while the callback has it, also
@@ -418,13 +437,13 @@ void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte
                 dirty_low_ = position;  // an entry's start: what `consumed` may report
             }
             dirty_high_ = position + entry.entry_bytes;
-            deliver(id, &membership_->name, entry.nodeid, entry.pid, payload, entry.payload_bytes);
+            callback(payload);
         }
         if (!outer_hold) {
             control_->holding.store(0, std::memory_order_release);
             holding_ = false;
         }
-        return;
+        return ours;
     }
     // Small payloads: a private copy costs less than page bookkeeping, and keeps
     // in-place writes by the callback away from the shared pages of other entries. A
@@ -432,9 +451,100 @@ void Handle::deliver_data(uint64_t position, const EntryHeader& entry, std::byte
     // (delivery::check_entry).
     std::memcpy(small_copy_.data(), payload, entry.payload_bytes);
     if (!entries_still_ours()) {
+        return false;
+    }
+    callback(small_copy_.data());
+    return true;
+}
+
+// An EVS message: delivered when this handle had joined one of its groups when it was
+// sequenced here (EvsGroups). The groups are copied out and the entry's ownership checked
+// before they decide anything: a torn read must not prune the handle's intervals.
+void Handle::deliver_evs_data(uint64_t position, const EntryHeader& entry, std::byte* payload, bool in_ring,
+                              bool& counted)
+{
+    counted = false;
+    const std::optional<delivery::EvsPayload> parts = delivery::check_evs_payload({payload, entry.payload_bytes});
+    if (!parts) {
+        return;  // the sender's prefix does not parse: the message is for nobody
+    }
+    evs_keys_.assign(parts->keys.begin(), parts->keys.end());
+    if (in_ring && !entries_still_ours()) {
         return;
     }
-    deliver(id, &membership_->name, entry.nodeid, entry.pid, small_copy_.data(), entry.payload_bytes);
+    {
+        std::lock_guard lock(evs_->mutex);
+        if (!evs_->groups.delivers(evs_keys_, entry.seq)) {
+            return;
+        }
+    }
+    counted = true;
+    const evs_deliver_fn_t deliver = evs_->callbacks.evs_deliver_fn;
+    if (deliver == nullptr) {
+        return;
+    }
+    const size_t offset = entry.payload_bytes - parts->message.size();
+    if (!hand_over(position, entry, payload, in_ring, [&](std::byte* bytes) {
+            deliver(id, entry.nodeid, bytes + offset, parts->message.size());
+        })) {
+        counted = false;
+    }
+}
+
+void Handle::evs_confchg(const std::vector<uint32_t>& members, const std::vector<uint32_t>& left,
+                         const std::vector<uint32_t>& joined, const ipc::RingIdWire& ring)
+{
+    const evs_confchg_fn_t confchg = evs_->callbacks.evs_confchg_fn;
+    if (confchg == nullptr) {
+        return;
+    }
+    // Never a null list pointer, as corosync's (arrays in its message), also when empty.
+    static const unsigned int kNoNodes[1] = {0};
+    const auto list = [](const std::vector<uint32_t>& nodes) { return nodes.empty() ? kNoNodes : nodes.data(); };
+    const evs_ring_id ring_id{ring.nodeid, ring.seq};
+    confchg(id, list(members), members.size(), list(left), left.size(), list(joined), joined.size(), &ring_id);
+}
+
+void Handle::deliver_evs_initial()
+{
+    // As corosync's service, which sent every new connection the last regular
+    // configuration: the nodes now, all of them joined from the handle's point of view.
+    evs_->initial_pending = false;
+    const std::vector<uint32_t> members = evs_->members;
+    evs_confchg(members, {}, members, evs_->ring);
+}
+
+// A totem confchg, reported as corosync reported totem's: the transitional configuration
+// (the nodes that stay; the ones that left) and then the regular one (the new membership;
+// the ones that joined).
+void Handle::deliver_evs_totem(const EntryHeader& entry, const std::byte* payload, bool& counted)
+{
+    counted = false;
+    std::vector<uint32_t> members;
+    const std::optional<delivery::TotemPayload> totem = read_totem(entry, payload, members);
+    if (!totem) {
+        return;
+    }
+    // The membership at connection was asked for after the handle's start: a view it
+    // already reported comes again from the ring, and is no change.
+    if (totem->ring_seq <= evs_->ring.seq) {
+        return;
+    }
+    counted = true;
+    std::sort(members.begin(), members.end());
+    const std::vector<uint32_t> before = std::move(evs_->members);
+    std::vector<uint32_t> stayed, left, joined;
+    std::set_intersection(before.begin(), before.end(), members.begin(), members.end(), std::back_inserter(stayed));
+    std::set_difference(before.begin(), before.end(), members.begin(), members.end(), std::back_inserter(left));
+    std::set_difference(members.begin(), members.end(), before.begin(), before.end(), std::back_inserter(joined));
+    const ipc::RingIdWire ring{totem->ring_nodeid, totem->member_count, totem->ring_seq};
+    evs_->members = members;
+    evs_->ring = ring;
+    evs_confchg(stayed, left, {}, ring);
+    if (finalized.load()) {
+        return;
+    }
+    evs_confchg(members, {}, joined, ring);
 }
 
 void Handle::deliver_confchg(const EntryHeader& entry, const std::byte* payload)
@@ -490,18 +600,31 @@ void Handle::deliver_confchg(const EntryHeader& entry, const std::byte* payload)
     }
 }
 
-void Handle::deliver_totem(const EntryHeader& entry, const std::byte* payload)
+// A totem confchg's header and members, copied out and checked; nullopt when it is not
+// to be delivered (moved meanwhile, or malformed: then the ring is broken).
+std::optional<delivery::TotemPayload> Handle::read_totem(const EntryHeader& entry, const std::byte* payload,
+                                                         std::vector<uint32_t>& members)
 {
     const std::optional<delivery::TotemPayload> totem = delivery::check_totem_payload({payload, entry.payload_bytes});
     if (!totem) {
         if (read_ahead_copy_ || entries_still_ours()) {
             break_ring();  // rcpgd never writes this
         }
-        return;
+        return std::nullopt;
     }
-    std::vector<uint32_t> members(totem->member_count);
+    members.resize(totem->member_count);
     ipc::copy_bytes(members.data(), payload + sizeof(delivery::TotemPayload), members.size() * sizeof(uint32_t));
     if (!read_ahead_copy_ && !entries_still_ours()) {
+        return std::nullopt;
+    }
+    return totem;
+}
+
+void Handle::deliver_totem(const EntryHeader& entry, const std::byte* payload)
+{
+    std::vector<uint32_t> members;
+    const std::optional<delivery::TotemPayload> totem = read_totem(entry, payload, members);
+    if (!totem) {
         return;
     }
     cpg_ring_id ring_id{};
@@ -516,6 +639,11 @@ void Handle::deliver_totem(const EntryHeader& entry, const std::byte* payload)
 // `counted` tells whether it was one event for the ONE modes.
 void Handle::process_entry(bool& counted)
 {
+    if (evs_ && evs_->initial_pending) {
+        counted = true;
+        deliver_evs_initial();
+        return;
+    }
     EntryHeader entry{};
     std::byte* payload = nullptr;
     uint64_t position = 0;
@@ -542,13 +670,21 @@ void Handle::process_entry(bool& counted)
     }
     switch (entry.kind) {
     case EntryKind::data:
-        deliver_data(position, entry, payload, !read_ahead_copy_);
+        if (evs_) {
+            deliver_evs_data(position, entry, payload, !read_ahead_copy_, counted);
+        } else {
+            deliver_data(position, entry, payload, !read_ahead_copy_);
+        }
         break;
     case EntryKind::confchg:
         deliver_confchg(entry, payload);
         break;
     case EntryKind::totem_confchg:
-        deliver_totem(entry, payload);
+        if (evs_) {
+            deliver_evs_totem(entry, payload, counted);
+        } else {
+            deliver_totem(entry, payload);
+        }
         break;
     case EntryKind::pad:
     case EntryKind::skip:
@@ -661,16 +797,24 @@ cs_error_t Handle::settle(bool delivered_any)
         disarm();
     }
     publish_consumed();
-    if (!wake_pending_) {
-        ipc::BareRequest wake_me{};
-        wake_me.header = {static_cast<int32_t>(ipc::RequestId::wake_me), sizeof(wake_me)};
-        std::lock_guard lock(request_mutex_);
-        if (qb_ipcc_send(ipc_, &wake_me, sizeof(wake_me)) < 0) {
-            return CS_ERR_LIBRARY;
-        }
-        wake_pending_ = true;
+    if (!wake_pending_ && !ask_for_wake()) {
+        return CS_ERR_LIBRARY;
     }
     return CS_OK;
+}
+
+// Asks the daemon for a wake event (an event of ours is pending, or is to be); false when
+// the request cannot be sent.
+bool Handle::ask_for_wake()
+{
+    ipc::BareRequest wake_me{};
+    wake_me.header = {static_cast<int32_t>(ipc::RequestId::wake_me), sizeof(wake_me)};
+    std::lock_guard lock(request_mutex_);
+    if (qb_ipcc_send(ipc_, &wake_me, sizeof(wake_me)) < 0) {
+        return false;
+    }
+    wake_pending_ = true;
+    return true;
 }
 
 cs_error_t Handle::dispatch(int mode)

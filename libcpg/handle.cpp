@@ -32,6 +32,19 @@ cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* ini
 {
     model = requested_model;
     context.store(initial_context);
+    const bool totem = model.cpg_totem_confchg_fn != nullptr;
+    if (cs_error_t error = connect_common(totem ? ipc::kInitFlagTotemCallback : 0); error != CS_OK) {
+        return error;
+    }
+    // A new handle is idle: armed, so its first event (its own join confchg, usually)
+    // makes the fd readable.
+    control_->waiting.store(cursor_ + 1, std::memory_order_seq_cst);
+    armed_ = true;
+    return CS_OK;
+}
+
+cs_error_t Handle::connect_common(uint32_t init_flags)
+{
     const std::string service = ipc::ipc_service_name();
     ipc_ = qb_ipcc_connect(service.c_str(), ipc::kIpcMaxMessageBytes);
     if (ipc_ == nullptr) {
@@ -50,7 +63,7 @@ cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* ini
     ipc::InitRequest init{};
     init.header = {static_cast<int32_t>(ipc::RequestId::init), sizeof(init)};
     init.protocol_version = ipc::kProtocolVersion;
-    init.flags = model.cpg_totem_confchg_fn != nullptr ? ipc::kInitFlagTotemCallback : 0;
+    init.flags = init_flags;
     ipc::InitResponse reply{};
     ssize_t received = 0;
     if (cs_error_t error = request(&init, sizeof(init), &reply, sizeof(reply), &received); error != CS_OK) {
@@ -108,11 +121,8 @@ cs_error_t Handle::connect(const cpg_model_v1_data_t& requested_model, void* ini
     backlog_bytes_ = response.backlog_bytes;
     small_copy_.resize(delivery::kInPlaceDeliveryMinBytes);
 
-    // A new handle is idle: armed, so its first event (its own join confchg, usually)
-    // makes the fd readable.
-    control_->waiting.store(cursor_ + 1, std::memory_order_seq_cst);
-    armed_ = true;
-    if (model.cpg_totem_confchg_fn != nullptr) {
+    // A handle that reads totem confchgs (EVS handles read them too) reads from init on.
+    if ((init_flags & (ipc::kInitFlagTotemCallback | ipc::kInitFlagEvs)) != 0) {
         reading_ = true;
         cursor_ = published_consumed_ = response.start_position;
     }

@@ -1,12 +1,14 @@
 // One CPG handle: its IPC connection, its mappings of the daemon's shared memory, and
-// the state of its send and dispatch paths.
+// the state of its send and dispatch paths. An EVS handle (libevs) is the same handle
+// with an EVS part (evs_): it reads EVS messages and totem confchgs instead of a group.
 //
 // Threads: one thread may sit in cpg_dispatch() while others send, join, leave or
 // finalize. `state_mutex` (recursive, because callbacks may call back into the library
 // on the dispatching thread) guards the membership view and the ring cursor and is held
 // while entries are processed, never while sleeping. `request_mutex` pairs each control
 // request with its response. `send_mutex` guards the submission ring and the arena.
-// Lock order: state_mutex, then send_mutex or request_mutex.
+// Lock order: state_mutex, then send_mutex or request_mutex. An EVS handle's groups
+// (evs_->mutex) are taken alone or last.
 #pragma once
 
 #include "libcpg/ipc/fd_passing.hpp"
@@ -15,9 +17,11 @@
 #include "libcpg/ipc/shm.hpp"
 #include "delivery/ring_format.hpp"
 #include "libcpg/ipc/control_block.hpp"
+#include "libcpg/evs_groups.hpp"
 #include "libcpg/zcb_allocator.hpp"
 
 #include <corosync/cpg.h>
+#include <corosync/evs.h>
 #include <qb/qbipcc.h>
 
 #include <atomic>
@@ -27,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -52,6 +57,8 @@ public:
 
     // Connects to the daemon and maps its shared memory.
     cs_error_t connect(const cpg_model_v1_data_t& model, void* context);
+    // The same for an EVS handle; its first event is the membership at connection.
+    cs_error_t connect_evs(const evs_callbacks_t& callbacks, void* context);
 
     // Control requests. `response` receives at most `response_bytes`.
     cs_error_t request(const void* message, size_t bytes, void* response, size_t response_bytes,
@@ -64,6 +71,15 @@ public:
     cs_error_t iteration_snapshot(cpg_iteration_type_t type, const cpg_name* group,
                                   std::vector<cpg_iteration_description_t>& rows);
     cs_error_t local_nodeid(unsigned int& nodeid_out);
+
+    // EVS (evs_path.cpp; the send in send_path.cpp).
+    cs_error_t evs_join(std::span<const EvsKey> keys);
+    cs_error_t evs_leave(std::span<const EvsKey> keys);
+    // To `groups`, or with nullopt to the groups joined now.
+    cs_error_t evs_mcast(uint16_t flags, std::optional<std::span<const EvsKey>> groups, const iovec* iov,
+                         unsigned int iov_count);
+    // The node's id and current view, as the daemon has it now.
+    cs_error_t view(uint32_t& nodeid_out, std::vector<uint32_t>& members);
 
     // Send path (send_path.cpp).
     cs_error_t mcast(uint16_t flags, const iovec* iov, unsigned int iov_count);
@@ -84,6 +100,7 @@ public:
     std::mutex send_mutex;
 
 private:
+    cs_error_t connect_common(uint32_t init_flags);
     // A request whose response is a ListResponse followed by `rows` records.
     template <typename Row>
     cs_error_t request_list(const void* message, size_t bytes, std::vector<Row>& rows,
@@ -93,6 +110,8 @@ private:
     void reclaim_submissions();
     std::optional<uint64_t> allocate_copy(uint64_t bytes);
     bool publish(uint64_t arena_offset, uint32_t length, uint16_t flags, uint64_t total_bytes);
+    cs_error_t send_copied(uint16_t flags, std::span<const std::byte> prefix, const iovec* iov,
+                           unsigned int iov_count, uint64_t message_bytes);
     void ring_doorbell_if_sleeping();
     cs_error_t wait_taken(uint64_t submission_count);
     bool daemon_gone() const;
@@ -115,7 +134,25 @@ private:
     void process_entry(bool& counted);
     void deliver_data(uint64_t position, const delivery::EntryHeader& entry, std::byte* payload, bool in_ring);
     void deliver_totem(const delivery::EntryHeader& entry, const std::byte* payload);
+    std::optional<delivery::TotemPayload> read_totem(const delivery::EntryHeader& entry, const std::byte* payload,
+                                                     std::vector<uint32_t>& members);
+    bool ask_for_wake();
     void deliver_confchg(const delivery::EntryHeader& entry, const std::byte* payload);
+    // EVS delivery. `counted`: whether it was an event of the handle's, for the ONE modes.
+    void deliver_evs_data(uint64_t position, const delivery::EntryHeader& entry, std::byte* payload, bool in_ring,
+                          bool& counted);
+    void deliver_evs_totem(const delivery::EntryHeader& entry, const std::byte* payload, bool& counted);
+    void deliver_evs_initial();
+    void evs_confchg(const std::vector<uint32_t>& members, const std::vector<uint32_t>& left,
+                     const std::vector<uint32_t>& joined, const ipc::RingIdWire& ring);
+    cs_error_t evs_groups_request(ipc::RequestId request_id, std::span<const EvsKey> keys, ipc::EvsGroupsResponse& out);
+    // Runs `callback(payload)` with an entry's payload where the application may have it:
+    // in place (held) on pages, else from the small-copy buffer, or as it is when read
+    // ahead. False when the entry turned out not to be ours any more (entry_moved_ says
+    // whether it comes again from the backlog).
+    template <typename Callback>
+    bool hand_over(uint64_t position, const delivery::EntryHeader& entry, std::byte* payload, bool in_ring,
+                   Callback&& callback);
     void publish_consumed();
     void clean_written_pages();
     void disarm();
@@ -187,12 +224,27 @@ private:
     uint64_t taken_seq_ = 0;       // seq of the last entry taken (delivered or read ahead)
     bool holding_ = false;         // control->holding is raised for an in-place delivery
     std::vector<std::byte> small_copy_;  // small payloads are delivered from here
+    std::vector<std::byte> evs_keys_;    // an EVS message's groups, copied out of the ring
     bool armed_ = false;        // we set control->waiting and have not taken it back
     bool wake_pending_ = false; // a wake event is in, or on its way to, our socket
     // In-place deliveries whose pages the application may have written (copy-on-write)
     // since the last clean: [dirty_low_, dirty_high_) in ring positions.
     std::optional<uint64_t> dirty_low_;
     uint64_t dirty_high_ = 0;
+
+    // An EVS handle's part; null for a CPG handle.
+    struct Evs {
+        evs_callbacks_t callbacks{};
+        std::mutex mutex;  // `groups`: read by dispatch, changed by join/leave, read by sends
+        EvsGroups groups;
+        // State (state_mutex): the membership the application was told last, and whether
+        // it is still to be told the one at connection.
+        bool initial_pending = true;
+        ipc::RingIdWire ring{};
+        std::vector<uint32_t> members;
+    };
+    std::unique_ptr<Evs> evs_;
+    ipc::RingIdWire last_view_ring_{};  // the ring id of the last view() answer
 };
 
 }  // namespace rcpg::libcpg

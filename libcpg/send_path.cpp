@@ -220,15 +220,65 @@ cs_error_t Handle::mcast(uint16_t flags, const iovec* iov, unsigned int iov_coun
     if (total > delivery::kMaxAtomicMessageBytes) {
         return send_fragmented(flags, iov, iov_count, total, nullptr);
     }
+    return send_copied(flags, {}, iov, iov_count, total);
+}
+
+// One entry's worth: `prefix`, then the iovec's `message_bytes`, gathered into the copy
+// area and published. Called with send_mutex held.
+cs_error_t Handle::send_copied(uint16_t flags, std::span<const std::byte> prefix, const iovec* iov,
+                               unsigned int iov_count, uint64_t message_bytes)
+{
+    const uint64_t total = prefix.size() + message_bytes;
     reclaim_submissions();
     const std::optional<uint64_t> offset =
         sub_tail_ - sub_reclaimed_ > submission_mask_ ? std::nullopt : allocate_copy(total);
     if (!offset) {
         return daemon_gone() ? CS_ERR_LIBRARY : CS_ERR_TRY_AGAIN;
     }
-    gather(arena_ + *offset, iov, iov_count, 0, total);
+    if (!prefix.empty()) {
+        std::memcpy(arena_ + *offset, prefix.data(), prefix.size());
+    }
+    gather(arena_ + *offset + prefix.size(), iov, iov_count, 0, message_bytes);
     publish(*offset, static_cast<uint32_t>(total), flags, total);
     return CS_OK;
+}
+
+cs_error_t Handle::evs_mcast(uint16_t flags, std::optional<std::span<const EvsKey>> groups, const iovec* iov,
+                             unsigned int iov_count)
+{
+    if ((iov == nullptr && iov_count != 0) || iov_count > IOV_MAX) {
+        return CS_ERR_INVALID_PARAM;
+    }
+    bool valid = true;
+    const uint64_t message_bytes = total_length(iov, iov_count, valid);
+    if (!valid) {
+        return CS_ERR_INVALID_PARAM;
+    }
+    // The payload names its groups: those given, or the handle's at this moment (as
+    // corosync's service took the connection's list when it handled the request).
+    std::vector<EvsKey> joined;
+    if (!groups) {
+        std::lock_guard lock(evs_->mutex);
+        joined = evs_->groups.joined();
+        groups = std::span<const EvsKey>(joined);
+    }
+    const uint64_t group_count = groups->size();
+    // One entry: corosync's IPC refused a request above 1 MiB the same way.
+    if (delivery::evs_header_bytes(group_count) > delivery::kMaxAtomicMessageBytes ||
+        message_bytes > delivery::evs_max_message_bytes(group_count)) {
+        return CS_ERR_INVALID_PARAM;
+    }
+    std::vector<std::byte> prefix(delivery::evs_header_bytes(group_count));
+    const delivery::EvsPrefix header{static_cast<uint32_t>(group_count), 0};
+    std::memcpy(prefix.data(), &header, sizeof(header));
+    if (group_count != 0) {
+        std::memcpy(prefix.data() + sizeof(header), groups->data(), group_count * sizeof(EvsKey));
+    }
+    std::lock_guard lock(send_mutex);
+    if (daemon_lost()) {
+        return CS_ERR_LIBRARY;
+    }
+    return send_copied(flags | delivery::kFlagEvs, prefix, iov, iov_count, message_bytes);
 }
 
 cs_error_t Handle::zcb_mcast(uint16_t flags, void* buffer, size_t bytes)

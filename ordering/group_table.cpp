@@ -19,8 +19,9 @@ uint32_t GroupTable::allocate_id()
 {
     // Data entries and clients tell groups apart by id, so a new group never gets a live
     // group's id: ids wrap after 2^32 - 1, and a snapshot may name a live id as the next.
-    // Every node applies this same rule to the same history, so all agree on the id.
-    while (next_group_id_ == 0 || names_by_id_.contains(next_group_id_)) {
+    // Every node applies this same rule to the same history, so all agree on the id. The
+    // EVS number is never a CPG group's (delivery::kEvsGroupId).
+    while (next_group_id_ == 0 || next_group_id_ == delivery::kEvsGroupId || names_by_id_.contains(next_group_id_)) {
         ++next_group_id_;
     }
     return next_group_id_++;
@@ -128,7 +129,8 @@ bool GroupTable::restore(const Snapshot& snapshot)
     std::map<GroupName, Group> groups;
     std::map<uint32_t, GroupName> names;
     for (const SnapshotGroup& group : snapshot.groups) {
-        if (group.id == 0 || group.members.empty() || !names.emplace(group.id, group.name).second) {
+        if (group.id == 0 || group.id == delivery::kEvsGroupId || group.members.empty() ||
+            !names.emplace(group.id, group.name).second) {
             return false;
         }
         auto [it, created] = groups.try_emplace(group.name);

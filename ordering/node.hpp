@@ -118,8 +118,10 @@ public:
     // publishes to the sequencer for its writer.
     virtual uint64_t local_reclaim_limit() = 0;
     // An entry of `group_id` now ends at the ring's unpublished tail (sequenced here, or
-    // applied from the sequencer's stream): its readers will need waking.
+    // applied from the sequencer's stream): its readers will need waking. A totem confchg
+    // is reported as kTotemEntries (no group has number 0).
     virtual void on_entry(uint32_t group_id) = 0;
+    static constexpr uint32_t kTotemEntries = 0;
     // Member: admitted with the sequencer's snapshot; start serving clients. False: cannot.
     virtual bool on_admitted() = 0;
     // Member: the join of this node's process `pid` to `group` was applied at `position`.

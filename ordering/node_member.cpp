@@ -207,6 +207,7 @@ bool Node::apply_totem(uint64_t position, std::span<const std::byte> payload)
         }
     }
     view_ = {totem->members, totem->ring_seq, totem->ring_nodeid};
+    local_.on_entry(LocalSide::kTotemEntries);
     if (std::find(view_.members.begin(), view_.members.end(), config_.nodeid) == view_.members.end() &&
         state_ == NodeState::leaving) {
         set_state(NodeState::left);

@@ -327,8 +327,18 @@ bool Node::sequence_counted(RemoteNode& node, const wire::InboundRecord& record)
     case wire::InboundType::data: {
         const auto& data = std::get<wire::Data>(record.body);
         const ProcessId process{node.nodeid, data.prefix.pid};
-        const GroupName* name = groups_.name_of(data.prefix.group_id);
-        if (name == nullptr || !groups_.is_member(*name, process) || (data.prefix.flags & ~delivery::kSubmissionFlags) != 0) {
+        if ((data.prefix.flags & ~delivery::kSubmissionFlags) != 0) {
+            return true;  // no flag a sender may set: dropped
+        }
+        if (data.prefix.group_id == delivery::kEvsGroupId || (data.prefix.flags & delivery::kFlagEvs) != 0) {
+            // EVS: any process of a node in the view may send to any groups; an EVS
+            // message is one entry, with the EVS number and flag (delivery::check_entry).
+            if (data.prefix.group_id != delivery::kEvsGroupId || (data.prefix.flags & delivery::kFlagEvs) == 0 ||
+                (data.prefix.flags & delivery::kFragmentFlags) != 0) {
+                return true;
+            }
+        } else if (const GroupName* name = groups_.name_of(data.prefix.group_id);
+                   name == nullptr || !groups_.is_member(*name, process)) {
             return true;  // sent while not a member: dropped, as corosync does
         }
         if (copies_by_device(data.payload.size())) {

@@ -197,6 +197,7 @@ bool Node::sequence_totem()
     }
     entry->nodeid = config_.nodeid;
     std::memcpy(ring_.payload(entry), payload.data(), payload.size());
+    local_.on_entry(LocalSide::kTotemEntries);
     return true;
 }
 

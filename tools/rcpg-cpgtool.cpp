@@ -1,9 +1,9 @@
 // rcpg-cpgtool: what an rcpgd knows, for operators, in the manner of corosync-cpgtool:
 // the node, its role and view, the groups and their members, and the daemon's counters.
 //
-// It asks the daemon over libcpg's own IPC with the two requests that need no init
-// (libcpg/ipc/protocol.hpp): status, and the iteration snapshot that cpg_iteration_*
-// reads, so the groups it lists are exactly what clients iterate. It never becomes a
+// It asks the daemon over libcpg's own IPC with the three requests that need no init
+// (libcpg/ipc/protocol.hpp): status, the iteration snapshot that cpg_iteration_* reads,
+// so the groups it lists are exactly what clients iterate, and the EVS clients' groups. It never becomes a
 // client itself: it maps no shared memory, holds nothing of the delivery ring, and is
 // not among the local clients it reports.
 #include "base/status.hpp"
@@ -51,16 +51,20 @@ Options:
                  how full its inbound ring is
   --groups       show the groups and their members (node id, pid), as cpg_iteration_*
                  with CPG_ITERATION_ALL returns them
+  --evs          show this node's EVS (libevs) clients and the groups each joined (EVS
+                 groups are local to a handle: other nodes' clients are not listed);
+                 a key is shown up to its trailing zero bytes
   --counters     show the number of local clients, the delivery ring's fill and flow
                  control, and the counters since the daemon started: messages and bytes
                  sequenced, delivered into this node's ring and forwarded to the
                  sequencer, confchgs sequenced, flow-control and ring-full events, RDMA
                  errors, protocol violations, payloads the sequencer's device copied
                  into its ring
-                 (with none of --nodes, --groups, --counters: all three)
+                 (with none of --nodes, --groups, --evs, --counters: all four)
   --kv           machine-readable output: one key=value line each, blocks separated by
                  an empty line, each starting with ipc=NAME; sizes in bytes; in group
-                 names, \ is written \\ and other bytes outside printable ASCII \xHH
+                 names and EVS keys, \ is written \\ and other bytes outside printable
+                 ASCII \xHH (in the space-separated key lists of --evs, spaces too)
   -h, --help     show this text and exit
   --version      show the version and exit
 
@@ -71,11 +75,18 @@ Environment:
   RCPG_IPC       the IPC name when --ipc is not given, as for rcpgd and its clients
 )";
 
-enum Section : unsigned { kNodes = 1u << 0, kGroups = 1u << 1, kCounters = 1u << 2 };
+enum Section : unsigned { kNodes = 1u << 0, kGroups = 1u << 1, kCounters = 1u << 2, kEvs = 1u << 3 };
 
 struct Report {
     ipc::StatusResponse status;
     std::vector<cpg_iteration_description_t> members;  // in the daemon's order
+    ipc::EvsGroupsListing evs;
+};
+
+// An EVS client and its groups (escaped keys), in the daemon's order.
+struct EvsClient {
+    uint32_t pid = 0;
+    std::vector<std::string> keys;
 };
 
 struct Group {
@@ -191,6 +202,18 @@ base::Result<Report> query(const std::string& ipc_name)
         std::memcpy(report.members.data(), reply.get() + sizeof(list),
                     list.count * sizeof(cpg_iteration_description_t));
     }
+
+    ipc::BareRequest evs_request{};
+    evs_request.header = {static_cast<int32_t>(ipc::RequestId::evs_groups), sizeof(evs_request)};
+    received = ask(connection.get(), ipc_name, &evs_request, sizeof(evs_request), reply.get(), ipc::kIpcMaxMessageBytes);
+    if (!received) {
+        return received.status();
+    }
+    std::optional<ipc::EvsGroupsListing> evs = ipc::decode_evs_groups_list({reply.get(), *received});
+    if (!evs) {
+        return failure(base::Errc::malformed, fmt::format("rcpgd on IPC name '{}' sent a malformed EVS list", ipc_name));
+    }
+    report.evs = std::move(*evs);
     return report;
 }
 
@@ -211,6 +234,39 @@ std::string escaped(const cpg_name& name)
         }
     }
     return text;
+}
+
+// An EVS key: its bytes up to the trailing zeros (keys are names padded with zeros, by
+// custom), escaped as group names are; spaces too with `escape_space`.
+std::string escaped_key(const char (&key)[delivery::kEvsGroupKeyBytes], bool escape_space)
+{
+    size_t length = sizeof(key);
+    while (length > 0 && key[length - 1] == '\0') {
+        --length;
+    }
+    cpg_name name{};
+    name.length = static_cast<uint32_t>(length);
+    std::memcpy(name.value, key, length);
+    std::string text;
+    for (char c : escaped(name)) {
+        text += escape_space && c == ' ' ? std::string("\\x20") : std::string(1, c);
+    }
+    return text;
+}
+
+std::vector<EvsClient> evs_clients_of(const Report& report, bool escape_space)
+{
+    std::vector<EvsClient> clients;
+    for (const ipc::EvsGroupRow& row : report.evs.rows) {
+        // A client's rows come together; a new pid starts a new client.
+        if (clients.empty() || clients.back().pid != row.pid) {
+            clients.push_back({row.pid, {}});
+        }
+        if (row.has_key != 0) {
+            clients.back().keys.push_back(escaped_key(row.key, escape_space));
+        }
+    }
+    return clients;
 }
 
 std::vector<Group> groups_of(const Report& report)
@@ -328,6 +384,18 @@ void print_kv(const std::string& ipc_name, const Report& report, unsigned sectio
             fmt::print("group.{0}.name={1}\ngroup.{0}.members={2}\n", i + 1, groups[i].name, members);
         }
     }
+    if ((sections & kEvs) != 0) {
+        const std::vector<EvsClient> clients = evs_clients_of(report, true);
+        fmt::print("evs_clients={}\nevs_rows={}\nevs_rows_total={}\n", clients.size(), report.evs.rows.size(),
+                   report.evs.total);
+        for (size_t i = 0; i < clients.size(); ++i) {
+            std::string keys;
+            for (const std::string& key : clients[i].keys) {
+                keys += (keys.empty() ? "" : " ") + key;
+            }
+            fmt::print("evs.{0}.pid={1}\nevs.{0}.groups={2}\n", i + 1, clients[i].pid, keys);
+        }
+    }
     if ((sections & kCounters) != 0) {
         fmt::print("local_clients={}\nclient_pinned_bytes={}\nring_used_bytes={}\nring_capacity_bytes={}\n"
                    "flow_control={}\nclient_backlog_budget_bytes={}\nbacklog_bytes={}\nbacklogged_clients={}\n",
@@ -385,6 +453,26 @@ void print_human(const Report& report, unsigned sections)
             }
         }
     }
+    if ((sections & kEvs) != 0) {
+        begin_section("EVS clients (this node's; groups by key)");
+        const std::vector<EvsClient> clients = evs_clients_of(report, false);
+        if (clients.empty()) {
+            fmt::print("  (none)\n");
+        } else {
+            fmt::print("  {:>10}  {}\n", "PID", "Groups");
+        }
+        for (const EvsClient& client : clients) {
+            if (client.keys.empty()) {
+                fmt::print("  {:>10}  (none)\n", client.pid);
+            }
+            for (size_t i = 0; i < client.keys.size(); ++i) {
+                fmt::print("  {:>10}  {}\n", i == 0 ? fmt::format("{}", client.pid) : std::string(), client.keys[i]);
+            }
+        }
+        if (report.evs.total > report.evs.rows.size()) {
+            fmt::print("  ({} of {} rows shown)\n", report.evs.rows.size(), report.evs.total);
+        }
+    }
     if ((sections & kCounters) != 0) {
         begin_section("Counters");
         fmt::print("  {:<22}{}\n", "local clients", status.local_clients);
@@ -415,12 +503,13 @@ int bad_usage(const std::string& message)
 
 int main(int argc, char** argv)
 {
-    enum { opt_ipc = 256, opt_nodes, opt_groups, opt_counters, opt_kv, opt_version };
+    enum { opt_ipc = 256, opt_nodes, opt_groups, opt_counters, opt_kv, opt_version, opt_evs };
     static const option long_options[] = {
         {"ipc", required_argument, nullptr, opt_ipc},
         {"nodes", no_argument, nullptr, opt_nodes},
         {"groups", no_argument, nullptr, opt_groups},
         {"counters", no_argument, nullptr, opt_counters},
+        {"evs", no_argument, nullptr, opt_evs},
         {"kv", no_argument, nullptr, opt_kv},
         {"help", no_argument, nullptr, 'h'},
         {"version", no_argument, nullptr, opt_version},
@@ -447,6 +536,9 @@ int main(int argc, char** argv)
         case opt_counters:
             sections |= kCounters;
             break;
+        case opt_evs:
+            sections |= kEvs;
+            break;
         case opt_kv:
             kv = true;
             break;
@@ -465,7 +557,7 @@ int main(int argc, char** argv)
         return bad_usage(std::string("unexpected argument '") + argv[optind] + "'");
     }
     if (sections == 0) {
-        sections = kNodes | kGroups | kCounters;
+        sections = kNodes | kGroups | kEvs | kCounters;
     }
     if (ipc_names.empty()) {
         ipc_names.push_back(ipc::ipc_service_name());

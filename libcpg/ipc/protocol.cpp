@@ -36,7 +36,7 @@ std::optional<DecodedRequest> decode_request(std::span<const std::byte> bytes)
     case RequestId::init: {
         auto request = copy_exact<InitRequest>(bytes);
         if (!request || request->protocol_version != kProtocolVersion ||
-            (request->flags & ~kInitFlagTotemCallback) != 0) {
+            (request->flags & ~(kInitFlagTotemCallback | kInitFlagEvs)) != 0) {
             return std::nullopt;
         }
         return DecodedRequest{id, *request};
@@ -44,7 +44,9 @@ std::optional<DecodedRequest> decode_request(std::span<const std::byte> bytes)
     case RequestId::finalize:
     case RequestId::local_get:
     case RequestId::wake_me:
-    case RequestId::status: {
+    case RequestId::status:
+    case RequestId::view_get:
+    case RequestId::evs_groups: {
         auto request = copy_exact<BareRequest>(bytes);
         if (!request) {
             return std::nullopt;
@@ -63,6 +65,23 @@ std::optional<DecodedRequest> decode_request(std::span<const std::byte> bytes)
             return std::nullopt;
         }
         return DecodedRequest{id, *request};
+    }
+    case RequestId::evs_join:
+    case RequestId::evs_leave: {
+        EvsGroupsRequestHeader fixed;
+        if (bytes.size() < sizeof(fixed)) {
+            return std::nullopt;
+        }
+        std::memcpy(&fixed, bytes.data(), sizeof(fixed));
+        if (fixed.reserved != 0 || bytes.size() != sizeof(fixed) + uint64_t{fixed.count} * sizeof(EvsKey)) {
+            return std::nullopt;
+        }
+        EvsGroupsRequest request;
+        request.keys.resize(fixed.count);
+        if (fixed.count != 0) {
+            std::memcpy(request.keys.data(), bytes.data() + sizeof(fixed), fixed.count * sizeof(EvsKey));
+        }
+        return DecodedRequest{id, std::move(request)};
     }
     case RequestId::iteration_snapshot: {
         auto request = copy_exact<IterationRequest>(bytes);
@@ -145,6 +164,61 @@ std::optional<std::vector<cpg_iteration_description_t>> decode_iteration(std::sp
         return std::nullopt;  // an application would read past the name
     }
     return rows;
+}
+
+std::optional<EvsGroupsResponse> decode_evs_groups_response(std::span<const std::byte> reply)
+{
+    std::optional<EvsGroupsResponse> response = copy_exact<EvsGroupsResponse>(reply);
+    if (!response || response->done > kEvsMaxGroupsPerHandle) {
+        return std::nullopt;
+    }
+    return response;
+}
+
+std::optional<ViewReply> decode_view_response(std::span<const std::byte> reply)
+{
+    ViewReply view;
+    if (reply.size() < sizeof(view.header)) {
+        return std::nullopt;
+    }
+    std::memcpy(&view.header, reply.data(), sizeof(view.header));
+    if (reply.size() != sizeof(view.header) + uint64_t{view.header.ring.member_count} * sizeof(uint32_t)) {
+        return std::nullopt;
+    }
+    view.members.resize(view.header.ring.member_count);
+    if (!view.members.empty()) {
+        std::memcpy(view.members.data(), reply.data() + sizeof(view.header), view.members.size() * sizeof(uint32_t));
+    }
+    for (size_t i = 0; i < view.members.size(); ++i) {
+        if (view.members[i] == 0 || (i > 0 && view.members[i - 1] >= view.members[i])) {
+            return std::nullopt;
+        }
+    }
+    return view;
+}
+
+std::optional<EvsGroupsListing> decode_evs_groups_list(std::span<const std::byte> reply)
+{
+    EvsGroupsList header;
+    if (reply.size() < sizeof(header)) {
+        return std::nullopt;
+    }
+    std::memcpy(&header, reply.data(), sizeof(header));
+    if (reply.size() != sizeof(header) + uint64_t{header.count} * sizeof(EvsGroupRow) || header.total < header.count) {
+        return std::nullopt;
+    }
+    EvsGroupsListing listing;
+    listing.total = header.total;
+    listing.rows.resize(header.count);
+    if (header.count != 0) {
+        std::memcpy(listing.rows.data(), reply.data() + sizeof(header), header.count * sizeof(EvsGroupRow));
+    }
+    for (const EvsGroupRow& row : listing.rows) {
+        if (row.has_key > 1) {
+            return std::nullopt;
+        }
+    }
+    return listing;
 }
 
 uint64_t reader_position(uint64_t reported, uint64_t& furthest, uint64_t pin_floor, uint64_t tail)

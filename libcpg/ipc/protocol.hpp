@@ -15,6 +15,7 @@
 // the connection is accepted, for tools as for clients.
 #pragma once
 
+#include "delivery/evs_payload.hpp"
 #include "delivery/ring_format.hpp"
 #include "libcpg/ipc/control_block.hpp"
 
@@ -22,6 +23,7 @@
 
 #include <corosync/cpg.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -45,7 +47,7 @@ static_assert(uint32_t{delivery::reason_join} == CPG_REASON_JOIN && uint32_t{del
               uint32_t{delivery::reason_undefined} == CPG_REASON_UNDEFINED);
 static_assert(delivery::kMaxGroupNameBytes == CPG_MAX_NAME_LENGTH);
 
-inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr uint32_t kProtocolVersion = 3;
 
 // The libqb IPC buffer size: the largest control message either way.
 inline constexpr size_t kIpcMaxMessageBytes = 1024 * 1024;
@@ -60,12 +62,18 @@ enum class RequestId : int32_t {
     iteration_snapshot = 7,
     wake_me = 8,  // one-way: the daemon answers with a wake event, not a response
     status = 9,   // a BareRequest, answered with a StatusResponse
+    // EVS (libevs) clients only, which in turn send none of join, leave, membership_get.
+    evs_join = 10,   // an EvsGroupsRequest, answered with an EvsGroupsResponse
+    evs_leave = 11,  // likewise
+    view_get = 12,   // a BareRequest, answered with a ViewResponse (any client)
+    evs_groups = 13, // a BareRequest, answered with an EvsGroupsList: every EVS client's groups
 };
 
 // Whether a request of this id may come before init (see the file comment).
 constexpr bool needs_init(RequestId id)
 {
-    return id != RequestId::init && id != RequestId::status && id != RequestId::iteration_snapshot;
+    return id != RequestId::init && id != RequestId::status && id != RequestId::iteration_snapshot &&
+           id != RequestId::evs_groups;
 }
 
 enum class EventId : int32_t {
@@ -73,6 +81,9 @@ enum class EventId : int32_t {
 };
 
 inline constexpr uint32_t kInitFlagTotemCallback = 1u << 0;
+// An EVS handle: it reads every EVS message (its library keeps those of its groups) and
+// every totem confchg, from init on, and sends EVS messages only.
+inline constexpr uint32_t kInitFlagEvs = 1u << 1;
 
 struct InitRequest {
     qb_ipc_request_header header;
@@ -137,8 +148,62 @@ struct IterationRequest {
     cpg_name group;
 };
 
-struct BareRequest {  // finalize, local_get, wake_me, status
+struct BareRequest {  // finalize, local_get, wake_me, status, view_get, evs_groups
     qb_ipc_request_header header;
+};
+
+// ---- EVS ----
+
+using EvsKey = std::array<char, delivery::kEvsGroupKeyBytes>;
+
+// corosync's limit on the groups of one evs_join (CS_ERR_TOO_MANY_GROUPS beyond), and
+// rcpg's on the groups one handle holds (the daemon keeps them for rcpg-cpgtool).
+inline constexpr uint32_t kEvsMaxGroupsPerJoin = 50;
+inline constexpr uint32_t kEvsMaxGroupsPerHandle = 8192;
+
+// Followed by `count` keys. evs_join: count <= kEvsMaxGroupsPerJoin is checked by the
+// daemon (an error code, not a malformed request); both are bounded by the IPC size.
+struct EvsGroupsRequestHeader {
+    qb_ipc_request_header header;
+    uint32_t count;
+    uint32_t reserved;
+};
+
+struct EvsGroupsRequest {
+    std::vector<EvsKey> keys;
+};
+
+struct EvsGroupsResponse {
+    qb_ipc_response_header header;
+    // Entries with this seq or later are the first after the change: a joined group's
+    // messages from there on are delivered, a left one's no longer.
+    uint64_t next_seq;
+    uint32_t done;  // groups joined, or left before the first not joined (CS_ERR_NOT_EXIST)
+    uint32_t reserved;
+};
+
+// Followed by ring.member_count node ids: the node's current view.
+struct ViewResponse {
+    qb_ipc_response_header header;
+    uint32_t nodeid;
+    uint32_t reserved;
+    RingIdWire ring;
+};
+
+// One row of the EVS listing (rcpg-cpgtool): a group an EVS client joined, or a client
+// with no group (has_key 0).
+struct EvsGroupRow {
+    uint32_t pid;
+    uint32_t has_key;
+    char key[delivery::kEvsGroupKeyBytes];
+};
+static_assert(sizeof(EvsGroupRow) == 40);
+
+// Followed by `count` rows; `total` rows there were (count is cut to the IPC size).
+struct EvsGroupsList {
+    qb_ipc_response_header header;
+    uint32_t count;
+    uint32_t total;
 };
 
 // The status response: the daemon's own state, for operators. One fixed-size record
@@ -245,7 +310,7 @@ struct WakeEvent {
     qb_ipc_response_header header;
 };
 
-using Request = std::variant<InitRequest, BareRequest, GroupRequest, IterationRequest>;
+using Request = std::variant<InitRequest, BareRequest, GroupRequest, IterationRequest, EvsGroupsRequest>;
 
 struct DecodedRequest {
     RequestId id;
@@ -282,6 +347,21 @@ std::optional<JoinReply> decode_join_response(std::span<const std::byte> reply);
 // must fit a cpg_name).
 std::optional<std::vector<cpg_address>> decode_membership(std::span<const std::byte> reply);
 std::optional<std::vector<cpg_iteration_description_t>> decode_iteration(std::span<const std::byte> reply);
+
+std::optional<EvsGroupsResponse> decode_evs_groups_response(std::span<const std::byte> reply);
+
+struct ViewReply {
+    ViewResponse header;
+    std::vector<uint32_t> members;
+};
+// The view: members ascending, distinct, non-zero, as the daemon keeps them.
+std::optional<ViewReply> decode_view_response(std::span<const std::byte> reply);
+
+struct EvsGroupsListing {
+    std::vector<EvsGroupRow> rows;
+    uint32_t total = 0;
+};
+std::optional<EvsGroupsListing> decode_evs_groups_list(std::span<const std::byte> reply);
 
 // The daemon's reading of a descriptor a client wrote into its submission ring: inside
 // the arena of `arena_bytes`, inside one of its two parts (copied sends below

@@ -57,6 +57,25 @@ const std::map<std::string, std::string> kCorosyncCommonFunctionVersions = {
     {"hdb_error_to_cs", kBaseVersion},
 };
 
+// Contract for libevs.so.4 (corosync 1.4's lib/libevs.versions): nine functions in
+// COROSYNC_EVS_2.0; evs_context_get and evs_context_set, which that script neither names
+// nor makes local, at the base version.
+constexpr const char* kEvsVersion = "COROSYNC_EVS_2.0";
+
+const std::map<std::string, std::string> kLibevsFunctionVersions = {
+    {"evs_initialize", kEvsVersion},
+    {"evs_finalize", kEvsVersion},
+    {"evs_fd_get", kEvsVersion},
+    {"evs_dispatch", kEvsVersion},
+    {"evs_join", kEvsVersion},
+    {"evs_leave", kEvsVersion},
+    {"evs_mcast_joined", kEvsVersion},
+    {"evs_mcast_groups", kEvsVersion},
+    {"evs_membership_get", kEvsVersion},
+    {"evs_context_get", kBaseVersion},
+    {"evs_context_set", kBaseVersion},
+};
+
 bool is_function(const ExportedSymbol& symbol)
 {
     return symbol.type == STT_FUNC || symbol.type == STT_GNU_IFUNC;
@@ -215,6 +234,70 @@ TEST(RcpgLibcpgDynamicLinker, ResolvesEachFunctionAsProgramsLinkedAgainstCorosyn
                 << name << "@" << kCpgVersion;
             EXPECT_EQ(dlvsym(handle, name.c_str(), "COROSYNC_CPG_0.9"), nullptr)
                 << name << "@COROSYNC_CPG_0.9 should not exist";
+        }
+    }
+    dlclose(handle);
+}
+
+// ---- libevs.so.4 ------------------------------------------------------------------------
+
+TEST(RcpgLibevsElf, SonameIsLibevsSo4)
+{
+    EXPECT_EQ(read_elf_dynamic_info(RCPG_LIBEVS_PATH).soname, "libevs.so.4");
+}
+
+TEST(RcpgLibevsElf, ExportsExactlyTheElevenEvsFunctionsAtCorosyncsVersions)
+{
+    const auto actual = function_versions(read_elf_dynamic_info(RCPG_LIBEVS_PATH));
+    EXPECT_TRUE(actual == kLibevsFunctionVersions)
+        << "exported functions differ from the contract:" << describe_difference(kLibevsFunctionVersions, actual);
+}
+
+// name@@COROSYNC_EVS_2.0, not name@COROSYNC_EVS_2.0: a plain link must pick them up.
+TEST(RcpgLibevsElf, VersionedFunctionsAreTheDefaultVersion)
+{
+    for (const auto& symbol : read_elf_dynamic_info(RCPG_LIBEVS_PATH).exported_symbols) {
+        EXPECT_TRUE(symbol.is_default_version) << symbol.name << "@" << symbol.version;
+    }
+}
+
+// Programs linked against corosync 1.4's libevs carry "libevs.so.4 needs COROSYNC_EVS_2.0";
+// without that definition the dynamic linker refuses to start them.
+TEST(RcpgLibevsElf, DefinesTheBaseVersionAndCorosyncEvs20)
+{
+    const auto definitions = read_elf_dynamic_info(RCPG_LIBEVS_PATH).version_definitions;
+    ASSERT_EQ(definitions.size(), 2u);
+    EXPECT_EQ(definitions[0].index, VER_NDX_GLOBAL);
+    EXPECT_EQ(definitions[0].flags & VER_FLG_BASE, VER_FLG_BASE);
+    EXPECT_EQ(definitions[0].name, "libevs.so.4");
+    EXPECT_EQ(definitions[1].index, 2);
+    EXPECT_EQ(definitions[1].flags & VER_FLG_BASE, 0);
+    EXPECT_EQ(definitions[1].name, kEvsVersion);
+}
+
+// Nothing but the linker's marker for the version node besides the functions: no leaked
+// internals, none of libcpg's or libcorosync_common's functions exported again.
+TEST(RcpgLibevsElf, ExportsNoDataBesidesTheVersionMarker)
+{
+    for (const auto& symbol : read_elf_dynamic_info(RCPG_LIBEVS_PATH).exported_symbols) {
+        if (is_function(symbol)) {
+            continue;
+        }
+        EXPECT_TRUE(symbol.is_absolute && symbol.name == kEvsVersion && symbol.version == kEvsVersion)
+            << "unexpected exported non-function " << symbol.name << "@" << symbol.version;
+    }
+}
+
+TEST(RcpgLibevsDynamicLinker, ResolvesEachFunctionAsProgramsLinkedAgainstCorosyncAskForIt)
+{
+    void* handle = dlopen(RCPG_LIBEVS_PATH, RTLD_LAZY | RTLD_LOCAL);
+    ASSERT_NE(handle, nullptr) << dlerror();
+    EXPECT_EQ(library_containing(dlsym(handle, "evs_initialize")), canonical_path(RCPG_LIBEVS_PATH));
+    for (const auto& [name, version] : kLibevsFunctionVersions) {
+        void* unversioned = dlsym(handle, name.c_str());
+        EXPECT_NE(unversioned, nullptr) << name;
+        if (version == kEvsVersion) {
+            EXPECT_EQ(dlvsym(handle, name.c_str(), kEvsVersion), unversioned) << name << "@" << kEvsVersion;
         }
     }
     dlclose(handle);

@@ -1,12 +1,13 @@
 // libFuzzer target for what one side of the local IPC reads from the other (besides the
 // requests, fuzz_ipc_request, and the ring, fuzz_ring_reader):
 //  - the client's decoding of rcpgd's replies (ipc::decode_init_response,
-//    decode_join_response, decode_membership, decode_iteration), which libcpg maps and
-//    copies from;
+//    decode_join_response, decode_membership, decode_iteration, and libevs's
+//    decode_evs_groups_response, decode_view_response; rcpg-cpgtool's
+//    decode_evs_groups_list), which the libraries map and copy from;
 //  - the daemon's check of a client's submission descriptor (ipc::submission_valid),
 //    after which it copies or forwards the arena bytes the descriptor names, and its
 //    reading of the client's `consumed` (ipc::reader_position).
-// One input: [u8 which | bytes...]; for descriptors, bytes are [u64 arena bytes | u64
+// One input: [u8 which (mod 6) | bytes...]; for descriptors, bytes are [u64 arena bytes | u64
 // copy bytes | descriptor]. Checks: no crash or sanitizer report, and what is accepted
 // keeps the promises its user relies on without checking again.
 #include "libcpg/ipc/protocol.hpp"
@@ -58,6 +59,27 @@ void fuzz_lists(std::span<const std::byte> bytes)
     }
 }
 
+void fuzz_evs(std::span<const std::byte> bytes)
+{
+    if (const auto groups = ipc::decode_evs_groups_response(bytes)) {
+        check(bytes.size() == sizeof(ipc::EvsGroupsResponse) && groups->done <= ipc::kEvsMaxGroupsPerHandle);
+    }
+    if (const auto view = ipc::decode_view_response(bytes)) {
+        check(view->members.size() == view->header.ring.member_count);
+        check(bytes.size() == sizeof(ipc::ViewResponse) + view->members.size() * sizeof(uint32_t));
+        for (size_t i = 0; i < view->members.size(); ++i) {
+            check(view->members[i] != 0 && (i == 0 || view->members[i - 1] < view->members[i]));
+        }
+    }
+    if (const auto listing = ipc::decode_evs_groups_list(bytes)) {
+        check(bytes.size() == sizeof(ipc::EvsGroupsList) + listing->rows.size() * sizeof(ipc::EvsGroupRow));
+        check(listing->total >= listing->rows.size());
+        for (const ipc::EvsGroupRow& row : listing->rows) {
+            check(row.has_key <= 1);
+        }
+    }
+}
+
 void fuzz_submission(const uint8_t* data, size_t size)
 {
     if (size < 16 + sizeof(ipc::SubmissionDescriptor)) {
@@ -103,12 +125,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         return 0;
     }
     const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data) + 1, size - 1);
-    switch (data[0] % 5) {
+    switch (data[0] % 6) {
     case 0: fuzz_init(bytes); break;
     case 1: fuzz_join(bytes); break;
     case 2: fuzz_lists(bytes); break;
     case 3: fuzz_submission(data + 1, size - 1); break;
-    default: fuzz_consumed(data + 1, size - 1); break;
+    case 4: fuzz_consumed(data + 1, size - 1); break;
+    default: fuzz_evs(bytes); break;
     }
     return 0;
 }

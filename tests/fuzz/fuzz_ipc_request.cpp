@@ -26,8 +26,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     }
     if (const auto* bare = std::get_if<BareRequest>(&decoded->body)) {
         const bool bare_id = decoded->id == RequestId::finalize || decoded->id == RequestId::local_get ||
-                             decoded->id == RequestId::wake_me || decoded->id == RequestId::status;
+                             decoded->id == RequestId::wake_me || decoded->id == RequestId::status ||
+                             decoded->id == RequestId::view_get || decoded->id == RequestId::evs_groups;
         if (!bare_id || size != sizeof(BareRequest) || bare->header.id != static_cast<int32_t>(decoded->id)) {
+            std::abort();
+        }
+    }
+    if (const auto* groups = std::get_if<EvsGroupsRequest>(&decoded->body)) {
+        const bool evs_id = decoded->id == RequestId::evs_join || decoded->id == RequestId::evs_leave;
+        if (!evs_id || size != sizeof(EvsGroupsRequestHeader) + groups->keys.size() * sizeof(EvsKey)) {
             std::abort();
         }
     }

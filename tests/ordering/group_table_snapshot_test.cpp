@@ -219,16 +219,17 @@ TEST(GroupTableIds, NextIdOfALiveGroupIsSkipped)
     EXPECT_EQ(*table.name_of(6), group_named("new"));
 }
 
-TEST(GroupTableIds, WrappedIdsSkipZeroAndLiveGroups)
+TEST(GroupTableIds, WrappedIdsSkipZeroTheEvsNumberAndLiveGroups)
 {
     GroupTable::Snapshot snapshot;
-    snapshot.next_group_id = 0xffffffff;
+    snapshot.next_group_id = 0xfffffffe;
     snapshot.groups.push_back({1, group_named("first"), {{1, 10}}});
     GroupTable table;
     ASSERT_TRUE(table.restore(snapshot));
-    EXPECT_EQ(table.join(group_named("last"), {1, 11}).group_id, 0xffffffffu);
+    EXPECT_EQ(table.join(group_named("last"), {1, 11}).group_id, 0xfffffffeu);
     const GroupChange wrapped = table.join(group_named("wrapped"), {1, 12});
-    EXPECT_EQ(wrapped.group_id, 2u) << "0 is never an id and 1 belongs to the live group \"first\"";
+    EXPECT_EQ(wrapped.group_id, 2u) << "0xffffffff is EVS's (delivery::kEvsGroupId), 0 is never an id and 1 belongs "
+                                       "to the live group \"first\"";
     ASSERT_NE(table.name_of(1), nullptr);
     EXPECT_EQ(*table.name_of(1), group_named("first"));
 }
@@ -249,7 +250,17 @@ TEST(GroupTableIds, TwoTablesWithOneHistoryAgreeOnIdsAcrossTheWrap)
         const uint32_t at_sequencer = sequencer.join(group_named(name), {2, 20}).group_id;
         EXPECT_EQ(member.join(group_named(name), {2, 20}).group_id, at_sequencer) << name;
     }
-    EXPECT_EQ(sequencer.snapshot().next_group_id, 5u) << "c, d took 0xfffffffe, 0xffffffff; e 2, f 4";
+    EXPECT_EQ(sequencer.snapshot().next_group_id, 6u) << "c took 0xfffffffe, d 2 (0xffffffff is EVS's), e 4, f 5";
+}
+
+TEST(GroupTableIds, ASnapshotGivingAGroupTheEvsNumberIsRefused)
+{
+    // EVS entries carry that number: a CPG group with it would be read as EVS traffic.
+    GroupTable::Snapshot snapshot;
+    snapshot.next_group_id = 1;
+    snapshot.groups.push_back({delivery::kEvsGroupId, group_named("evs"), {{1, 10}}});
+    GroupTable table;
+    EXPECT_FALSE(table.restore(snapshot));
 }
 
 TEST(GroupTableLookups, NameOfFollowsGroupsAsTheyComeAndGo)

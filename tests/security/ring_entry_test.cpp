@@ -138,6 +138,41 @@ TEST(RingEntry, AnythingElseIsRefused)
     EXPECT_EQ(ring.read(4, tail, out), RingStep::corrupt) << "a position off the 8-byte grid";
 }
 
+// EVS messages: the flag and the EVS group number come together, never with fragment
+// markers (the writer never writes one otherwise), and no confchg carries the number.
+// A reader that took one of these as EVS, or as a CPG group's, would deliver another
+// API's traffic.
+TEST(RingEntry, EvsEntriesAreExactlyTheFlaggedOnesWithTheEvsNumber)
+{
+    Ring ring;
+    EntryHeader entry = ring.put(0, EntryKind::data, 100, kFlagEvs);
+    entry.group_id = kEvsGroupId;
+    ring.write(0, entry);
+    const uint64_t tail = entry.entry_bytes;
+    EXPECT_TRUE(ring.accepted(0, tail)) << "an EVS message";
+    entry.flags = kFlagEvs | kFlagSafe;
+    ring.write(0, entry);
+    EXPECT_TRUE(ring.accepted(0, tail)) << "a SAFE EVS message";
+    auto refused = [&](const EntryHeader& spoiled) {
+        ring.write(0, spoiled);
+        return !ring.accepted(0, tail);
+    };
+    EntryHeader spoiled = entry;
+    spoiled.group_id = 7;
+    EXPECT_TRUE(refused(spoiled)) << "the EVS flag on a CPG group's message";
+    spoiled = entry;
+    spoiled.flags = 0;
+    EXPECT_TRUE(refused(spoiled)) << "a message with the EVS number but not the flag";
+    spoiled = entry;
+    spoiled.flags = kFlagEvs | kFlagFragment | kFlagFragmentFirst;
+    EXPECT_TRUE(refused(spoiled)) << "a fragmented EVS message";
+    spoiled = entry;
+    spoiled.kind = EntryKind::confchg;
+    spoiled.flags = 0;
+    spoiled.payload_bytes = 0;
+    EXPECT_TRUE(refused(spoiled)) << "a confchg with the EVS number";
+}
+
 // Found by fuzz_ring_reader: a payload size near 4 GiB wraps the 32-bit placement into a
 // small entry of the right size; the payload would reach 4 GiB past the ring.
 TEST(RingEntry, APayloadSizeThatWrapsThePlacementIsRefused)
