@@ -83,6 +83,7 @@ void Daemon::handle_evs_groups(ClientSession& session)
         }
         ipc::EvsGroupRow row{};
         row.pid = static_cast<uint32_t>(client->pid);
+        row.first_of_client = 1;
         if (client->evs_groups.empty()) {
             rows.push_back(row);
             continue;
@@ -91,6 +92,7 @@ void Daemon::handle_evs_groups(ClientSession& session)
         for (const ipc::EvsKey& key : client->evs_groups) {
             std::copy(key.begin(), key.end(), row.key);
             rows.push_back(row);
+            row.first_of_client = 0;
         }
     }
     // Cut to what one response holds; `total` says how many there were.

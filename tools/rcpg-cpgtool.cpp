@@ -258,8 +258,8 @@ std::vector<EvsClient> evs_clients_of(const Report& report, bool escape_space)
 {
     std::vector<EvsClient> clients;
     for (const ipc::EvsGroupRow& row : report.evs.rows) {
-        // A client's rows come together; a new pid starts a new client.
-        if (clients.empty() || clients.back().pid != row.pid) {
+        // A client's rows come together, its first one marked.
+        if (clients.empty() || row.first_of_client != 0) {
             clients.push_back({row.pid, {}});
         }
         if (row.has_key != 0) {

@@ -214,7 +214,7 @@ std::optional<EvsGroupsListing> decode_evs_groups_list(std::span<const std::byte
         std::memcpy(listing.rows.data(), reply.data() + sizeof(header), header.count * sizeof(EvsGroupRow));
     }
     for (const EvsGroupRow& row : listing.rows) {
-        if (row.has_key > 1) {
+        if (row.has_key > 1 || row.first_of_client > 1 || row.reserved[0] != 0 || row.reserved[1] != 0) {
             return std::nullopt;
         }
     }

@@ -191,10 +191,13 @@ struct ViewResponse {
 };
 
 // One row of the EVS listing (rcpg-cpgtool): a group an EVS client joined, or a client
-// with no group (has_key 0).
+// with no group (has_key 0). A client's rows come together, the first marked (a process
+// may hold several EVS handles).
 struct EvsGroupRow {
     uint32_t pid;
-    uint32_t has_key;
+    uint8_t has_key;
+    uint8_t first_of_client;
+    uint8_t reserved[2];
     char key[delivery::kEvsGroupKeyBytes];
 };
 static_assert(sizeof(EvsGroupRow) == 40);

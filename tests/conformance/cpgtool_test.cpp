@@ -7,6 +7,7 @@
 #include "libcpg/ipc/protocol.hpp"
 #include "tests/conformance/conformance.hpp"
 
+#include <corosync/evs.h>
 #include <qb/qbipcc.h>
 
 #include <cstdio>
@@ -311,9 +312,53 @@ TEST_F(CpgTool, ErrorsNameTheProblemAndSetTheExitStatus)
 
     ToolRun help = run_tool("--help");
     EXPECT_EQ(help.status, 0);
-    for (const char* option : {"--ipc NAME", "--nodes", "--groups", "--counters", "--kv", "--help", "RCPG_IPC"}) {
+    for (const char* option : {"--ipc NAME", "--nodes", "--groups", "--evs", "--counters", "--kv", "--help", "RCPG_IPC"}) {
         EXPECT_NE(help.out.find(option), std::string::npos) << option;
     }
+}
+
+// EVS clients (libevs) and the groups each joined, as the daemon keeps them: a handle with
+// two groups (one twice), one with none; a key with a space and a byte outside ASCII is
+// escaped. Groups left are gone from the list.
+TEST_F(CpgTool, ListsEvsClientsAndTheirGroups)
+{
+    evs_callbacks_t callbacks{nullptr, nullptr};
+    evs_handle_t joined = 0;
+    evs_handle_t idle = 0;
+    ASSERT_EQ(evs_initialize(&joined, &callbacks), CS_OK);
+    ASSERT_EQ(evs_initialize(&idle, &callbacks), CS_OK);
+    evs_group groups[3]{};
+    std::strcpy(groups[0].key, "alpha");
+    std::strcpy(groups[1].key, "b c");
+    groups[1].key[3] = '\xff';
+    groups[2] = groups[0];
+    ASSERT_EQ(evs_join(joined, groups, 3), CS_OK);
+
+    ToolRun kv = run_tool("--kv --evs --ipc " + daemon_.ipc_name());
+    EXPECT_EQ(kv.status, 0) << kv.err;
+    std::map<std::string, std::string> values = parse_kv(kv.out);
+    EXPECT_EQ(values["evs_clients"], "2") << kv.out;
+    EXPECT_EQ(values.count("role"), 0u) << "--evs alone";
+    const std::string pid = std::to_string(::getpid());
+    EXPECT_EQ(values["evs.1.pid"], pid);
+    EXPECT_EQ(values["evs.2.pid"], pid);
+    // The daemon lists sessions in its own order: one of the two has the groups.
+    const std::string listed = values["evs.1.groups"] + "|" + values["evs.2.groups"];
+    EXPECT_TRUE(listed == "alpha b\\x20c\\xff alpha|" || listed == "|alpha b\\x20c\\xff alpha") << listed;
+
+    ToolRun human = run_tool("--evs --ipc " + daemon_.ipc_name());
+    EXPECT_EQ(human.status, 0) << human.err;
+    EXPECT_NE(human.out.find("EVS clients"), std::string::npos) << human.out;
+    EXPECT_NE(human.out.find("b c\\xff"), std::string::npos) << human.out;
+    EXPECT_NE(human.out.find("(none)"), std::string::npos) << "the handle without groups" << human.out;
+
+    ASSERT_EQ(evs_leave(joined, groups, 2), CS_OK);
+    values = parse_kv(run_tool("--kv --evs --ipc " + daemon_.ipc_name()).out);
+    const std::string after = values["evs.1.groups"] + "|" + values["evs.2.groups"];
+    EXPECT_TRUE(after == "alpha|" || after == "|alpha") << after;
+    evs_finalize(joined);
+    evs_finalize(idle);
+    EXPECT_EQ(parse_kv(run_tool("--kv --evs --ipc " + daemon_.ipc_name()).out)["evs_clients"], "0");
 }
 
 }  // namespace

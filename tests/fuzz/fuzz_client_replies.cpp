@@ -75,7 +75,7 @@ void fuzz_evs(std::span<const std::byte> bytes)
         check(bytes.size() == sizeof(ipc::EvsGroupsList) + listing->rows.size() * sizeof(ipc::EvsGroupRow));
         check(listing->total >= listing->rows.size());
         for (const ipc::EvsGroupRow& row : listing->rows) {
-            check(row.has_key <= 1);
+            check(row.has_key <= 1 && row.first_of_client <= 1);
         }
     }
 }

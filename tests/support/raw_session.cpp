@@ -22,7 +22,7 @@ RawSession::~RawSession()
     }
 }
 
-RawSession open_raw_session(const std::string& ipc_name, const std::string& group)
+RawSession open_raw_session(const std::string& ipc_name, const std::string& group, uint32_t init_flags)
 {
     RawSession session;
     session.connection = qb_ipcc_connect(ipc_name.c_str(), ipc::kIpcMaxMessageBytes);
@@ -33,6 +33,7 @@ RawSession open_raw_session(const std::string& ipc_name, const std::string& grou
     ipc::InitRequest request{};
     request.header = {static_cast<int32_t>(ipc::RequestId::init), sizeof(request)};
     request.protocol_version = ipc::kProtocolVersion;
+    request.flags = init_flags;
     iovec part{&request, sizeof(request)};
     const ssize_t got = qb_ipcc_sendv_recv(session.connection, &part, 1, &session.init, sizeof(session.init),
                                            kRawReplyTimeoutMs);

@@ -29,10 +29,10 @@ struct RawSession {
     std::string error;                             // why open_raw_session failed; empty when it did not
 };
 
-// Connects to the rcpgd serving `ipc_name`, inits, takes the descriptors and maps the
-// control block; joins `group` unless it is empty. Check `error`. Makes no gtest
-// assertion, so a forked child may use it.
-RawSession open_raw_session(const std::string& ipc_name, const std::string& group = "evil");
+// Connects to the rcpgd serving `ipc_name`, inits (with `init_flags`, ipc::kInitFlag*),
+// takes the descriptors and maps the control block; joins `group` unless it is empty.
+// Check `error`. Makes no gtest assertion, so a forked child may use it.
+RawSession open_raw_session(const std::string& ipc_name, const std::string& group = "evil", uint32_t init_flags = 0);
 
 // Waits this long for a reply (a bound for a hang, far above a slow machine's).
 inline constexpr int kRawReplyTimeoutMs = 60'000;
