@@ -21,6 +21,12 @@
  *            the join latency, from the call to its own join in a confchg (lat_*).
  * A sender ends with an end marker; everybody stops once every sender's marker came.
  *
+ * --evs (rcpg's build only: corosync 3 has no EVS) sends and delivers through the EVS API
+ * (libevs.so.4) instead, on the same daemon: every process joins the EVS group of the
+ * same name, then the CPG group, which serves only to wait for every process (EVS has
+ * no group membership); messages then go to the EVS group. EVS tells a message's
+ * sending node, not its process: one sender per node.
+ *
  * Prints one line per process:
  *   RESULT mode=.. api=.. guarantee=.. size=.. sender=0|1 nodeid=.. sent=.. try_again=..
  *          delivered=.. seconds=.. msgs_per_s=.. mb_per_s=.. lat_p50_us=.. lat_p99_us=..
@@ -34,6 +40,9 @@
  */
 #define _GNU_SOURCE
 #include <corosync/cpg.h>
+#ifdef RCPG_BENCH_EVS
+#include <corosync/evs.h>
+#endif
 
 #include <errno.h>
 #include <getopt.h>
@@ -132,11 +141,8 @@ static void record_latency(uint64_t latency_ns)
     latencies_ns[latency_count++] = latency_ns;
 }
 
-static void on_deliver(cpg_handle_t handle, const struct cpg_name *group, uint32_t nodeid, uint32_t pid,
-                       void *msg, size_t msg_len)
+static void on_message(uint32_t nodeid, uint32_t pid, const void *msg, size_t msg_len)
 {
-    (void)handle;
-    (void)group;
     const uint64_t delivered_at_ns = now_ns();
     struct message_header header;
     if (msg_len < sizeof(header)) {
@@ -179,6 +185,28 @@ static void on_deliver(cpg_handle_t handle, const struct cpg_name *group, uint32
         record_latency(delivered_at_ns - header.sent_ns);
     }
 }
+
+static void on_deliver(cpg_handle_t handle, const struct cpg_name *group, uint32_t nodeid, uint32_t pid,
+                       void *msg, size_t msg_len)
+{
+    (void)handle;
+    (void)group;
+    on_message(nodeid, pid, msg, msg_len);
+}
+
+#ifdef RCPG_BENCH_EVS
+static int evs_mode;
+static evs_handle_t evs_handle;
+static int evs_fd = -1;
+static struct evs_group evs_group_key;
+
+/* EVS names the sending node only: its process is taken as 0 (one sender per node). */
+static void on_evs_deliver(hdb_handle_t handle, unsigned int nodeid, const void *msg, size_t msg_len)
+{
+    (void)handle;
+    on_message(nodeid, nodeid == own_nodeid ? own_pid : 0, msg, msg_len);
+}
+#endif
 
 static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const struct cpg_address *members,
                        size_t n_members, const struct cpg_address *left, size_t n_left,
@@ -240,12 +268,24 @@ static void usage(FILE *out)
           "  --guarantee G   agreed (default) or safe: CPG_TYPE_AGREED or CPG_TYPE_SAFE\n"
           "  --group NAME    group name (default cpg_cluster_bench)\n"
           "  --timeout-s S   give up (exit 1) after S seconds in all (default 120)\n"
-          "  --quantiles F   write the latency distribution to F (fraction, microseconds)\n",
+          "  --quantiles F   write the latency distribution to F (fraction, microseconds)\n"
+          "  --evs           send and deliver through the EVS API (libevs) on the same daemon;\n"
+          "                  the CPG group only gathers the processes (rcpg's build only)\n",
           out);
 }
 
 static cs_error_t dispatch_or_wait(cpg_handle_t handle, int fd, int wait_ms)
 {
+#ifdef RCPG_BENCH_EVS
+    if (evs_mode && members_reached) {
+        /* The traffic is on the EVS handle once every process is in. */
+        struct pollfd pfd = {evs_fd, POLLIN, 0};
+        if (wait_ms > 0 && poll(&pfd, 1, wait_ms) < 0 && errno != EINTR) {
+            return CS_ERR_LIBRARY;
+        }
+        return evs_dispatch(evs_handle, CS_DISPATCH_ALL);
+    }
+#endif
     struct pollfd pfd = {fd, POLLIN, 0};
     if (wait_ms > 0 && poll(&pfd, 1, wait_ms) < 0 && errno != EINTR) {
         return CS_ERR_LIBRARY;
@@ -257,6 +297,12 @@ static cpg_guarantee_t guarantee = CPG_TYPE_AGREED;
 
 static cs_error_t send_one(cpg_handle_t handle, void *buffer, size_t size, int use_zcb)
 {
+#ifdef RCPG_BENCH_EVS
+    if (evs_mode) {
+        struct iovec iov = {buffer, size};
+        return evs_mcast_joined(evs_handle, guarantee == CPG_TYPE_SAFE ? EVS_TYPE_SAFE : EVS_TYPE_AGREED, &iov, 1);
+    }
+#endif
     if (use_zcb) {
         return cpg_zcb_mcast_joined(handle, guarantee, buffer, size);
     }
@@ -356,7 +402,7 @@ int main(int argc, char **argv)
         {"zcb", no_argument, NULL, 'z'},           {"group", required_argument, NULL, 'g'},
         {"timeout-s", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
         {"guarantee", required_argument, NULL, 'G'}, {"quantiles", required_argument, NULL, 'Q'},
-        {NULL, 0, NULL, 0}};
+        {"evs", no_argument, NULL, 'E'},           {NULL, 0, NULL, 0}};
     size_t members = 0, sender_total = 1, size = 64;
     double seconds = 3.0, timeout_s = 120.0;
     int is_sender = 0, use_zcb = 0, latency_mode = 0;
@@ -392,6 +438,14 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'E':
+#ifdef RCPG_BENCH_EVS
+            evs_mode = 1;
+            break;
+#else
+            fprintf(stderr, "cpg_cluster_bench: built without EVS (corosync 3 has none)\n");
+            return 2;
+#endif
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -426,6 +480,22 @@ int main(int argc, char **argv)
     if (churn_mode) {
         return churn(handle, fd, &group, seconds, deadline_ns, quantiles_path);
     }
+#ifdef RCPG_BENCH_EVS
+    if (evs_mode) {
+        /* Joined to the EVS group before the CPG group: once the CPG group is complete,
+         * every process's EVS handle takes the messages. */
+        static evs_callbacks_t evs_callbacks = {on_evs_deliver, NULL};
+        while ((rc = evs_initialize(&evs_handle, &evs_callbacks)) == CS_ERR_TRY_AGAIN) {
+            usleep(1000);
+        }
+        strncpy(evs_group_key.key, group_text, sizeof(evs_group_key.key));
+        if (rc != CS_OK || (rc = evs_fd_get(evs_handle, &evs_fd)) != CS_OK ||
+            (rc = evs_join(evs_handle, &evs_group_key, 1)) != CS_OK) {
+            fprintf(stderr, "cpg_cluster_bench: EVS: %d\n", rc);
+            return 1;
+        }
+    }
+#endif
     while ((rc = cpg_join(handle, &group)) == CS_ERR_TRY_AGAIN) {
         usleep(1000);
     }
@@ -513,7 +583,11 @@ int main(int argc, char **argv)
     printf("RESULT mode=%s api=%s guarantee=%s size=%zu sender=%d nodeid=%u sent=%llu try_again=%llu delivered=%llu "
            "seconds=%.3f msgs_per_s=%.0f mb_per_s=%.2f lat_p50_us=%.1f lat_p99_us=%.1f lat_p999_us=%.1f "
            "lat_max_us=%.1f fifo_errors=%llu order_digest=%016llx complete=%d\n",
-           latency_mode ? "latency" : "flood", use_zcb ? "zcb" : "copy",
+           latency_mode ? "latency" : "flood",
+#ifdef RCPG_BENCH_EVS
+           evs_mode ? "evs" :
+#endif
+           use_zcb ? "zcb" : "copy",
            guarantee == CPG_TYPE_SAFE ? "safe" : "agreed", size, is_sender, own_nodeid,
            (unsigned long long)sent, (unsigned long long)try_again, (unsigned long long)delivered_messages,
            elapsed_s, elapsed_s > 0 ? (double)delivered_messages / elapsed_s : 0.0,
@@ -522,6 +596,11 @@ int main(int argc, char **argv)
            latency_count ? (double)latencies_ns[latency_count - 1] / 1e3 : 0.0,
            (unsigned long long)fifo_errors, (unsigned long long)order_digest, complete);
     cpg_finalize(handle);
+#ifdef RCPG_BENCH_EVS
+    if (evs_mode) {
+        evs_finalize(evs_handle);
+    }
+#endif
     if (quantiles_path != NULL && write_quantiles(quantiles_path) != 0) {
         return 1;
     }

@@ -16,7 +16,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 SELF=$ROOT/bench/run.sh
-ALL_WORKLOADS="flood-1 flood-1-zcb flood-1-safe flood-all latency latency-safe churn"
+ALL_WORKLOADS="flood-1 flood-1-zcb flood-1-safe flood-all latency latency-safe churn evs-flood-1 evs-latency"
 
 usage() {
     cat <<'EOF'
@@ -29,7 +29,7 @@ Sizes of the run (the default is between the two: 14 minutes under TCG on 2 core
                          per workload: hours under TCG
 Choices (after a size, they change it):
   --workloads "W..."     of: flood-1 flood-1-zcb flood-1-safe flood-all latency
-                         latency-safe churn (default: all)
+                         latency-safe churn evs-flood-1 evs-latency (default: all)
   --nodes "N..."         rcpg cluster sizes (default "1 2 3")
   --corosync-nodes "N..."  corosync cluster sizes (default: as --nodes; "" for none)
   --sizes "B..."         message sizes in bytes (default "64 1024 65536 1048576")
@@ -67,6 +67,9 @@ per-sender FIFO and hash the order they delivered):
   churn          flood-1 while one process per node leaves and joins the group over and
                  over. Figures: messages/s at a receiver, leave-and-join cycles/s, the
                  join latency (call to own join confchg).
+  evs-flood-1    flood-1 through the EVS API (libevs) on the same daemons; rcpg only
+                 (corosync 3 has no EVS). Figure: as flood-1, and the ratio to it.
+  evs-latency    latency through the EVS API; rcpg only.
 
 Output: DIR/report.md (a table per workload: rcpg, corosync, ratio, and the device),
 DIR/raw.csv (one row per client process), DIR/perftest.csv, DIR/context.txt (commit,
@@ -88,6 +91,8 @@ workload_spec() {
     latency) echo "latency 1 copy agreed 0" ;;
     latency-safe) echo "latency 1 copy safe 0" ;;
     churn) echo "flood 1 copy agreed 1" ;;
+    evs-flood-1) echo "flood 1 evs agreed 0" ;;
+    evs-latency) echo "latency 1 evs agreed 0" ;;
     *) return 1 ;;
     esac
 }
@@ -159,12 +164,19 @@ run_cell() {
         progress "round $round $system $nodes nodes $workload $size B" "not run: corosync delivers no zcb message of 1 MiB"
         return
     fi
+    if [ "$system" = corosync ] && [ "$api" = evs ]; then
+        # corosync 2 dropped EVS; 3.1.7 has neither the service nor libevs.
+        echo "$system,$nodes,$workload,$size,$round,no-evs" >>"$OUT/not-run.csv"
+        progress "round $round $system $nodes nodes $workload $size B" "not run: corosync 3.1.7 has no EVS"
+        return
+    fi
     [ "$senders" = all ] && senders=$nodes
     members=$nodes
     [ "$churn" -eq 1 ] && members=$((2 * nodes))
     local common=(--members "$members" --senders "$senders" --size "$size" --seconds "$SECONDS_EACH"
                   --group "b$tag" --timeout-s $((SECONDS_EACH + 120)) --guarantee "$guarantee")
     [ "$api" = zcb ] && common+=(--zcb)
+    [ "$api" = evs ] && common+=(--evs)
     for k in $(seq "$nodes"); do
         args=("${common[@]}" --mode "$mode" --quantiles "$OUT/cells/$tag.$k.q")
         if [ "$senders" -eq "$nodes" ] || [ "$k" -eq "$sender" ]; then

@@ -21,7 +21,10 @@
 
 namespace rcpg::ordering::wire {
 
-inline constexpr uint32_t kClusterProtocolVersion = 3;
+// Raised with every change of what nodes write to each other, the delivery ring's format
+// included (4: EVS entries, delivery::kFlagEvs): a node of another version is refused at
+// its hello, not taken for a faulty one at its first such entry.
+inline constexpr uint32_t kClusterProtocolVersion = 4;
 
 // Tags of the regions nodes expose to each other at connection set-up.
 enum Tag : uint32_t {

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # What `cmake --install` puts on a host works there: an unchanged corosync CPG program
 # runs with LD_LIBRARY_PATH at the installed libcpg.so.4 against the installed rcpgd, a
-# program built with the installed headers links and loads the installed library, and
-# systemd accepts the installed unit.
-#   installed_test.sh BUILD_DIR COROSYNC_PROGRAM RUN_WITH_DAEMON
+# program built with the installed headers links and loads the installed library, an
+# EVS program built against the installed evs.h and libevs.so.4 runs against the
+# installed rcpgd, and systemd accepts the installed unit.
+#   installed_test.sh BUILD_DIR COROSYNC_PROGRAM RUN_WITH_DAEMON EVS_PROGRAM_SOURCE
 # Exit 0 pass, 1 fail.
 set -euo pipefail
-build=$1 program=$2 run_with_daemon=$3
+build=$1 program=$2 run_with_daemon=$3 evs_source=$4
 
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
@@ -18,8 +19,9 @@ fail() {
 cmake --install "$build" --prefix "$prefix" >"$prefix.log" 2>&1 || { cat "$prefix.log" >&2; fail "cmake --install"; }
 rm -f "$prefix.log"
 libdir=$prefix/lib/rcpg
-for file in sbin/rcpgd bin/rcpg-cpgtool lib/rcpg/libcpg.so.4 lib/rcpg/libcorosync_common.so.4 \
-    include/rcpg/corosync/cpg.h include/rcpg/corosync/corotypes.h lib/systemd/system/rcpgd.service; do
+for file in sbin/rcpgd bin/rcpg-cpgtool lib/rcpg/libcpg.so.4 lib/rcpg/libevs.so.4 lib/rcpg/libcorosync_common.so.4 \
+    include/rcpg/corosync/cpg.h include/rcpg/corosync/evs.h include/rcpg/corosync/corotypes.h \
+    lib/systemd/system/rcpgd.service; do
     [ -e "$prefix/$file" ] || fail "$file was not installed"
 done
 if ! version=$("$prefix/sbin/rcpgd" --version) || [[ $version != "rcpgd "* ]]; then
@@ -57,6 +59,13 @@ loaded=$(ldd "$prefix/probe") || fail "ldd $prefix/probe: $loaded"
 probe_error=$(RCPG_IPC="rcpg-installed-test-none-$$" "$prefix/probe") || true
 [ "$probe_error" = 2 ] || fail "cpg_initialize without a daemon returned $probe_error, expected CS_ERR_LIBRARY (2)"
 
+# An EVS program (written as for corosync 1.4) built against the installed tree: evs.h,
+# libevs.so.4 by its runpath; it checks that the libevs it loaded is the installed one.
+cc -Wall -Werror -I "$prefix/include/rcpg" -o "$prefix/evs_program" "$evs_source" -L "$libdir" -levs -ldl \
+    -Wl,-rpath,"$libdir" || fail "an EVS program does not build against the installed headers and library"
+EXPECT_LIBEVS_DIR=$libdir "$run_with_daemon" "$prefix/sbin/rcpgd" "$prefix/evs_program" ||
+    fail "the EVS program against the installed library and daemon"
+
 unit=$prefix/lib/systemd/system/rcpgd.service
 grep -qx "ExecStart=$prefix/sbin/rcpgd" "$unit" || fail "the unit does not start the installed rcpgd: $(grep ExecStart "$unit")"
 # systemd-analyze only warns about some mistakes: any output is one.
@@ -64,4 +73,4 @@ if ! verdict=$(systemd-analyze verify "$unit" 2>&1) || [ -n "$verdict" ]; then
     fail "systemd-analyze verify: $verdict"
 fi
 echo "installed_test: PASS: $prefix: the corosync program ran on the installed library and daemon; a probe built" \
-    "against the installed headers; systemd accepts the unit"
+    "against the installed headers; an EVS program built and ran against the installed tree; systemd accepts the unit"

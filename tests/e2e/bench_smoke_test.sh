@@ -23,9 +23,11 @@ fail() { echo "bench_smoke_test: FAIL: $*"; failures=$((failures + 1)); }
 
 [ "$status" -eq 0 ] || fail "bench/run.sh --smoke exited with $status"
 report=$out/report.md raw=$out/raw.csv
-for workload in flood-1 flood-1-zcb flood-1-safe flood-all latency latency-safe churn; do
+for workload in flood-1 flood-1-zcb flood-1-safe flood-all latency latency-safe churn evs-flood-1 evs-latency; do
     grep -q "^## .*($workload)" "$report" 2>/dev/null || fail "report.md has no table for $workload"
-    for system in rcpg corosync; do
+    systems="rcpg corosync"
+    [ "${workload#evs-}" = "$workload" ] || systems=rcpg  # corosync 3 has no EVS
+    for system in $systems; do
         rows=$(awk -F, -v s="$system" -v w="$workload" 'NR > 1 && $1 == s && $3 == w' "$raw" 2>/dev/null | wc -l)
         [ "$rows" -ge 2 ] || fail "$system $workload: $rows client rows in raw.csv"
     done
