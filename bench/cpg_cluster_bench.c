@@ -200,11 +200,12 @@ static evs_handle_t evs_handle;
 static int evs_fd = -1;
 static struct evs_group evs_group_key;
 
-/* EVS names the sending node only: its process is taken as 0 (one sender per node). */
+/* EVS names the sending node only: every process is taken as 0 there, this one too (one
+ * sender per node), so that every receiver hashes the same (node, process) pairs. */
 static void on_evs_deliver(hdb_handle_t handle, unsigned int nodeid, const void *msg, size_t msg_len)
 {
     (void)handle;
-    on_message(nodeid, nodeid == own_nodeid ? own_pid : 0, msg, msg_len);
+    on_message(nodeid, 0, msg, msg_len);
 }
 #endif
 
@@ -482,6 +483,7 @@ int main(int argc, char **argv)
     }
 #ifdef RCPG_BENCH_EVS
     if (evs_mode) {
+        own_pid = 0; /* as EVS delivers it (on_evs_deliver) */
         /* Joined to the EVS group before the CPG group: once the CPG group is complete,
          * every process's EVS handle takes the messages. */
         static evs_callbacks_t evs_callbacks = {on_evs_deliver, NULL};
@@ -514,6 +516,19 @@ int main(int argc, char **argv)
         }
     }
 
+#ifdef RCPG_BENCH_EVS
+    if (evs_mode) {
+        /* Gathered: the CPG handle leaves, so that it is not a reader that never reads
+         * (every process saw the group complete before any leave, in the one order). */
+        while ((rc = cpg_leave(handle, &group)) == CS_ERR_TRY_AGAIN) {
+            usleep(1000);
+        }
+        if (rc != CS_OK) {
+            fprintf(stderr, "cpg_leave: %d\n", rc);
+            return 1;
+        }
+    }
+#endif
     uint64_t sent = 0, try_again = 0;
     if (is_sender) {
         void *buffer = NULL;

@@ -137,6 +137,21 @@ TEST_F(HostileClient, MalformedRequestsAreAnsweredWithAnErrorAndChangeNothing)
     const uint32_t type = 42;
     std::memcpy(bad_type.data() + offsetof(ipc::IterationRequest, iteration_type), &type, sizeof(type));
     EXPECT_EQ(send_raw(connection, bad_type), CS_ERR_MESSAGE_ERROR);
+    // EVS joins and leaves: the key count must give the size exactly, the reserved word 0.
+    const int32_t evs_join = static_cast<int32_t>(ipc::RequestId::evs_join);
+    const size_t one_key = sizeof(ipc::EvsGroupsRequestHeader) + sizeof(ipc::EvsKey);
+    auto evs_count = request_bytes(evs_join, one_key, static_cast<int32_t>(one_key));
+    const uint32_t keys = 2;  // one key's bytes
+    std::memcpy(evs_count.data() + offsetof(ipc::EvsGroupsRequestHeader, count), &keys, sizeof(keys));
+    EXPECT_EQ(send_raw(connection, evs_count), CS_ERR_MESSAGE_ERROR);
+    const uint32_t huge = 0x08000000;  // 4 GiB of keys: the size overflows 32 bits
+    std::memcpy(evs_count.data() + offsetof(ipc::EvsGroupsRequestHeader, count), &huge, sizeof(huge));
+    EXPECT_EQ(send_raw(connection, evs_count), CS_ERR_MESSAGE_ERROR);
+    auto evs_reserved = request_bytes(evs_join, one_key, static_cast<int32_t>(one_key));
+    const uint32_t one = 1;
+    std::memcpy(evs_reserved.data() + offsetof(ipc::EvsGroupsRequestHeader, count), &one, sizeof(one));
+    std::memcpy(evs_reserved.data() + offsetof(ipc::EvsGroupsRequestHeader, reserved), &one, sizeof(one));
+    EXPECT_EQ(send_raw(connection, evs_reserved), CS_ERR_MESSAGE_ERROR);
 
     // Random garbage of random sizes.
     std::mt19937 random(12345);
