@@ -518,15 +518,10 @@ int main(int argc, char **argv)
 
 #ifdef RCPG_BENCH_EVS
     if (evs_mode) {
-        /* Gathered: the CPG handle leaves, so that it is not a reader that never reads
-         * (every process saw the group complete before any leave, in the one order). */
-        while ((rc = cpg_leave(handle, &group)) == CS_ERR_TRY_AGAIN) {
-            usleep(1000);
-        }
-        if (rc != CS_OK) {
-            fprintf(stderr, "cpg_leave: %d\n", rc);
-            return 1;
-        }
+        /* Gathered: the CPG handle goes, so that it is not a reader that never reads
+         * (a handle that only left would hold the ring until it read its own leave).
+         * Every process saw the group complete before any departure, in the one order. */
+        cpg_finalize(handle);
     }
 #endif
     uint64_t sent = 0, try_again = 0;
@@ -560,7 +555,7 @@ int main(int argc, char **argv)
                         }
                     }
                 } else if (sent % 64 == 0) {
-                    rc = cpg_dispatch(handle, CS_DISPATCH_ALL);
+                    rc = dispatch_or_wait(handle, fd, 0);
                 }
             } else if (rc == CS_ERR_TRY_AGAIN || rc == CS_ERR_INTERRUPT) {
                 /* INTERRUPT: corosync cut a fragmented message short at a membership
@@ -610,12 +605,14 @@ int main(int argc, char **argv)
            percentile_us(0.99), percentile_us(0.999),
            latency_count ? (double)latencies_ns[latency_count - 1] / 1e3 : 0.0,
            (unsigned long long)fifo_errors, (unsigned long long)order_digest, complete);
-    cpg_finalize(handle);
 #ifdef RCPG_BENCH_EVS
     if (evs_mode) {
         evs_finalize(evs_handle);
-    }
+    } else
 #endif
+    {
+        cpg_finalize(handle);
+    }
     if (quantiles_path != NULL && write_quantiles(quantiles_path) != 0) {
         return 1;
     }

@@ -315,6 +315,9 @@ private:
     bool sequence_totem();
     bool sequence_inbound(RemoteNode& node, const wire::InboundRecord& record);
     bool sequence_counted(RemoteNode& node, const wire::InboundRecord& record);
+    // Whether a data record of `process` is sequenced (a CPG member's, or any EVS one); the
+    // same rule for other nodes' records and, after a failover, for this node's own.
+    bool data_record_admitted(const wire::DataPrefix& prefix, ProcessId process) const;
     bool append_dropped(uint32_t nodeid);
     bool sequence_removals();
     bool admit(RemoteNode& node, const wire::Hello& hello);

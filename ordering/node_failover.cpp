@@ -352,8 +352,8 @@ bool Node::resequence_own()
             if (decoded) {
                 const auto& data = std::get<wire::Data>(decoded->body);
                 const ProcessId process{config_.nodeid, data.prefix.pid};
-                const GroupName* name = groups_.name_of(data.prefix.group_id);
-                if (name != nullptr && groups_.is_member(*name, process) &&
+                // Admitted as the old sequencer would have (an EVS record needs no group).
+                if (data_record_admitted(data.prefix, process) &&
                     !sequence_data(data.prefix.group_id, process, data.prefix.flags, data.prefix.total_bytes,
                                    data.payload)) {
                     break;

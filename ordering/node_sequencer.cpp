@@ -309,6 +309,22 @@ bool Node::sequence_inbound(RemoteNode& node, const wire::InboundRecord& record)
     return true;
 }
 
+bool Node::data_record_admitted(const wire::DataPrefix& prefix, ProcessId process) const
+{
+    if ((prefix.flags & ~delivery::kSubmissionFlags) != 0) {
+        return false;  // a flag no sender may set
+    }
+    if (prefix.group_id == delivery::kEvsGroupId || (prefix.flags & delivery::kFlagEvs) != 0) {
+        // EVS: any process of a node in the view may send to any groups; an EVS message is
+        // one entry, with the EVS number and flag (delivery::check_entry).
+        return prefix.group_id == delivery::kEvsGroupId && (prefix.flags & delivery::kFlagEvs) != 0 &&
+               (prefix.flags & delivery::kFragmentFlags) == 0;
+    }
+    // A CPG message of a process that is no member is dropped, as corosync drops it.
+    const GroupName* name = groups_.name_of(prefix.group_id);
+    return name != nullptr && groups_.is_member(*name, process);
+}
+
 bool Node::append_dropped(uint32_t nodeid)
 {
     EntryHeader* entry = ring_.append(EntryKind::dropped, 0, 0, reclaim_limit());
@@ -327,19 +343,8 @@ bool Node::sequence_counted(RemoteNode& node, const wire::InboundRecord& record)
     case wire::InboundType::data: {
         const auto& data = std::get<wire::Data>(record.body);
         const ProcessId process{node.nodeid, data.prefix.pid};
-        if ((data.prefix.flags & ~delivery::kSubmissionFlags) != 0) {
-            return true;  // no flag a sender may set: dropped
-        }
-        if (data.prefix.group_id == delivery::kEvsGroupId || (data.prefix.flags & delivery::kFlagEvs) != 0) {
-            // EVS: any process of a node in the view may send to any groups; an EVS
-            // message is one entry, with the EVS number and flag (delivery::check_entry).
-            if (data.prefix.group_id != delivery::kEvsGroupId || (data.prefix.flags & delivery::kFlagEvs) == 0 ||
-                (data.prefix.flags & delivery::kFragmentFlags) != 0) {
-                return true;
-            }
-        } else if (const GroupName* name = groups_.name_of(data.prefix.group_id);
-                   name == nullptr || !groups_.is_member(*name, process)) {
-            return true;  // sent while not a member: dropped, as corosync does
+        if (!data_record_admitted(data.prefix, process)) {
+            return true;  // dropped
         }
         if (copies_by_device(data.payload.size())) {
             const auto offset = static_cast<uint64_t>(data.payload.data() - node.inbound_memory.data());

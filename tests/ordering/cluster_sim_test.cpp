@@ -85,6 +85,10 @@ struct Scenario {
     uint32_t failure_timeout_ms = 40;
     int nodes = 3;                 // node `nodes` starts late, node 2 leaves (with 3+ nodes)
     int clients_per_node = 3;
+    // EVS clients besides (libevs): in no group, they send EVS records (the EVS flag and
+    // group number, never fragmented) from the start to the end, which any node in the
+    // view may send and which must survive failovers like the others.
+    int evs_clients_per_node = 0;
     uint32_t min_payload = 1;
     uint32_t max_payload = 200;    // at most kStagingSlotBytes - 16
     uint64_t run_ms = 400;         // clients send during this time
@@ -151,6 +155,7 @@ bool same_rows(const std::vector<GroupTable::Row>& a, const std::vector<GroupTab
 
 struct Client {
     uint32_t pid = 0;
+    bool evs = false;  // an EVS client: no group, EVS records only
     GroupName group;
     // dying: killed, its PROCDOWN not yet accepted by the node; dead: nothing more of it.
     enum class State : uint8_t { idle, joining, joined, leaving, left, dying, dead } state = State::idle;
@@ -199,6 +204,11 @@ public:
             Client& client = clients_.emplace_back();
             client.pid = 1000 + 100 * incarnation + static_cast<uint32_t>(i);
             client.group = group_named(i % 2 == 0 ? "even" : "odd");
+        }
+        for (int i = 0; i < scenario.evs_clients_per_node; ++i) {
+            Client& client = clients_.emplace_back();
+            client.pid = 1050 + 100 * incarnation + static_cast<uint32_t>(i);
+            client.evs = true;
         }
     }
 
@@ -299,7 +309,13 @@ private:
             const ProcessId process{nodeid_, client.pid};
             switch (client.state) {
             case Client::State::idle:
-                if (clients_send && !member && node_->sequence_change(client.group, process, delivery::reason_join)) {
+                if (client.evs) {
+                    // Nothing to join: it sends from its first tick on.
+                    if (clients_send) {
+                        client.state = Client::State::joined;
+                        client.group_id = delivery::kEvsGroupId;
+                    }
+                } else if (clients_send && !member && node_->sequence_change(client.group, process, delivery::reason_join)) {
                     client.state = Client::State::joined;
                     client.group_id = *node_->groups().group_id(client.group);
                 } else if (clients_send && member &&
@@ -309,7 +325,7 @@ private:
                 break;
             case Client::State::joined:
                 // The first client stays: its process goes with its node (NODEDOWN).
-                if (clients_leave && &client != &clients_.front() && !client.fragmenting) {
+                if (clients_leave && &client != &clients_.front() && !client.fragmenting && !client.evs) {
                     if (!member && node_->sequence_change(client.group, process, delivery::reason_leave)) {
                         client.state = Client::State::left;
                     } else if (member && node_->forward_group_op(client.pid, client.group, delivery::reason_leave)) {
@@ -343,9 +359,10 @@ private:
         std::uniform_int_distribution<uint32_t> count(0, scenario_.sends_per_tick);
         std::uniform_int_distribution<uint32_t> size(scenario_.min_payload, scenario_.max_payload);
         for (uint32_t n = count(random_); n > 0; --n) {
-            const uint16_t flags =
+            uint16_t flags =
                 scenario_.safe_one_in != 0 && client.sent % scenario_.safe_one_in == 0 ? delivery::kFlagSafe : 0;
-            if (!client.fragmenting && scenario_.fragmented_one_in != 0 &&
+            flags |= client.evs ? delivery::kFlagEvs : 0;
+            if (!client.fragmenting && !client.evs && scenario_.fragmented_one_in != 0 &&
                 client.sent % scenario_.fragmented_one_in == scenario_.fragmented_one_in - 1) {
                 // Two to four fragments of up to max_payload bytes, the last one shorter.
                 client.fragmenting = true;
@@ -1395,10 +1412,37 @@ Scenario failure_scenario_for(uint64_t seed)
     }
     scenario.fragmented_one_in = random() % 2 == 0 ? 0 : 2 + static_cast<uint32_t>(random() % 6);
     scenario.client_deaths = scenario.fragmented_one_in == 0 ? 0 : static_cast<uint32_t>(random() % 3);
+    // Drawn last: the seeds' other choices stay what they were.
+    scenario.evs_clients_per_node = static_cast<int>(random() % 2);
     return scenario;
 }
 
 TEST(ClusterSim, ManySeedsNodeAndSequencerFailuresLoseNothing) { run_seeds(failure_scenario_for); }
+
+// EVS records (any process of a node in the view may send them; no group) forwarded to a
+// sequencer that crashes: the node taking over sequences its own and the others send
+// theirs again, none is lost or reordered, on every seed of a short run of crashes.
+TEST(ClusterSim, EvsRecordsSurviveTheSequencersCrash)
+{
+    for (uint64_t seed = 1; seed <= 8; ++seed) {
+        Scenario scenario;
+        scenario.seed = seed;
+        scenario.late_join = false;
+        scenario.clean_leave = false;
+        scenario.nodes = 3 + static_cast<int>(seed % 3);
+        scenario.clients_per_node = 1;
+        scenario.evs_clients_per_node = 2;
+        scenario.max_payload = seed % 2 == 0 ? 120 : 3000;
+        scenario.run_ms = 400;
+        scenario.failures = {{100 + seed * 17, 0, false}};
+        Cluster cluster(scenario);
+        cluster.run();
+        check(cluster, scenario);
+        if (::testing::Test::HasFailure()) {
+            FAIL() << "seed " << seed;
+        }
+    }
+}
 
 // Large messages with slow readers: the delivery rings wrap several times, and the
 // sequencer waits for credit from the slowest node instead of overwriting.

@@ -3,7 +3,7 @@
  * beside CPG traffic on the same daemons, and a node's failure reported to the EVS
  * clients of the others at the same point of their streams.
  *
- *   scripts/cluster.sh run --nodes 3 -- cluster_evs_test PATH/TO/rcpg-cpgtool
+ *   scripts/cluster.sh run --nodes 3 -- cluster_evs_test PATH/TO/rcpg-cpgtool [VICTIM]
  *
  * (CTest: cluster_evs_test, labels rdma and e2e.) One EVS client process per node, and a
  * CPG client on nodes 1 and 3. Every EVS client first gets the membership 1 2 3 (all
@@ -17,13 +17,15 @@
  *          intact, FIFO per sender, in one order: the hash of the stream is the same on
  *          every node; the CPG clients get their 2N messages intact. rcpg-cpgtool --evs
  *          on node 1 lists its EVS client with its group.
- *   down   The clients on nodes 1 and 3 keep sending while node 2's rcpgd is killed
- *          (SIGKILL). Each must get the transitional confchg (members 1 3, left 2) and
- *          the regular one (members 1 3, nothing joined), with a ring id above the one
+ *   down   The clients of the two other nodes keep sending while node VICTIM's rcpgd is
+ *          killed (SIGKILL; default 1, the sequencer: node 2 takes over). Each survivor
+ *          must get the transitional confchg (the two survivors, VICTIM left) and the
+ *          regular one (the two survivors, nothing joined), with a ring id above the one
  *          before, and then each sends a last message; both stop once they have both
- *          last messages. Checked: the streams of nodes 1 and 3 from the phase's start,
+ *          last messages. Checked: the survivors' streams from the phase's start,
  *          confchgs included, are the same (hash), so the failure sits at the same point
- *          of the order on both.
+ *          of the order on both, and every message a survivor's client sent was
+ *          delivered (per sender, in order: the last message comes after all others).
  * Output: one line per step and a PASS/FAIL line; exit 0 pass, 1 fail, 2 usage.
  */
 #define _GNU_SOURCE
@@ -76,6 +78,8 @@ struct phase_report {
 };
 
 static uint32_t messages_per_sender = 300;
+static int victim = 1;  /* the node whose rcpgd the down phase kills */
+static int survivor_a = 2, survivor_b = 3;
 
 /* ---- the EVS client's state (one per process) ---- */
 static int self_node;
@@ -146,7 +150,12 @@ static void on_deliver(hdb_handle_t handle, unsigned int nodeid, const void *msg
     /* FIFO per sender (rising numbers; with the count checked at the end of the phase,
      * each one once). The down phase and its last message share one numbering. */
     const uint32_t phase = header.phase == phase_last ? phase_down : header.phase;
-    if (header.index < next_index[header.nodeid][phase]) {
+    if (phase != phase_order && header.index != next_index[header.nodeid][phase]) {
+        /* The down phase's messages all go to "evs-order": none may be missing, also
+         * across the failover (a survivor's message told taken is never lost). */
+        problem("node %u's message %u of the down phase follows %u", header.nodeid, header.index,
+                next_index[header.nodeid][phase]);
+    } else if (header.index < next_index[header.nodeid][phase]) {
         problem("node %u's message %u of phase %u after %u", header.nodeid, header.index, phase,
                 next_index[header.nodeid][phase] - 1);
     }
@@ -332,7 +341,7 @@ static void evs_client(int node, int go, int result)
     report.confchgs = confchg_count;
     write_all(result, &report, sizeof report);
     read_all(go, &byte, 1);
-    if (node == 2) {
+    if (node == victim) {
         /* Its rcpgd is killed: reads until the library says the daemon is gone. */
         while (time(NULL) < deadline && evs_dispatch(handle, CS_DISPATCH_ALL) == CS_OK) {
             struct pollfd entry = {fd, POLLIN, 0};
@@ -348,13 +357,13 @@ static void evs_client(int node, int go, int result)
     uint32_t index = 0;
     int last_sent = 0;
     byte = 's';
-    write_all(result, &byte, 1); /* sending: the parent may kill node 2 */
-    while (report.ok && !(last_seen[1] && last_seen[3]) && time(NULL) < deadline) {
+    write_all(result, &byte, 1); /* sending: the parent may kill the victim */
+    while (report.ok && !(last_seen[survivor_a] && last_seen[survivor_b]) && time(NULL) < deadline) {
         if (report.reg_count == 0) {
             if (!send_one(handle, fd, phase_down, index++)) {
                 break;
             }
-            pump(handle, fd, 10); /* a pace the guest keeps up with, while node 2 dies */
+            pump(handle, fd, 10); /* a pace the guest keeps up with, while the victim dies */
         } else if (!last_sent) {
             if (!send_one(handle, fd, phase_last, index++)) {
                 break;
@@ -364,7 +373,7 @@ static void evs_client(int node, int go, int result)
             pump(handle, fd, 100);
         }
     }
-    if (report.ok && !(last_seen[1] && last_seen[3])) {
+    if (report.ok && !(last_seen[survivor_a] && last_seen[survivor_b])) {
         problem("the last messages did not arrive within %d s (confchgs: transitional %u, regular %u)", WAIT_S,
                 report.trans_count, report.reg_count);
     }
@@ -508,6 +517,15 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *tool = argv[1];
+    if (argc > 2) {
+        victim = atoi(argv[2]);
+        if (victim < 1 || victim > NODES) {
+            fprintf(stderr, "cluster_evs_test: VICTIM is a node from 1 to %d\n", NODES);
+            return 2;
+        }
+    }
+    survivor_a = victim == 1 ? 2 : 1;
+    survivor_b = victim == 3 ? 2 : 3;
     const char *count = getenv("RCPG_E2E_MESSAGES");
     if (count != NULL && atoi(count) > 0) {
         messages_per_sender = (uint32_t)atoi(count);
@@ -576,15 +594,20 @@ int main(int argc, char **argv)
         write_all(evs[node].go, &go, 1);
     }
     char sending = 0;
-    check(read_child(&evs[1], &sending, 1) && read_child(&evs[3], &sending, 1), "the survivors did not start sending");
+    check(read_child(&evs[survivor_a], &sending, 1) && read_child(&evs[survivor_b], &sending, 1),
+          "the survivors did not start sending");
     char command[512];
-    snprintf(command, sizeof command, "\"$RCPG_CLUSTER_CTL\" kill 2");
-    printf("cluster_evs_test: down: killing node 2's rcpgd while nodes 1 and 3 send\n");
+    snprintf(command, sizeof command, "\"$RCPG_CLUSTER_CTL\" kill %d", victim);
+    printf("cluster_evs_test: down: killing node %d's rcpgd%s while nodes %d and %d send\n", victim,
+           victim == 1 ? " (the sequencer)" : "", survivor_a, survivor_b);
     fflush(stdout);
-    check(system(command) == 0, "cluster.sh ctl kill 2 failed");
-    const uint32_t survivors[2] = {1, 3};
-    const uint32_t gone[1] = {2};
-    for (int node = 1; node <= NODES; node += 2) {
+    check(system(command) == 0, "cluster.sh ctl kill failed");
+    const uint32_t survivors[2] = {(uint32_t)survivor_a, (uint32_t)survivor_b};
+    const uint32_t gone[1] = {(uint32_t)victim};
+    for (int node = 1; node <= NODES; ++node) {
+        if (node == victim) {
+            continue;
+        }
         if (!read_child(&evs[node], &reports[node], sizeof reports[node])) {
             check(0, "node %d's EVS client did not finish phase down", node);
             continue;
@@ -593,19 +616,20 @@ int main(int argc, char **argv)
         check(r->ok, "node %d's EVS client in phase down: %s", node, r->problem);
         check(same_set(r->trans_members, r->trans_count, survivors, 2) &&
                   same_set(r->trans_left, r->trans_left_count, gone, 1),
-              "node %d: the transitional confchg lists %u members and %u left, not 1 3 and 2", node, r->trans_count,
-              r->trans_left_count);
+              "node %d: the transitional confchg lists %u members and %u left, not %d %d and %d", node,
+              r->trans_count, r->trans_left_count, survivor_a, survivor_b, victim);
         check(same_set(r->reg_members, r->reg_count, survivors, 2) && r->reg_joined_count == 0,
-              "node %d: the regular confchg lists %u members and %u joined, not 1 3 and none", node, r->reg_count,
-              r->reg_joined_count);
+              "node %d: the regular confchg lists %u members and %u joined, not %d %d and none", node, r->reg_count,
+              r->reg_joined_count, survivor_a, survivor_b);
         check(r->ring_after > r->ring_before, "node %d: the ring id did not rise (%" PRIu64 " then %" PRIu64 ")", node,
               r->ring_before, r->ring_after);
         printf("cluster_evs_test: down: node %d delivered %" PRIu64 " messages and the failure, ring %" PRIu64
                " -> %" PRIu64 ", stream hash %016" PRIx64 "\n",
                node, r->messages, r->ring_before, r->ring_after, r->hash);
     }
-    check(reports[1].hash == reports[3].hash && reports[1].messages == reports[3].messages,
-          "nodes 1 and 3 saw the failure at different points of their streams");
+    check(reports[survivor_a].hash == reports[survivor_b].hash &&
+              reports[survivor_a].messages == reports[survivor_b].messages,
+          "the survivors saw the failure at different points of their streams");
     for (int node = 1; node <= NODES; ++node) {
         waitpid(evs[node].pid, NULL, 0);
     }
