@@ -30,7 +30,22 @@
 #ifndef COROSYNC_EVS_H_DEFINED
 #define COROSYNC_EVS_H_DEFINED
 
+/*
+ * corosync 1.4's evs.h included <corosync/hdb.h>, and programs came to rely on what that
+ * gave them: _GNU_SOURCE (when evs.h came first), these standard headers, hdb_handle_t
+ * and its printf formats. The same here, without hdb's handle-database functions, which
+ * are corosync's internals.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <netinet/in.h>
 #include <sys/uio.h>
 #include <corosync/corotypes.h>
@@ -39,10 +54,13 @@
 extern "C" {
 #endif
 
-/* corosync 1.4 took this from <corosync/hdb.h>; the same type as corosync 3's. */
 #ifndef RCPG_HDB_HANDLE_T_DEFINED
 #define RCPG_HDB_HANDLE_T_DEFINED
-typedef uint64_t hdb_handle_t;
+typedef uint64_t hdb_handle_t; /* the same type as corosync 3's (qb_handle_t) */
+#endif
+#ifndef HDB_D_FORMAT
+#define HDB_D_FORMAT "%" PRIu64
+#define HDB_X_FORMAT "%" PRIx64
 #endif
 
 typedef uint64_t evs_handle_t;
