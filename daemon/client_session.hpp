@@ -15,6 +15,9 @@
 #include <qb/qbipcs.h>
 
 #include <optional>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace rcpg::daemon {
@@ -45,6 +48,16 @@ struct ClientSession {
     // are kept here for rcpg-cpgtool and to tell it from where a join takes effect.
     bool evs = false;
     std::vector<ipc::EvsKey> evs_groups;  // in join order, duplicates kept (corosync's)
+    // The same for lookups, and the groups it left with the ring's unpublished tail then:
+    // its entries before that may still be unread (Daemon::evs_entry_wanted).
+    struct EvsKeyHash {
+        size_t operator()(const ipc::EvsKey& key) const
+        {
+            return std::hash<std::string_view>{}(std::string_view(key.data(), key.size()));
+        }
+    };
+    std::unordered_map<ipc::EvsKey, uint32_t, EvsKeyHash> evs_joined;
+    std::vector<std::pair<ipc::EvsKey, uint64_t>> evs_left;
 
     std::optional<ordering::GroupName> group;  // the group this client is a member of
     uint32_t group_id = 0;                     // its number, while a member

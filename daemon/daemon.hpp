@@ -138,7 +138,8 @@ private:
     bool allowed(uid_t uid, gid_t gid) const;
     uint64_t read_position(ClientSession& session, uint64_t tail);
     uint64_t reader_limit(ClientSession& session, uint64_t tail, std::vector<ordering::DeliveryRing::Hold>* holds);
-    static bool reads_entry(const ClientSession& session, const delivery::EntryHeader& entry);
+    bool reads_entry(ClientSession& session, const delivery::EntryHeader& entry, uint64_t position,
+                     std::span<const std::byte> payload);
     void update_hold(ClientSession& session, uint64_t limit, uint64_t tail);
     bool move_to_backlog(ClientSession& session);
     bool move_slow_readers();
@@ -156,6 +157,8 @@ private:
     void handle_view_get(ClientSession& session);
     void handle_evs_groups(ClientSession& session);
     void send_evs_groups_response(ClientSession& session, ipc::RequestId request, cs_error_t error, uint32_t done);
+    bool evs_entry_wanted(ClientSession& session, uint64_t position, std::span<const std::byte> payload);
+    bool evs_wake_due(ClientSession& session, uint64_t from);
     void respond_status(ClientSession& session, int32_t id, cs_error_t error);
     void send_wake(ClientSession& session);
     void disconnect_later(ClientSession& session);

@@ -184,6 +184,10 @@ void Daemon::publish_and_wake()
         }
         // The entries it reads: its group's, and totem confchgs with a totem callback.
         uint64_t end = session->wake_group_id != 0 ? batch_end(session->wake_group_id) : 0;
+        const bool totem_due = session->totem_callback && totem_end != 0 && waiting - 1 < totem_end;
+        if (session->evs && !totem_due && end != 0 && waiting - 1 < end && !evs_wake_due(*session, waiting - 1)) {
+            continue;  // EVS messages, but none of its groups': no event of its
+        }
         if (session->totem_callback) {
             end = std::max(end, totem_end);
         }

@@ -16,7 +16,11 @@
 
 #include <corosync/corotypes.h>
 
+#include "delivery/evs_payload.hpp"
+#include "delivery/ring_entry.hpp"
+
 #include <algorithm>
+#include <cstring>
 
 namespace rcpg::daemon {
 
@@ -31,6 +35,69 @@ void Daemon::send_evs_groups_response(ClientSession& session, ipc::RequestId req
     qb_ipcs_response_send(session.connection, &response, sizeof(response));
 }
 
+// The most group keys of one message the daemon compares with a client's groups; a
+// message naming more is taken as one of its (more room in its backlog, or a wake-up
+// its library finds nothing for, never less).
+constexpr uint32_t kEvsKeysCompared = 64;
+// The most entries a wake-up decision reads; beyond, the client is woken.
+constexpr int kEvsWakeWalkEntries = 256;
+
+// Whether the EVS entry at `position` may be one `session`'s library delivers: one of its
+// groups is joined now, or was left after the entry was sequenced here. A superset of what
+// the library delivers (which also holds a join back to its seq): what the daemon wakes a
+// client for and keeps for it in its backlog. A client with no groups gets no messages.
+bool Daemon::evs_entry_wanted(ClientSession& session, uint64_t position, std::span<const std::byte> payload)
+{
+    if (session.evs_joined.empty() && session.evs_left.empty()) {
+        return false;
+    }
+    const std::optional<delivery::EvsPayload> parts = delivery::check_evs_payload(payload);
+    if (!parts) {
+        return false;  // for nobody
+    }
+    if (parts->group_count > kEvsKeysCompared) {
+        return true;
+    }
+    // What it has read past a leave it will not read again.
+    const uint64_t read = std::max(session.consumed_high, session.moved_to);
+    std::erase_if(session.evs_left, [read](const auto& left) { return left.second <= read; });
+    for (uint32_t i = 0; i < parts->group_count; ++i) {
+        ipc::EvsKey key;
+        std::memcpy(key.data(), parts->keys.data() + size_t{i} * key.size(), key.size());
+        if (session.evs_joined.contains(key)) {
+            return true;
+        }
+        for (const auto& [left, until] : session.evs_left) {
+            if (left == key && position < until) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+// Whether an EVS client waiting from ring position `from` has a message of its groups
+// among the published entries from there (read from the node's own ring, which it
+// checked). A walk that cannot tell (too long, or over entries already reused) wakes it.
+bool Daemon::evs_wake_due(ClientSession& session, uint64_t from)
+{
+    const uint64_t tail = ring_->published_tail();
+    uint64_t position = std::max(from, session.moved_to);
+    for (int walked = 0; position < tail; ++walked) {
+        delivery::RingEntry entry{};
+        if (walked == kEvsWakeWalkEntries ||
+            delivery::read_entry(ring_->data(), ring_->data_bytes(), position, tail, entry) != delivery::RingStep::entry) {
+            return true;
+        }
+        if (entry.header.kind == delivery::EntryKind::data && entry.header.group_id == delivery::kEvsGroupId &&
+            evs_entry_wanted(session, position, entry.payload)) {
+            return true;
+        }
+        position += entry.header.entry_bytes;
+    }
+    return false;
+}
+
 void Daemon::handle_evs_join(ClientSession& session, const ipc::EvsGroupsRequest& request)
 {
     // corosync refuses more than 50 groups in one call; rcpg also bounds what one handle
@@ -41,6 +108,9 @@ void Daemon::handle_evs_join(ClientSession& session, const ipc::EvsGroupsRequest
         return;
     }
     session.evs_groups.insert(session.evs_groups.end(), request.keys.begin(), request.keys.end());
+    for (const ipc::EvsKey& key : request.keys) {
+        ++session.evs_joined[key];
+    }
     send_evs_groups_response(session, ipc::RequestId::evs_join, CS_OK, static_cast<uint32_t>(request.keys.size()));
 }
 
@@ -56,6 +126,11 @@ void Daemon::handle_evs_leave(ClientSession& session, const ipc::EvsGroupsReques
             return;
         }
         session.evs_groups.erase(found);
+        if (--session.evs_joined[key] == 0) {
+            session.evs_joined.erase(key);
+        }
+        // Its entries sequenced so far may be unread: they stay the client's.
+        session.evs_left.emplace_back(key, ring_->unpublished_tail());
         ++done;
     }
     send_evs_groups_response(session, ipc::RequestId::evs_leave, CS_OK, done);
@@ -76,7 +151,17 @@ void Daemon::handle_view_get(ClientSession& session)
 
 void Daemon::handle_evs_groups(ClientSession& session)
 {
+    // Rows up to what one response holds (built no further: anyone allowed to connect may
+    // ask, and clients may hold many groups); `total` says how many there are.
+    const size_t fits = (ipc::kIpcMaxMessageBytes - sizeof(ipc::EvsGroupsList)) / sizeof(ipc::EvsGroupRow);
     std::vector<ipc::EvsGroupRow> rows;
+    uint64_t total = 0;
+    const auto add = [&](const ipc::EvsGroupRow& row) {
+        ++total;
+        if (rows.size() < fits) {
+            rows.push_back(row);
+        }
+    };
     for (const auto& [connection, client] : sessions_) {
         if (!client->initialized || !client->evs) {
             continue;
@@ -85,21 +170,22 @@ void Daemon::handle_evs_groups(ClientSession& session)
         row.pid = static_cast<uint32_t>(client->pid);
         row.first_of_client = 1;
         if (client->evs_groups.empty()) {
-            rows.push_back(row);
+            add(row);
+            continue;
+        }
+        if (rows.size() >= fits) {
+            total += client->evs_groups.size();  // counted, not built
             continue;
         }
         row.has_key = 1;
         for (const ipc::EvsKey& key : client->evs_groups) {
             std::copy(key.begin(), key.end(), row.key);
-            rows.push_back(row);
+            add(row);
             row.first_of_client = 0;
         }
     }
-    // Cut to what one response holds; `total` says how many there were.
-    const size_t fits = (ipc::kIpcMaxMessageBytes - sizeof(ipc::EvsGroupsList)) / sizeof(ipc::EvsGroupRow);
     ipc::EvsGroupsList header{};
-    header.total = static_cast<uint32_t>(std::min<size_t>(rows.size(), UINT32_MAX));
-    rows.resize(std::min(rows.size(), fits));
+    header.total = static_cast<uint32_t>(std::min<uint64_t>(total, UINT32_MAX));
     header.count = static_cast<uint32_t>(rows.size());
     header.header = {static_cast<int32_t>(ipc::RequestId::evs_groups),
                      static_cast<int32_t>(sizeof(header) + rows.size() * sizeof(ipc::EvsGroupRow)), CS_OK};

@@ -143,11 +143,16 @@ void Daemon::update_hold(ClientSession& session, uint64_t limit, uint64_t tail)
 }
 
 // Whether an entry is one `session` reads (what its library delivers is decided there;
-// copying more than that costs only room).
-bool Daemon::reads_entry(const ClientSession& session, const delivery::EntryHeader& entry)
+// copying more than that costs only room, never less).
+bool Daemon::reads_entry(ClientSession& session, const delivery::EntryHeader& entry, uint64_t position,
+                         std::span<const std::byte> payload)
 {
     switch (entry.kind) {
     case EntryKind::data:
+        if (session.evs) {
+            return entry.group_id == delivery::kEvsGroupId && evs_entry_wanted(session, position, payload);
+        }
+        return session.read_group_id != 0 && entry.group_id == session.read_group_id;
     case EntryKind::confchg:
         return session.read_group_id != 0 && entry.group_id == session.read_group_id;
     case EntryKind::totem_confchg:
@@ -177,7 +182,7 @@ bool Daemon::move_to_backlog(ClientSession& session)
         if (delivery::read_entry(ring_->data(), ring_->data_bytes(), position, tail, entry) != delivery::RingStep::entry) {
             break;  // what this node published it checked: cannot happen
         }
-        if (reads_entry(session, entry.header)) {
+        if (reads_entry(session, entry.header, position, entry.payload)) {
             if (!backlog.append(entry.header, entry.payload)) {
                 return false;
             }

@@ -132,12 +132,22 @@ bool Handle::spin_for_relevant()
     }
 }
 
-bool Handle::relevant(const EntryHeader& entry) const
+bool Handle::relevant(const EntryHeader& entry, std::span<const std::byte> payload) const
 {
     if (evs_) {
-        // Every EVS message (whose groups decide, deliver_evs_data) and every totem confchg.
-        return (entry.kind == EntryKind::data && entry.group_id == delivery::kEvsGroupId) ||
-               entry.kind == EntryKind::totem_confchg;
+        // Every totem confchg, and the EVS messages of this handle's groups: so that the
+        // fd is readable only for a callback to come. The payload may be torn here (read
+        // in the ring while it moves); what is then decided is undone as for any entry of
+        // the walk (entry_ownership). Nothing is pruned (deliver_evs_data does that).
+        if (entry.kind == EntryKind::totem_confchg) {
+            return true;
+        }
+        if (entry.kind != EntryKind::data || entry.group_id != delivery::kEvsGroupId) {
+            return false;
+        }
+        const std::optional<delivery::EvsPayload> parts = delivery::check_evs_payload(payload);
+        std::lock_guard lock(evs_->mutex);
+        return parts && evs_->groups.would_deliver(parts->keys, entry.seq);
     }
     switch (entry.kind) {
     case EntryKind::data:
@@ -215,7 +225,7 @@ bool Handle::take_from_backlog(uint64_t backlog_tail)
     }
     if (entry.header.kind != EntryKind::pad && entry.header.kind != EntryKind::skip && entry.header.seq > taken_seq_) {
         taken_seq_ = entry.header.seq;
-        if (relevant(entry.header)) {
+        if (relevant(entry.header, entry.payload)) {
             read_ahead_.push_back({entry.header, std::vector<std::byte>(entry.payload.begin(), entry.payload.end())});
         }
     }
@@ -259,7 +269,7 @@ Handle::Unread Handle::next_unread()
         while (true) {
             const delivery::RingStep step = delivery::read_entry(ring_data_, ring_bytes_, cursor_, tail, current_);
             if (step == delivery::RingStep::entry) {
-                if (relevant(current_.header)) {
+                if (relevant(current_.header, current_.payload)) {
                     return Unread::ring;
                 }
                 cursor_ += current_.header.entry_bytes;
@@ -286,12 +296,12 @@ Handle::Unread Handle::next_unread()
 // stops reading for good.
 bool Handle::skip_to_relevant()
 {
-    if (evs_ && evs_->initial_pending) {
-        return true;  // the membership at connection comes first
+    if (evs_ && (evs_->initial_pending || evs_->pending_regular)) {
+        return true;  // the membership at connection, or a change's second half, comes first
     }
     while (true) {
         while (!read_ahead_.empty()) {
-            if (relevant(read_ahead_.front().header)) {
+            if (relevant(read_ahead_.front().header, read_ahead_.front().payload)) {
                 return true;
             }
             read_ahead_.pop_front();  // a group this handle has left since
@@ -466,7 +476,12 @@ void Handle::deliver_evs_data(uint64_t position, const EntryHeader& entry, std::
     counted = false;
     const std::optional<delivery::EvsPayload> parts = delivery::check_evs_payload({payload, entry.payload_bytes});
     if (!parts) {
-        return;  // the sender's prefix does not parse: the message is for nobody
+        // The sender's prefix does not parse: the message is for nobody. Once the entry
+        // is known to be ours: one read while it moved comes again from the backlog.
+        if (in_ring) {
+            entries_still_ours();
+        }
+        return;
     }
     evs_keys_.assign(parts->keys.begin(), parts->keys.end());
     if (in_ring && !entries_still_ours()) {
@@ -540,11 +555,21 @@ void Handle::deliver_evs_totem(const EntryHeader& entry, const std::byte* payloa
     const ipc::RingIdWire ring{totem->ring_nodeid, totem->member_count, totem->ring_seq};
     evs_->members = members;
     evs_->ring = ring;
+    // The regular half waits as state of the handle: a dispatch nested in the
+    // transitional callback delivers it before anything later.
+    evs_->pending_regular = Evs::Regular{members, std::move(joined), ring};
     evs_confchg(stayed, left, {}, ring);
-    if (finalized.load()) {
+    deliver_evs_regular();
+}
+
+void Handle::deliver_evs_regular()
+{
+    if (!evs_->pending_regular || finalized.load()) {
         return;
     }
-    evs_confchg(members, {}, joined, ring);
+    const Evs::Regular regular = std::move(*evs_->pending_regular);
+    evs_->pending_regular.reset();
+    evs_confchg(regular.members, {}, regular.joined, regular.ring);
 }
 
 void Handle::deliver_confchg(const EntryHeader& entry, const std::byte* payload)
@@ -642,6 +667,11 @@ void Handle::process_entry(bool& counted)
     if (evs_ && evs_->initial_pending) {
         counted = true;
         deliver_evs_initial();
+        return;
+    }
+    if (evs_ && evs_->pending_regular) {
+        counted = true;
+        deliver_evs_regular();
         return;
     }
     EntryHeader entry{};

@@ -72,12 +72,14 @@ using rcpg::libcpg::on_evs_handle;
 
 RCPG_EXPORT cs_error_t evs_initialize(evs_handle_t* handle, evs_callbacks_t* callbacks)
 {
-    if (handle == nullptr || callbacks == nullptr) {
+    if (handle == nullptr) {
         return CS_ERR_INVALID_PARAM;
     }
+    // NULL callbacks: none, as corosync 1.4 took them (a handle that only sends).
+    const evs_callbacks_t given = callbacks != nullptr ? *callbacks : evs_callbacks_t{nullptr, nullptr};
     return guarded([&]() -> cs_error_t {
         auto opened = std::make_shared<Handle>();
-        if (cs_error_t error = opened->connect_evs(*callbacks, nullptr); error != CS_OK) {
+        if (cs_error_t error = opened->connect_evs(given, nullptr); error != CS_OK) {
             return error;
         }
         const evs_handle_t id = rcpg::libcpg::evs_handles().insert(opened);

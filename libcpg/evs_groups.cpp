@@ -13,8 +13,9 @@ void EvsGroups::join(std::span<const EvsKey> keys, uint64_t from_seq)
     }
 }
 
-void EvsGroups::leave(std::span<const EvsKey> keys, size_t count, uint64_t until_seq)
+void EvsGroups::leave(std::span<const EvsKey> keys, size_t count, uint64_t until_seq, uint64_t read_seq)
 {
+    seen_seq_ = std::max(seen_seq_, read_seq);
     for (const EvsKey& key : keys.first(std::min(count, keys.size()))) {
         auto found = std::find(joined_.begin(), joined_.end(), key);
         if (found == joined_.end()) {
@@ -40,6 +41,22 @@ void EvsGroups::prune(std::vector<Interval>& intervals, uint64_t seq)
     std::erase_if(intervals, [seq](const Interval& interval) {
         return interval.until_seq <= seq || interval.until_seq <= interval.from_seq;
     });
+}
+
+bool EvsGroups::would_deliver(std::span<const std::byte> keys, uint64_t seq) const
+{
+    for (size_t offset = 0; offset + sizeof(EvsKey) <= keys.size(); offset += sizeof(EvsKey)) {
+        EvsKey key;
+        std::memcpy(key.data(), keys.data() + offset, key.size());
+        auto found = intervals_.find(key);
+        if (found != intervals_.end() &&
+            std::any_of(found->second.begin(), found->second.end(), [seq](const Interval& interval) {
+                return interval.from_seq <= seq && seq < interval.until_seq;
+            })) {
+            return true;
+        }
+    }
+    return false;
 }
 
 bool EvsGroups::delivers(std::span<const std::byte> keys, uint64_t seq)

@@ -32,13 +32,17 @@ public:
     // The groups joined with seq `from_seq`: messages from there on are delivered.
     void join(std::span<const EvsKey> keys, uint64_t from_seq);
     // Leaves the first `count` of `keys` (the daemon says how many it left): messages from
-    // `until_seq` on are no longer delivered for them.
-    void leave(std::span<const EvsKey> keys, size_t count, uint64_t until_seq);
+    // `until_seq` on are no longer delivered for them. `read_seq`: the seq the handle has
+    // read up to, behind which intervals that ended are dropped.
+    void leave(std::span<const EvsKey> keys, size_t count, uint64_t until_seq, uint64_t read_seq = 0);
 
     // Whether a message with seq `seq` for the groups `keys` (a checked EVS payload's,
     // delivery::EvsPayload::keys) is delivered to this handle. Seqs come in rising order:
     // intervals that end at or before `seq` are dropped on the way.
     bool delivers(std::span<const std::byte> keys, uint64_t seq);
+    // The same decision, changing nothing (for deciding whether an entry is one of ours
+    // before it is taken).
+    bool would_deliver(std::span<const std::byte> keys, uint64_t seq) const;
 
     // The groups joined now, in join order with duplicates: what evs_mcast_joined sends to.
     const std::vector<EvsKey>& joined() const { return joined_; }

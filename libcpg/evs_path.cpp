@@ -17,20 +17,21 @@ cs_error_t Handle::connect_evs(const evs_callbacks_t& callbacks, void* initial_c
     }
     uint32_t local = 0;
     std::vector<uint32_t> members;
-    if (cs_error_t error = view(local, members); error != CS_OK) {
+    ipc::RingIdWire ring{};
+    if (cs_error_t error = view(local, members, &ring); error != CS_OK) {
         return error;
     }
     // The view and its ring id, as the daemon has them now: at or after the handle's start
     // in the ring, so a totem confchg read later whose ring seq is not above it is no change.
     evs_->members = std::move(members);
-    evs_->ring = last_view_ring_;
+    evs_->ring = ring;
     // The membership is the handle's first event, pending at once (corosync's service
     // queued it at connection): the fd is readable until it is dispatched. Not armed: the
     // wake event asked for here stands for it.
     return ask_for_wake() ? CS_OK : CS_ERR_LIBRARY;
 }
 
-cs_error_t Handle::view(uint32_t& nodeid_out, std::vector<uint32_t>& members)
+cs_error_t Handle::view(uint32_t& nodeid_out, std::vector<uint32_t>& members, ipc::RingIdWire* ring)
 {
     ipc::BareRequest view_request{};
     view_request.header = {static_cast<int32_t>(ipc::RequestId::view_get), sizeof(view_request)};
@@ -47,7 +48,9 @@ cs_error_t Handle::view(uint32_t& nodeid_out, std::vector<uint32_t>& members)
         return CS_ERR_LIBRARY;
     }
     nodeid_out = decoded->header.nodeid;
-    last_view_ring_ = decoded->header.ring;
+    if (ring != nullptr) {
+        *ring = decoded->header.ring;
+    }
     members = std::move(decoded->members);
     return CS_OK;
 }
@@ -107,7 +110,8 @@ cs_error_t Handle::evs_leave(std::span<const EvsKey> keys)
         return error;
     }
     std::lock_guard lock(evs_->mutex);
-    evs_->groups.leave(keys, response.done, response.next_seq);
+    // What this handle has taken is behind it: intervals ending there can go.
+    evs_->groups.leave(keys, response.done, response.next_seq, taken_seq_);
     return error;
 }
 

@@ -78,8 +78,8 @@ public:
     // To `groups`, or with nullopt to the groups joined now.
     cs_error_t evs_mcast(uint16_t flags, std::optional<std::span<const EvsKey>> groups, const iovec* iov,
                          unsigned int iov_count);
-    // The node's id and current view, as the daemon has it now.
-    cs_error_t view(uint32_t& nodeid_out, std::vector<uint32_t>& members);
+    // The node's id and current view, as the daemon has it now (with its ring id).
+    cs_error_t view(uint32_t& nodeid_out, std::vector<uint32_t>& members, ipc::RingIdWire* ring = nullptr);
 
     // Send path (send_path.cpp).
     cs_error_t mcast(uint16_t flags, const iovec* iov, unsigned int iov_count);
@@ -120,7 +120,7 @@ private:
                                const std::byte* zcb_source);
 
     // Dispatch internals (dispatch.cpp); called with state_mutex held.
-    bool relevant(const delivery::EntryHeader& entry) const;
+    bool relevant(const delivery::EntryHeader& entry, std::span<const std::byte> payload) const;
     bool skip_to_relevant();
     enum class Ownership { ours, moved, lost };
     Ownership entry_ownership();
@@ -143,6 +143,7 @@ private:
                           bool& counted);
     void deliver_evs_totem(const delivery::EntryHeader& entry, const std::byte* payload, bool& counted);
     void deliver_evs_initial();
+    void deliver_evs_regular();
     void evs_confchg(const std::vector<uint32_t>& members, const std::vector<uint32_t>& left,
                      const std::vector<uint32_t>& joined, const ipc::RingIdWire& ring);
     cs_error_t evs_groups_request(ipc::RequestId request_id, std::span<const EvsKey> keys, ipc::EvsGroupsResponse& out);
@@ -242,9 +243,15 @@ private:
         bool initial_pending = true;
         ipc::RingIdWire ring{};
         std::vector<uint32_t> members;
+        // A change's regular confchg, after its transitional one was delivered.
+        struct Regular {
+            std::vector<uint32_t> members;
+            std::vector<uint32_t> joined;
+            ipc::RingIdWire ring;
+        };
+        std::optional<Regular> pending_regular;
     };
     std::unique_ptr<Evs> evs_;
-    ipc::RingIdWire last_view_ring_{};  // the ring id of the last view() answer
 };
 
 }  // namespace rcpg::libcpg

@@ -443,15 +443,24 @@ protected:
 // ---------------------------------------------------------------------------------------
 // Handles
 
-TEST_F(Evs, InitializeGivesDistinctNonZeroHandlesAndRefusesNullPointers)
+TEST_F(Evs, InitializeGivesDistinctNonZeroHandlesAndRefusesANullHandlePointer)
 {
     evs_callbacks_t callbacks{record_evs_deliver, record_evs_confchg};
     EXPECT_EQ(evs_initialize(nullptr, &callbacks), CS_ERR_INVALID_PARAM);
-    evs_handle_t refused = 0;
-    EXPECT_EQ(evs_initialize(&refused, nullptr), CS_ERR_INVALID_PARAM);
-    if (refused != 0) {
-        EXPECT_EQ(evs_finalize(refused), CS_ERR_BAD_HANDLE) << "a refused evs_initialize opened a handle";
-    }
+    // NULL callbacks are none, as corosync 1.4 took them: a handle that only sends.
+    evs_handle_t send_only = 0;
+    ASSERT_EQ(evs_initialize(&send_only, nullptr), CS_OK);
+    EXPECT_NE(send_only, 0u);
+    const evs_group group = [] {
+        evs_group g{};
+        std::strcpy(g.key, "send-only");
+        return g;
+    }();
+    char text[] = "from a handle without callbacks";
+    iovec iov{text, sizeof(text)};
+    EXPECT_EQ(evs_mcast_groups(send_only, EVS_TYPE_AGREED, &group, 1, &iov, 1), CS_OK);
+    EXPECT_EQ(evs_dispatch(send_only, CS_DISPATCH_ALL), CS_OK) << "its events are dropped";
+    EXPECT_EQ(evs_finalize(send_only), CS_OK);
     evs_handle_t first = 0;
     evs_handle_t second = 0;
     ASSERT_EQ(evs_initialize(&first, &callbacks), CS_OK);
@@ -1498,6 +1507,78 @@ TEST_F(Evs, FinalizeInsideACallbackMakesEveryModeReturnBadHandle)
         EXPECT_EQ(evs_finalize(handle), CS_ERR_BAD_HANDLE);
         EXPECT_EQ(evs_dispatch(handle, CS_DISPATCH_ALL), CS_ERR_BAD_HANDLE);
     }
+}
+
+// The fd is readable only for a callback to come: another group's messages neither wake
+// a handle nor count as pending (corosync's service never queued them for it), so a
+// program that polls and then dispatches ONE never blocks for them.
+TEST_F(Evs, MessagesOfAGroupNotJoinedLeaveTheFdUnreadable)
+{
+    EvsClient idle;
+    EvsClient other;
+    ASSERT_TRUE(idle.ok() && other.ok());
+    ASSERT_TRUE(idle.pump_until_confchgs(1));
+    ASSERT_EQ(evs_dispatch(idle.handle, CS_DISPATCH_ALL), CS_OK);
+    ASSERT_EQ(idle.join({"mine"}), CS_OK);
+    ASSERT_EQ(other.join({"theirs"}), CS_OK);
+    ASSERT_FALSE(fd_readable(idle.fd(), 0)) << "readable before anything was sent";
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_EQ(other.send("not for the idle handle"), CS_OK);
+    }
+    // Sequenced and published (the sender has its last one): nothing for the idle handle.
+    ASSERT_TRUE(flush(other, "theirs", other));
+    EXPECT_FALSE(fd_readable(idle.fd(), kQuietMs)) << "woken for another group's messages";
+    EXPECT_EQ(evs_dispatch(idle.handle, CS_DISPATCH_ONE_NONBLOCKING), CS_ERR_TRY_AGAIN);
+    // Its own group's message does make it readable, and is the one event there is.
+    ASSERT_EQ(other.send_groups({"mine"}, "for it"), CS_OK);
+    EXPECT_TRUE(fd_readable(idle.fd(), kEventTimeoutMs));
+    EXPECT_EQ(evs_dispatch(idle.handle, CS_DISPATCH_ONE), CS_OK);
+    EXPECT_TRUE(idle.rec.has_body("for it"));
+    EXPECT_FALSE(fd_readable(idle.fd(), kQuietMs));
+}
+
+// A handle that only sends (no group, never dispatches) is not a reader of other
+// handles' traffic: the daemon keeps nothing of it for it, so five rings' worth of EVS
+// messages between others neither cut it off (its backlog never fills) nor hold anyone.
+TEST(EvsSendOnly, AHandleThatNeverDispatchesIsNotCutOffByOthersTraffic)
+{
+    // Backlogs of 16 MiB, against 40 MiB of ring entries: a handle that kept them all
+    // would be cut off; a reader that keeps up keeps little (a sender's queue of 8 MiB
+    // may be published at once, so not less).
+    rcpg::testing::DaemonProcess daemon({"--ring-mib", "8", "--client-backlog-mib", "16"});
+    evs_handle_t publisher = 0;
+    ASSERT_EQ(evs_initialize(&publisher, nullptr), CS_OK);
+    EvsClient sender;
+    EvsClient receiver;
+    ASSERT_TRUE(sender.ok() && receiver.ok());
+    ASSERT_EQ(receiver.join({"flood"}), CS_OK);
+    const std::string body(16 * 1024, 'f');
+    size_t sent = 0;
+    const auto deadline = Clock::now() + kEventTimeout;
+    while (sent < 2048 && Clock::now() < deadline) {  // 32 MiB: four rings
+        const cs_error_t result = sender.send_groups({"flood"}, body);
+        if (result == CS_OK) {
+            ++sent;
+        } else {
+            ASSERT_EQ(result, CS_ERR_TRY_AGAIN);
+        }
+        ASSERT_EQ(evs_dispatch(receiver.handle, CS_DISPATCH_ALL), CS_OK);
+        ASSERT_EQ(evs_dispatch(sender.handle, CS_DISPATCH_ALL), CS_OK);
+    }
+    ASSERT_EQ(sent, 2048u);
+    ASSERT_TRUE(receiver.pump_until_deliveries(2048));
+    // Still connected: its next send goes out and its dispatch works.
+    const evs_group flood = [] {
+        evs_group g{};
+        std::strcpy(g.key, "flood");
+        return g;
+    }();
+    char text[] = "still here";
+    iovec iov{text, std::strlen(text)};
+    EXPECT_EQ(evs_mcast_groups(publisher, EVS_TYPE_AGREED, &flood, 1, &iov, 1), CS_OK);
+    EXPECT_TRUE(receiver.pump_until_body("still here"));
+    EXPECT_EQ(evs_dispatch(publisher, CS_DISPATCH_ALL), CS_OK);
+    EXPECT_EQ(evs_finalize(publisher), CS_OK);
 }
 
 }  // namespace

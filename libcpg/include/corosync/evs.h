@@ -134,7 +134,7 @@ typedef struct {
 
 /*
  * Opens a handle (its initial confchg is pending at once: the fd is readable).
- * `callbacks` is copied. CS_ERR_INVALID_PARAM (a NULL pointer), CS_ERR_TRY_AGAIN or
+ * `callbacks` is copied; NULL means none. CS_ERR_INVALID_PARAM (`handle` NULL), CS_ERR_TRY_AGAIN or
  * CS_ERR_LIBRARY (no rcpgd), CS_ERR_ACCESS (not allowed to connect), CS_ERR_NO_RESOURCES
  * (rcpgd's cap on clients, or no descriptors), CS_ERR_NO_MEMORY, CS_ERR_VERSION.
  */
